@@ -1,0 +1,39 @@
+"""make_app: the Tornado application, joined from each handler module's ``routes``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tornado.web
+
+from server import __version__
+from server.config import Settings
+from server.handlers import system
+from server.handlers.base import NotFoundHandler, log_request
+from server.openapi import build_openapi
+from server.services import Services
+
+# Each area's handler module contributes its ``routes``; add new modules here.
+HANDLER_MODULES = (system,)
+
+
+def all_routes() -> list[tuple[Any, ...]]:
+    """Every route of the API, in order."""
+    return [route for module in HANDLER_MODULES for route in module.routes]
+
+
+def make_app(
+    settings: Settings, services: Services, routes: list[tuple[Any, ...]] | None = None
+) -> tornado.web.Application:
+    """The application serving ``services`` under ``settings`` (``routes``: all by default)."""
+    routes = all_routes() if routes is None else routes
+    return tornado.web.Application(
+        routes,
+        app_settings=settings,
+        services=services,
+        openapi=build_openapi(routes, title="培训考试报名系统 API", version=__version__),
+        default_handler_class=NotFoundHandler,
+        log_function=log_request,
+        compress_response=True,
+        xsrf_cookies=False,  # the API uses bearer tokens; the web view adds its own XSRF check
+    )

@@ -1,0 +1,128 @@
+"""Settings: one object, built at start-up from the environment and passed down.
+
+In ``dev`` the secrets are generated once and kept in ``DATA_DIR/secrets.json``
+so that tokens and encrypted data survive a restart. In ``production`` a missing
+or placeholder secret stops the start with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that must never reach production: the examples of the README and the
+# usual lazy defaults.
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "secret", "placeholder", "xxx", "todo", "dev", "test", "default"}
+)
+
+SECRET_FIELDS = ("secret_key", "data_keys", "index_key")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which variable to fix."""
+
+
+class Settings(BaseSettings):
+    """Every configuration value of the server; see the README's table."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    app_env: Literal["dev", "production"] = "dev"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_url: str = ""  # the URL printed and used in QR codes; derived from host/port when empty
+    data_dir: Path = Path("var")
+
+    mongodb_url: str = ""  # empty: start the embedded SecantusDB under DATA_DIR
+    mongodb_db: str = "training"
+
+    # Secrets. SECRET_KEY signs tickets and keys fast hashes; DATA_KEYS is the AES-256
+    # key ring for personal data ("kid:base64key,..." — the first is current);
+    # INDEX_KEY keys the blind index used for exact lookups of encrypted values.
+    secret_key: SecretStr = SecretStr("")
+    data_keys: SecretStr = SecretStr("")
+    index_key: SecretStr = SecretStr("")
+
+    sms_backend: Literal["file"] = "file"
+    sms_outbox: Path = Path("var/sms-outbox.jsonl")
+    notify_backend: Literal["file"] = "file"
+    notify_outbox: Path = Path("var/notify-outbox.jsonl")
+
+    wechat_appid: str = ""
+    wechat_secret: SecretStr = SecretStr("")
+    wechat_api_base: str = "https://api.weixin.qq.com"
+
+    max_json_bytes: int = 1024 * 1024  # default body limit of a JSON endpoint
+    max_request_bytes: int = 16 * 1024 * 1024  # hard cap of the HTTP server for any body
+    executor_workers: int = Field(default=2, ge=1, le=64)  # CPU work off the event loop
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> "Settings":
+        if self.app_env != "production":
+            return self
+        bad = [
+            name.upper()
+            for name in SECRET_FIELDS
+            if getattr(self, name).get_secret_value().strip().lower() in PLACEHOLDER_SECRETS
+        ]
+        if bad:
+            raise ConfigError(
+                "APP_ENV=production needs real secrets; missing or placeholder: " + ", ".join(bad)
+            )
+        if not self.mongodb_url:
+            raise ConfigError("APP_ENV=production needs MONGODB_URL (the replica set)")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """The URL people open; PUBLIC_URL when set."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment, filling dev secrets from DATA_DIR."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if settings.app_env == "dev":
+        settings = _with_dev_secrets(settings)
+    return settings
+
+
+def _with_dev_secrets(settings: Settings) -> Settings:
+    """Generate missing dev secrets once and keep them under DATA_DIR."""
+    missing = [name for name in SECRET_FIELDS if not getattr(settings, name).get_secret_value()]
+    if not missing:
+        return settings
+    path = settings.data_dir / "secrets.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    if any(name not in stored for name in missing):
+        stored = {**generate_secrets(), **stored}
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        _write_private(path, json.dumps(stored, indent=2))
+    return settings.model_copy(update={name: SecretStr(stored[name]) for name in missing})
+
+
+def generate_secrets() -> dict[str, str]:
+    """Fresh values for every secret setting (also used by the tests)."""
+    return {
+        "secret_key": secrets.token_urlsafe(48),
+        "data_keys": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "index_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+    }
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)

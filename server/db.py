@@ -1,0 +1,178 @@
+"""The database: client, embedded server, and every index (so every uniqueness rule).
+
+Production talks to a MongoDB replica set (``MONGODB_URL``). A fresh machine,
+a developer and the tests start **SecantusDB**, a MongoDB-compatible server, as
+a child process on a free loopback port; the same driver code talks to both
+over a real socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedDatabaseError(RuntimeError):
+    """The embedded database could not be started."""
+
+
+class EmbeddedMongo:
+    """SecantusDB run as a separate child process (it is GPL-2.0-only, never imported)."""
+
+    def __init__(self, storage_path: str | Path, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.storage_path = str(storage_path)
+        self.host = host
+        self.port = port or free_port(host)
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_file: Any = None
+
+    @property
+    def url(self) -> str:
+        """The connection string (retryable writes off: SecantusDB's bookkeeping slows them)."""
+        return f"mongodb://{self.host}:{self.port}/?retryWrites=false&directConnection=true"
+
+    def start(self, timeout: float = 30.0) -> str:
+        """Start the server, wait until it accepts connections, return its URL."""
+        command = [
+            _secantusd_executable(),
+            "--host", self.host,
+            "--port", str(self.port),
+            "--storage-path", self.storage_path,
+            "--log-level", "WARNING",
+        ]
+        if self.storage_path != ":memory:":
+            Path(self.storage_path).mkdir(parents=True, exist_ok=True)
+            self._log_file = open(Path(self.storage_path).parent / "secantusd.log", "ab")
+        # A new process group: Ctrl-C in the terminal reaches only us, and we stop
+        # the database ourselves, after the server has stopped writing.
+        self.process = subprocess.Popen(
+            command,
+            stdout=self._log_file or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if self._log_file else subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EmbeddedDatabaseError(
+                    f"secantusd exited with code {self.process.returncode}; see its log"
+                )
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.2).close()
+                return self.url
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise EmbeddedDatabaseError(f"secantusd did not listen on {self.host}:{self.port}")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop the server cleanly (SIGTERM lets WiredTiger checkpoint), then reap it."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.error("secantusd did not stop in %.0f s; killing it", timeout)
+                process.kill()
+                process.wait()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if the server dies without stopping us (no orphan database)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG; Linux only, harmless elsewhere
+    except (OSError, AttributeError):
+        pass
+
+
+def _secantusd_executable() -> str:
+    beside_python = Path(sys.executable).parent / "secantusd-py"
+    found = str(beside_python) if beside_python.exists() else shutil.which("secantusd-py")
+    if not found:
+        raise EmbeddedDatabaseError(
+            "MONGODB_URL is not set and the embedded database is not installed: "
+            "pip install '.[embedded]' (make run does this)"
+        )
+    return found
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def make_client(url: str, **options: Any) -> AsyncMongoClient[dict[str, Any]]:
+    """The one client of the process: UTC-aware datetimes, short timeouts for health checks."""
+    defaults: dict[str, Any] = {
+        "tz_aware": True,
+        "serverSelectionTimeoutMS": 5000,
+        "connectTimeoutMS": 5000,
+        "appname": "association-training",
+    }
+    return AsyncMongoClient(url, **{**defaults, **options})
+
+
+async def ping(db: AsyncDatabase[dict[str, Any]], timeout: float = 2.0) -> bool:
+    """True when the database answers within ``timeout`` seconds."""
+    try:
+        await asyncio.wait_for(db.command("ping"), timeout)
+        return True
+    except Exception:  # any failure means "not reachable" to a health check
+        return False
+
+
+@dataclass(frozen=True)
+class CollectionIndexes:
+    """The indexes of one collection."""
+
+    collection: str
+    indexes: tuple[IndexModel, ...]
+
+
+# Every index of the system, in one place. Each uniqueness rule of the product is
+# a unique index here; services catch DuplicateKeyError and never check first.
+INDEXES: tuple[CollectionIndexes, ...] = (
+    CollectionIndexes(
+        "accounts",
+        (
+            IndexModel([("username", ASCENDING)], unique=True,
+                       partialFilterExpression={"username": {"$type": "string"}},
+                       name="username_unique"),
+        ),
+    ),
+)
+
+
+async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
+    """Create every index; idempotent, run at every start."""
+    for spec in INDEXES:
+        await db[spec.collection].create_indexes(list(spec.indexes))
+
+
+def default_storage_path(data_dir: Path) -> Path:
+    """Where the embedded database keeps its files."""
+    return data_dir / "db"
+

@@ -1,0 +1,46 @@
+"""Demo data: what ``make run`` shows a newcomer.
+
+One mechanism that every feature extends: a loader is an async function that
+takes the services, writes its part through the services (never raw inserts)
+and returns the lines to print. Loaders run in order, once per database: a
+marker in the ``meta`` collection records that the demo was loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from pymongo.errors import DuplicateKeyError
+
+from server.services import Services
+
+log = logging.getLogger(__name__)
+
+DemoLoader = Callable[[Services], Awaitable[list[str]]]
+
+# Feature areas append their loader here (order matters: later ones may use earlier data).
+LOADERS: list[DemoLoader] = []
+
+MARKER_ID = "demo"
+
+
+async def load_demo(services: Services) -> list[str] | None:
+    """Run every loader once per database; the lines to print, or None when already loaded."""
+    meta = services.db["meta"]
+    try:
+        await meta.insert_one({"_id": MARKER_ID, "state": "loading", "at": datetime.now(UTC)})
+    except DuplicateKeyError:
+        return None  # another process, or an earlier run, did it
+    lines: list[str] = []
+    try:
+        for loader in LOADERS:
+            lines.extend(await loader(services))
+    except BaseException:
+        # Let the next start try again rather than leave a half-loaded demo marked done.
+        await meta.delete_one({"_id": MARKER_ID})
+        raise
+    await meta.update_one({"_id": MARKER_ID}, {"$set": {"state": "loaded"}})
+    log.info("demo data loaded (%d loaders)", len(LOADERS))
+    return lines

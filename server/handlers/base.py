@@ -1,0 +1,359 @@
+"""ApiHandler: the one place where HTTP meets the services.
+
+Every endpoint is a method decorated with :func:`endpoint`, which declares what
+it takes and returns. The declaration does the work that would otherwise be
+repeated in each handler — authentication and role check, JSON body → pydantic
+model, serialization of the result — and it is what the OpenAPI document is
+generated from. ``write_error`` is the single translator from exceptions to the
+error envelope of the API outline.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
+
+import tornado.web
+from pydantic import BaseModel, ValidationError
+
+from server import errors
+from server.errors import AppError
+
+if TYPE_CHECKING:
+    from server.config import Settings
+    from server.services import Principal, Services
+
+log = logging.getLogger("server.handlers")
+access_log = logging.getLogger("server.access")
+
+M = TypeVar("M", bound=BaseModel)
+
+PUBLIC: frozenset[str] | None = None  # no authentication
+ANY_ROLE: frozenset[str] = frozenset()  # any logged-in account
+STAFF_ROLES = frozenset({"admin", "reviewer", "scanner"})
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What one handler method takes and returns; read by the wrapper and by OpenAPI."""
+
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    roles: frozenset[str] | None = PUBLIC
+    tags: tuple[str, ...] = ()
+    produces: str | None = None  # a non-JSON response (a file), e.g. "application/pdf"
+    max_body_bytes: int | None = None  # None: the JSON default of the settings
+    errors: tuple[int, ...] = field(default=())  # statuses worth documenting
+
+
+def endpoint(
+    summary: str,
+    *,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    roles: Iterable[str] | None = PUBLIC,
+    tags: Iterable[str] = (),
+    produces: str | None = None,
+    max_body_bytes: int | None = None,
+    errors: Iterable[int] = (),
+) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[None]]]:
+    """Declare a handler method: auth, body and query models, response model.
+
+    The method receives the parsed body (``body=``) and query (``query=``) as
+    keyword arguments of those names, and returns a model instance (written as
+    JSON with ``status``) or ``None`` when it has written the response itself.
+    """
+    spec = Endpoint(
+        summary=summary,
+        body=body,
+        query=query,
+        response=response,
+        status=status,
+        roles=None if roles is None else frozenset(roles),
+        tags=tuple(tags),
+        produces=produces,
+        max_body_bytes=max_body_bytes,
+        errors=tuple(errors),
+    )
+
+    def decorate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
+        @functools.wraps(method)
+        async def wrapper(self: ApiHandler, *args: str, **path: str) -> None:
+            self.check_body_size(spec.max_body_bytes)
+            if spec.roles is not None:
+                await self.require_roles(spec.roles)
+            kwargs: dict[str, Any] = dict(path)
+            if spec.body is not None:
+                kwargs["body"] = self.parse_json_body(spec.body)
+            if spec.query is not None:
+                kwargs["query"] = self.parse_query(spec.query)
+            result = await method(self, *args, **kwargs)
+            if result is not None:
+                self.write_model(result, spec.status)
+
+        wrapper.__endpoint__ = spec  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+class ApiHandler(tornado.web.RequestHandler):
+    """Base of every API handler: services, auth, JSON in and out, the error envelope."""
+
+    principal: Principal | None = None
+
+    def initialize(self) -> None:
+        """Give the request an id (kept from a trusted proxy when it looks sane)."""
+        incoming = self.request.headers.get("X-Request-Id", "")
+        self.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        self.set_header("X-Request-Id", self.request_id)
+
+    @property
+    def services(self) -> Services:
+        """The services of the process, built once at start-up."""
+        return self.application.settings["services"]  # type: ignore[no-any-return]
+
+    @property
+    def config(self) -> Settings:
+        """The settings of the process (Tornado already uses ``self.settings``)."""
+        return self.services.settings
+
+    @property
+    def client_ip(self) -> str:
+        """The caller's address (X-Real-IP from nginx is honoured through ``xheaders``)."""
+        return self.request.remote_ip or ""
+
+    def set_default_headers(self) -> None:
+        """API answers are private and never sniffed."""
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Request-Id", getattr(self, "request_id", ""))
+
+    # ---- authentication ---------------------------------------------------------
+
+    def bearer_token(self) -> str | None:
+        """The token of the Authorization header, if any."""
+        header = self.request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return token.strip()
+
+    async def require_roles(self, roles: frozenset[str]) -> Principal:
+        """Authenticate the caller; 401 without a valid token, 403 with the wrong role."""
+        token = self.bearer_token()
+        if token is None:
+            raise errors.unauthorized()
+        principal = await self.services.authenticate(token)
+        if principal is None:
+            raise errors.unauthorized("登录已失效，请重新登录", code="invalid_token")
+        if roles and principal.role not in roles:
+            raise errors.forbidden()
+        self.principal = principal
+        return principal
+
+    # ---- input ------------------------------------------------------------------
+
+    def check_body_size(self, limit: int | None) -> None:
+        """413 when the body is over this endpoint's limit."""
+        limit = limit or self.config.max_json_bytes
+        if len(self.request.body) > limit:
+            raise errors.too_large(limit)
+
+    def parse_json_body(self, model: type[M]) -> M:
+        """The JSON body as ``model``: 415 not JSON, 400 malformed, 422 invalid fields."""
+        content_type = self.request.headers.get("Content-Type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            raise errors.unsupported_media("请求体必须是 JSON（Content-Type: application/json）")
+        try:
+            data = json.loads(self.request.body or b"")
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise errors.bad_request(
+                "malformed_json", "请求体不是有效的 JSON", {"position": getattr(exc, "pos", None)}
+            ) from None
+        if not isinstance(data, dict):
+            raise errors.bad_request("malformed_json", "请求体必须是 JSON 对象")
+        return validate_model(model, data)
+
+    def parse_query(self, model: type[M]) -> M:
+        """The query string as ``model`` (the last value of a repeated key wins)."""
+        data = {
+            key: values[-1].decode("utf-8", "replace")
+            for key, values in self.request.query_arguments.items()
+        }
+        return validate_model(model, data)
+
+    # ---- output -----------------------------------------------------------------
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        """Finish with ``data`` as UTF-8 JSON."""
+        self.set_status(status)
+        self.finish(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+    def write_model(self, model: BaseModel, status: int = 200) -> None:
+        """Finish with a response model serialized in JSON mode."""
+        self.write_json(model.model_dump(mode="json"), status)
+
+    def write_file(self, filename: str, content_type: str, data: bytes, *, private: bool = True) -> None:
+        """Finish with a download: right Content-Type and a UTF-8 encoded filename."""
+        self.set_header("Content-Type", content_type)
+        self.set_header("Content-Disposition", content_disposition(filename))
+        self.set_header("Cache-Control", "private, no-store" if private else "public, max-age=300")
+        self.finish(data)
+
+    # ---- errors -----------------------------------------------------------------
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """The one translator: every failure leaves as the error envelope."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        error = self._as_app_error(exc, status_code)
+        self.clear()
+        self.set_default_headers()
+        for name, value in error.headers.items():
+            self.set_header(name, value)
+        self.set_status(error.status)
+        self.finish(json.dumps(error.envelope(), ensure_ascii=False))
+
+    def _as_app_error(self, exc: BaseException | None, status_code: int) -> AppError:
+        if isinstance(exc, AppError):
+            return exc
+        if isinstance(exc, tornado.web.HTTPError) or exc is None:
+            code, message = _HTTP_ERRORS.get(status_code, ("http_error", "请求无法处理"))
+            return AppError(status_code, code, message)
+        return AppError(
+            500, "internal_error", "服务器内部错误，请稍后重试", {"request_id": self.request_id}
+        )
+
+    def log_exception(self, typ: Any, value: BaseException | None, tb: Any) -> None:
+        """Refusals are expected and only reach the access log; anything else is logged with its stack."""
+        if isinstance(value, (AppError, tornado.web.HTTPError)):
+            return
+        log.error(
+            "unhandled error in %s %s rid=%s",
+            self.request.method,
+            self.request.path,
+            self.request_id,
+            exc_info=(typ, value, tb),
+        )
+
+
+class NotFoundHandler(ApiHandler):
+    """Unknown routes answer the JSON envelope too."""
+
+    def prepare(self) -> None:
+        """Every method of an unknown path is a 404."""
+        raise errors.not_found("接口不存在", code="route_not_found")
+
+
+_HTTP_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "请求格式错误"),
+    401: ("not_authenticated", "请先登录"),
+    403: ("forbidden", "无权执行此操作"),
+    404: ("not_found", "对象不存在"),
+    405: ("method_not_allowed", "不支持该请求方法"),
+    413: ("payload_too_large", "上传内容过大"),
+    415: ("unsupported_media_type", "不支持的内容类型"),
+    500: ("internal_error", "服务器内部错误，请稍后重试"),
+}
+
+
+def validate_model(model: type[M], data: Any) -> M:
+    """Validate ``data`` as ``model``; 422 with a Chinese message per field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = {_field_path(e["loc"]): zh_error_message(e) for e in exc.errors()}
+        raise errors.validation("提交的数据有误，请检查标出的字段", fields) from None
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "body"
+
+
+def zh_error_message(error: Any) -> str:
+    """A Chinese message for one pydantic error (our own validators already speak Chinese)."""
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error", error["msg"])).removeprefix("Value error, ")
+    template = _ZH_ERRORS.get(kind)
+    if template is None:
+        return "格式不正确"
+    try:
+        return template.format(**ctx)
+    except (KeyError, IndexError):
+        return template
+
+
+_ZH_ERRORS: dict[str, str] = {
+    "missing": "必填项",
+    "extra_forbidden": "不允许的字段",
+    "string_type": "应为文本",
+    "string_too_short": "长度不能少于 {min_length} 个字符",
+    "string_too_long": "长度不能超过 {max_length} 个字符",
+    "string_pattern_mismatch": "格式不正确",
+    "int_type": "应为整数",
+    "int_parsing": "应为整数",
+    "int_from_float": "应为整数",
+    "float_type": "应为数字",
+    "float_parsing": "应为数字",
+    "bool_type": "应为 true 或 false",
+    "bool_parsing": "应为 true 或 false",
+    "list_type": "应为列表",
+    "dict_type": "应为对象",
+    "model_type": "应为对象",
+    "model_attributes_type": "应为对象",
+    "enum": "取值无效，可选：{expected}",
+    "literal_error": "取值无效，可选：{expected}",
+    "date_type": "应为日期（YYYY-MM-DD）",
+    "date_parsing": "应为日期（YYYY-MM-DD）",
+    "date_from_datetime_parsing": "应为日期（YYYY-MM-DD）",
+    "datetime_type": "应为时间（ISO 8601）",
+    "datetime_parsing": "应为时间（ISO 8601）",
+    "datetime_from_date_parsing": "应为时间（ISO 8601）",
+    "greater_than": "应大于 {gt}",
+    "greater_than_equal": "应不小于 {ge}",
+    "less_than": "应小于 {lt}",
+    "less_than_equal": "应不大于 {le}",
+    "too_short": "至少需要 {min_length} 项",
+    "too_long": "最多 {max_length} 项",
+    "url_parsing": "应为网址",
+    "json_invalid": "不是有效的 JSON",
+}
+
+
+def content_disposition(filename: str) -> str:
+    """An attachment header that keeps a Chinese filename (RFC 6266 / 5987)."""
+    ascii_fallback = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "")
+    return f"attachment; filename=\"{ascii_fallback}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """The access log: one line per request — never the query string, a body or a token."""
+    status = handler.get_status()
+    level = logging.INFO if status < 500 else logging.ERROR
+    access_log.log(
+        level,
+        "%s %s %d %.1fms rid=%s",
+        handler.request.method,
+        handler.request.path,
+        status,
+        1000.0 * handler.request.request_time(),
+        getattr(handler, "request_id", "-"),
+    )
+

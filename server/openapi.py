@@ -1,0 +1,156 @@
+"""The OpenAPI 3.1 document, generated from the routes and their ``@endpoint`` declarations.
+
+Nothing here is written by hand per endpoint: paths come from the route
+patterns, bodies and responses from the pydantic models, security from the
+declared roles.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from server.handlers.base import Endpoint
+
+_METHODS = ("get", "post", "put", "patch", "delete")
+_GROUP = re.compile(r"\(\?P<(?P<name>\w+)>[^)]*\)")
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string", "description": "stable English code"},
+                "message": {"type": "string", "description": "Chinese message for people"},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
+
+_STATUS_TEXT = {
+    400: "请求格式错误", 401: "未登录或登录已失效", 403: "无权操作", 404: "不存在",
+    409: "与当前状态冲突", 413: "内容过大", 415: "不支持的类型", 422: "字段校验失败",
+    429: "操作过于频繁", 503: "服务暂不可用",
+}
+
+
+def route_path(pattern: str) -> str:
+    """``/api/v1/sessions/(?P<session_id>[0-9a-f]{24})`` → ``/api/v1/sessions/{session_id}``."""
+    return _GROUP.sub(lambda m: "{" + m.group("name") + "}", pattern).rstrip("$")
+
+
+def build_openapi(routes: Iterable[tuple[Any, ...]], *, title: str, version: str) -> dict[str, Any]:
+    """The whole document for ``routes`` (tuples of pattern, handler class[, kwargs])."""
+    operations = list(_operations(routes))
+    refs, schemas = _component_schemas(_models(spec for _, _, _, spec in operations))
+    paths: dict[str, dict[str, Any]] = {}
+    for path, method, handler, spec in operations:
+        paths.setdefault(path, {})[method] = _operation(path, method, handler, spec, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": {**schemas, "Error": ERROR_SCHEMA},
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def _operations(routes: Iterable[tuple[Any, ...]]) -> Iterable[tuple[str, str, type, Endpoint]]:
+    for route in routes:
+        pattern, handler = route[0], route[1]
+        for method in _METHODS:
+            spec = getattr(getattr(handler, method, None), "__endpoint__", None)
+            if isinstance(spec, Endpoint):
+                yield route_path(pattern), method, handler, spec
+
+
+def _models(specs: Iterable[Endpoint]) -> list[tuple[type[BaseModel], str]]:
+    seen: dict[tuple[type[BaseModel], str], None] = {}
+    for spec in specs:
+        if spec.body is not None:
+            seen[(spec.body, "validation")] = None
+        if spec.response is not None:
+            seen[(spec.response, "serialization")] = None
+    return list(seen)
+
+
+Refs = dict[tuple[type[BaseModel], str], dict[str, Any]]
+
+
+def _component_schemas(models: list[tuple[type[BaseModel], str]]) -> tuple[Refs, dict[str, Any]]:
+    """A ``$ref`` per (model, mode) and the shared definitions (pydantic names them)."""
+    if not models:
+        return {}, {}
+    refs, top = models_json_schema(models, ref_template="#/components/schemas/{model}")  # type: ignore[arg-type]
+    return dict(refs), dict(top.get("$defs", {}))
+
+
+def _operation(path: str, method: str, handler: type, spec: Endpoint, refs: Refs) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": f"{handler.__name__}.{method}",
+        "summary": spec.summary,
+        "tags": list(spec.tags),
+        "parameters": _parameters(path, spec),
+        "responses": _responses(spec, refs),
+    }
+    if spec.roles is not None:
+        operation["security"] = [{"bearerAuth": []}]
+        if spec.roles:
+            operation["description"] = "角色：" + ", ".join(sorted(spec.roles))
+    if spec.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(spec.body, "validation")]}},
+        }
+    return operation
+
+
+def _parameters(path: str, spec: Endpoint) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{(\w+)}", path)
+    ]
+    if spec.query is not None:
+        schema = spec.query.model_json_schema()
+        required = set(schema.get("required", []))
+        for name, prop in schema.get("properties", {}).items():
+            prop = {k: v for k, v in prop.items() if k != "title"}
+            params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+    return params
+
+
+def _responses(spec: Endpoint, refs: Refs) -> dict[str, Any]:
+    if spec.produces:
+        ok: dict[str, Any] = {
+            "description": "文件",
+            "content": {spec.produces: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    elif spec.response is not None:
+        schema = refs[(spec.response, "serialization")]
+        ok = {"description": "成功", "content": {"application/json": {"schema": schema}}}
+    else:
+        ok = {"description": "成功"}
+    responses: dict[str, Any] = {str(spec.status): ok}
+    statuses = set(spec.errors)
+    if spec.roles is not None:
+        statuses |= {401, 403} if spec.roles else {401}
+    if spec.body is not None:
+        statuses |= {400, 413, 415, 422}
+    if spec.query is not None:
+        statuses.add(422)
+    for status in sorted(statuses):
+        responses[str(status)] = {
+            "description": _STATUS_TEXT.get(status, "错误"),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    return responses

@@ -1,0 +1,53 @@
+"""Settings: production refuses placeholders; dev secrets are made once and kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import ConfigError, Settings, generate_secrets, load_settings
+
+
+def production(**overrides: object) -> dict[str, object]:
+    values: dict[str, object] = {
+        "app_env": "production",
+        "mongodb_url": "mongodb://db1,db2,db3/?replicaSet=rs0",
+        **generate_secrets(),
+    }
+    values.update(overrides)
+    return values
+
+
+def test_production_accepts_real_secrets() -> None:
+    settings = Settings(**production())  # type: ignore[arg-type]
+    assert settings.app_env == "production"
+
+
+@pytest.mark.parametrize("field", ["secret_key", "data_keys", "index_key"])
+@pytest.mark.parametrize("value", ["", "changeme", "CHANGEME", " secret "])
+def test_production_refuses_missing_or_placeholder_secrets(field: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=field.upper()):
+        Settings(**production(**{field: value}))  # type: ignore[arg-type]
+
+
+def test_production_needs_a_database_url() -> None:
+    with pytest.raises(ConfigError, match="MONGODB_URL"):
+        Settings(**production(mongodb_url=""))  # type: ignore[arg-type]
+
+
+def test_dev_secrets_are_generated_once_and_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SECRET_KEY", "DATA_KEYS", "INDEX_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    first = load_settings(data_dir=tmp_path)
+    second = load_settings(data_dir=tmp_path)
+    assert first.secret_key.get_secret_value()
+    assert first.secret_key == second.secret_key and first.data_keys == second.data_keys
+    assert (tmp_path / "secrets.json").stat().st_mode & 0o077 == 0
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "9123")
+    monkeypatch.setenv("MONGODB_DB", "other")
+    settings = Settings()
+    assert settings.port == 9123 and settings.mongodb_db == "other"
