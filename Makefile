@@ -15,6 +15,7 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+bench: export EXTRA_DEBS += wrk
 bench: setup
 	$(BIN)/python -m bench
 

@@ -22,7 +22,7 @@ from server.commands import COMMANDS
 from server.config import ConfigError, Settings, load_settings
 from server.db import EmbeddedDatabaseError, EmbeddedMongo, default_storage_path, ensure_indexes, make_client
 from server.demo import load_demo
-from server.services import Services, build_services
+from server.services.container import Services, build_services
 
 log = logging.getLogger("server")
 
@@ -72,6 +72,8 @@ def configure_logging(settings: Settings) -> None:
     )
     logging.getLogger("tornado.access").setLevel(logging.WARNING)
     logging.getLogger("pymongo").setLevel(logging.WARNING)
+    # urllib3 (under wechatpy) logs full request URLs — with the app secret — at DEBUG.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
 @contextlib.asynccontextmanager

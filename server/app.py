@@ -8,13 +8,13 @@ import tornado.web
 
 from server import __version__
 from server.config import Settings
-from server.handlers import system
+from server.handlers import admin_audit, auth, sms, system
 from server.handlers.base import NotFoundHandler, log_request
 from server.openapi import build_openapi
-from server.services import Services
+from server.services.container import Services
 
 # Each area's handler module contributes its ``routes``; add new modules here.
-HANDLER_MODULES = (system,)
+HANDLER_MODULES = (system, auth, sms, admin_audit)
 
 
 def all_routes() -> list[tuple[Any, ...]]:

@@ -7,9 +7,15 @@ start-up (settings, database, indexes) and returns the exit code.
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
 from collections.abc import Awaitable, Callable
 
-from server.services import Services
+from pydantic import ValidationError
+
+from server.errors import AppError
+from server.models.accounts import StaffCreate
+from server.services.container import Services
 
 Command = tuple[
     str,
@@ -17,4 +23,38 @@ Command = tuple[
     Callable[[Services, argparse.Namespace], Awaitable[int]],
 ]
 
-COMMANDS: dict[str, Command] = {}
+
+def _staff_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--username", required=True, help="login name: lowercase letters, digits, . _ -")
+    parser.add_argument("--role", required=True, choices=["admin", "reviewer", "scanner"],
+                        help="admin: everything; reviewer: payments, results; scanner: check-in")
+    parser.add_argument("--name", help="display name (default: the username)")
+    parser.add_argument("--password-stdin", action="store_true",
+                        help="read the password from standard input instead of a prompt")
+
+
+async def _create_staff(services: Services, args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("密码 / password: ")
+        if password != getpass.getpass("再次输入 / again: "):
+            print("两次输入的密码不一致 / passwords differ", file=sys.stderr)
+            return 1
+    try:
+        body = StaffCreate(username=args.username, role=args.role, name=args.name or args.username,
+                           password=password)
+        account_id = await services.accounts.create_staff(body)
+    except ValidationError as exc:
+        print(f"输入有误 / invalid: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 1
+    except (AppError, ValueError) as exc:
+        print(f"无法创建 / cannot create: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
+    print(f"已创建协会账号 / staff account created: {args.username} ({args.role}) id={account_id}")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "create-staff": ("create an association staff account", _staff_arguments, _create_staff),
+}

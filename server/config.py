@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     max_json_bytes: int = 1024 * 1024  # default body limit of a JSON endpoint
     max_request_bytes: int = 16 * 1024 * 1024  # hard cap of the HTTP server for any body
     executor_workers: int = Field(default=2, ge=1, le=64)  # CPU work off the event loop
+    # argon2id cost: t=4, 64 MiB takes ~240 ms on the 2-core reference machine (see
+    # services/passwords.py); lower only in tests.
+    argon2_time_cost: int = Field(default=4, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
     log_level: str = "INFO"
 
     @model_validator(mode="after")

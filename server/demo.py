@@ -9,19 +9,32 @@ marker in the ``meta`` collection records that the demo was loaded.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from pymongo.errors import DuplicateKeyError
 
-from server.services import Services
+from server.models.accounts import StaffCreate
+from server.services.container import Services
 
 log = logging.getLogger(__name__)
 
 DemoLoader = Callable[[Services], Awaitable[list[str]]]
 
+
+
+async def association_staff(services: Services) -> list[str]:
+    """An association admin; its password is random and printed this once."""
+    password = "Demo-" + secrets.token_urlsafe(9)
+    await services.accounts.create_staff(
+        StaffCreate(username="admin", role="admin", name="协会管理员", password=password)
+    )
+    return [f"  协会管理员 / association admin: 账号 admin  密码 {password}"]
+
+
 # Feature areas append their loader here (order matters: later ones may use earlier data).
-LOADERS: list[DemoLoader] = []
+LOADERS: list[DemoLoader] = [association_staff]
 
 MARKER_ID = "demo"
 

@@ -21,8 +21,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from server.app import make_app
 from server.config import Settings, generate_secrets
 from server.db import EmbeddedMongo, ensure_indexes, make_client
-from server.services import Services, build_services
+from server.services.container import Services, build_services
 from tests.client import ApiClient
+from tests.wechat_stub import WeChatStub
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +63,13 @@ async def db(mongo_client: AsyncMongoClient[dict[str, Any]]) -> AsyncIterator[As
 
 
 @pytest.fixture
+async def wechat_stub() -> AsyncIterator[WeChatStub]:
+    """A local WeChat jscode2session server on a free loopback port."""
+    async with WeChatStub() as stub:
+        yield stub
+
+
+@pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """Settings for a test: fresh secrets, files under the test's own folder."""
 
@@ -71,6 +79,9 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "data_dir": tmp_path / "var",
             "sms_outbox": tmp_path / "sms-outbox.jsonl",
             "notify_outbox": tmp_path / "notify-outbox.jsonl",
+            # argon2 at its cheapest: the production cost is measured in bench/, not paid per test.
+            "argon2_time_cost": 1,
+            "argon2_memory_kib": 8,
             **generate_secrets(),
         }
         values.update(overrides)

@@ -25,10 +25,12 @@ from pydantic import BaseModel, ValidationError
 
 from server import errors
 from server.errors import AppError
+from server.models.common import FieldError
 
 if TYPE_CHECKING:
     from server.config import Settings
-    from server.services import Principal, Services
+    from server.services import Principal
+    from server.services.container import Services
 
 log = logging.getLogger("server.handlers")
 access_log = logging.getLogger("server.access")
@@ -56,6 +58,7 @@ class Endpoint:
     produces: str | None = None  # a non-JSON response (a file), e.g. "application/pdf"
     max_body_bytes: int | None = None  # None: the JSON default of the settings
     errors: tuple[int, ...] = field(default=())  # statuses worth documenting
+    allow_restricted: bool = False  # reachable with a password_change-scope token
 
 
 def endpoint(
@@ -70,6 +73,7 @@ def endpoint(
     produces: str | None = None,
     max_body_bytes: int | None = None,
     errors: Iterable[int] = (),
+    allow_restricted: bool = False,
 ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[None]]]:
     """Declare a handler method: auth, body and query models, response model.
 
@@ -88,6 +92,7 @@ def endpoint(
         produces=produces,
         max_body_bytes=max_body_bytes,
         errors=tuple(errors),
+        allow_restricted=allow_restricted,
     )
 
     def decorate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
@@ -95,7 +100,7 @@ def endpoint(
         async def wrapper(self: ApiHandler, *args: str, **path: str) -> None:
             self.check_body_size(spec.max_body_bytes)
             if spec.roles is not None:
-                await self.require_roles(spec.roles)
+                await self.require_roles(spec.roles, allow_restricted=spec.allow_restricted)
             kwargs: dict[str, Any] = dict(path)
             if spec.body is not None:
                 kwargs["body"] = self.parse_json_body(spec.body)
@@ -154,7 +159,7 @@ class ApiHandler(tornado.web.RequestHandler):
             return None
         return token.strip()
 
-    async def require_roles(self, roles: frozenset[str]) -> Principal:
+    async def require_roles(self, roles: frozenset[str], *, allow_restricted: bool = False) -> Principal:
         """Authenticate the caller; 401 without a valid token, 403 with the wrong role."""
         token = self.bearer_token()
         if token is None:
@@ -162,6 +167,8 @@ class ApiHandler(tornado.web.RequestHandler):
         principal = await self.services.authenticate(token)
         if principal is None:
             raise errors.unauthorized("登录已失效，请重新登录", code="invalid_token")
+        if principal.scope != "full" and not allow_restricted:
+            raise errors.forbidden("请先修改初始密码", code="password_change_required")
         if roles and principal.role not in roles:
             raise errors.forbidden()
         self.principal = principal
@@ -277,11 +284,13 @@ def validate_model(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        fields = {_field_path(e["loc"]): zh_error_message(e) for e in exc.errors()}
+        fields = {_field_path(e): zh_error_message(e) for e in exc.errors()}
         raise errors.validation("提交的数据有误，请检查标出的字段", fields) from None
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
+def _field_path(error: Any) -> str:
+    cause = (error.get("ctx") or {}).get("error")
+    loc = (*error["loc"], cause.field) if isinstance(cause, FieldError) else error["loc"]
     return ".".join(str(part) for part in loc) or "body"
 
 

@@ -6,7 +6,6 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from server.db import ping
 from server.errors import AppError
 from server.handlers.base import ApiHandler, endpoint
 
@@ -24,7 +23,7 @@ class HealthHandler(ApiHandler):
     @endpoint("存活与数据库连通性检查", response=HealthOut, tags=["system"], errors=[503])
     async def get(self) -> HealthOut:
         """200 when the database answers, 503 when it does not."""
-        if not await ping(self.services.db):
+        if not await self.services.health.healthy():
             raise AppError(503, "database_unreachable", "数据库暂时无法连接")
         return HealthOut(status="ok", database="ok")
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from server.config import Settings
 from server.handlers.base import ANY_ROLE, ApiHandler, content_disposition, endpoint
-from server.services import Services
+from server.services.container import Services
 from tests.client import ApiClient
 from tests.conftest import serve_app
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from openapi_spec_validator import validate
 
 from server.config import Settings
 from server.db import EmbeddedMongo, make_client
-from server.services import build_services
+from server.services.container import build_services
 from tests.client import ApiClient
 from tests.conftest import serve_app
 
@@ -25,6 +27,7 @@ async def test_healthz_is_503_when_the_database_stops(settings: Settings) -> Non
         async with serve_app(settings, services) as api:
             assert (await api.get("/healthz")).status == 200
             server.stop()
+            await asyncio.sleep(services.health.max_age)  # the probe's answer is shared that long
             r = await api.get("/healthz")
             assert r.status == 503
             assert r.error_code == "database_unreachable"

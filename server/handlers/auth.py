@@ -1,0 +1,120 @@
+"""Accounts: registration, login, activation, password, WeChat, and ``/me``."""
+
+from __future__ import annotations
+
+from server.handlers.base import ANY_ROLE, ApiHandler, endpoint
+from server.models.accounts import (
+    AccountOut,
+    ActivateIn,
+    LoginIn,
+    PasswordChangeIn,
+    TokenOut,
+    TraineeRegister,
+    UnitRegister,
+    WeChatBindIn,
+    WeChatLoginIn,
+)
+from server.models.common import OkOut
+
+TAGS = ["accounts"]
+
+
+class RegisterTraineeHandler(ApiHandler):
+    """``/api/v1/auth/register/trainee``."""
+
+    @endpoint("学员注册", body=TraineeRegister, response=TokenOut, status=201, tags=TAGS, errors=[409])
+    async def post(self, body: TraineeRegister) -> TokenOut:
+        """Register a trainee (phone verified by SMS code) and log in."""
+        return await self.services.accounts.register_trainee(body, ip=self.client_ip)
+
+
+class RegisterUnitHandler(ApiHandler):
+    """``/api/v1/auth/register/unit``."""
+
+    @endpoint("单位注册", body=UnitRegister, response=TokenOut, status=201, tags=TAGS, errors=[409])
+    async def post(self, body: UnitRegister) -> TokenOut:
+        """Register a unit with its USCC and log in."""
+        return await self.services.accounts.register_unit(body, ip=self.client_ip)
+
+
+class LoginHandler(ApiHandler):
+    """``/api/v1/auth/login``."""
+
+    @endpoint("登录（身份证号 / 统一社会信用代码 / 协会用户名）", body=LoginIn, response=TokenOut,
+              tags=TAGS, errors=[401, 403, 429])
+    async def post(self, body: LoginIn) -> TokenOut:
+        """Log in with account and password (or a one-time secret: restricted token)."""
+        return await self.services.login.login(body, ip=self.client_ip)
+
+
+class ActivateHandler(ApiHandler):
+    """``/api/v1/auth/activate``."""
+
+    @endpoint("激活账号并设置密码", body=ActivateIn, response=TokenOut, tags=TAGS, errors=[404, 409])
+    async def post(self, body: ActivateIn) -> TokenOut:
+        """Activate an account created by a unit, with its one-time secret or an SMS code."""
+        return await self.services.accounts.activate(body, ip=self.client_ip)
+
+
+class PasswordHandler(ApiHandler):
+    """``/api/v1/auth/password``."""
+
+    @endpoint("修改密码", body=PasswordChangeIn, response=OkOut, roles=ANY_ROLE, tags=TAGS,
+              allow_restricted=True)
+    async def post(self, body: PasswordChangeIn) -> OkOut:
+        """Change one's password; every other login is revoked."""
+        assert self.principal is not None
+        await self.services.accounts.change_password(self.principal, body, ip=self.client_ip)
+        return OkOut()
+
+
+class LogoutHandler(ApiHandler):
+    """``/api/v1/auth/logout``."""
+
+    @endpoint("退出登录", response=OkOut, roles=ANY_ROLE, tags=TAGS, allow_restricted=True)
+    async def post(self) -> OkOut:
+        """Revoke the token of this request."""
+        assert self.principal is not None and self.principal.token_id is not None
+        await self.services.tokens.revoke(self.principal.token_id)
+        return OkOut()
+
+
+class WeChatLoginHandler(ApiHandler):
+    """``/api/v1/auth/wechat``."""
+
+    @endpoint("微信登录", body=WeChatLoginIn, response=TokenOut, tags=TAGS, errors=[401, 409, 503])
+    async def post(self, body: WeChatLoginIn) -> TokenOut:
+        """Log in with ``wx.login()``'s code; 409 ``wechat_not_bound`` carries a bind ticket."""
+        return await self.services.login.wechat_login(body.code, ip=self.client_ip)
+
+
+class WeChatBindHandler(ApiHandler):
+    """``/api/v1/auth/wechat/bind``."""
+
+    @endpoint("绑定微信", body=WeChatBindIn, response=TokenOut, tags=TAGS, errors=[401, 409, 429])
+    async def post(self, body: WeChatBindIn) -> TokenOut:
+        """Bind the WeChat identity of a ticket to an account and log in."""
+        return await self.services.login.wechat_bind(body, ip=self.client_ip)
+
+
+class MeHandler(ApiHandler):
+    """``/api/v1/me``."""
+
+    @endpoint("当前账号", response=AccountOut, roles=ANY_ROLE, tags=TAGS, allow_restricted=True)
+    async def get(self) -> AccountOut:
+        """The caller's own account."""
+        assert self.principal is not None
+        return await self.services.accounts.me(self.principal)
+
+
+routes = [
+    (r"/api/v1/auth/register/trainee", RegisterTraineeHandler),
+    (r"/api/v1/auth/register/unit", RegisterUnitHandler),
+    (r"/api/v1/auth/login", LoginHandler),
+    (r"/api/v1/auth/activate", ActivateHandler),
+    (r"/api/v1/auth/password", PasswordHandler),
+    (r"/api/v1/auth/logout", LogoutHandler),
+    (r"/api/v1/auth/wechat", WeChatLoginHandler),
+    (r"/api/v1/auth/wechat/bind", WeChatBindHandler),
+    (r"/api/v1/me", MeHandler),
+]

@@ -1,0 +1,170 @@
+"""Accounts: registration, login, tokens, activation, WeChat binding."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints, model_validator
+
+from server.models.common import FieldError, OrgName, PersonName, StrictModel
+from server.services.identity import (
+    IdType,
+    ProfileMismatch,
+    check_profile_consistency,
+    parse_resident_id,
+    validate_cn_mobile,
+    validate_id_number,
+    validate_uscc,
+)
+
+Role = Literal["trainee", "unit", "admin", "reviewer", "scanner"]
+StaffRole = Literal["admin", "reviewer", "scanner"]
+Sex = Literal["male", "female"]
+
+ROLE_LABELS: dict[str, str] = {
+    "trainee": "学员",
+    "unit": "单位",
+    "admin": "协会管理员",
+    "reviewer": "协会审核员",
+    "scanner": "协会验证员",
+}
+
+Phone = Annotated[str, StringConstraints(max_length=20), AfterValidator(validate_cn_mobile)]
+Uscc = Annotated[str, StringConstraints(max_length=30), AfterValidator(validate_uscc)]
+# Length is checked by the password policy (which never truncates); this bound only
+# stops absurd bodies before they reach the hasher.
+Password = Annotated[str, StringConstraints(max_length=1024)]
+SmsCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
+Username = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{2,31}$")]
+
+
+class TraineeRegister(StrictModel):
+    """A trainee registers with the basic profile, a verified phone and a password."""
+
+    name: PersonName = Field(description="姓名")
+    sex: Sex | None = Field(default=None, description="性别；居民身份证可省略（由号码推出）")
+    id_type: IdType = Field(default=IdType.resident, description="证件类型")
+    id_number: Annotated[str, StringConstraints(max_length=30)] = Field(description="证件号码")
+    birth_date: date | None = Field(default=None, description="出生日期；居民身份证可省略")
+    phone: Phone = Field(description="手机号")
+    email: EmailStr = Field(description="邮箱")
+    password: Password
+    sms_code: SmsCode
+
+    @model_validator(mode="after")
+    def _id_consistent(self) -> TraineeRegister:
+        try:
+            self.id_number = validate_id_number(self.id_type, self.id_number)
+        except ValueError as exc:
+            raise FieldError("id_number", str(exc)) from None
+        try:
+            check_profile_consistency(self.id_type, self.id_number, self.birth_date, self.sex)
+        except ProfileMismatch as exc:
+            raise FieldError(exc.field, exc.message) from None
+        if self.id_type is IdType.resident:
+            parsed = parse_resident_id(self.id_number)
+            self.birth_date, self.sex = parsed.birth_date, parsed.sex
+        elif self.sex is None or self.birth_date is None:
+            raise FieldError("birth_date" if self.birth_date is None else "sex", "必填项")
+        return self
+
+
+class UnitRegister(StrictModel):
+    """A unit registers with its unified social credit code."""
+
+    name: OrgName = Field(description="单位名称")
+    uscc: Uscc = Field(description="统一社会信用代码")
+    contact_name: PersonName = Field(description="联系人")
+    phone: Phone = Field(description="联系人手机号")
+    password: Password
+    sms_code: SmsCode
+
+
+class LoginIn(StrictModel):
+    """Account is an ID number (trainee), a USCC (unit) or a staff username."""
+
+    account: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Password
+
+
+class TokenOut(BaseModel):
+    """A new login."""
+
+    token: str
+    role: Role
+    must_change_password: bool = Field(
+        description="true: logged in with a one-time secret; only the password change is allowed"
+    )
+    expires_at: str
+
+
+class AccountOut(BaseModel):
+    """The caller's own account; personal data in full (it is theirs)."""
+
+    id: str
+    role: Role
+    role_label: str
+    status: Literal["active", "pending", "disabled"]
+    name: str
+    phone: str | None = None
+    id_type: IdType | None = None
+    id_number: str | None = None
+    uscc: str | None = None
+    username: str | None = None
+    wechat_bound: bool = False
+    must_change_password: bool = False
+
+
+class PasswordChangeIn(StrictModel):
+    """Change one's own password; every other login is revoked."""
+
+    old_password: Password
+    new_password: Password
+
+
+class ActivateIn(StrictModel):
+    """Activate an account created by someone else, with its one-time secret or an SMS code."""
+
+    account: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    secret: Annotated[str, StringConstraints(max_length=64)] | None = None
+    sms_code: SmsCode | None = None
+    new_password: Password
+
+    @model_validator(mode="after")
+    def _one_proof(self) -> ActivateIn:
+        if (self.secret is None) == (self.sms_code is None):
+            raise FieldError("secret", "请提供一次性密码或短信验证码（二选一）")
+        return self
+
+
+class WeChatLoginIn(StrictModel):
+    """The code of ``wx.login()``."""
+
+    code: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class WeChatBindIn(StrictModel):
+    """Bind the WeChat identity of a ticket to an account proven by password or SMS code."""
+
+    bind_ticket: Annotated[str, StringConstraints(min_length=10, max_length=128)]
+    account: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Password | None = None
+    sms_code: SmsCode | None = None
+
+    @model_validator(mode="after")
+    def _one_proof(self) -> WeChatBindIn:
+        if (self.password is None) == (self.sms_code is None):
+            raise FieldError("password", "请提供密码或短信验证码（二选一）")
+        return self
+
+
+class StaffCreate(StrictModel):
+    """An association staff account (made with ``python -m server create-staff``)."""
+
+    username: Username
+    role: StaffRole
+    name: PersonName
+    password: Password
+
+

@@ -1,0 +1,50 @@
+"""The audit trail as association staff see it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from server.models.common import PageQuery
+
+
+class AuditQuery(PageQuery):
+    """Filters of the audit list."""
+
+    action: str | None = Field(default=None, max_length=64, pattern=r"^[a-z_.]+$")
+
+
+class AuditEntryOut(BaseModel):
+    """One state change: who, what, when, from where; subjects masked."""
+
+    at: datetime
+    action: str
+    actor_id: str | None
+    actor_role: str | None
+    subject: str | None
+    subject_id: str | None
+    ip: str | None
+    details: dict[str, Any]
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> AuditEntryOut:
+        """From the stored entry."""
+        return cls(
+            at=doc["at"],
+            action=doc["action"],
+            actor_id=str(doc["actor_id"]) if doc.get("actor_id") else None,
+            actor_role=doc.get("actor_role"),
+            subject=doc.get("subject"),
+            subject_id=str(doc["subject_id"]) if doc.get("subject_id") else None,
+            ip=doc.get("ip"),
+            details=doc.get("details") or {},
+        )
+
+
+class AuditPage(BaseModel):
+    """A page of the audit trail, newest first."""
+
+    items: list[AuditEntryOut]
+    total: int

@@ -1,0 +1,65 @@
+"""The audit log: who did what to whom, when, from where — never personal data in full.
+
+Every state change of the system records one entry here; later areas reuse
+:meth:`AuditLog.record`. Subjects are masked by the caller (``mask_id_number``...).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.database import AsyncDatabase
+
+log = logging.getLogger(__name__)
+
+
+class AuditLog:
+    """Append-only record of state changes."""
+
+    def __init__(
+        self, db: AsyncDatabase[dict[str, Any]], now: Callable[[], datetime] | None = None
+    ) -> None:
+        self.entries = db["audit_log"]
+        self.now = now or (lambda: datetime.now(UTC))
+
+    async def record(
+        self,
+        action: str,
+        *,
+        actor_id: ObjectId | None,
+        actor_role: str | None = None,
+        subject: str | None = None,
+        subject_id: ObjectId | None = None,
+        ip: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one entry; ``subject`` is a masked, human-readable name of what changed."""
+        entry = {
+            "at": self.now(),
+            "action": action,
+            "actor_id": actor_id,
+            "actor_role": actor_role,
+            "subject": subject,
+            "subject_id": subject_id,
+            "ip": ip,
+            "details": details or {},
+        }
+        await self.entries.insert_one(entry)
+        log.info("audit %s actor=%s subject=%s", action, actor_id, subject)
+
+    async def list(
+        self, *, action: str | None = None, subject_id: ObjectId | None = None, skip: int = 0, limit: int = 50
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Newest first, with the total count for paging."""
+        query: dict[str, Any] = {}
+        if action:
+            query["action"] = action
+        if subject_id:
+            query["subject_id"] = subject_id
+        total = await self.entries.count_documents(query)
+        cursor = self.entries.find(query).sort("at", -1).skip(skip).limit(limit)
+        return await cursor.to_list(), total

@@ -1,0 +1,113 @@
+"""The services of one process, wired once at start-up and passed down."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from server.config import Settings
+from server.db import HealthProbe
+from server.integrations.sms import make_sms_sender
+from server.integrations.wechat import WeChatApi, make_wechat_api
+from server.services import Principal
+from server.services.accounts import AccountService
+from server.services.audit import AuditLog
+from server.services.login import LoginService
+from server.services.passwords import PasswordHasher
+from server.services.pii import FieldCipher
+from server.services.sms import SmsCodes
+from server.services.throttle import RateLimiter
+from server.services.tokens import TokenService
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass
+class Services:
+    """Every service of the process, built once and passed down."""
+
+    settings: Settings
+    db: AsyncDatabase[dict[str, Any]]
+    executor: Executor
+    health: HealthProbe
+    limiter: RateLimiter
+    cipher: FieldCipher
+    sms_codes: SmsCodes
+    audit: AuditLog
+    tokens: TokenService
+    accounts: AccountService
+    wechat: WeChatApi
+    login: LoginService
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def authenticate(self, token: str) -> Principal | None:
+        """The principal behind a bearer token, or None."""
+        return await self.tokens.resolve(token)
+
+    async def run_cpu(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run CPU work (images, PDF, Excel, hashing) off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def start_periodic(self, name: str, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``job`` every ``seconds`` until :meth:`close` (jobs must be safe in many processes)."""
+        self._tasks.append(asyncio.create_task(_every(name, seconds, job), name=name))
+
+    async def close(self) -> None:
+        """Stop background tasks and the executor."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        close_wechat = getattr(self.wechat, "close", None)
+        if close_wechat is not None:
+            close_wechat()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+async def _every(name: str, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
+    # A periodic job logs its failure and lives on: one bad run must not stop it.
+    while True:
+        try:
+            await job()
+        except Exception:
+            log.exception("periodic job %s failed", name)
+        await asyncio.sleep(seconds)
+
+
+def build_services(
+    settings: Settings, db: AsyncDatabase[dict[str, Any]], executor: Executor | None = None
+) -> Services:
+    """Wire every service from the settings and the database."""
+    executor = executor or ThreadPoolExecutor(
+        max_workers=settings.executor_workers, thread_name_prefix="cpu"
+    )
+    secret_key = settings.secret_key.get_secret_value().encode()
+    limiter = RateLimiter(db)
+    cipher = FieldCipher.from_spec(
+        settings.data_keys.get_secret_value(), settings.index_key.get_secret_value()
+    )
+    sms_codes = SmsCodes(db, make_sms_sender(settings), limiter, cipher, secret_key)
+    audit = AuditLog(db)
+    tokens = TokenService(db)
+    hasher = PasswordHasher(
+        time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib, executor=executor
+    )
+    accounts = AccountService(
+        db, cipher=cipher, hasher=hasher, tokens=tokens, audit=audit, sms_codes=sms_codes,
+        secret_key=secret_key,
+    )
+    wechat = make_wechat_api(settings, executor)
+    login = LoginService(db, accounts=accounts, limiter=limiter, audit=audit, wechat=wechat)
+    return Services(
+        settings=settings, db=db, executor=executor, health=HealthProbe(db), limiter=limiter,
+        cipher=cipher, sms_codes=sms_codes, audit=audit, tokens=tokens, accounts=accounts,
+        wechat=wechat, login=login,
+    )
