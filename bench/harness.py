@@ -455,6 +455,10 @@ def goal_line(label: str, value: float, unit: str, *, goal: str) -> str:
 
 
 def meets(value: float, goal: str) -> bool:
+    """Whether ``value`` meets ``goal``: ">= 0.7", "< 3" or a range "150-400"."""
+    if " " not in goal and "-" in goal:
+        low, high = (float(part) for part in goal.split("-"))
+        return low <= value <= high
     op, _, number = goal.partition(" ")
     limit = float(number)
     return {
@@ -464,3 +468,41 @@ def meets(value: float, goal: str) -> bool:
 
 def fmt_ms(value: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+# ---- API calls on a server under test ----------------------------------------------------
+
+
+def call(proc: Proc, method: str, path: str, body: object = None, token: str | None = None) -> tuple[int, object]:
+    """One JSON request to ``proc``; returns (status, parsed body or None)."""
+    import json
+
+    conn = http.client.HTTPConnection(HOST, proc.port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+        response = conn.getresponse()
+        raw = response.read()
+        return response.status, (json.loads(raw) if raw.startswith((b"{", b"[")) else None)
+    finally:
+        conn.close()
+
+
+def register_trainee(proc: Proc, id_number: str, phone: str, password: str = "Bench#Pass-2026") -> str:
+    """Register a trainee through the API (SMS code read from the server's outbox); its token."""
+    import json
+
+    status, _ = call(proc, "POST", "/api/v1/auth/sms-codes", {"phone": phone, "purpose": "register"})
+    if status != 201:
+        raise BenchError(f"sms code: {status}")
+    outbox = proc.workdir / "var" / "sms-outbox.jsonl"
+    code = [json.loads(line) for line in outbox.read_text().splitlines() if phone in line][-1]["code"]
+    status, answer = call(proc, "POST", "/api/v1/auth/register/trainee", {
+        "name": "压测学员", "id_number": id_number, "phone": phone, "email": "bench@example.com",
+        "password": password, "sms_code": code,
+    })
+    if status != 201 or not isinstance(answer, dict):
+        raise BenchError(f"register: {status} {answer}")
+    return str(answer["token"])

@@ -52,9 +52,9 @@ class Settings(BaseSettings):
     index_key: SecretStr = SecretStr("")
 
     sms_backend: Literal["file"] = "file"
-    sms_outbox: Path = Path("var/sms-outbox.jsonl")
+    sms_outbox: Path = Path()  # default: DATA_DIR/sms-outbox.jsonl
     notify_backend: Literal["file"] = "file"
-    notify_outbox: Path = Path("var/notify-outbox.jsonl")
+    notify_outbox: Path = Path()  # default: DATA_DIR/notify-outbox.jsonl
 
     wechat_appid: str = ""
     wechat_secret: SecretStr = SecretStr("")
@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=4, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _outboxes_under_data_dir(self) -> "Settings":
+        if self.sms_outbox == Path():
+            self.sms_outbox = self.data_dir / "sms-outbox.jsonl"
+        if self.notify_outbox == Path():
+            self.notify_outbox = self.data_dir / "notify-outbox.jsonl"
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> "Settings":
