@@ -79,6 +79,8 @@ def _models(specs: Iterable[Endpoint]) -> list[tuple[type[BaseModel], str]]:
     for spec in specs:
         if spec.body is not None:
             seen[(spec.body, "validation")] = None
+        if spec.query is not None:  # its enums and nested models land in the components
+            seen[(spec.query, "validation")] = None
         if spec.response is not None:
             seen[(spec.response, "serialization")] = None
     return list(seen)
@@ -121,7 +123,7 @@ def _parameters(path: str, spec: Endpoint) -> list[dict[str, Any]]:
         for name in re.findall(r"{(\w+)}", path)
     ]
     if spec.query is not None:
-        schema = spec.query.model_json_schema()
+        schema = spec.query.model_json_schema(ref_template="#/components/schemas/{model}")
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
             prop = {k: v for k, v in prop.items() if k != "title"}
