@@ -8,10 +8,16 @@ import time
 import traceback
 from types import ModuleType
 
-from bench import healthz, me, photo_normalize
+from bench import enroll, healthz, me, photo_normalize
+from bench import photo_upload
+from bench import sessions_list
+from bench import staff_import
 
 # Add a benchmark: a module with NAME, DESCRIPTION and run() -> list[str], listed here.
-BENCHMARKS: tuple[ModuleType, ...] = (healthz, me, photo_normalize)
+BENCHMARKS: tuple[ModuleType, ...] = (healthz, me, photo_normalize, enroll)
+BENCHMARKS += (photo_upload,)
+BENCHMARKS += (sessions_list,)
+BENCHMARKS += (staff_import,)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -506,3 +506,21 @@ def register_trainee(proc: Proc, id_number: str, phone: str, password: str = "Be
     if status != 201 or not isinstance(answer, dict):
         raise BenchError(f"register: {status} {answer}")
     return str(answer["token"])
+
+
+def register_unit(proc: Proc, uscc: str, phone: str, password: str = "Bench#Pass-2026") -> str:
+    """Register a unit through the API (SMS code read from the server's outbox); its token."""
+    import json
+
+    status, _ = call(proc, "POST", "/api/v1/auth/sms-codes", {"phone": phone, "purpose": "register"})
+    if status != 201:
+        raise BenchError(f"sms code: {status}")
+    outbox = proc.workdir / "var" / "sms-outbox.jsonl"
+    code = [json.loads(line) for line in outbox.read_text().splitlines() if phone in line][-1]["code"]
+    status, answer = call(proc, "POST", "/api/v1/auth/register/unit", {
+        "name": "压测单位", "uscc": uscc, "contact_name": "压测", "phone": phone,
+        "password": password, "sms_code": code,
+    })
+    if status != 201 or not isinstance(answer, dict):
+        raise BenchError(f"register unit: {status} {answer}")
+    return str(answer["token"])

@@ -22,7 +22,7 @@ from server.commands import COMMANDS
 from server.config import ConfigError, Settings, load_settings
 from server.db import EmbeddedDatabaseError, EmbeddedMongo, default_storage_path, ensure_indexes, make_client
 from server.demo import load_demo
-from server.services.container import Services, build_services
+from server.services.container import Services, build_services, start_jobs
 
 log = logging.getLogger("server")
 
@@ -106,6 +106,7 @@ async def serve(settings: Settings, *, demo: bool) -> int:
     async with open_services(settings) as (services, _embedded):
         if demo:
             await _load_demo(services)
+        start_jobs(services)
         app = make_app(settings, services)
         server = tornado.httpserver.HTTPServer(
             app, xheaders=True, max_body_size=settings.max_request_bytes

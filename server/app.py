@@ -8,13 +8,19 @@ import tornado.web
 
 from server import __version__
 from server.config import Settings
-from server.handlers import admin_audit, auth, sms, system
+from server.handlers import admin_audit, auth, enrollments, sms, system
+from server.handlers import profile
+from server.handlers import catalog_admin, sessions, templates
+from server.handlers import staff
 from server.handlers.base import NotFoundHandler, log_request
 from server.openapi import build_openapi
 from server.services.container import Services
 
 # Each area's handler module contributes its ``routes``; add new modules here.
-HANDLER_MODULES = (system, auth, sms, admin_audit)
+HANDLER_MODULES = (system, auth, sms, admin_audit, enrollments)
+HANDLER_MODULES += (profile,)
+HANDLER_MODULES += (catalog_admin, sessions, templates)
+HANDLER_MODULES += (staff,)
 
 
 def all_routes() -> list[tuple[Any, ...]]:

@@ -60,9 +60,14 @@ class Settings(BaseSettings):
     wechat_secret: SecretStr = SecretStr("")
     wechat_api_base: str = "https://api.weixin.qq.com"
 
+    payment_term_days: int = Field(default=7, ge=1, le=60)  # unpaid enrollments expire after this
+
     max_json_bytes: int = 1024 * 1024  # default body limit of a JSON endpoint
     max_request_bytes: int = 16 * 1024 * 1024  # hard cap of the HTTP server for any body
     executor_workers: int = Field(default=2, ge=1, le=64)  # CPU work off the event loop
+    import_max_bytes: int = 5 * 1024 * 1024  # a staff import sheet (.xlsx)
+    import_max_rows: int = Field(default=5000, ge=1)  # data rows of one import
+    photo_zip_max_bytes: int = 200 * 1024 * 1024  # bulk photos: one ZIP, streamed to a temporary file
     # argon2id cost: t=4, 64 MiB takes ~240 ms on the 2-core reference machine (see
     # services/passwords.py); lower only in tests.
     argon2_time_cost: int = Field(default=4, ge=1)

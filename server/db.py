@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -138,7 +139,9 @@ def make_client(url: str, **options: Any) -> AsyncMongoClient[dict[str, Any]]:
 async def ping(db: AsyncDatabase[dict[str, Any]], timeout: float = 2.0) -> bool:
     """True when the database answers within ``timeout`` seconds."""
     try:
-        await asyncio.wait_for(db.command("ping"), timeout)
+        # The driver's own deadline (not a cancellation, which could strand a socket).
+        with pymongo.timeout(timeout):
+            await db.command("ping")
         return True
     except Exception:  # any failure means "not reachable" to a health check
         return False
@@ -206,6 +209,31 @@ INDEXES: tuple[CollectionIndexes, ...] = (
         (IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),),
     ),
     CollectionIndexes(
+        "enrollments",
+        (
+            # One active enrollment per trainee per course, whoever enrolls (manual §4.1);
+            # cancelled and expired ones drop ``active`` and no longer count.
+            IndexModel([("trainee_id", ASCENDING), ("course_id", ASCENDING)], unique=True,
+                       partialFilterExpression={"active": True}, name="one_active_per_course"),
+            IndexModel([("trainee_id", ASCENDING), ("created_at", DESCENDING)], name="trainee_newest"),
+            IndexModel([("unit_id", ASCENDING), ("created_at", DESCENDING)], name="unit_newest"),
+            IndexModel([("status", ASCENDING), ("pay_by", ASCENDING)], name="status_pay_by"),
+            IndexModel([("session_id", ASCENDING), ("status", ASCENDING)], name="session_status"),
+            # The session list's my_status: one trainee's enrollments in the sessions of a page.
+            IndexModel([("trainee_id", ASCENDING), ("session_id", ASCENDING)], name="trainee_session"),
+        ),
+    ),
+    CollectionIndexes(
+        "waitlist",
+        (
+            IndexModel([("session_id", ASCENDING), ("trainee_id", ASCENDING)], unique=True,
+                       partialFilterExpression={"active": True}, name="once_in_line"),
+            IndexModel([("session_id", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING)],
+                       name="line_order"),
+            IndexModel([("status", ASCENDING), ("offer_until", ASCENDING)], name="offers"),
+        ),
+    ),
+    CollectionIndexes(
         "audit_log",
         (
             IndexModel([("at", DESCENDING)], name="at"),
@@ -228,6 +256,84 @@ INDEXES: tuple[CollectionIndexes, ...] = (
             IndexModel([("phone_index", ASCENDING), ("purpose", ASCENDING), ("created_at", DESCENDING)],
                        name="phone_purpose_created"),
         ),
+    ),
+    CollectionIndexes(
+        "qualifications",
+        (IndexModel([("account_id", ASCENDING), ("created_at", ASCENDING)], name="account_created"),),
+    ),
+    # GridFS buckets (ID photos, licence images): the driver's own indexes, declared here so
+    # that they exist before the first upload; the chunk index is what keeps a file whole.
+    CollectionIndexes(
+        "photos.files",
+        (IndexModel([("filename", ASCENDING), ("uploadDate", ASCENDING)], name="filename_1_uploadDate_1"),),
+    ),
+    CollectionIndexes(
+        "photos.chunks",
+        (IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], unique=True, name="files_id_1_n_1"),),
+    ),
+    CollectionIndexes(
+        "qualification_images.files",
+        (IndexModel([("filename", ASCENDING), ("uploadDate", ASCENDING)], name="filename_1_uploadDate_1"),),
+    ),
+    CollectionIndexes(
+        "qualification_images.chunks",
+        (IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], unique=True, name="files_id_1_n_1"),),
+    ),
+    # ---- catalog and templates (issue 5) ----
+    CollectionIndexes(
+        "courses",
+        (IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="created"),),
+    ),
+    CollectionIndexes(
+        "sessions",
+        (
+            # 班次编号 is unique: concurrent creations with one code make exactly one session.
+            IndexModel([("code", ASCENDING)], unique=True, name="code_unique"),
+            IndexModel([("course_id", ASCENDING)], name="course"),
+            # The session list: visible statuses, newest first.
+            IndexModel([("status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+                       name="status_created"),
+        ),
+    ),
+    CollectionIndexes(
+        "addresses",
+        (
+            IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING)], name="owner_created"),
+            # At most one default address per owner (trainee or unit).
+            IndexModel([("owner_id", ASCENDING)], unique=True, partialFilterExpression={"is_default": True},
+                       name="one_default_per_owner"),
+        ),
+    ),
+    CollectionIndexes(
+        "invoice_templates",
+        (
+            IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING)], name="owner_created"),
+            IndexModel([("owner_id", ASCENDING)], unique=True, partialFilterExpression={"is_default": True},
+                       name="one_default_per_owner"),
+        ),
+    ),
+    # ---- unit staff (issue 6) ----
+    CollectionIndexes(
+        "accounts",
+        (
+            # A unit's staff list and lookups (trainee.unit_id is the binding).
+            IndexModel([("trainee.unit_id", ASCENDING), ("name", ASCENDING)], name="unit_staff",
+                       partialFilterExpression={"trainee.unit_id": {"$type": "objectId"}}),
+            # Roll-back / publish of an Excel import batch.
+            IndexModel([("import_id", ASCENDING)], name="import_batch",
+                       partialFilterExpression={"import_id": {"$type": "objectId"}}),
+        ),
+    ),
+    CollectionIndexes(
+        "staff_imports",
+        (
+            IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),
+            IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)], name="status_lease"),
+        ),
+    ),
+    CollectionIndexes(
+        "photo_jobs",
+        (IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),),
     ),
 )
 

@@ -15,6 +15,9 @@ from datetime import UTC, datetime
 
 from pymongo.errors import DuplicateKeyError
 
+from server.demo_catalog import catalog as demo_catalog
+from server.demo_trainee import demo_trainee
+from server.demo_staff import demo_unit
 from server.models.accounts import StaffCreate
 from server.services.container import Services
 
@@ -35,6 +38,9 @@ async def association_staff(services: Services) -> list[str]:
 
 # Feature areas append their loader here (order matters: later ones may use earlier data).
 LOADERS: list[DemoLoader] = [association_staff]
+LOADERS.append(demo_trainee)  # server/demo_trainee.py: a trainee with profile and ID photo
+LOADERS.append(demo_catalog)  # server/demo_catalog.py: courses and sessions (open, future, closed)
+LOADERS.append(demo_unit)  # server/demo_staff.py: a unit with bound staff (issue 6)
 
 MARKER_ID = "demo"
 

@@ -174,6 +174,25 @@ class ApiHandler(tornado.web.RequestHandler):
         self.principal = principal
         return principal
 
+    async def optional_principal(self) -> Principal | None:
+        """The caller on a public endpoint that personalizes its answer, or None when anonymous.
+
+        No Authorization header: anonymous. A token that is unknown, expired or
+        revoked: 401 ``invalid_token``, so that a client whose login lapsed is told
+        so rather than silently shown an anonymous page. A restricted
+        (``password_change``) token counts as anonymous here.
+        """
+        token = self.bearer_token()
+        if token is None:
+            return None
+        principal = await self.services.authenticate(token)
+        if principal is None:
+            raise errors.unauthorized("登录已失效，请重新登录", code="invalid_token")
+        if principal.scope != "full":
+            return None
+        self.principal = principal
+        return principal
+
     # ---- input ------------------------------------------------------------------
 
     def check_body_size(self, limit: int | None) -> None:
@@ -205,6 +224,45 @@ class ApiHandler(tornado.web.RequestHandler):
         }
         return validate_model(model, data)
 
+    def is_multipart(self) -> bool:
+        """Whether the body is ``multipart/form-data`` (parsed by Tornado before the handler runs)."""
+        content_type = self.request.headers.get("Content-Type", "")
+        return content_type.split(";")[0].strip().lower() == "multipart/form-data"
+
+    def uploaded_file(
+        self, field: str, *, raw_types: Iterable[str] = (), required: bool = True
+    ) -> tuple[str, bytes] | None:
+        """The file part ``field`` of a multipart body as (filename, bytes).
+
+        A raw body is accepted too when its Content-Type is one of ``raw_types``
+        (e.g. ``image/jpeg`` from a client that cannot send multipart); its filename
+        is empty. 415 when the body is neither; 400 ``file_missing`` when the part is
+        absent (unless not ``required``: None) or sent more than once. A malformed
+        multipart body never gets here: Tornado refuses it with 400 while parsing.
+        """
+        content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type in {t.lower() for t in raw_types}:
+            return "", self.request.body
+        if not self.is_multipart():
+            accepted = "、".join(["multipart/form-data", *raw_types])
+            raise errors.unsupported_media(f"请以 {accepted} 格式上传文件")
+        parts = self.request.files.get(field, [])
+        if len(parts) > 1:
+            raise errors.bad_request("file_duplicate", f"文件字段 {field} 只能有一个文件", {"field": field})
+        if not parts or not parts[0].body:
+            if not required:
+                return None
+            raise errors.bad_request("file_missing", f"缺少上传文件（字段 {field}）", {"field": field})
+        return parts[0].filename, parts[0].body
+
+    def parse_form(self, model: type[M]) -> M:
+        """The text fields of a multipart or urlencoded body as ``model`` (422 on invalid fields)."""
+        data = {
+            key: values[-1].decode("utf-8", "replace")
+            for key, values in self.request.body_arguments.items()
+        }
+        return validate_model(model, data)
+
     # ---- output -----------------------------------------------------------------
 
     def write_json(self, data: Any, status: int = 200) -> None:
@@ -221,6 +279,13 @@ class ApiHandler(tornado.web.RequestHandler):
         self.set_header("Content-Type", content_type)
         self.set_header("Content-Disposition", content_disposition(filename))
         self.set_header("Cache-Control", "private, no-store" if private else "public, max-age=300")
+        self.finish(data)
+
+    def write_inline(self, content_type: str, data: bytes, *, cache_control: str = "private, no-cache") -> None:
+        """Finish with a file shown in place (an image), private to the caller, never sniffed."""
+        self.set_header("Content-Type", content_type)
+        self.set_header("Cache-Control", cache_control)
+        self.set_header("X-Content-Type-Options", "nosniff")
         self.finish(data)
 
     # ---- errors -----------------------------------------------------------------

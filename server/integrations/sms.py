@@ -7,11 +7,10 @@ the API outline. A real provider is one more class with the same ``send``.
 
 from __future__ import annotations
 
-import asyncio
-import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+
+from server.integrations.outbox import JsonLinesOutbox
 
 if TYPE_CHECKING:
     from server.config import Settings
@@ -29,25 +28,11 @@ class FileSmsSender:
     """Appends each message as a JSON line ``{"phone", "purpose", "code", "text", "at"}``."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        # One line per write call in append mode keeps lines whole; the lock keeps the
-        # writes of concurrent requests of this process from interleaving in the thread pool.
-        self._lock = asyncio.Lock()
+        self.outbox = JsonLinesOutbox(path)
 
     async def send(self, *, phone: str, purpose: str, code: str, text: str) -> None:
         """Append the message to the outbox file."""
-        line = json.dumps(
-            {"phone": phone, "purpose": purpose, "code": code, "text": text,
-             "at": datetime.now(UTC).isoformat()},
-            ensure_ascii=False,
-        ) + "\n"
-        async with self._lock:
-            await asyncio.to_thread(self._append, line)
-
-    def _append(self, line: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(line)
+        await self.outbox.append({"phone": phone, "purpose": purpose, "code": code, "text": text})
 
 
 def make_sms_sender(settings: Settings) -> SmsSender:

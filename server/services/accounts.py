@@ -121,7 +121,10 @@ class AccountService:
 
     async def find_by_login(self, account: str) -> dict[str, Any] | None:
         """The account an entered account string names, if any."""
-        return await self.accounts.find_one({"login_key": {"$in": self.login_key_candidates(account)}})
+        # An account of an Excel import still being committed is invisible (import_pending).
+        return await self.accounts.find_one(
+            {"login_key": {"$in": self.login_key_candidates(account)}, "import_pending": {"$exists": False}}
+        )
 
     # ---- registration -----------------------------------------------------------
 
@@ -158,24 +161,36 @@ class AccountService:
         return self.login_response(doc, await self.tokens.issue(doc["_id"], "unit"))
 
     async def create_pending_trainee(
-        self, person: NewPerson, *, created_by: Principal, ip: str | None = None
+        self, person: NewPerson, *, created_by: Principal, ip: str | None = None,
+        profile: dict[str, Any] | None = None,
     ) -> PendingAccount:
         """A trainee account made by someone else: not activated, with a one-time secret.
 
+        ``profile``: more fields of the ``trainee`` subdocument, stored in the same
+        insert (e.g. the unit's profile fields and ``unit_id``: no half state).
         409 ``account_exists`` when the ID number already has an account.
         """
-        doc = self._trainee_doc(person, status="pending", created_by=created_by.account_id)
-        secret = _new_one_time_secret()
-        doc["activation"] = {
-            "secret_hash": self._secret_hash(doc["_id"], secret),
-            "expires_at": self.now() + ACTIVATION_LIFETIME,
-        }
+        doc, secret = self.pending_trainee_doc(person, created_by=created_by.account_id, profile=profile)
         await self._insert(doc, conflict_message="该证件号码已有账号，可直接绑定")
         await self.audit.record(
             "account.create_pending", actor_id=created_by.account_id, actor_role=created_by.role,
             subject=mask_id_number(person.id_number), subject_id=doc["_id"], ip=ip,
         )
         return PendingAccount(doc["_id"], secret)
+
+    def pending_trainee_doc(
+        self, person: NewPerson, *, created_by: ObjectId, profile: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], str]:
+        """The document of a pending trainee account and its one-time secret, not inserted
+        (bulk imports insert many at once)."""
+        doc = self._trainee_doc(person, status="pending", created_by=created_by)
+        doc["trainee"].update(profile or {})
+        secret = _new_one_time_secret()
+        doc["activation"] = {
+            "secret_hash": self._secret_hash(doc["_id"], secret),
+            "expires_at": self.now() + ACTIVATION_LIFETIME,
+        }
+        return doc, secret
 
     async def create_staff(self, body: StaffCreate) -> ObjectId:
         """An association staff account (admin, reviewer or scanner)."""

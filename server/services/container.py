@@ -7,21 +7,34 @@ import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from server.config import Settings
 from server.db import HealthProbe
+from server.integrations.notifier import Notifier, make_notifier
 from server.integrations.sms import make_sms_sender
 from server.integrations.wechat import WeChatApi, make_wechat_api
 from server.services import Principal
 from server.services.accounts import AccountService
 from server.services.audit import AuditLog
+from server.services.enrollments import EnrollmentService
+from server.services.waitlist import WaitlistService
+from server.services.catalog import CatalogService
 from server.services.login import LoginService
 from server.services.passwords import PasswordHasher
+from server.services.photos import PhotoService
 from server.services.pii import FieldCipher
+from server.services.profile import ProfileService
+from server.services.qualifications import QualificationService
+from server.services.session_list import SessionListService
 from server.services.sms import SmsCodes
+from server.services.staff import StaffService, cpu_runner
+from server.services.staff_import import StaffImportService
+from server.services.staff_photos import StaffPhotoService
+from server.services.templates import TemplateService
 from server.services.throttle import RateLimiter
 from server.services.tokens import TokenService
 
@@ -46,6 +59,17 @@ class Services:
     accounts: AccountService
     wechat: WeChatApi
     login: LoginService
+    profiles: ProfileService
+    photos: PhotoService
+    qualifications: QualificationService
+    catalog: CatalogService
+    session_list: SessionListService
+    templates: TemplateService
+    notifier: Notifier
+    staff: StaffService
+    staff_imports: StaffImportService
+    staff_photos: StaffPhotoService
+    enrollments: EnrollmentService
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def authenticate(self, token: str) -> Principal | None:
@@ -106,8 +130,41 @@ def build_services(
     )
     wechat = make_wechat_api(settings, executor)
     login = LoginService(db, accounts=accounts, limiter=limiter, audit=audit, wechat=wechat)
+    profiles = ProfileService(accounts, cipher=cipher, sms_codes=sms_codes, audit=audit)
+    photos = PhotoService(db, profiles=profiles, audit=audit, executor=executor)
+    qualifications = QualificationService(db, audit=audit, executor=executor)
+    catalog = CatalogService(db, audit=audit)
+    session_list = SessionListService(db, catalog=catalog)
+    templates = TemplateService(db, cipher=cipher, audit=audit)
+    notifier = make_notifier(settings)
+    waitlist = WaitlistService(db, notifier=notifier, audit=audit)
+    enrollments = EnrollmentService(
+        db, catalog=catalog, templates=templates, waitlist=waitlist, audit=audit,
+        payment_term=timedelta(days=settings.payment_term_days),
+    )
+    staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
+                         run_cpu=cpu_runner(executor))
+    staff_imports = StaffImportService(
+        db, accounts=accounts, staff=staff, cipher=cipher, audit=audit, run_cpu=cpu_runner(executor),
+        max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows,
+    )
+    staff_photos = StaffPhotoService(db, accounts=accounts, photos=photos, audit=audit,
+                                     concurrency=settings.executor_workers)
     return Services(
         settings=settings, db=db, executor=executor, health=HealthProbe(db), limiter=limiter,
         cipher=cipher, sms_codes=sms_codes, audit=audit, tokens=tokens, accounts=accounts,
         wechat=wechat, login=login,
+        profiles=profiles, photos=photos, qualifications=qualifications,
+        catalog=catalog, session_list=session_list, templates=templates,
+        notifier=notifier, enrollments=enrollments,
+        staff=staff, staff_imports=staff_imports, staff_photos=staff_photos,
     )
+
+
+def start_jobs(services: Services) -> None:
+    """The periodic jobs of a serving process; each is safe to run in several processes at once."""
+    services.start_periodic("expire_unpaid", 60, services.enrollments.expire_unpaid)
+    services.start_periodic("lapse_waitlist_offers", 60, services.enrollments.waitlist.lapse_offers)
+    services.start_periodic("repair_reservations", 300, services.enrollments.repair)
+    # Also the start-up recovery: the first run is immediate. Lease-guarded, so safe in many processes.
+    services.start_periodic("rollback_unfinished_imports", 120, services.staff_imports.rollback_unfinished_imports)

@@ -44,6 +44,7 @@ class SmsPurpose(StrEnum):
     reset = "reset"
     activate = "activate"
     bind = "bind"
+    change_phone = "change_phone"
 
     @property
     def label(self) -> str:
@@ -57,6 +58,7 @@ PURPOSE_LABELS: dict[SmsPurpose, str] = {
     SmsPurpose.reset: "重置密码",
     SmsPurpose.activate: "激活账号",
     SmsPurpose.bind: "绑定微信",
+    SmsPurpose.change_phone: "更换手机号",
 }
 
 

@@ -1,0 +1,199 @@
+"""A unit's staff: add one, bind a registered trainee, list, Excel import, bulk photos."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+
+from server.models.accounts import Phone
+from server.models.common import FieldError, PageQuery, PersonName, StrictModel
+from server.models.profile import ProfileUpdate
+from server.services.identity import (
+    IdType,
+    ProfileMismatch,
+    check_profile_consistency,
+    parse_resident_id,
+    validate_id_number,
+)
+
+IdNumberText = Annotated[str, StringConstraints(max_length=30)]
+
+
+class StaffCreate(ProfileUpdate):
+    """The manual's 基本信息 form for a new person (issue 4's profile plus the identity fields)."""
+
+    id_type: IdType = Field(default=IdType.resident, description="证件类型")
+    id_number: IdNumberText = Field(description="证件号码")
+    phone: Phone = Field(description="手机号")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_identity_fields(cls, data: Any) -> Any:
+        # Overrides the profile's refusal: whoever creates the account states the identity.
+        return data
+
+    @model_validator(mode="after")
+    def _identity_consistent(self) -> StaffCreate:
+        try:
+            self.id_number = validate_id_number(self.id_type, self.id_number)
+        except ValueError as exc:
+            raise FieldError("id_number", str(exc)) from None
+        try:
+            check_profile_consistency(self.id_type, self.id_number, self.birth_date, self.sex)
+        except ProfileMismatch as exc:
+            raise FieldError(exc.field, exc.message) from None
+        if self.id_type is IdType.resident:
+            parsed = parse_resident_id(self.id_number)
+            self.birth_date, self.sex = parsed.birth_date, parsed.sex
+        elif self.sex is None or self.birth_date is None:
+            raise FieldError("birth_date" if self.birth_date is None else "sex", "必填项")
+        if self.work_start < self.birth_date.strftime("%Y-%m"):
+            raise FieldError("work_start", "参加工作时间不能早于出生日期")
+        return self
+
+
+class StaffListQuery(PageQuery):
+    """Search: 姓名 (contains), 身份证号 and 手机号 (exact), 职务 (contains)."""
+
+    name: Annotated[str, StringConstraints(max_length=50, strip_whitespace=True)] | None = None
+    id_number: IdNumberText | None = None
+    phone: Annotated[str, StringConstraints(max_length=20)] | None = None
+    position: Annotated[str, StringConstraints(max_length=50, strip_whitespace=True)] | None = None
+
+
+class StaffItem(BaseModel):
+    """One person of the unit's staff, personal data masked."""
+
+    id: str
+    name: str
+    sex: str | None = None
+    id_masked: str
+    phone_masked: str | None = None
+    education: str | None = None
+    title: str | None = None
+    position: str | None = None
+    employer: str | None = None
+    has_photo: bool
+    status: Literal["active", "pending", "disabled"]
+    bound_at: datetime | None = None
+
+
+class StaffPage(BaseModel):
+    """A page of the staff list."""
+
+    items: list[StaffItem]
+    total: int
+
+
+class StaffCreatedOut(BaseModel):
+    """A new pending account of the unit: its one-time secret is shown this once."""
+
+    id: str
+    name: str
+    id_masked: str
+    status: str
+    one_time_secret: str = Field(description="一次性密码，仅显示这一次；也可用短信验证码激活")
+
+
+class BindIn(StrictModel):
+    """Bind a registered trainee found by exact name and ID number."""
+
+    name: PersonName
+    id_number: IdNumberText
+
+
+class StaffPhotoForm(BaseModel):
+    """Text fields of a staff photo upload: the unit confirms the person agreed to the notice."""
+
+    consent: bool = False
+
+
+ImportVerdict = Literal["ok", "error", "exists"]
+
+
+class ImportRowOut(BaseModel):
+    """The verdict of one sheet row."""
+
+    row: int
+    verdict: ImportVerdict
+    errors: dict[str, str] = Field(default_factory=dict)
+    name: str | None = None
+    id_masked: str | None = None
+    can_bind: bool | None = Field(default=None, description="存在账号时：是否可改为绑定（未绑定其他单位）")
+
+
+class ImportOut(BaseModel):
+    """A dry run: every row's verdict; nothing is written to accounts yet."""
+
+    id: str
+    status: str
+    rows: list[ImportRowOut]
+    counts: dict[str, int]
+    expires_at: datetime
+
+
+class CreatedAccountOut(BaseModel):
+    """An account created by a committed import."""
+
+    row: int
+    id: str
+    name: str
+    id_masked: str
+    one_time_secret: str
+
+
+class ImportCommitOut(BaseModel):
+    """A committed import: every good row was created, with its one-time secret (shown once here)."""
+
+    id: str
+    status: str
+    created: int
+    accounts: list[CreatedAccountOut]
+
+
+PhotoVerdict = Literal[
+    "saved", "name_mismatch", "unknown_id", "bad_name", "bad_format", "too_large", "no_face",
+    "bad_photo", "duplicate", "consent_required", "failed",
+]
+
+
+class PhotoFileResult(BaseModel):
+    """The verdict of one uploaded photo file."""
+
+    file: str
+    verdict: PhotoVerdict
+    message: str
+    trainee_id: str | None = None
+
+
+class PhotoBatchOut(BaseModel):
+    """Bulk photos: finished at once (small batches) or a background job with progress."""
+
+    job_id: str | None = None
+    status: Literal["done", "running", "interrupted"]
+    total: int
+    processed: int
+    counts: dict[str, int]
+    files: list[PhotoFileResult]
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+def birth_from_cell(value: Any) -> Any:
+    """An Excel date cell as ``date``; text is left to the model to parse."""
+    if isinstance(value, datetime):
+        return value.date()
+    return value
+
+
+def work_start_from_cell(value: Any) -> Any:
+    """An Excel date cell as ``YYYY-MM``; ``1990.7`` / ``1990/07`` text normalized."""
+    if isinstance(value, (datetime, date)):
+        return value.strftime("%Y-%m")
+    if isinstance(value, str):
+        parts = value.replace("/", "-").replace(".", "-").replace("年", "-").rstrip("月").split("-")
+        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+            return f"{parts[0]}-{int(parts[1]):02d}"
+    return value

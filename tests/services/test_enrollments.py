@@ -1,0 +1,235 @@
+"""Enrollment guards under concurrency: no overbooking, one per course, seats freed once.
+
+Each guard has a control run with the guard switched off (the service's test
+seams) that must observe the bug, so these tests are known to be able to fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from pymongo.asynchronous.database import AsyncDatabase
+
+from server import errors
+from server.models.catalog import CourseCreate, SessionCreate
+from server.models.enrollments import UnitEnrollmentCreate
+from server.services import Principal
+from server.services.catalog import today_shanghai
+from server.services.container import Services
+from tests import factories
+
+ADMIN = Principal(ObjectId(), "admin")
+
+
+async def make_session(services: Services, *, capacity: int = 30, mails_books: bool = False,
+                       start_in_days: int = 30, publish: bool = True) -> dict[str, Any]:
+    """A published session whose enrollment window is open today."""
+    course = await services.catalog.create_course(
+        CourseCreate(name="岩土工程勘察专项培训", course_type="专项培训", activity_type="培训",
+                     specialty="岩土", hours=16, mails_books=mails_books), by=ADMIN)
+    today = today_shanghai()
+    session = await services.catalog.create_session(SessionCreate(
+        course_id=str(course["_id"]), code=factories.unique_code(), round="一期",
+        enroll_start=today - timedelta(days=1), enroll_end=today + timedelta(days=min(5, start_in_days - 1)),
+        start_date=today + timedelta(days=start_in_days), end_date=today + timedelta(days=start_in_days + 2),
+        fee_fen=120000, capacity=capacity, venue="上海市某某路 1 号"), by=ADMIN)
+    if publish:
+        session = await services.catalog.publish_session(str(session["_id"]), by=ADMIN)
+    return session
+
+
+async def make_trainees(db: AsyncDatabase[dict[str, Any]], n: int, *, unit_id: ObjectId | None = None,
+                        photo: bool = True) -> list[dict[str, Any]]:
+    """Trainee accounts inserted directly (registration is tested elsewhere), with a photo and unit."""
+    docs = []
+    for _ in range(n):
+        trainee: dict[str, Any] = {"id_masked": "1101**********0000", "unit_id": unit_id}
+        if photo:
+            trainee["photo"] = {"file_id": ObjectId()}
+        docs.append({"_id": ObjectId(), "role": "trainee", "status": "active", "name": "学员",
+                     "login_key": f"trainee:{ObjectId()}", "trainee": trainee})
+    await db["accounts"].insert_many(docs)
+    return docs
+
+
+def as_trainee(doc: dict[str, Any]) -> Principal:
+    return Principal(doc["_id"], "trainee")
+
+
+async def seats(db: AsyncDatabase[dict[str, Any]], session: dict[str, Any]) -> int:
+    return int((await db["sessions"].find_one({"_id": session["_id"]}))["seats_taken"])
+
+
+async def active_count(db: AsyncDatabase[dict[str, Any]], session: dict[str, Any]) -> int:
+    return await db["enrollments"].count_documents(
+        {"session_id": session["_id"], "status": "pending_payment"})
+
+
+async def _rush(services: Services, db: AsyncDatabase[dict[str, Any]], capacity: int, people: int) -> tuple[int, int]:
+    """``people`` enroll at once (half by themselves, half by their unit); (enrollments, seats_taken)."""
+    session = await make_session(services, capacity=capacity)
+    unit = Principal(ObjectId(), "unit")
+    trainees = await make_trainees(db, people, unit_id=unit.account_id)
+    sid = str(session["_id"])
+
+    async def one(i: int, trainee: dict[str, Any]) -> None:
+        if i % 2:
+            await services.enrollments.enroll_staff(
+                unit, UnitEnrollmentCreate(session_id=sid, trainee_ids=[str(trainee["_id"])]), ip=None)
+            return
+        try:
+            await services.enrollments.enroll(trainee, sid, by=as_trainee(trainee), address_id=None, ip=None)
+        except errors.AppError as refusal:
+            assert refusal.code == "session_full"
+
+    await asyncio.gather(*(one(i, t) for i, t in enumerate(trainees)))
+    return await active_count(db, session), await seats(db, session)
+
+
+@pytest.mark.parametrize("run", range(20))
+async def test_no_overbooking_under_a_rush(services: Services, db: AsyncDatabase[dict[str, Any]], run: int) -> None:
+    assert await _rush(services, db, capacity=30, people=200) == (30, 30)
+
+
+async def test_control_without_the_seat_guard_overbooks(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
+    services.enrollments.seat_guard = False
+    outcomes = [await _rush(services, db, capacity=30, people=200) for _ in range(3)]
+    assert any(enrolled > 30 or taken > 30 for enrolled, taken in outcomes), outcomes
+
+
+async def _both_ways(services: Services, db: AsyncDatabase[dict[str, Any]]) -> int:
+    """A trainee enrolled at the same moment by himself and by his unit; how many enrollments."""
+    session = await make_session(services, capacity=10)
+    unit = Principal(ObjectId(), "unit")
+    (trainee,) = await make_trainees(db, 1, unit_id=unit.account_id)
+    sid = str(session["_id"])
+
+    async def by_self() -> None:
+        try:
+            await services.enrollments.enroll(trainee, sid, by=as_trainee(trainee), address_id=None, ip=None)
+        except errors.AppError as refusal:
+            assert refusal.code == "already_enrolled"
+
+    async def by_unit() -> None:
+        result = await services.enrollments.enroll_staff(
+            unit, UnitEnrollmentCreate(session_id=sid, trainee_ids=[str(trainee["_id"])]), ip=None)
+        assert result.results[0].verdict in ("ok", "already_enrolled")
+
+    await asyncio.gather(by_self(), by_unit())
+    return await db["enrollments"].count_documents({"trainee_id": trainee["_id"], "status": "pending_payment"})
+
+
+async def test_self_and_unit_at_once_make_one_enrollment(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
+    counts = [await _both_ways(services, db) for _ in range(50)]
+    assert counts == [1] * 50
+
+
+async def test_control_without_the_unique_guard_duplicates(services: Services,
+                                                           db: AsyncDatabase[dict[str, Any]]) -> None:
+    services.enrollments.unique_guard = False
+    counts = [await _both_ways(services, db) for _ in range(30)]
+    assert any(c > 1 for c in counts), counts
+
+
+async def test_double_cancel_frees_the_seat_once(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
+    session = await make_session(services, capacity=5)
+    trainees = await make_trainees(db, 3)
+    docs = [await services.enrollments.enroll(t, str(session["_id"]), by=as_trainee(t), address_id=None, ip=None)
+            for t in trainees]
+    assert await seats(db, session) == 3
+    victim = docs[0]
+    outcomes = await asyncio.gather(
+        *(services.enrollments.cancel(as_trainee(trainees[0]), str(victim["_id"]), ip=None) for _ in range(5)),
+        return_exceptions=True)
+    assert sum(not isinstance(o, Exception) for o in outcomes) == 1
+    assert {o.code for o in outcomes if isinstance(o, errors.AppError)} == {"not_cancellable"}
+    assert await seats(db, session) == 2
+    # A cancelled enrollment does not block a new one for the course.
+    again = await services.enrollments.enroll(trainees[0], str(session["_id"]), by=as_trainee(trainees[0]),
+                                              address_id=None, ip=None)
+    assert again["status"] == "pending_payment" and await seats(db, session) == 3
+
+
+async def test_expiry_racing_a_payment_has_one_outcome(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
+    session = await make_session(services, capacity=50)
+    trainees = await make_trainees(db, 20)
+    docs = [await services.enrollments.enroll(t, str(session["_id"]), by=as_trainee(t), address_id=None, ip=None)
+            for t in trainees]
+    ids = [d["_id"] for d in docs]
+    await db["enrollments"].update_many({"_id": {"$in": ids}}, {"$set": {"pay_by": datetime.now(UTC) - timedelta(seconds=1)}})
+    expired, paid = await asyncio.gather(
+        services.enrollments.expire_unpaid(), services.enrollments.mark_payment_submitted(ids))
+    statuses = [d["status"] async for d in db["enrollments"].find({"_id": {"$in": ids}})]
+    assert expired + len(paid) == 20
+    assert statuses.count("expired") == expired and statuses.count("payment_submitted") == len(paid)
+    assert await seats(db, session) == len(paid)
+
+
+async def test_pay_by_is_never_after_the_start(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
+    session = await make_session(services, start_in_days=2)
+    (trainee,) = await make_trainees(db, 1)
+    doc = await services.enrollments.enroll(trainee, str(session["_id"]), by=as_trainee(trainee),
+                                            address_id=None, ip=None)
+    start = datetime.fromisoformat(f"{session['start_date']}T00:00:00+08:00")
+    assert doc["pay_by"] <= start < datetime.now(UTC) + timedelta(days=7)
+
+
+async def test_a_freed_seat_is_offered_to_the_waitlist(
+    services: Services, db: AsyncDatabase[dict[str, Any]], settings: Any
+) -> None:
+    session = await make_session(services, capacity=1)
+    first, waiting, other = await make_trainees(db, 3)
+    sid = str(session["_id"])
+    enrolled = await services.enrollments.enroll(first, sid, by=as_trainee(first), address_id=None, ip=None)
+    await services.enrollments.join_waitlist(as_trainee(waiting), sid, None)
+    await services.enrollments.cancel(as_trainee(first), str(enrolled["_id"]), ip=None)
+    # The seat is held for the first in line: someone else cannot take it ...
+    with pytest.raises(errors.AppError) as refused:
+        await services.enrollments.enroll(other, sid, by=as_trainee(other), address_id=None, ip=None)
+    assert refused.value.code == "session_full"
+    assert "waitlist_offer" in settings.notify_outbox.read_text()
+    # ... but the offered trainee can.
+    doc = await services.enrollments.enroll(waiting, sid, by=as_trainee(waiting), address_id=None, ip=None)
+    assert doc["status"] == "pending_payment"
+    stored = await db["sessions"].find_one({"_id": session["_id"]})
+    assert stored["seats_taken"] == 1 and stored["holds"] == 0
+
+
+async def test_an_unused_offer_passes_to_the_next(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
+    session = await make_session(services, capacity=1)
+    first, second, third = await make_trainees(db, 3)
+    sid = str(session["_id"])
+    enrolled = await services.enrollments.enroll(first, sid, by=as_trainee(first), address_id=None, ip=None)
+    await services.enrollments.join_waitlist(as_trainee(second), sid, None)
+    await services.enrollments.join_waitlist(as_trainee(third), sid, None)
+    await services.enrollments.cancel(as_trainee(first), str(enrolled["_id"]), ip=None)
+    await db["waitlist"].update_one({"trainee_id": second["_id"]},
+                                    {"$set": {"offer_until": datetime.now(UTC) - timedelta(seconds=1)}})
+    assert await services.enrollments.waitlist.lapse_offers() == 1
+    offered = await db["waitlist"].find_one({"trainee_id": third["_id"]})
+    assert offered["status"] == "offered"
+    with pytest.raises(errors.AppError):
+        await services.enrollments.enroll(second, sid, by=as_trainee(second), address_id=None, ip=None)
+    await services.enrollments.enroll(third, sid, by=as_trainee(third), address_id=None, ip=None)
+
+
+async def test_repair_resolves_a_crashed_reservation(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
+    session = await make_session(services, capacity=5)
+    old = datetime.now(UTC) - timedelta(hours=1)
+    holding, lost = ObjectId(), ObjectId()
+    for eid in (holding, lost):
+        await db["enrollments"].insert_one({"_id": eid, "session_id": session["_id"], "course_id": session["course_id"],
+                                            "trainee_id": ObjectId(), "status": "reserving", "active": True,
+                                            "created_at": old})
+    await db["sessions"].update_one({"_id": session["_id"]}, {"$inc": {"seats_taken": 1}, "$push": {"holders": holding}})
+    assert await services.enrollments.repair() == 2
+    assert (await db["enrollments"].find_one({"_id": holding}))["status"] == "pending_payment"
+    assert await db["enrollments"].find_one({"_id": lost}) is None
+
+
+def test_today_is_a_beijing_date() -> None:
+    assert isinstance(today_shanghai(), date)

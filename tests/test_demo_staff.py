@@ -1,0 +1,13 @@
+"""The demo data loads, with the demo unit and its bound staff."""
+
+from __future__ import annotations
+
+from server.demo import load_demo
+from server.services.container import Services
+
+
+async def test_demo_unit_has_staff(services: Services) -> None:
+    lines = await load_demo(services)
+    assert lines is not None and any("演示单位" in line for line in lines)
+    unit = await services.db["accounts"].find_one({"role": "unit"})
+    assert await services.db["accounts"].count_documents({"trainee.unit_id": unit["_id"]}) == 3
