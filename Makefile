@@ -14,6 +14,7 @@ run: setup
 	$(BIN)/python -m server --demo
 
 test: setup
+	$(BIN)/ruff check server tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: export EXTRA_DEBS += wrk

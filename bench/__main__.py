@@ -8,10 +8,7 @@ import time
 import traceback
 from types import ModuleType
 
-from bench import enroll, healthz, me, photo_normalize
-from bench import photo_upload
-from bench import sessions_list
-from bench import staff_import
+from bench import enroll, healthz, me, photo_normalize, photo_upload, sessions_list, staff_import
 
 # Add a benchmark: a module with NAME, DESCRIPTION and run() -> list[str], listed here.
 BENCHMARKS: tuple[ModuleType, ...] = (healthz, me, photo_normalize, enroll)

@@ -32,7 +32,7 @@ async def main(host: str, port: int) -> None:
     server.stop()
     try:
         await asyncio.wait_for(server.close_all_connections(), 5)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
 
 

@@ -386,7 +386,7 @@ async def asyncio_load(
     tasks = [asyncio.create_task(worker()) for _ in range(connections)]
     try:
         await asyncio.wait_for(asyncio.gather(*tasks), duration_s + 10)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         counts["errors"] += 1
     elapsed = time.perf_counter() - start
     latencies.sort()

@@ -8,10 +8,18 @@ import tornado.web
 
 from server import __version__
 from server.config import Settings
-from server.handlers import admin_audit, auth, enrollments, sms, system
-from server.handlers import profile
-from server.handlers import catalog_admin, sessions, templates
-from server.handlers import staff
+from server.handlers import (
+    admin_audit,
+    auth,
+    catalog_admin,
+    enrollments,
+    profile,
+    sessions,
+    sms,
+    staff,
+    system,
+    templates,
+)
 from server.handlers.base import NotFoundHandler, log_request
 from server.openapi import build_openapi
 from server.services.container import Services

@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     @model_validator(mode="after")
-    def _outboxes_under_data_dir(self) -> "Settings":
+    def _outboxes_under_data_dir(self) -> Settings:
         if self.sms_outbox == Path():
             self.sms_outbox = self.data_dir / "sms-outbox.jsonl"
         if self.notify_outbox == Path():
@@ -83,7 +83,7 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _refuse_placeholders_in_production(self) -> "Settings":
+    def _refuse_placeholders_in_production(self) -> Settings:
         if self.app_env != "production":
             return self
         bad = [

@@ -40,7 +40,7 @@ class ApiClient:
         self.token = token
         self._http = AsyncHTTPClient(force_instance=True, max_body_size=512 * 1024 * 1024)
 
-    def with_token(self, token: str | None) -> "ApiClient":
+    def with_token(self, token: str | None) -> ApiClient:
         """Another client on the same server, authenticated with ``token``."""
         return ApiClient(self.base_url, token)
 

@@ -134,13 +134,7 @@ def normalize_id_photo(
     ``photo_too_small``, ``photo_no_face``, ``photo_many_faces``,
     ``photo_face_too_small`` or ``photo_bad_framing``.
     """
-    if len(data) > max_bytes:
-        raise too_large(max_bytes)
-    header = _sniff_format(data)
-    limit = _pixel_limit(max_pixels)
-    if header.width * header.height > limit:
-        raise _too_many_pixels(limit)
-
+    header, limit = checked_header(data, max_bytes=max_bytes, max_pixels=max_pixels)
     kept = _keep_clean_jpeg(data, header, limit)
     if kept is not None:
         return PHOTO_FILENAME, PHOTO_CONTENT_TYPE, kept
@@ -184,6 +178,20 @@ def make_thumbnail(jpeg: bytes, width: int = 96) -> bytes:
 
 
 # --------------------------------------------------------------------------- sniffing
+
+
+def checked_header(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[_Header, int]:
+    """The image's header and pixel limit, after the checks made before any decoding.
+
+    413 over ``max_bytes``, 415 unless JPEG or PNG by content, 422 over the pixel limit.
+    """
+    if len(data) > max_bytes:
+        raise too_large(max_bytes)
+    header = _sniff_format(data)
+    limit = _pixel_limit(max_pixels)
+    if header.width * header.height > limit:
+        raise _too_many_pixels(limit)
+    return header, limit
 
 
 def _pixel_limit(max_pixels: int) -> int:

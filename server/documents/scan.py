@@ -13,15 +13,7 @@ import math
 
 from PIL import Image
 
-from server.documents.photo import (
-    _decode,
-    _encode,
-    _pixel_limit,
-    _sniff_format,
-    _to_srgb,
-    _too_many_pixels,
-)
-from server.errors import too_large
+from server.documents.photo import _decode, _encode, _to_srgb, checked_header
 
 SCAN_FILENAME = "scan.jpg"
 SCAN_CONTENT_TYPE = "image/jpeg"
@@ -38,12 +30,7 @@ def normalize_scan(
     Raises ``AppError``: 413 over ``max_bytes``; 415 ``photo_bad_format`` unless
     the content is JPEG or PNG; 422 ``photo_too_many_pixels`` or ``photo_corrupt``.
     """
-    if len(data) > max_bytes:
-        raise too_large(max_bytes)
-    header = _sniff_format(data)
-    limit = _pixel_limit(max_pixels)
-    if header.width * header.height > limit:
-        raise _too_many_pixels(limit)
+    header, limit = checked_header(data, max_bytes=max_bytes, max_pixels=max_pixels)
     shrink = max(1.0, max(header.width, header.height) / max_side)
     # A big JPEG is decoded at a reduced DCT scale right away (less memory, faster).
     request = (math.ceil(header.width / shrink), math.ceil(header.height / shrink))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints, model_validator
 
@@ -54,20 +54,29 @@ class TraineeRegister(StrictModel):
 
     @model_validator(mode="after")
     def _id_consistent(self) -> TraineeRegister:
-        try:
-            self.id_number = validate_id_number(self.id_type, self.id_number)
-        except ValueError as exc:
-            raise FieldError("id_number", str(exc)) from None
-        try:
-            check_profile_consistency(self.id_type, self.id_number, self.birth_date, self.sex)
-        except ProfileMismatch as exc:
-            raise FieldError(exc.field, exc.message) from None
-        if self.id_type is IdType.resident:
-            parsed = parse_resident_id(self.id_number)
-            self.birth_date, self.sex = parsed.birth_date, parsed.sex
-        elif self.sex is None or self.birth_date is None:
-            raise FieldError("birth_date" if self.birth_date is None else "sex", "必填项")
+        settle_identity(self)
         return self
+
+
+def settle_identity(person: Any) -> None:
+    """Normalize ``id_number`` and derive or check ``birth_date`` and ``sex`` (per-field 422s).
+
+    A resident ID number encodes both (a contradicting input is refused); other
+    documents do not, so there both are required.
+    """
+    try:
+        person.id_number = validate_id_number(person.id_type, person.id_number)
+    except ValueError as exc:
+        raise FieldError("id_number", str(exc)) from None
+    try:
+        check_profile_consistency(person.id_type, person.id_number, person.birth_date, person.sex)
+    except ProfileMismatch as exc:
+        raise FieldError(exc.field, exc.message) from None
+    if person.id_type is IdType.resident:
+        parsed = parse_resident_id(person.id_number)
+        person.birth_date, person.sex = parsed.birth_date, parsed.sex
+    elif person.sex is None or person.birth_date is None:
+        raise FieldError("birth_date" if person.birth_date is None else "sex", "必填项")
 
 
 class UnitRegister(StrictModel):

@@ -7,16 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from server.models.accounts import Phone
+from server.models.accounts import Phone, settle_identity
 from server.models.common import FieldError, PageQuery, PersonName, StrictModel
 from server.models.profile import ProfileUpdate
-from server.services.identity import (
-    IdType,
-    ProfileMismatch,
-    check_profile_consistency,
-    parse_resident_id,
-    validate_id_number,
-)
+from server.services.identity import IdType
 
 IdNumberText = Annotated[str, StringConstraints(max_length=30)]
 
@@ -36,19 +30,8 @@ class StaffCreate(ProfileUpdate):
 
     @model_validator(mode="after")
     def _identity_consistent(self) -> StaffCreate:
-        try:
-            self.id_number = validate_id_number(self.id_type, self.id_number)
-        except ValueError as exc:
-            raise FieldError("id_number", str(exc)) from None
-        try:
-            check_profile_consistency(self.id_type, self.id_number, self.birth_date, self.sex)
-        except ProfileMismatch as exc:
-            raise FieldError(exc.field, exc.message) from None
-        if self.id_type is IdType.resident:
-            parsed = parse_resident_id(self.id_number)
-            self.birth_date, self.sex = parsed.birth_date, parsed.sex
-        elif self.sex is None or self.birth_date is None:
-            raise FieldError("birth_date" if self.birth_date is None else "sex", "必填项")
+        settle_identity(self)
+        assert self.birth_date is not None
         if self.work_start < self.birth_date.strftime("%Y-%m"):
             raise FieldError("work_start", "参加工作时间不能早于出生日期")
         return self

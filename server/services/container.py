@@ -20,9 +20,8 @@ from server.integrations.wechat import WeChatApi, make_wechat_api
 from server.services import Principal
 from server.services.accounts import AccountService
 from server.services.audit import AuditLog
-from server.services.enrollments import EnrollmentService
-from server.services.waitlist import WaitlistService
 from server.services.catalog import CatalogService
+from server.services.enrollments import EnrollmentService
 from server.services.login import LoginService
 from server.services.passwords import PasswordHasher
 from server.services.photos import PhotoService
@@ -37,6 +36,7 @@ from server.services.staff_photos import StaffPhotoService
 from server.services.templates import TemplateService
 from server.services.throttle import RateLimiter
 from server.services.tokens import TokenService
+from server.services.waitlist import WaitlistService
 
 log = logging.getLogger(__name__)
 

@@ -78,7 +78,7 @@ class LoginService:
     async def _check_credentials(self, account_text: str, password: str, *, ip: str) -> dict[str, Any]:
         """The account if the password (or one-time secret) is right; throttled, audited."""
         keys = self._throttle_keys(account_text, ip)
-        for (kind, limit, window), key in zip(LOGIN_WINDOWS, keys, strict=True):
+        for (_, limit, window), key in zip(LOGIN_WINDOWS, keys, strict=True):
             await self.limiter.hit(key, limit=limit, window_seconds=window,
                                    message="登录失败次数过多，请稍后再试")
         account = await self.accounts.find_by_login(account_text)
@@ -91,7 +91,7 @@ class LoginService:
             raise errors.AppError(401, "wrong_password", "账号或密码错误")
         if account["status"] == "disabled":
             raise errors.forbidden("账号已停用，请联系协会", code="account_disabled")
-        for (kind, _, window), key in zip(LOGIN_WINDOWS, keys, strict=True):
+        for (_, _, window), key in zip(LOGIN_WINDOWS, keys, strict=True):
             await self.limiter.undo(key, window_seconds=window)
         return account
 

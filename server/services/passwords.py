@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -152,7 +153,7 @@ def _check_shape(pw: str) -> None:
     """No single repeated character, no plain run like 12345678 or abcdefgh."""
     if len(set(pw)) == 1:
         raise ValueError("密码不能由同一个字符重复组成")
-    steps = {ord(b) - ord(a) for a, b in zip(pw, pw[1:])}
+    steps = {ord(b) - ord(a) for a, b in itertools.pairwise(pw)}
     if steps in ({1}, {-1}):
         raise ValueError("密码不能是连续的字符序列（如12345678、abcdefgh）")
 

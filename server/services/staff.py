@@ -40,8 +40,8 @@ from server.services.identity import (
     validate_cn_mobile,
 )
 from server.services.ids import parse_object_id
-from server.services.pii import FieldCipher
 from server.services.photos import PhotoService
+from server.services.pii import FieldCipher
 from server.services.profile import ProfileService
 from server.services.throttle import RateLimiter
 

@@ -40,8 +40,8 @@ from server.models.staff import CreatedAccountOut, ImportCommitOut, ImportOut, I
 from server.services import Principal
 from server.services.accounts import AccountService, NewPerson
 from server.services.audit import AuditLog
-from server.services.ids import parse_object_id
 from server.services.identity import IdType
+from server.services.ids import parse_object_id
 from server.services.pii import FieldCipher
 from server.services.staff import StaffService
 from server.services.staff_rows import CheckedRow, check_rows

@@ -13,8 +13,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from server.config import Settings
 from server.models.accounts import StaffCreate
 from server.services import Principal
-from server.services.container import Services
 from server.services.accounts import NewPerson
+from server.services.container import Services
 from server.services.identity import IdType
 from tests import factories
 from tests.client import ApiClient

@@ -214,7 +214,8 @@ async def test_refusals_store_nothing(
         body, ctype = multipart({"photo": ("photo.jpg", b"", "image/jpeg")}, {"consent": "true"})
     elif case == "two_files":
         body, ctype = multipart({"photo": ("a.jpg", portrait, "image/jpeg")}, {"consent": "true"})
-        body = body.replace(b"Content-Disposition: form-data; name=\"consent\"", b"Content-Disposition: form-data; name=\"photo\"; filename=\"b.jpg\"")
+        body = body.replace(b'Content-Disposition: form-data; name="consent"',
+                            b'Content-Disposition: form-data; name="photo"; filename="b.jpg"')
     elif case == "malformed_multipart":
         body, ctype = multipart({"photo": ("a.jpg", portrait, "image/jpeg")}, {"consent": "true"})
         body = body[: body.rindex(b"--")]  # no final boundary

@@ -102,8 +102,9 @@ async def test_trainee_cannot_use_unit_paths(api: ApiClient, settings: Settings)
 
 
 async def test_export_full_values_and_audited(api: ApiClient, settings: Settings, services) -> None:
-    from openpyxl import load_workbook
     import io
+
+    from openpyxl import load_workbook
 
     unit = await unit_client(api, settings.sms_outbox)
     body = form_body(name="=HYPERLINK(1)")

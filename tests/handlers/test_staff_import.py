@@ -127,8 +127,8 @@ async def test_refused_files(api: ApiClient, settings: Settings, services: Servi
 
 
 async def test_too_many_rows_and_too_big(api: ApiClient, make_settings, services: Services, db) -> None:
-    from tests.conftest import serve_app
     from server.services.container import build_services
+    from tests.conftest import serve_app
 
     settings = make_settings(import_max_rows=3, import_max_bytes=20_000)
     built = build_services(settings, db)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,7 +15,7 @@ import tornado.testing
 
 from server.config import Settings
 from server.errors import AppError
-from server.integrations.wechat import WeChatSession, WechatpyApi, make_wechat_api, redact
+from server.integrations.wechat import WechatpyApi, WeChatSession, make_wechat_api, redact
 from tests.wechat_stub import WeChatStub
 
 LOGGER = "server.integrations.wechat"

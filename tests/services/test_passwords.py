@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
@@ -187,5 +188,5 @@ async def test_default_cost_verify_does_not_block_event_loop() -> None:
     assert elapsed < 2.0
     # A blocked loop would show one tick and a gap as long as the whole hash.
     assert len(ticks) >= 10
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert max(gaps) < elapsed / 2

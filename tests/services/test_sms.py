@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +17,13 @@ from server.integrations.sms import FileSmsSender
 from server.services.container import Services
 from server.services.sms import SmsCodes, SmsPurpose
 from server.services.throttle import RateLimiter
+from tests.clock import Clock
 from tests.outbox import last_code, read_outbox
 
 PHONE = "13812345678"
 IP = "203.0.113.7"
-# 10:00 in Shanghai.
-T0 = datetime(2025, 3, 1, 2, 0, 0, tzinfo=UTC)
 
 
-class Clock:
-    """A settable clock for injection."""
-
-    def __init__(self, at: datetime = T0) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
 
 
 @pytest.fixture

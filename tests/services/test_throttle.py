@@ -11,21 +11,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from server.errors import AppError
 from server.services.throttle import RateLimiter
+from tests.clock import Clock
 
 T0 = datetime(2025, 3, 1, 10, 0, 0, tzinfo=UTC)
 
 
-class Clock:
-    """A settable clock for injection."""
-
-    def __init__(self, at: datetime = T0) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
 
 
 async def _warm_pool(db: AsyncDatabase[dict[str, Any]]) -> None:
@@ -35,7 +25,7 @@ async def _warm_pool(db: AsyncDatabase[dict[str, Any]]) -> None:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture
