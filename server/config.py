@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     wechat_secret: SecretStr = SecretStr("")
     wechat_api_base: str = "https://api.weixin.qq.com"
 
+    login_slowdown_seconds: float = Field(default=1.0, ge=0, le=10)  # per repeated attempt, before the lock
     payment_term_days: int = Field(default=7, ge=1, le=60)  # unpaid enrollments expire after this
 
     max_json_bytes: int = 1024 * 1024  # default body limit of a JSON endpoint

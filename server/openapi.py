@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from server.handlers.base import Endpoint
+from server.handlers.base import Endpoint, Upload
 
 _METHODS = ("get", "post", "put", "patch", "delete")
 _GROUP = re.compile(r"\(\?P<(?P<name>\w+)>[^)]*\)")
@@ -114,7 +114,21 @@ def _operation(path: str, method: str, handler: type, spec: Endpoint, refs: Refs
             "required": True,
             "content": {"application/json": {"schema": refs[(spec.body, "validation")]}},
         }
+    elif spec.upload is not None:
+        operation["requestBody"] = _upload_body(spec.upload)
     return operation
+
+
+def _upload_body(upload: Upload) -> dict[str, Any]:
+    """multipart/form-data with the file and text fields, plus any accepted raw body types."""
+    properties: dict[str, Any] = {name: {"type": "string", "format": "binary"} for name in upload.files}
+    properties.update({name: {"type": "string"} for name in upload.fields})
+    content: dict[str, Any] = {
+        "multipart/form-data": {"schema": {"type": "object", "properties": properties}},
+    }
+    for media_type in upload.raw:
+        content[media_type] = {"schema": {"type": "string", "format": "binary"}}
+    return {"required": True, "content": content}
 
 
 def _parameters(path: str, spec: Endpoint) -> list[dict[str, Any]]:
@@ -146,7 +160,7 @@ def _responses(spec: Endpoint, refs: Refs) -> dict[str, Any]:
     statuses = set(spec.errors)
     if spec.roles is not None:
         statuses |= {401, 403} if spec.roles else {401}
-    if spec.body is not None:
+    if spec.body is not None or spec.upload is not None:
         statuses |= {400, 413, 415, 422}
     if spec.query is not None:
         statuses.add(422)

@@ -82,6 +82,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             # argon2 at its cheapest: the production cost is measured in bench/, not paid per test.
             "argon2_time_cost": 1,
             "argon2_memory_kib": 8,
+            "login_slowdown_seconds": 0,  # measured in its own test
             **generate_secrets(),
         }
         values.update(overrides)

@@ -45,6 +45,15 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A file upload body: multipart ``files`` and text ``fields``, or a raw body of ``raw`` types."""
+
+    files: tuple[str, ...]
+    fields: tuple[str, ...] = ()
+    raw: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """What one handler method takes and returns; read by the wrapper and by OpenAPI."""
 
@@ -59,6 +68,7 @@ class Endpoint:
     max_body_bytes: int | None = None  # None: the JSON default of the settings
     errors: tuple[int, ...] = field(default=())  # statuses worth documenting
     allow_restricted: bool = False  # reachable with a password_change-scope token
+    upload: Upload | None = None  # documents a file upload body (parsed by the method itself)
 
 
 def endpoint(
@@ -74,6 +84,7 @@ def endpoint(
     max_body_bytes: int | None = None,
     errors: Iterable[int] = (),
     allow_restricted: bool = False,
+    upload: Upload | None = None,
 ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[None]]]:
     """Declare a handler method: auth, body and query models, response model.
 
@@ -93,6 +104,7 @@ def endpoint(
         max_body_bytes=max_body_bytes,
         errors=tuple(errors),
         allow_restricted=allow_restricted,
+        upload=upload,
     )
 
     def decorate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:

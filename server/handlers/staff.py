@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server.documents.xlsx_common import XLSX_CONTENT_TYPE
 from server.handlers import staff_photos
-from server.handlers.base import ApiHandler, endpoint
+from server.handlers.base import ApiHandler, Upload, endpoint
 from server.models.common import OkOut
 from server.models.profile import PhotoOut, PhotoUploadQuery, ProfileOut, ProfileUpdate
 from server.models.staff import (
@@ -83,7 +83,8 @@ class StaffPhotoHandler(ApiHandler):
 
     @endpoint("上传单位人员证件照（multipart 字段 photo + consent，或图片原始内容 + ?consent=true）",
               query=PhotoUploadQuery, response=PhotoOut, roles=UNIT, tags=TAGS,
-              max_body_bytes=PHOTO_MAX_BYTES + MULTIPART_SLACK, errors=[404, 413, 415, 422])
+              max_body_bytes=PHOTO_MAX_BYTES + MULTIPART_SLACK, errors=[404, 413, 415, 422],
+              upload=Upload(files=("photo",), fields=("consent",), raw=("image/jpeg", "image/png")))
     async def put(self, trainee_id: str, query: PhotoUploadQuery) -> PhotoOut:
         """Normalize the picture into the person's ID photo (the unit confirms the person's consent)."""
         assert self.principal is not None
@@ -118,7 +119,7 @@ class ImportsHandler(ApiHandler):
 
     @endpoint("批量导入：上传 Excel 预检（multipart 字段 file，或 xlsx 原始内容）", response=ImportOut,
               status=201, roles=UNIT, tags=TAGS, max_body_bytes=64 * 1024 * 1024,
-              errors=[413, 415, 422])
+              errors=[413, 415, 422], upload=Upload(files=("file",), raw=(XLSX_CONTENT_TYPE,)))
     async def post(self) -> ImportOut:
         """Check every row (nothing is imported yet): ok, error with per-field messages, or exists."""
         assert self.principal is not None

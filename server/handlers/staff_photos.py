@@ -22,7 +22,7 @@ import tornado.web
 from pydantic import BaseModel
 
 from server import errors
-from server.handlers.base import ApiHandler, endpoint
+from server.handlers.base import ApiHandler, Upload, endpoint
 from server.models.staff import PhotoBatchOut
 from server.services.staff_photos import PhotoEntry, open_zip_entries
 
@@ -64,7 +64,8 @@ class StaffPhotosHandler(ApiHandler):
             self._spool.write(chunk)
 
     @endpoint("批量上传照片（多个 JPG 或一个 ZIP，文件名“姓名-身份证号.jpg”）", query=BulkPhotoQuery,
-              response=PhotoBatchOut, roles=["unit"], tags=TAGS, errors=[400, 413, 415, 422])
+              response=PhotoBatchOut, roles=["unit"], tags=TAGS, errors=[400, 413, 415, 422],
+              upload=Upload(files=("files",), raw=("application/zip",)))
     async def post(self, query: BulkPhotoQuery) -> PhotoBatchOut:
         """Match each file to the unit's staff and store it; > 20 files run as a job (poll photo-jobs)."""
         assert self.principal is not None and self._spool is not None

@@ -129,7 +129,8 @@ def build_services(
         secret_key=secret_key,
     )
     wechat = make_wechat_api(settings, executor)
-    login = LoginService(db, accounts=accounts, limiter=limiter, audit=audit, wechat=wechat)
+    login = LoginService(db, accounts=accounts, limiter=limiter, audit=audit, wechat=wechat,
+                         slowdown=settings.login_slowdown_seconds)
     profiles = ProfileService(accounts, cipher=cipher, sms_codes=sms_codes, audit=audit)
     photos = PhotoService(db, profiles=profiles, audit=audit, executor=executor)
     qualifications = QualificationService(db, audit=audit, executor=executor)

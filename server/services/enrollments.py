@@ -15,8 +15,8 @@ across processes:
   crash in between leaves a ``reserving`` document that :meth:`repair` resolves
   by whether its id is among the session's holders.
 
-``seat_guard`` and ``unique_guard`` exist only so that the tests can show that
-their concurrency tests fail without the guards (count-then-act versions).
+``seat_guard``, ``unique_guard`` and ``status_guard`` exist only so that the tests
+can show that their concurrency tests fail without the guards (count-then-act versions).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 RESERVING = "reserving"  # not a status anyone sees: the seat is being taken
 CANCELLABLE = (str(EnrollmentStatus.pending_payment), str(EnrollmentStatus.payment_submitted),
                str(EnrollmentStatus.rejected))
+PAYABLE = (str(EnrollmentStatus.pending_payment), str(EnrollmentStatus.rejected))
 STALE_RESERVATION = timedelta(minutes=2)
 
 
@@ -79,6 +80,7 @@ class EnrollmentService:
         self.now = now or (lambda: datetime.now(UTC))
         self.seat_guard = True
         self.unique_guard = True
+        self.status_guard = True
 
     # ---- enrolling ----------------------------------------------------------------
 
@@ -235,8 +237,9 @@ class EnrollmentService:
 
     async def release_seat(self, enrollment: dict[str, Any]) -> bool:
         """Give the enrollment's seat back, exactly once; then offer it to the waitlist."""
+        only_if_held = {"holders": enrollment["_id"]} if self.status_guard else {}  # test seam
         result = await self.sessions.update_one(
-            {"_id": enrollment["session_id"], "holders": enrollment["_id"]},
+            {"_id": enrollment["session_id"], **only_if_held},
             {"$inc": {"seats_taken": -1}, "$pull": {"holders": enrollment["_id"]}},
         )
         freed = result.modified_count == 1
@@ -249,13 +252,8 @@ class EnrollmentService:
     async def cancel(self, principal: Principal, enrollment_id: str, *, ip: str | None) -> dict[str, Any]:
         """Cancel before the payment is approved; the seat is freed once, even when raced."""
         enrollment = await self.get_visible(principal, enrollment_id)
-        done = await self.enrollments.find_one_and_update(
-            {"_id": enrollment["_id"], "status": {"$in": CANCELLABLE}},
-            {"$set": {"status": str(EnrollmentStatus.cancelled), "cancelled_at": self.now(),
-                      "updated_at": self.now()},
-             "$unset": {"active": ""}},
-            return_document=ReturnDocument.AFTER,
-        )
+        done = await self._transition({"_id": enrollment["_id"]}, CANCELLABLE, EnrollmentStatus.cancelled,
+                                      stamp="cancelled_at", leaves=True)
         if done is None:
             raise errors.conflict("not_cancellable", "该报名当前状态不能取消")
         await self.release_seat(done)
@@ -267,13 +265,9 @@ class EnrollmentService:
         """Expire unpaid enrollments past their term and free their seats (safe in many processes)."""
         count = 0
         while True:
-            expired = await self.enrollments.find_one_and_update(
-                {"status": str(EnrollmentStatus.pending_payment), "pay_by": {"$lte": self.now()}},
-                {"$set": {"status": str(EnrollmentStatus.expired), "expired_at": self.now(),
-                          "updated_at": self.now()},
-                 "$unset": {"active": ""}},
-                return_document=ReturnDocument.AFTER,
-            )
+            expired = await self._transition(
+                {"pay_by": {"$lte": self.now()}}, (str(EnrollmentStatus.pending_payment),),
+                EnrollmentStatus.expired, stamp="expired_at", leaves=True)
             if expired is None:
                 return count
             count += 1
@@ -284,14 +278,33 @@ class EnrollmentService:
         """Move unpaid enrollments to 待审核 (the payment area calls this); those it moved."""
         moved = []
         for enrollment_id in enrollment_ids:
-            done = await self.enrollments.find_one_and_update(
-                {"_id": enrollment_id, "status": {"$in": [str(EnrollmentStatus.pending_payment),
-                                                         str(EnrollmentStatus.rejected)]}},
-                {"$set": {"status": str(EnrollmentStatus.payment_submitted), "updated_at": self.now()}},
-            )
+            done = await self._transition(
+                {"_id": enrollment_id}, PAYABLE, EnrollmentStatus.payment_submitted, leaves=False)
             if done is not None:
                 moved.append(enrollment_id)
         return moved
+
+    async def _transition(
+        self, query: dict[str, Any], allowed: tuple[str, ...], to: EnrollmentStatus, *,
+        stamp: str | None = None, leaves: bool,
+    ) -> dict[str, Any] | None:
+        """Move one enrollment matching ``query`` from an ``allowed`` status to ``to`` in one step.
+
+        The status in the filter is the guard: of two racing transitions (a double cancel,
+        an expiry against a payment) exactly one finds the enrollment. ``leaves``: the
+        enrollment stops counting for the one-per-course rule.
+        """
+        now = self.now()
+        changes: dict[str, Any] = {"$set": {"status": str(to), "updated_at": now, **({stamp: now} if stamp else {})}}
+        if leaves:
+            changes["$unset"] = {"active": ""}
+        guarded = {**query, "status": {"$in": list(allowed)}}
+        if not self.status_guard:  # test seam: read, check, then write — racing callers both pass
+            found = await self.enrollments.find_one(guarded)
+            if found is None:
+                return None
+            guarded = {"_id": found["_id"]}
+        return await self.enrollments.find_one_and_update(guarded, changes, return_document=ReturnDocument.AFTER)
 
     async def repair(self) -> int:
         """Resolve reservations left by a crash: keep those holding a seat, drop the others."""

@@ -5,7 +5,8 @@ the limit holds under concurrent attempts and across processes; a successful
 login takes its attempt back. Three windows, all temporary, so that nobody can
 lock a real user out for good:
 
-- per account and IP: 5 attempts in 15 minutes (a guesser at one address);
+- per account and IP: 5 attempts in 15 minutes (a guesser at one address), the
+  third and later ones answered after a growing delay (``LOGIN_SLOWDOWN_SECONDS``);
 - per IP: 30 attempts in 15 minutes (one address trying many accounts);
 - per account: 50 attempts an hour (a slow guesser spread over many addresses).
 
@@ -15,6 +16,7 @@ like a failure and costs the same hashing time, so timing tells nothing.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
@@ -36,6 +38,7 @@ from server.services.throttle import RateLimiter
 log = logging.getLogger(__name__)
 
 BIND_TICKET_LIFETIME = timedelta(minutes=10)
+SLOWDOWN_AFTER = 2  # attempts per account and address answered at once; later ones wait
 LOGIN_WINDOWS: tuple[tuple[str, int, int], ...] = (
     # (key kind, limit, window seconds)
     ("pair", 5, 15 * 60),
@@ -55,9 +58,11 @@ class LoginService:
         limiter: RateLimiter,
         audit: AuditLog,
         wechat: WeChatApi,
+        slowdown: float = 1.0,
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self.accounts = accounts
+        self.slowdown = slowdown
         self.limiter = limiter
         self.audit = audit
         self.wechat = wechat
@@ -78,9 +83,12 @@ class LoginService:
     async def _check_credentials(self, account_text: str, password: str, *, ip: str) -> dict[str, Any]:
         """The account if the password (or one-time secret) is right; throttled, audited."""
         keys = self._throttle_keys(account_text, ip)
-        for (_, limit, window), key in zip(LOGIN_WINDOWS, keys, strict=True):
-            await self.limiter.hit(key, limit=limit, window_seconds=window,
-                                   message="登录失败次数过多，请稍后再试")
+        counts = [
+            await self.limiter.hit(key, limit=limit, window_seconds=window, message="登录失败次数过多，请稍后再试")
+            for (_, limit, window), key in zip(LOGIN_WINDOWS, keys, strict=True)
+        ]
+        if counts[0] > SLOWDOWN_AFTER:  # slow down before the lock: each further attempt waits longer
+            await asyncio.sleep(self.slowdown * (counts[0] - SLOWDOWN_AFTER))
         account = await self.accounts.find_by_login(account_text)
         if account is None:
             await self.accounts.hasher.verify(None, password)  # same cost as a real check

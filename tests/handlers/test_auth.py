@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -14,10 +15,11 @@ from server.config import Settings
 from server.models.accounts import StaffCreate
 from server.services import Principal
 from server.services.accounts import NewPerson
-from server.services.container import Services
+from server.services.container import Services, build_services
 from server.services.identity import IdType
 from tests import factories
 from tests.client import ApiClient
+from tests.conftest import serve_app
 from tests.factories import STRONG_PASSWORD, register_trainee, register_unit, sms_code
 
 pytestmark = pytest.mark.usefixtures("db")
@@ -134,6 +136,24 @@ async def test_concurrent_failures_are_cut_at_the_limit(api: ApiClient, settings
     # Even the right password is refused while locked.
     r = await api.post("/api/v1/auth/login", {"account": body["id_number"], "password": STRONG_PASSWORD})
     assert r.status == 429
+
+
+async def test_repeated_failures_slow_down_before_the_lock(
+    make_settings: Any, services: Services, db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    settings = make_settings(login_slowdown_seconds=0.3)
+    slow = build_services(settings, db)
+    try:
+        async with serve_app(settings, slow) as api:
+            wrong = {"account": factories.resident_id(), "password": "whatever-pass"}
+            times = []
+            for _ in range(5):
+                started = time.perf_counter()
+                assert (await api.post("/api/v1/auth/login", wrong)).status == 401
+                times.append(time.perf_counter() - started)
+    finally:
+        await slow.close()
+    assert max(times[:2]) < 0.25 <= times[2] and times[4] >= 0.9  # 0, 0, 0.3, 0.6, 0.9 s
 
 
 async def test_unknown_accounts_are_throttled_like_failures(api: ApiClient) -> None:

@@ -8,8 +8,10 @@ import gc
 import pytest
 from openapi_spec_validator import validate
 
+from server.app import all_routes
 from server.config import Settings
 from server.db import EmbeddedMongo, make_client
+from server.openapi import route_path
 from server.services.container import build_services
 from tests.client import ApiClient
 from tests.conftest import serve_app
@@ -61,3 +63,9 @@ async def test_openapi_document_is_valid_and_generated_from_the_routes(api: ApiC
         "$ref": "#/components/schemas/HealthOut"
     }
     assert "HealthOut" in document["components"]["schemas"]
+    # Uploads are documented as multipart bodies (and raw image bodies where accepted).
+    photo = document["paths"]["/api/v1/me/photo"]["put"]["requestBody"]["content"]
+    assert photo["multipart/form-data"]["schema"]["properties"]["photo"] == {"type": "string", "format": "binary"}
+    assert "image/jpeg" in photo
+    # Every route of the app is in the document.
+    assert {route_path(route[0]) for route in all_routes()} <= set(document["paths"])

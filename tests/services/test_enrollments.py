@@ -135,38 +135,69 @@ async def test_control_without_the_unique_guard_duplicates(services: Services,
     assert any(c > 1 for c in counts), counts
 
 
-async def test_double_cancel_frees_the_seat_once(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
+async def _double_cancel(services: Services, db: AsyncDatabase[dict[str, Any]]) -> tuple[int, int]:
+    """Five cancels of one enrollment at once; (cancels that succeeded, seats freed)."""
     session = await make_session(services, capacity=5)
     trainees = await make_trainees(db, 3)
     docs = [await services.enrollments.enroll(t, str(session["_id"]), by=as_trainee(t), address_id=None, ip=None)
             for t in trainees]
-    assert await seats(db, session) == 3
-    victim = docs[0]
     outcomes = await asyncio.gather(
-        *(services.enrollments.cancel(as_trainee(trainees[0]), str(victim["_id"]), ip=None) for _ in range(5)),
+        *(services.enrollments.cancel(as_trainee(trainees[0]), str(docs[0]["_id"]), ip=None) for _ in range(5)),
         return_exceptions=True)
-    assert sum(not isinstance(o, Exception) for o in outcomes) == 1
-    assert {o.code for o in outcomes if isinstance(o, errors.AppError)} == {"not_cancellable"}
-    assert await seats(db, session) == 2
-    # A cancelled enrollment does not block a new one for the course.
-    again = await services.enrollments.enroll(trainees[0], str(session["_id"]), by=as_trainee(trainees[0]),
-                                              address_id=None, ip=None)
-    assert again["status"] == "pending_payment" and await seats(db, session) == 3
+    assert {o.code for o in outcomes if isinstance(o, errors.AppError)} <= {"not_cancellable"}
+    return sum(not isinstance(o, Exception) for o in outcomes), 3 - await seats(db, session)
 
 
-async def test_expiry_racing_a_payment_has_one_outcome(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
+async def test_double_cancel_frees_the_seat_once(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
+    assert await _double_cancel(services, db) == (1, 1)
+
+
+async def test_control_without_the_status_guard_frees_twice(services: Services,
+                                                            db: AsyncDatabase[dict[str, Any]]) -> None:
+    services.enrollments.status_guard = False
+    outcomes = [await _double_cancel(services, db) for _ in range(5)]
+    assert any(freed > 1 for _, freed in outcomes), outcomes
+
+
+async def test_a_cancelled_enrollment_does_not_block_a_new_one(services: Services,
+                                                               db: AsyncDatabase[dict[str, Any]]) -> None:
+    session = await make_session(services, capacity=5)
+    (trainee,) = await make_trainees(db, 1)
+    sid = str(session["_id"])
+    first = await services.enrollments.enroll(trainee, sid, by=as_trainee(trainee), address_id=None, ip=None)
+    await services.enrollments.cancel(as_trainee(trainee), str(first["_id"]), ip=None)
+    again = await services.enrollments.enroll(trainee, sid, by=as_trainee(trainee), address_id=None, ip=None)
+    assert again["status"] == "pending_payment" and await seats(db, session) == 1
+
+
+async def _expiry_against_payment(services: Services, db: AsyncDatabase[dict[str, Any]]) -> tuple[int, int, int]:
+    """Expiry and payment race over 20 overdue enrollments; (expired, paid, seats held by the paid)."""
     session = await make_session(services, capacity=50)
     trainees = await make_trainees(db, 20)
     docs = [await services.enrollments.enroll(t, str(session["_id"]), by=as_trainee(t), address_id=None, ip=None)
             for t in trainees]
     ids = [d["_id"] for d in docs]
-    await db["enrollments"].update_many({"_id": {"$in": ids}}, {"$set": {"pay_by": datetime.now(UTC) - timedelta(seconds=1)}})
+    await db["enrollments"].update_many({"_id": {"$in": ids}},
+                                        {"$set": {"pay_by": datetime.now(UTC) - timedelta(seconds=1)}})
     expired, paid = await asyncio.gather(
         services.enrollments.expire_unpaid(), services.enrollments.mark_payment_submitted(ids))
-    statuses = [d["status"] async for d in db["enrollments"].find({"_id": {"$in": ids}})]
-    assert expired + len(paid) == 20
-    assert statuses.count("expired") == expired and statuses.count("payment_submitted") == len(paid)
-    assert await seats(db, session) == len(paid)
+    holders = set((await db["sessions"].find_one({"_id": session["_id"]}))["holders"])
+    statuses = {d["_id"]: d["status"] async for d in db["enrollments"].find({"_id": {"$in": ids}})}
+    assert sum(s == "expired" for s in statuses.values()) <= expired
+    paid_holding = sum(statuses[i] == "payment_submitted" and i in holders for i in ids)
+    return expired, len(paid), paid_holding
+
+
+async def test_expiry_racing_a_payment_has_one_outcome(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
+    expired, paid, paid_holding = await _expiry_against_payment(services, db)
+    assert expired + paid == 20 and paid_holding == paid
+
+
+async def test_control_without_the_status_guard_has_two_outcomes(services: Services,
+                                                                 db: AsyncDatabase[dict[str, Any]]) -> None:
+    services.enrollments.status_guard = False
+    outcomes = [await _expiry_against_payment(services, db) for _ in range(5)]
+    assert any(expired + paid > 20 or holding < paid for expired, paid, holding in outcomes), outcomes
 
 
 async def test_pay_by_is_never_after_the_start(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
