@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 
-from server.demo_trainee import DEMO_ID_NUMBER
+from server.demo.trainee import DEMO_ID_NUMBER
 from server.models.accounts import UnitRegister
 from server.models.staff import BindIn, StaffCreate
 from server.services import Principal

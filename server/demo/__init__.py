@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 
 from pymongo.errors import DuplicateKeyError
 
-from server.demo_catalog import catalog as demo_catalog
-from server.demo_enrollment import demo_enrollments
-from server.demo_staff import demo_unit
-from server.demo_trainee import demo_trainee
+from server.demo.catalog import catalog as demo_catalog
+from server.demo.enrollment import demo_enrollments
+from server.demo.staff import demo_unit
+from server.demo.trainee import demo_trainee
 from server.models.accounts import StaffCreate
 from server.services.container import Services
 
@@ -38,11 +38,13 @@ async def association_staff(services: Services) -> list[str]:
 
 
 # Feature areas append their loader here (order matters: later ones may use earlier data).
-LOADERS: list[DemoLoader] = [association_staff]
-LOADERS.append(demo_trainee)  # server/demo_trainee.py: a trainee with profile and ID photo
-LOADERS.append(demo_catalog)  # server/demo_catalog.py: courses and sessions (open, future, closed)
-LOADERS.append(demo_unit)  # server/demo_staff.py: a unit with bound staff (issue 6)
-LOADERS.append(demo_enrollments)  # server/demo_enrollment.py: self and unit enrollments
+LOADERS: list[DemoLoader] = [
+    association_staff,
+    demo_trainee,  # trainee.py: a trainee with profile and ID photo
+    demo_catalog,  # catalog.py: courses and sessions (open, future, closed)
+    demo_unit,  # staff.py: a unit with bound staff
+    demo_enrollments,  # enrollment.py: self and unit enrollments
+]
 
 MARKER_ID = "demo"
 

@@ -1,4 +1,4 @@
-"""Demo catalog: three courses with sessions open now, coming later and closed (see server/demo.py)."""
+"""Demo catalog: three courses with sessions open now, coming later and closed (see server/demo/__init__.py)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from server.services.container import Services
 from server.services.identity import IdType
 
 DEMO_ID_NUMBER = "11010519491231002X"
-DEMO_PORTRAIT = Path(__file__).resolve().parent / "data" / "demo-portrait.jpg"
+DEMO_PORTRAIT = Path(__file__).resolve().parent.parent / "data" / "demo-portrait.jpg"
 LOCAL = "127.0.0.1"
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from server.demo_staff import DEMO_USCC, LOCAL
-from server.demo_trainee import DEMO_ID_NUMBER
+from server.demo.staff import DEMO_USCC, LOCAL
+from server.demo.trainee import DEMO_ID_NUMBER
 from server.models.enrollments import UnitEnrollmentCreate
 from server.models.templates import AddressIn
 from server.services import Principal
