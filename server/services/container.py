@@ -85,11 +85,12 @@ class Services:
         self._tasks.append(asyncio.create_task(_every(name, seconds, job), name=name))
 
     async def close(self) -> None:
-        """Stop background tasks and the executor."""
+        """Stop periodic jobs, background photo jobs, the WeChat adapter and the executor."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.staff_photos.close()
         close_wechat = getattr(self.wechat, "close", None)
         if close_wechat is not None:
             close_wechat()

@@ -174,6 +174,12 @@ class StaffPhotoService:
         task.add_done_callback(self._running.discard)
         return self._job_out(job)
 
+    async def close(self) -> None:
+        """Stop the running jobs at shutdown (their files are cleaned up; they show as interrupted)."""
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+
     async def _run_job(self, unit: Principal, entries: list[PhotoEntry], job_id: ObjectId, consent: bool,
                        ip: str, cleanup: Callable[[], None]) -> None:
         try:
