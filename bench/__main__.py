@@ -11,10 +11,9 @@ from types import ModuleType
 from bench import enroll, healthz, me, photo_normalize, photo_upload, sessions_list, staff_import
 
 # Add a benchmark: a module with NAME, DESCRIPTION and run() -> list[str], listed here.
-BENCHMARKS: tuple[ModuleType, ...] = (healthz, me, photo_normalize, enroll)
-BENCHMARKS += (photo_upload,)
-BENCHMARKS += (sessions_list,)
-BENCHMARKS += (staff_import,)
+BENCHMARKS: tuple[ModuleType, ...] = (
+    healthz, me, photo_normalize, photo_upload, sessions_list, enroll, staff_import,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,10 +25,9 @@ from server.openapi import build_openapi
 from server.services.container import Services
 
 # Each area's handler module contributes its ``routes``; add new modules here.
-HANDLER_MODULES = (system, auth, sms, admin_audit, enrollments)
-HANDLER_MODULES += (profile,)
-HANDLER_MODULES += (catalog_admin, sessions, templates)
-HANDLER_MODULES += (staff,)
+HANDLER_MODULES = (
+    system, auth, sms, admin_audit, profile, catalog_admin, sessions, templates, enrollments, staff,
+)
 
 
 def all_routes() -> list[tuple[Any, ...]]:
