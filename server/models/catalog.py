@@ -208,7 +208,7 @@ class SessionOut(BaseModel):
         fields = {k: doc[k] for k in cls.model_fields if k in doc and k not in ("id", "course_id")}
         return cls(
             **fields, id=str(doc["_id"]), course_id=str(doc["course_id"]),
-            seats_left=max(0, doc["capacity"] - doc["seats_taken"] - doc.get("holds", 0)),
+            seats_left=max(0, doc["capacity"] - doc["seats_taken"] - len(doc.get("held_for", []))),
             status_label=SessionStatus(doc["status"]).label,
         )
 

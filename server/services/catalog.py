@@ -39,6 +39,13 @@ from server.services.audit import AuditLog
 from server.services.ids import parse_object_id
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Seats held for waitlist offers (``held_for``: their waitlist entry ids) count as taken.
+HELD_SEATS = {"$size": {"$ifNull": ["$held_for", []]}}
+
+
+def seats_left(session: dict[str, Any]) -> int:
+    """Seats anyone may still take: capacity less those taken and those held for the waitlist."""
+    return max(0, session["capacity"] - session["seats_taken"] - len(session.get("held_for", [])))
 # The course fields copied into each session (the list shows and filters on them).
 COURSE_COPY = {"name": "course_name", "course_type": "course_type", "activity_type": "activity_type",
                "specialty": "specialty", "mails_books": "mails_books"}
@@ -227,13 +234,13 @@ class CatalogService:
         guard.update({k: current[k] for k in SESSION_DATE_FIELDS})
         if "capacity" in changes:
             # Seats held for the waitlist count as taken.
-            guard["$expr"] = {"$lte": [{"$add": ["$seats_taken", {"$ifNull": ["$holds", 0]}]}, changes["capacity"]]}
+            guard["$expr"] = {"$lte": [{"$add": ["$seats_taken", HELD_SEATS]}, changes["capacity"]]}
         return guard
 
     async def _explain_refused_update(self, oid: ObjectId, changes: dict[str, Any]) -> None:
         """Raise the reason a guarded update did not apply; return when it is worth retrying."""
         fresh = await self.get_session(oid)
-        taken = fresh["seats_taken"] + fresh.get("holds", 0)
+        taken = fresh["seats_taken"] + len(fresh.get("held_for", []))
         if "capacity" in changes and taken > changes["capacity"]:
             raise errors.conflict(
                 "capacity_below_taken", f"计划人数不能少于已报名人数（{taken}）", {"seats_taken": taken},

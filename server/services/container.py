@@ -168,5 +168,6 @@ def start_jobs(services: Services) -> None:
     services.start_periodic("expire_unpaid", 60, services.enrollments.expire_unpaid)
     services.start_periodic("lapse_waitlist_offers", 60, services.enrollments.waitlist.lapse_offers)
     services.start_periodic("repair_reservations", 300, services.enrollments.repair)
+    services.start_periodic("repair_waitlist", 300, services.enrollments.waitlist.repair)
     # Also the start-up recovery: the first run is immediate. Lease-guarded, so safe in many processes.
     services.start_periodic("rollback_unfinished_imports", 120, services.staff_imports.rollback_unfinished_imports)

@@ -7,7 +7,7 @@ across processes:
   index on ``(trainee_id, course_id)`` over documents with ``active: true``;
   cancelling or expiring unsets ``active``, so a new enrollment is possible.
 - **No overbooking**: a seat is taken by one guarded update of the session,
-  ``seats_taken + holds < capacity`` in the filter, which also pushes the
+  ``seats_taken + seats held for the waitlist < capacity`` in the filter, which also pushes the
   enrollment id into ``holders``; releasing pulls it out under the filter
   ``holders: id``. Both are therefore exactly-once: a double cancel frees one seat.
 - **Order**: the enrollment is inserted first as ``reserving`` (claiming the
@@ -41,7 +41,7 @@ from server.models.enrollments import (
 )
 from server.services import Principal
 from server.services.audit import AuditLog
-from server.services.catalog import SHANGHAI, CatalogService, enrollment_window_open
+from server.services.catalog import HELD_SEATS, SHANGHAI, CatalogService, enrollment_window_open, seats_left
 from server.services.ids import parse_object_id
 from server.services.templates import TemplateService
 from server.services.waitlist import WaitlistService
@@ -124,9 +124,12 @@ class EnrollmentService:
         doc = self._new_enrollment(trainee, session, by=by, address=address)
         await self._claim_course(doc)
         # Only a session with seats on hold can have an offer for this trainee.
-        offer = await self.waitlist.claim_offer(session["_id"], trainee["_id"]) if session.get("holds") else None
-        take = self.take_held_seat if offer else self._take_seat
-        if not await take(session["_id"], doc["_id"]):
+        offer = await self.waitlist.claim_offer(session["_id"], trainee["_id"]) if session.get("held_for") else None
+        if offer:
+            taken = await self.take_held_seat(session["_id"], doc["_id"], held_for=offer["_id"])
+        else:
+            taken = await self._take_seat(session["_id"], doc["_id"])
+        if not taken:
             if offer:
                 await self.waitlist.restore_offer(offer)
             await self.enrollments.delete_one({"_id": doc["_id"], "status": RESERVING})
@@ -203,7 +206,7 @@ class EnrollmentService:
         """One seat for the enrollment, if one is free (seats on hold for the waitlist are not)."""
         if not self.seat_guard:  # test seam: read, compare, then increment — it overbooks
             session = await self.sessions.find_one({"_id": session_id})
-            if session is None or session["seats_taken"] + session.get("holds", 0) >= session["capacity"]:
+            if session is None or seats_left(session) == 0:
                 return False
             await self.sessions.update_one(
                 {"_id": session_id}, {"$inc": {"seats_taken": 1}, "$push": {"holders": enrollment_id}})
@@ -213,17 +216,17 @@ class EnrollmentService:
                 "_id": session_id,
                 "status": "published",
                 "holders": {"$ne": enrollment_id},
-                "$expr": {"$lt": [{"$add": ["$seats_taken", {"$ifNull": ["$holds", 0]}]}, "$capacity"]},
+                "$expr": {"$lt": [{"$add": ["$seats_taken", HELD_SEATS]}, "$capacity"]},
             },
             {"$inc": {"seats_taken": 1}, "$push": {"holders": enrollment_id}},
         )
         return result.modified_count == 1
 
-    async def take_held_seat(self, session_id: ObjectId, enrollment_id: ObjectId) -> bool:
-        """Turn one waitlist hold into a seat for the enrollment."""
+    async def take_held_seat(self, session_id: ObjectId, enrollment_id: ObjectId, *, held_for: ObjectId) -> bool:
+        """Turn the seat held for a waitlist entry into the enrollment's seat."""
         result = await self.sessions.update_one(
-            {"_id": session_id, "holders": {"$ne": enrollment_id}, "holds": {"$gt": 0}},
-            {"$inc": {"seats_taken": 1, "holds": -1}, "$push": {"holders": enrollment_id}},
+            {"_id": session_id, "held_for": held_for, "holders": {"$ne": enrollment_id}},
+            {"$inc": {"seats_taken": 1}, "$pull": {"held_for": held_for}, "$push": {"holders": enrollment_id}},
         )
         return result.modified_count == 1
 

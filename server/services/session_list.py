@@ -21,7 +21,7 @@ from server import errors
 from server.models.catalog import SessionDetail, SessionListQuery, SessionPage, SessionRow, SessionStatus
 from server.models.enrollments import ACTIVE_STATUS_VALUES, MyStatusOut
 from server.services import Principal
-from server.services.catalog import CatalogService, enrollment_window_open, text_filter, today_shanghai
+from server.services.catalog import CatalogService, enrollment_window_open, seats_left, text_filter, today_shanghai
 
 _MAX_CACHED_PAGES = 512
 VISIBLE_STATUSES = (str(SessionStatus.published), str(SessionStatus.closed))
@@ -87,7 +87,7 @@ class SessionListService:
         return SessionDetail(
             **row.model_dump(), start_date=session["start_date"], end_date=session["end_date"],
             venue=session["venue"], capacity=session["capacity"],
-            seats_left=max(0, session["capacity"] - session["seats_taken"] - session.get("holds", 0)),
+            seats_left=seats_left(session),
             hours=course["hours"], pass_mark=course["pass_mark"], mails_books=course["mails_books"],
         )
 

@@ -1,11 +1,14 @@
 """The waitlist (beyond the manual): a full session's freed seat goes to the first in line.
 
-When a seat frees, it is put *on hold* (``holds`` on the session counts seats that
-general enrollment may not take) and offered to the first waiting trainee for
-48 hours, with a notification. The trainee then enrolls as usual and the hold
-becomes their seat; an offer that lapses passes the hold to the next in line,
-or gives the seat back. Each step is a guarded single-document transition, so
-several processes may run :meth:`lapse_offers` at once.
+When a seat frees, the first waiting entry is claimed (``offering``), a seat is
+*held* for it — its id pushed into the session's ``held_for``, seats general
+enrollment may not take — and it is offered for 48 hours, with a notification.
+The trainee then enrolls as usual and the held seat becomes theirs; an offer
+that lapses releases the hold, which passes to the next in line.
+
+Each step is a guarded single-document transition, so several processes may
+run the jobs at once, and because holds are entry ids (not a counter) every
+state a crash can leave is recognizable: :meth:`repair` finishes or undoes it.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from server import errors
 from server.integrations.notifier import Notifier
 from server.services import Principal
 from server.services.audit import AuditLog
+from server.services.catalog import HELD_SEATS, seats_left
 
 log = logging.getLogger(__name__)
 
 OFFER_LIFETIME = timedelta(hours=48)
+STALE_STEP = timedelta(minutes=2)  # a claimed step not finished by then was cut short by a crash
 
 
 class WaitlistService:
@@ -52,7 +57,7 @@ class WaitlistService:
         """Put the trainee in line for a full session (once; not when already enrolled in the course)."""
         if session["status"] != "published":
             raise errors.conflict("session_not_open", "该班次未开放报名")
-        if session["seats_taken"] + session.get("holds", 0) < session["capacity"]:
+        if seats_left(session) > 0:
             raise errors.conflict("seats_available", "该班次尚有名额，请直接报名")
         if await self.enrollments.count_documents(
             {"trainee_id": trainee_id, "course_id": session["course_id"], "active": True}
@@ -78,29 +83,40 @@ class WaitlistService:
 
     async def offer_next(self, session_id: ObjectId) -> None:
         """Hold each free seat for the first in line, while there are both."""
-        while await self._hold_a_seat(session_id):
+        while True:
             entry = await self.entries.find_one_and_update(
                 {"session_id": session_id, "status": "waiting"},
-                {"$set": {"status": "offered", "offered_at": self.now(), "offer_until": self.now() + OFFER_LIFETIME}},
+                {"$set": {"status": "offering", "offering_at": self.now()}},
                 sort=[("created_at", ASCENDING)],
-                return_document=ReturnDocument.AFTER,
             )
             if entry is None:
-                await self.sessions.update_one({"_id": session_id, "holds": {"$gt": 0}}, {"$inc": {"holds": -1}})
                 return
-            await self.notifier.notify(
-                entry["trainee_id"], "waitlist_offer",
-                "您候补的班次有空位了，名额为您保留 48 小时，请尽快完成报名。",
-                {"session_id": str(session_id), "offer_until": entry["offer_until"].isoformat()},
-            )
+            if not await self._hold_a_seat(session_id, entry["_id"]):
+                await self.entries.update_one({"_id": entry["_id"], "status": "offering"},
+                                              {"$set": {"status": "waiting"}})
+                return
+            await self._offer(entry)
 
-    async def _hold_a_seat(self, session_id: ObjectId) -> bool:
+    async def _hold_a_seat(self, session_id: ObjectId, entry_id: ObjectId) -> bool:
         result = await self.sessions.update_one(
-            {"_id": session_id, "status": "published",
-             "$expr": {"$lt": [{"$add": ["$seats_taken", {"$ifNull": ["$holds", 0]}]}, "$capacity"]}},
-            {"$inc": {"holds": 1}},
+            {"_id": session_id, "status": "published", "held_for": {"$ne": entry_id},
+             "$expr": {"$lt": [{"$add": ["$seats_taken", HELD_SEATS]}, "$capacity"]}},
+            {"$push": {"held_for": entry_id}},
         )
         return result.modified_count == 1
+
+    async def _offer(self, entry: dict[str, Any]) -> None:
+        offered = await self.entries.find_one_and_update(
+            {"_id": entry["_id"], "status": "offering"},
+            {"$set": {"status": "offered", "offered_at": self.now(), "offer_until": self.now() + OFFER_LIFETIME}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if offered is not None:
+            await self.notifier.notify(
+                offered["trainee_id"], "waitlist_offer",
+                "您候补的班次有空位了，名额为您保留 48 小时，请尽快完成报名。",
+                {"session_id": str(offered["session_id"]), "offer_until": offered["offer_until"].isoformat()},
+            )
 
     async def claim_offer(self, session_id: ObjectId, trainee_id: ObjectId) -> dict[str, Any] | None:
         """The trainee's live offer for the session, now used; None when there is none."""
@@ -116,7 +132,7 @@ class WaitlistService:
             {"_id": entry["_id"], "status": "enrolled"}, {"$set": {"status": "offered", "active": True}})
 
     async def lapse_offers(self) -> int:
-        """Offers past their 48 hours pass to the next in line (safe in many processes)."""
+        """Offers past their 48 hours release their seat to the next in line (safe in many processes)."""
         count = 0
         while True:
             lapsed = await self.entries.find_one_and_update(
@@ -126,6 +142,30 @@ class WaitlistService:
             if lapsed is None:
                 return count
             count += 1
-            await self.sessions.update_one(
-                {"_id": lapsed["session_id"], "holds": {"$gt": 0}}, {"$inc": {"holds": -1}})
+            await self._release_hold(lapsed)
             await self.offer_next(lapsed["session_id"])
+
+    async def _release_hold(self, entry: dict[str, Any]) -> None:
+        await self.sessions.update_one(
+            {"_id": entry["session_id"], "held_for": entry["_id"]}, {"$pull": {"held_for": entry["_id"]}})
+
+    async def repair(self) -> int:
+        """Finish or undo what a crash left half done; only steps older than a few minutes."""
+        fixed = 0
+        stale = self.now() - STALE_STEP
+        async for entry in self.entries.find({"status": "offering", "offering_at": {"$lt": stale}}):
+            if await self.sessions.count_documents({"_id": entry["session_id"], "held_for": entry["_id"]}):
+                await self._offer(entry)  # the seat was held: make the offer
+            else:
+                await self.entries.update_one({"_id": entry["_id"], "status": "offering"},
+                                              {"$set": {"status": "waiting"}})
+            fixed += 1
+        # A hold whose entry is no longer offered (used, lapsed, cancelled) goes back.
+        async for session in self.sessions.find({"held_for.0": {"$exists": True}}, {"held_for": 1}):
+            for entry_id in session["held_for"]:
+                entry = await self.entries.find_one({"_id": entry_id})
+                if entry is None or (entry["status"] not in ("offering", "offered")
+                                     and entry.get("enrolled_at", stale) <= stale):
+                    await self._release_hold({"_id": entry_id, "session_id": session["_id"]})
+                    fixed += 1
+        return fixed

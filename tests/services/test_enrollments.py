@@ -227,7 +227,7 @@ async def test_a_freed_seat_is_offered_to_the_waitlist(
     doc = await services.enrollments.enroll(waiting, sid, by=as_trainee(waiting), address_id=None, ip=None)
     assert doc["status"] == "pending_payment"
     stored = await db["sessions"].find_one({"_id": session["_id"]})
-    assert stored["seats_taken"] == 1 and stored["holds"] == 0
+    assert stored["seats_taken"] == 1 and stored["held_for"] == []
 
 
 async def test_an_unused_offer_passes_to_the_next(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
@@ -260,6 +260,26 @@ async def test_repair_resolves_a_crashed_reservation(services: Services, db: Asy
     assert await services.enrollments.repair() == 2
     assert (await db["enrollments"].find_one({"_id": holding}))["status"] == "pending_payment"
     assert await db["enrollments"].find_one({"_id": lost}) is None
+
+
+async def test_waitlist_repair_finishes_or_undoes_half_done_offers(
+    services: Services, db: AsyncDatabase[dict[str, Any]], settings: Any
+) -> None:
+    session = await make_session(services, capacity=3)
+    a, b, c = await make_trainees(db, 3)
+    old = datetime.now(UTC) - timedelta(hours=1)
+    held, unheld, used = ObjectId(), ObjectId(), ObjectId()
+    for eid, trainee, status in ((held, a, "offering"), (unheld, b, "offering"), (used, c, "enrolled")):
+        await db["waitlist"].insert_one({"_id": eid, "session_id": session["_id"], "trainee_id": trainee["_id"],
+                                         "status": status, "created_at": old, "offering_at": old, "enrolled_at": old})
+    # A crash left: a seat held for ``held`` (not yet offered), none for ``unheld``, and a hold
+    # for ``used`` whose enrollment never took it.
+    await db["sessions"].update_one({"_id": session["_id"]}, {"$set": {"held_for": [held, used]}})
+    assert await services.enrollments.waitlist.repair() == 3
+    assert (await db["waitlist"].find_one({"_id": held}))["status"] == "offered"
+    assert (await db["waitlist"].find_one({"_id": unheld}))["status"] == "waiting"
+    assert (await db["sessions"].find_one({"_id": session["_id"]}))["held_for"] == [held]
+    assert str(a["_id"]) in settings.notify_outbox.read_text()
 
 
 def test_today_is_a_beijing_date() -> None:
