@@ -158,12 +158,15 @@ class TemplateService:
         self, kind: _Kind, owner: Principal, values: dict[str, Any], make_default: bool, ip: str | None
     ) -> dict[str, Any]:
         collection = self.db[kind.collection]
-        if await collection.count_documents({"owner_id": owner.account_id}) >= MAX_PER_OWNER:
-            raise errors.conflict("too_many_templates", f"{kind.noun}最多保存 {MAX_PER_OWNER} 条，请先删除不用的")
+        await self._take_slot(kind, owner.account_id)
         now = self.now()
         doc = {"_id": ObjectId(), "owner_id": owner.account_id, **values, "is_default": False,
                "created_at": now, "updated_at": now}
-        await collection.insert_one(doc)
+        try:
+            await collection.insert_one(doc)
+        except BaseException:
+            await self._give_slot(kind, owner.account_id)
+            raise
         if make_default:
             await self._make_default(collection, owner.account_id, doc["_id"])
         else:
@@ -193,7 +196,21 @@ class TemplateService:
         result = await self.db[kind.collection].delete_one({"_id": oid, "owner_id": owner.account_id})
         if result.deleted_count == 0:
             raise errors.not_found(f"{kind.noun}不存在")
+        await self._give_slot(kind, owner.account_id)
         await self._record(f"{kind.action}.delete", owner, oid, ip)
+
+    async def _take_slot(self, kind: _Kind, owner_id: ObjectId) -> None:
+        """Count one more template on the owner's account, refused at the limit (exact under concurrency)."""
+        field = f"template_counts.{kind.collection}"
+        result = await self.db["accounts"].update_one(
+            {"_id": owner_id, "$or": [{field: {"$exists": False}}, {field: {"$lt": MAX_PER_OWNER}}]},
+            {"$inc": {field: 1}},
+        )
+        if result.modified_count != 1:
+            raise errors.conflict("too_many_templates", f"{kind.noun}最多保存 {MAX_PER_OWNER} 条，请先删除不用的")
+
+    async def _give_slot(self, kind: _Kind, owner_id: ObjectId) -> None:
+        await self.db["accounts"].update_one({"_id": owner_id}, {"$inc": {f"template_counts.{kind.collection}": -1}})
 
     async def _make_default(self, collection: AsyncCollection[dict[str, Any]], owner_id: ObjectId, oid: ObjectId) -> None:
         """Clear the owner's other default, then set this one; the unique index refuses a second default."""

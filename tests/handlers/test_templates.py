@@ -112,6 +112,18 @@ async def test_limit_per_owner(api: ApiClient, trainee: str) -> None:
         assert (await api.post("/api/v1/addresses", address_body(), token=trainee)).status == 201
     r = await api.post("/api/v1/addresses", address_body(), token=trainee)
     assert r.status == 409 and r.error_code == "too_many_templates"
+    # Deleting one frees a slot.
+    first = (await api.get("/api/v1/addresses", token=trainee)).json["items"][0]["id"]
+    assert (await api.delete(f"/api/v1/addresses/{first}", token=trainee)).status == 200
+    assert (await api.post("/api/v1/addresses", address_body(), token=trainee)).status == 201
+
+
+async def test_limit_holds_under_concurrent_creates(api: ApiClient, trainee: str,
+                                                    db: AsyncDatabase[dict[str, Any]]) -> None:
+    answers = await asyncio.gather(*(api.post("/api/v1/addresses", address_body(), token=trainee)
+                                     for _ in range(30)))
+    assert sorted(a.status for a in answers) == [201] * 20 + [409] * 10
+    assert await db["addresses"].count_documents({}) == 20
 
 
 async def test_invoice_templates_crud(api: ApiClient, settings: Settings) -> None:
