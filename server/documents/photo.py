@@ -2,7 +2,9 @@
 
 ``normalize_id_photo`` is pure CPU work without I/O: handlers run it in an
 executor, so everything here is thread-safe (the only shared object, the
-OpenCV face detector, is kept per thread).
+OpenCV face detector, is kept per thread). Sniffing, the checks before
+decoding, decoding, colour conversion and encoding live in ``image_io``;
+this module adds face detection, framing and rendering.
 
 Pipeline::
 
@@ -18,17 +20,31 @@ pixels: only metadata segments are dropped, at the marker level.
 from __future__ import annotations
 
 import math
-import struct
 import threading
-import zlib
-from dataclasses import dataclass, field
-from io import BytesIO
 
 import cv2
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-from server.errors import AppError, too_large, unsupported_media
+from server.documents.image_io import (
+    APP0,
+    APP2,
+    APP14,
+    COM,
+    DECODE_ERRORS,
+    SOS,
+    Header,
+    checked_header,
+    decode,
+    encode,
+    jpeg_scan_end,
+    open_bounded,
+    pixel_limit,
+    sniff_format,
+    to_srgb,
+    too_many_pixels,
+)
+from server.errors import AppError
 
 # (x, y, width, height) or (left, top, width, height), in pixels.
 Box = tuple[float, float, float, float]
@@ -37,7 +53,6 @@ PHOTO_WIDTH = 295
 PHOTO_HEIGHT = 413
 PHOTO_FILENAME = "photo.jpg"
 PHOTO_CONTENT_TYPE = "image/jpeg"
-JPEG_QUALITY = 92
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -70,46 +85,10 @@ MERGE_SIZE_RATIO = 1.5
 
 _CASCADE_FILE = "haarcascade_frontalface_default.xml"
 
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-_JPEG_MAGIC = b"\xff\xd8\xff"
-# Markers without a length field.
-_STANDALONE = {0x01, *range(0xD0, 0xDA)}
-_SOF_MARKERS = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-_SOS, _EOI, _COM, _APP0, _APP2, _APP14 = 0xDA, 0xD9, 0xFE, 0xE0, 0xE2, 0xEE
-
-# Pillow reports broken input with any of these, depending on the plugin and
-# on where the data ends.
-_DECODE_ERRORS = (
-    UnidentifiedImageError,
-    OSError,
-    SyntaxError,
-    ValueError,
-    EOFError,
-    IndexError,
-    KeyError,
-    TypeError,
-    struct.error,
-    zlib.error,
-)
-
 _thread_state = threading.local()
 
 
 # --------------------------------------------------------------------------- errors
-
-
-def _bad_format() -> AppError:
-    return unsupported_media("仅支持 JPEG 或 PNG 格式的照片", "photo_bad_format")
-
-
-def _corrupt() -> AppError:
-    return AppError(422, "photo_corrupt", "照片文件已损坏或不完整")
-
-
-def _too_many_pixels(limit: int) -> AppError:
-    return AppError(
-        422, "photo_too_many_pixels", "照片像素过多，请缩小后重新上传", {"max_pixels": limit}
-    )
 
 
 def _too_small() -> AppError:
@@ -146,9 +125,9 @@ def normalize_id_photo(
     if reduced:
         side = DETECT_SIDE / longest
         request = (math.ceil(header.width * side), math.ceil(header.height * side))
-        image, scale = _decode(data, header, limit, draft=("L", request))
+        image, scale = decode(data, header, limit, draft=("L", request))
     else:
-        image, scale = _decode(data, header, limit)
+        image, scale = decode(data, header, limit)
     width, height = image.width * scale, image.height * scale  # upright, original pixels
     if width < MIN_CROP_WIDTH or height < MIN_CROP_HEIGHT:
         raise _too_small()
@@ -159,229 +138,22 @@ def normalize_id_photo(
     if reduced:
         shrink = max(1.0, crop_w / PHOTO_WIDTH)
         request = (math.ceil(header.width / shrink), math.ceil(header.height / shrink))
-        image, scale = _decode(data, header, limit, draft=(None, request))
+        image, scale = decode(data, header, limit, draft=(None, request))
     box = (left / scale, top / scale, (left + crop_w) / scale, (top + crop_h) / scale)
-    return PHOTO_FILENAME, PHOTO_CONTENT_TYPE, _encode(_render(image, box))
+    return PHOTO_FILENAME, PHOTO_CONTENT_TYPE, encode(_render(image, box))
 
 
 def make_thumbnail(jpeg: bytes, width: int = 96) -> bytes:
     """A small JPEG of a normalized photo (e.g. for a roster), same aspect, no metadata."""
-    header = _sniff_format(jpeg)
-    limit = _pixel_limit(MAX_PIXELS)
+    header = sniff_format(jpeg)
+    limit = pixel_limit(MAX_PIXELS)
     if header.width * header.height > limit:
-        raise _too_many_pixels(limit)
+        raise too_many_pixels(limit)
     request = (width, max(1, round(header.height * width / max(1, header.width))))
-    image, _ = _decode(jpeg, header, limit, draft=(None, request))
+    image, _ = decode(jpeg, header, limit, draft=(None, request))
     height = max(1, round(image.height * width / image.width))
-    rgb = _to_srgb(image, image.info.get("icc_profile"))
-    return _encode(rgb.resize((width, height), Image.Resampling.LANCZOS), quality=85)
-
-
-# --------------------------------------------------------------------------- sniffing
-
-
-def checked_header(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[_Header, int]:
-    """The image's header and pixel limit, after the checks made before any decoding.
-
-    413 over ``max_bytes``, 415 unless JPEG or PNG by content, 422 over the pixel limit.
-    """
-    if len(data) > max_bytes:
-        raise too_large(max_bytes)
-    header = _sniff_format(data)
-    limit = _pixel_limit(max_pixels)
-    if header.width * header.height > limit:
-        raise _too_many_pixels(limit)
-    return header, limit
-
-
-def _pixel_limit(max_pixels: int) -> int:
-    """Our limit, never above Pillow's.
-
-    Pillow's own bomb check must never fire first: between 1x and 2x its
-    limit it only warns, and a warning is not a refusal.
-    """
-    pillow = Image.MAX_IMAGE_PIXELS
-    return max_pixels if pillow is None else min(max_pixels, int(pillow))
-
-
-@dataclass
-class _Header:
-    """What the first bytes say, before Pillow decodes anything."""
-
-    format: str  # "JPEG" or "PNG"
-    width: int
-    height: int
-    jpeg: _JpegLayout | None = None
-
-
-@dataclass
-class _JpegLayout:
-    """Segments of a JPEG up to its first scan (start of scan marker)."""
-
-    segments: list[tuple[int, int, int]] = field(default_factory=list)  # (marker, start, end)
-    sof: int = 0
-    precision: int = 0
-    component_ids: tuple[int, ...] = ()
-    sos_start: int = 0
-
-
-def _sniff_format(data: bytes) -> _Header:
-    """Decide JPEG or PNG from the magic bytes and read the declared size.
-
-    The declared size lets the pixel limit be enforced before Pillow even
-    opens the file. Anything that is neither format is a 415; something that
-    starts like one of them but breaks off before its size is corrupt (422).
-    """
-    if data.startswith(_PNG_MAGIC):
-        # The IHDR chunk must come first: length 13, type, width, height.
-        if len(data) < 33 or data[12:16] != b"IHDR":
-            raise _corrupt()
-        width, height = struct.unpack(">II", data[16:24])
-        return _Header("PNG", width, height)
-    if data.startswith(_JPEG_MAGIC):
-        layout = _jpeg_layout(data)
-        if layout is None:
-            raise _corrupt()
-        _, start, _ = next(s for s in layout.segments if s[0] == layout.sof)
-        height, width = struct.unpack(">HH", data[start + 5 : start + 9])
-        return _Header("JPEG", width, height, layout)
-    raise _bad_format()
-
-
-def _jpeg_layout(data: bytes) -> _JpegLayout | None:
-    """Walk the marker segments from SOI to the first SOS; None if malformed."""
-    layout = _JpegLayout()
-    pos = 2
-    while True:
-        while data[pos : pos + 2] == b"\xff\xff":
-            pos += 1  # fill bytes
-        if pos + 4 > len(data) or data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker in _STANDALONE:
-            return None  # nothing standalone belongs in the header
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        end = pos + 2 + length
-        if length < 2 or end > len(data):
-            return None
-        layout.segments.append((marker, pos, end))
-        if marker in _SOF_MARKERS:
-            if length < 8:
-                return None
-            layout.sof = marker
-            layout.precision = data[pos + 4]
-            count = data[pos + 9]
-            ids = data[pos + 10 : pos + 10 + 3 * count : 3]
-            layout.component_ids = tuple(ids)
-        if marker == _SOS:
-            layout.sos_start = pos
-            return layout if layout.sof else None
-        pos = end
-
-
-def _jpeg_scan_end(data: bytes, sos_start: int) -> tuple[int, bool] | None:
-    """Find the end of the EOI marker after the scans.
-
-    Returns ``(end, metadata_inside)`` where ``metadata_inside`` tells whether
-    an APPn or COM segment sits between scans; None when no EOI is found.
-    Entropy-coded data escapes 0xFF as FF 00, so any other FF xx is a marker.
-    """
-    (length,) = struct.unpack(">H", data[sos_start + 2 : sos_start + 4])
-    pos = sos_start + 2 + length
-    metadata_inside = False
-    while True:
-        pos = data.find(b"\xff", pos)
-        if pos < 0 or pos + 1 >= len(data):
-            return None
-        marker = data[pos + 1]
-        if marker == 0x00 or marker == 0xFF or 0xD0 <= marker <= 0xD7:
-            pos += 1  # stuffed byte, fill byte or restart marker
-            continue
-        if marker == _EOI:
-            return pos + 2, metadata_inside
-        if pos + 4 > len(data):
-            return None
-        # Another segment between scans (DHT, DQT, SOS, DRI, ...).
-        metadata_inside |= marker == _COM or 0xE0 <= marker <= 0xEF
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        pos += 2 + length
-
-
-# --------------------------------------------------------------------------- decoding
-
-
-def _open_bounded(data: bytes, header: _Header, limit: int) -> Image.Image:
-    """Open lazily (header only) with Pillow and re-check format and pixel count.
-
-    Pillow's own decompression-bomb error (and its warning, which the tests
-    turn into an exception) becomes the same 422 as our limit.
-    """
-    try:
-        image = Image.open(BytesIO(data), formats=[header.format])
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _too_many_pixels(limit) from exc
-    except _DECODE_ERRORS as exc:
-        # The magic bytes said JPEG/PNG, so this is a broken file, not another format.
-        raise _corrupt() from exc
-    if image.format != header.format:
-        raise _bad_format()
-    if image.width * image.height > limit:
-        raise _too_many_pixels(limit)
-    return image
-
-
-def _decode(
-    data: bytes,
-    header: _Header,
-    limit: int,
-    draft: tuple[str | None, tuple[int, int]] | None = None,
-) -> tuple[Image.Image, float]:
-    """Decode fully (optionally at a reduced JPEG scale) and turn upright.
-
-    Returns the image and the number of original pixels per decoded pixel.
-    Pillow refuses truncated data by default (LOAD_TRUNCATED_IMAGES stays
-    False), so a cut-off upload is reported instead of padded with grey.
-    """
-    image = _open_bounded(data, header, limit)
-    if draft is not None and header.format == "JPEG":
-        image.draft(*draft)
-    try:
-        image.load()
-    except _DECODE_ERRORS as exc:
-        raise _corrupt() from exc
-    scale = header.width / image.width
-    try:
-        ImageOps.exif_transpose(image, in_place=True)
-    except _DECODE_ERRORS:
-        # A broken EXIF block is only metadata: keep the picture as stored.
-        pass
-    return image, scale
-
-
-def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
-    """8-bit RGB in sRGB: alpha composited on white, embedded ICC profile applied."""
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit grayscale PNG: Pillow's convert("L") would clip, scale instead.
-        pixels = np.asarray(image, dtype=np.float32) / 257.0
-        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "L")
-    elif image.mode in ("1", "F"):
-        image = image.convert("L")
-    if image.mode in ("RGBA", "RGBa", "PA", "LA", "La"):
-        base = "L" if image.mode in ("LA", "La") else "RGB"
-        flat = Image.new(base, image.size, 255 if base == "L" else (255, 255, 255))
-        flat.paste(image.convert(base), mask=image.getchannel("A"))
-        image = flat
-    if icc and image.mode in ("RGB", "L", "CMYK"):
-        try:
-            source = ImageCms.ImageCmsProfile(BytesIO(icc))
-            return ImageCms.profileToProfile(
-                image, source, ImageCms.createProfile("sRGB"), outputMode="RGB"
-            )
-        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-            pass  # unusable profile: treat the pixels as sRGB, like browsers do
-    return image.convert("RGB")
+    rgb = to_srgb(image, image.info.get("icc_profile"))
+    return encode(rgb.resize((width, height), Image.Resampling.LANCZOS), quality=85)
 
 
 # --------------------------------------------------------------------------- faces
@@ -541,7 +313,7 @@ def _render(image: Image.Image, box: tuple[float, float, float, float]) -> Image
         min(image.height, math.ceil(box[3])),
     )
     icc = image.info.get("icc_profile")
-    region = _to_srgb(image.crop(outer), icc)
+    region = to_srgb(image.crop(outer), icc)
     inner = (box[0] - outer[0], box[1] - outer[1], box[2] - outer[0], box[3] - outer[1])
     inner = (
         max(0.0, inner[0]),
@@ -554,19 +326,7 @@ def _render(image: Image.Image, box: tuple[float, float, float, float]) -> Image
     )
 
 
-def _encode(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
-    """Baseline JPEG of the pixels only: a fresh image carries no EXIF, ICC, GPS or comment.
-
-    Baseline (not progressive) so that a re-upload of our own output is
-    recognised as clean and kept byte for byte.
-    """
-    fresh = Image.frombytes("RGB", image.size, image.convert("RGB").tobytes())
-    out = BytesIO()
-    fresh.save(out, "JPEG", quality=quality, optimize=True, subsampling=0)
-    return out.getvalue()
-
-
-def _keep_clean_jpeg(data: bytes, header: _Header, limit: int) -> bytes | None:
+def _keep_clean_jpeg(data: bytes, header: Header, limit: int) -> bytes | None:
     """The input minus its metadata segments, if it already is a clean ID photo.
 
     Eligible: a baseline 8-bit YCbCr JPEG of exactly 295x413, nothing after
@@ -584,34 +344,34 @@ def _keep_clean_jpeg(data: bytes, header: _Header, limit: int) -> bytes | None:
         or layout.component_ids != (1, 2, 3)
     ):
         return None
-    scan = _jpeg_scan_end(data, layout.sos_start)
+    scan = jpeg_scan_end(data, layout.sos_start)
     if scan is None or scan[1] or scan[0] != len(data):
         return None  # truncated, metadata between scans, or trailing data (polyglot)
     parts = [b"\xff\xd8"]
     for marker, start, end in layout.segments:
         payload = data[start + 4 : end]
-        if marker == _APP2 and payload.startswith(b"ICC_PROFILE\x00"):
+        if marker == APP2 and payload.startswith(b"ICC_PROFILE\x00"):
             return None
-        if marker == _APP14 and payload.startswith(b"Adobe"):
+        if marker == APP14 and payload.startswith(b"Adobe"):
             return None
-        if marker == _APP0:
+        if marker == APP0:
             # JFIF header without thumbnail (16 bytes); anything else is dropped.
             bare_jfif = end - start == 18 and payload[12:14] == b"\x00\x00"
             if payload.startswith(b"JFIF\x00") and bare_jfif:
                 parts.append(data[start:end])
             continue
-        if 0xE0 <= marker <= 0xEF or marker == _COM or marker == _SOS:
+        if 0xE0 <= marker <= 0xEF or marker == COM or marker == SOS:
             continue  # metadata; the SOS is copied below with the scans
         parts.append(data[start:end])
-    image = _open_bounded(data, header, limit)
+    image = open_bounded(data, header, limit)
     try:
         orientation = image.getexif().get(0x0112, 1)
-    except _DECODE_ERRORS:
+    except DECODE_ERRORS:
         return None
     if orientation != 1:
         return None
     stripped = b"".join(parts) + data[layout.sos_start :]
-    image, _ = _decode(stripped, _sniff_format(stripped), limit)
+    image, _ = decode(stripped, sniff_format(stripped), limit)
     if image.mode != "RGB":
         return None
     _single_face(_detect_faces(image), float(image.width))

@@ -1,10 +1,10 @@
 """Re-encode an uploaded document picture (a licence, a payment screenshot) without metadata.
 
-Pure CPU work like ``photo.py``, whose content sniffing, bounded decoding and
-colour handling it reuses: JPEG or PNG by content (415 otherwise), the pixel
-limit checked from the header before decoding (422), EXIF orientation applied,
-then a fresh baseline JPEG that carries no EXIF, GPS, ICC or comment, scaled
-down to at most ``MAX_SIDE`` pixels on its longest side.
+Pure CPU work like ``photo.py``, with the content sniffing, bounded decoding
+and colour handling of ``image_io``: JPEG or PNG by content (415 otherwise), the
+pixel limit checked from the header before decoding (422), EXIF orientation
+applied, then a fresh baseline JPEG that carries no EXIF, GPS, ICC or comment,
+scaled down to at most ``MAX_SIDE`` pixels on its longest side.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 
 from PIL import Image
 
-from server.documents.photo import _decode, _encode, _to_srgb, checked_header
+from server.documents.image_io import checked_header, decode, encode, to_srgb
 
 SCAN_FILENAME = "scan.jpg"
 SCAN_CONTENT_TYPE = "image/jpeg"
@@ -34,10 +34,10 @@ def normalize_scan(
     shrink = max(1.0, max(header.width, header.height) / max_side)
     # A big JPEG is decoded at a reduced DCT scale right away (less memory, faster).
     request = (math.ceil(header.width / shrink), math.ceil(header.height / shrink))
-    image, _ = _decode(data, header, limit, draft=(None, request))
-    rgb = _to_srgb(image, image.info.get("icc_profile"))
+    image, _ = decode(data, header, limit, draft=(None, request))
+    rgb = to_srgb(image, image.info.get("icc_profile"))
     factor = min(1.0, max_side / max(rgb.size))
     if factor < 1.0:
         size = (max(1, round(rgb.width * factor)), max(1, round(rgb.height * factor)))
         rgb = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return SCAN_FILENAME, SCAN_CONTENT_TYPE, _encode(rgb, quality=85)
+    return SCAN_FILENAME, SCAN_CONTENT_TYPE, encode(rgb, quality=85)

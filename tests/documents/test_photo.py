@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from server.documents import photo
+from server.documents import image_io, photo
 from server.documents.photo import PHOTO_HEIGHT, PHOTO_WIDTH, make_thumbnail, normalize_id_photo
 from server.errors import AppError
 
@@ -148,11 +148,11 @@ def test_cmyk_jpeg_and_transparent_png_become_rgb() -> None:
 
 def test_to_srgb_composites_alpha_on_white() -> None:
     clear = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
-    assert photo._to_srgb(clear, None).getpixel((0, 0)) == (255, 255, 255)
+    assert image_io.to_srgb(clear, None).getpixel((0, 0)) == (255, 255, 255)
     gray = Image.new("LA", (4, 4), (0, 0))
-    assert photo._to_srgb(gray, None).getpixel((0, 0)) == (255, 255, 255)
+    assert image_io.to_srgb(gray, None).getpixel((0, 0)) == (255, 255, 255)
     deep = Image.new("I;16", (4, 4), 65535)
-    assert photo._to_srgb(deep, None).getpixel((0, 0)) == (255, 255, 255)
+    assert image_io.to_srgb(deep, None).getpixel((0, 0)) == (255, 255, 255)
 
 
 def test_clean_id_photo_keeps_its_pixels() -> None:
