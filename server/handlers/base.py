@@ -135,8 +135,8 @@ class ApiHandler(tornado.web.RequestHandler):
 
     def initialize(self) -> None:
         """Give the request an id (kept from a trusted proxy when it looks sane)."""
-        incoming = self.request.headers.get("X-Request-Id", "")
-        self.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        incoming = self.request.headers.get("X-Request-Id")
+        self.request_id = incoming if incoming and _REQUEST_ID.match(incoming) else secrets.token_hex(8)
         self.set_header("X-Request-Id", self.request_id)
 
     @property
