@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.client
+import json
 import os
 import re
 import shutil
@@ -475,8 +476,6 @@ def fmt_ms(value: float) -> str:
 
 def call(proc: Proc, method: str, path: str, body: object = None, token: str | None = None) -> tuple[int, object]:
     """One JSON request to ``proc``; returns (status, parsed body or None)."""
-    import json
-
     conn = http.client.HTTPConnection(HOST, proc.port, timeout=30)
     headers = {"Content-Type": "application/json"}
     if token:
@@ -492,35 +491,25 @@ def call(proc: Proc, method: str, path: str, body: object = None, token: str | N
 
 def register_trainee(proc: Proc, id_number: str, phone: str, password: str = "Bench#Pass-2026") -> str:
     """Register a trainee through the API (SMS code read from the server's outbox); its token."""
-    import json
-
-    status, _ = call(proc, "POST", "/api/v1/auth/sms-codes", {"phone": phone, "purpose": "register"})
-    if status != 201:
-        raise BenchError(f"sms code: {status}")
-    outbox = proc.workdir / "var" / "sms-outbox.jsonl"
-    code = [json.loads(line) for line in outbox.read_text().splitlines() if phone in line][-1]["code"]
-    status, answer = call(proc, "POST", "/api/v1/auth/register/trainee", {
-        "name": "压测学员", "id_number": id_number, "phone": phone, "email": "bench@example.com",
-        "password": password, "sms_code": code,
+    return _register(proc, "trainee", phone, {
+        "name": "压测学员", "id_number": id_number, "phone": phone, "email": "bench@example.com", "password": password,
     })
-    if status != 201 or not isinstance(answer, dict):
-        raise BenchError(f"register: {status} {answer}")
-    return str(answer["token"])
 
 
 def register_unit(proc: Proc, uscc: str, phone: str, password: str = "Bench#Pass-2026") -> str:
     """Register a unit through the API (SMS code read from the server's outbox); its token."""
-    import json
+    return _register(proc, "unit", phone, {
+        "name": "压测单位", "uscc": uscc, "contact_name": "压测", "phone": phone, "password": password,
+    })
 
+
+def _register(proc: Proc, kind: str, phone: str, body: dict[str, str]) -> str:
     status, _ = call(proc, "POST", "/api/v1/auth/sms-codes", {"phone": phone, "purpose": "register"})
     if status != 201:
         raise BenchError(f"sms code: {status}")
     outbox = proc.workdir / "var" / "sms-outbox.jsonl"
     code = [json.loads(line) for line in outbox.read_text().splitlines() if phone in line][-1]["code"]
-    status, answer = call(proc, "POST", "/api/v1/auth/register/unit", {
-        "name": "压测单位", "uscc": uscc, "contact_name": "压测", "phone": phone,
-        "password": password, "sms_code": code,
-    })
+    status, answer = call(proc, "POST", f"/api/v1/auth/register/{kind}", {**body, "sms_code": code})
     if status != 201 or not isinstance(answer, dict):
-        raise BenchError(f"register unit: {status} {answer}")
+        raise BenchError(f"register {kind}: {status} {answer}")
     return str(answer["token"])
