@@ -21,6 +21,7 @@ from server.services import Principal
 from server.services.accounts import AccountService
 from server.services.audit import AuditLog
 from server.services.catalog import CatalogService
+from server.services.cpu import cpu_runner
 from server.services.enrollments import EnrollmentService
 from server.services.login import LoginService
 from server.services.passwords import PasswordHasher
@@ -30,7 +31,7 @@ from server.services.profile import ProfileService
 from server.services.qualifications import QualificationService
 from server.services.session_list import SessionListService
 from server.services.sms import SmsCodes
-from server.services.staff import StaffService, cpu_runner
+from server.services.staff import StaffService
 from server.services.staff_import import StaffImportService
 from server.services.staff_photos import StaffPhotoService
 from server.services.templates import TemplateService
@@ -78,7 +79,7 @@ class Services:
 
     async def run_cpu(self, fn: Callable[..., T], *args: Any) -> T:
         """Run CPU work (images, PDF, Excel, hashing) off the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        return await cpu_runner(self.executor)(fn, *args)  # type: ignore[no-any-return]
 
     def start_periodic(self, name: str, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
         """Run ``job`` every ``seconds`` until :meth:`close` (jobs must be safe in many processes)."""
@@ -114,6 +115,7 @@ def build_services(
     executor = executor or ThreadPoolExecutor(
         max_workers=settings.executor_workers, thread_name_prefix="cpu"
     )
+    run_cpu = cpu_runner(executor)
     secret_key = settings.secret_key.get_secret_value().encode()
     limiter = RateLimiter(db)
     cipher = FieldCipher.from_spec(
@@ -145,9 +147,9 @@ def build_services(
         payment_term=timedelta(days=settings.payment_term_days),
     )
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
-                         run_cpu=cpu_runner(executor))
+                         run_cpu=run_cpu)
     staff_imports = StaffImportService(
-        db, accounts=accounts, staff=staff, cipher=cipher, audit=audit, run_cpu=cpu_runner(executor),
+        db, accounts=accounts, staff=staff, cipher=cipher, audit=audit, run_cpu=run_cpu,
         max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows,
     )
     staff_photos = StaffPhotoService(db, accounts=accounts, photos=photos, audit=audit,

@@ -15,8 +15,6 @@ a new notice version asks again.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import UTC, datetime
@@ -33,6 +31,7 @@ from server.documents.photo import PHOTO_HEIGHT, PHOTO_WIDTH, normalize_id_photo
 from server.models.profile import PhotoOut
 from server.services import Principal
 from server.services.audit import AuditLog
+from server.services.cpu import cpu_runner
 from server.services.profile import ProfileService
 
 PHOTO_BUCKET = "photos"
@@ -83,7 +82,7 @@ class PhotoService:
         self.bucket = AsyncGridFSBucket(db, bucket_name=PHOTO_BUCKET)
         self.profiles = profiles
         self.audit = audit
-        self.executor = executor
+        self.run_cpu = cpu_runner(executor)
         self.max_bytes = max_bytes
         self.now = now or (lambda: datetime.now(UTC))
 
@@ -102,8 +101,7 @@ class PhotoService:
         if needs_consent and not consent:
             raise errors.AppError(422, "consent_required", PHOTO_NOTICE,
                                   {"notice_version": PHOTO_NOTICE_VERSION, "fields": {"consent": "请先同意证件照采集告知"}})
-        normalize = functools.partial(normalize_id_photo, data, max_bytes=self.max_bytes)
-        _, _, jpeg = await asyncio.get_running_loop().run_in_executor(self.executor, normalize)
+        _, _, jpeg = await self.run_cpu(normalize_id_photo, data, max_bytes=self.max_bytes)
         now = self.now()
         file_id = await self.bucket.upload_from_stream(
             "photo.jpg", jpeg, metadata={"account_id": account["_id"], "content_type": "image/jpeg"}

@@ -10,8 +10,6 @@ pass the limit. Another trainee's licence is a 404.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import UTC, datetime
@@ -28,6 +26,7 @@ from server.documents.scan import normalize_scan
 from server.models.profile import QualificationCreate, QualificationList, QualificationOut
 from server.services import Principal
 from server.services.audit import AuditLog
+from server.services.cpu import cpu_runner
 
 QUALIFICATION_BUCKET = "qualification_images"
 QUALIFICATION_LIMIT = 20
@@ -51,7 +50,7 @@ class QualificationService:
         self.collection = db["qualifications"]
         self.bucket = AsyncGridFSBucket(db, bucket_name=QUALIFICATION_BUCKET)
         self.audit = audit
-        self.executor = executor
+        self.run_cpu = cpu_runner(executor)
         self.limit = limit
         self.now = now or (lambda: datetime.now(UTC))
 
@@ -66,8 +65,7 @@ class QualificationService:
         """Add a licence (the image normalized first); 409 over the limit, nothing stored on refusal."""
         jpeg = None
         if image is not None:
-            normalize = functools.partial(normalize_scan, image, max_bytes=IMAGE_MAX_BYTES)
-            _, _, jpeg = await asyncio.get_running_loop().run_in_executor(self.executor, normalize)
+            _, _, jpeg = await self.run_cpu(normalize_scan, image, max_bytes=IMAGE_MAX_BYTES)
         await self._take_slot(principal.account_id)
         doc: dict[str, Any] = {
             "_id": ObjectId(), "account_id": principal.account_id, "type": body.type,

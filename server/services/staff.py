@@ -12,12 +12,9 @@ are invisible here (and to login and bind) until the batch is flipped visible.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -31,6 +28,7 @@ from server.models.staff import BindIn, StaffCreate, StaffCreatedOut, StaffItem,
 from server.services import Principal
 from server.services.accounts import AccountService, NewPerson
 from server.services.audit import AuditLog
+from server.services.cpu import CpuRunner
 from server.services.identity import (
     ID_TYPE_LABELS,
     ProfileMismatch,
@@ -58,13 +56,6 @@ def same_name(a: str, b: str) -> bool:
     return fold(a) == fold(b)
 
 
-def cpu_runner(executor: Executor) -> Callable[..., Awaitable[Any]]:
-    """``await run(fn, *args)``: CPU work (Excel, images) off the event loop."""
-    async def run(fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(executor, functools.partial(fn, *args))
-    return run
-
-
 def staff_filter(unit_id: ObjectId) -> dict[str, Any]:
     """The visible trainee accounts bound to ``unit_id``."""
     return {"role": "trainee", "trainee.unit_id": unit_id, **VISIBLE}
@@ -82,7 +73,7 @@ class StaffService:
         cipher: FieldCipher,
         limiter: RateLimiter,
         audit: AuditLog,
-        run_cpu: Callable[..., Any],
+        run_cpu: CpuRunner,
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self.accounts = accounts

@@ -40,6 +40,7 @@ from server.models.staff import CreatedAccountOut, ImportCommitOut, ImportOut, I
 from server.services import Principal
 from server.services.accounts import AccountService, NewPerson
 from server.services.audit import AuditLog
+from server.services.cpu import CpuRunner
 from server.services.identity import IdType
 from server.services.ids import parse_object_id
 from server.services.pii import FieldCipher
@@ -72,7 +73,7 @@ class StaffImportService:
         staff: StaffService,
         cipher: FieldCipher,
         audit: AuditLog,
-        run_cpu: Callable[..., Any],
+        run_cpu: CpuRunner,
         max_bytes: int,
         max_rows: int,
         now: Callable[[], datetime] | None = None,

@@ -234,7 +234,7 @@ class StaffPhotoService:
         if entry.size > PHOTO_MAX_BYTES:
             return verdict("too_large", account=account)
         try:
-            data = await asyncio.get_running_loop().run_in_executor(self.photos.executor, entry.read)
+            data = await self.photos.run_cpu(entry.read)  # inflating a ZIP entry is CPU work
             await self.photos.store(account, data, consent=consent, actor=unit, ip=ip)
         except errors.AppError as exc:
             kind = _PHOTO_VERDICTS.get(exc.code, "bad_photo")
