@@ -173,12 +173,9 @@ class ApiHandler(tornado.web.RequestHandler):
 
     async def require_roles(self, roles: frozenset[str], *, allow_restricted: bool = False) -> Principal:
         """Authenticate the caller; 401 without a valid token, 403 with the wrong role."""
-        token = self.bearer_token()
-        if token is None:
-            raise errors.unauthorized()
-        principal = await self.services.authenticate(token)
+        principal = await self._token_principal()
         if principal is None:
-            raise errors.unauthorized("登录已失效，请重新登录", code="invalid_token")
+            raise errors.unauthorized()
         if principal.scope != "full" and not allow_restricted:
             raise errors.forbidden("请先修改初始密码", code="password_change_required")
         if roles and principal.role not in roles:
@@ -194,15 +191,20 @@ class ApiHandler(tornado.web.RequestHandler):
         so rather than silently shown an anonymous page. A restricted
         (``password_change``) token counts as anonymous here.
         """
+        principal = await self._token_principal()
+        if principal is None or principal.scope != "full":
+            return None
+        self.principal = principal
+        return principal
+
+    async def _token_principal(self) -> Principal | None:
+        """None without a bearer token; the principal of a live one; 401 ``invalid_token`` otherwise."""
         token = self.bearer_token()
         if token is None:
             return None
         principal = await self.services.authenticate(token)
         if principal is None:
             raise errors.unauthorized("登录已失效，请重新登录", code="invalid_token")
-        if principal.scope != "full":
-            return None
-        self.principal = principal
         return principal
 
     # ---- input ------------------------------------------------------------------
