@@ -97,15 +97,16 @@ class StaffImportService:
 
     async def dry_run(self, unit: Principal, data: bytes, *, ip: str) -> ImportOut:
         """Check every row; nothing is written to accounts; the batch is kept for the commit."""
+        # Parsing, thousands of blind indexes, verdict models and encryption all run off the loop.
         checked = await self.run_cpu(parse_sheet, data, self.max_bytes, self.max_rows)
-        existing = await self._existing([r.id_number for r in checked if r.id_number])
-        rows = [self._verdict(r, existing, unit.account_id) for r in checked]
-        good = [r for r, out in zip(checked, rows, strict=True) if out.verdict == "ok"]
+        keys = await self.run_cpu(self._login_keys, [r.id_number for r in checked if r.id_number])
+        existing = await self._existing(keys)
+        rows, stored_rows, payload = await self.run_cpu(self._judge, checked, existing, unit.account_id)
         now = self.now()
         batch = {
             "_id": ObjectId(), "unit_id": unit.account_id, "status": "dry_run", "created_at": now,
-            "expires_at": now + BATCH_LIFETIME, "rows": [r.model_dump() for r in rows],
-            "payload": await self.run_cpu(self._payload, good), "counts": dict(Counter(r.verdict for r in rows)),
+            "expires_at": now + BATCH_LIFETIME, "rows": stored_rows,
+            "payload": payload, "counts": dict(Counter(r.verdict for r in rows)),
         }
         await self.batches.insert_one(batch)
         await self.audit.record("staff.import_dry_run", actor_id=unit.account_id, actor_role=unit.role,
@@ -113,8 +114,20 @@ class StaffImportService:
         return ImportOut(id=str(batch["_id"]), status="dry_run", rows=rows, counts=batch["counts"],
                          expires_at=batch["expires_at"])
 
-    async def _existing(self, id_numbers: list[str]) -> dict[str, dict[str, Any]]:
-        keys = {self.accounts.trainee_key(n): n for n in id_numbers}
+    def _login_keys(self, id_numbers: list[str]) -> dict[str, str]:
+        """Login key (blind index) → ID number."""
+        return {self.accounts.trainee_key(n): n for n in id_numbers}
+
+    def _judge(
+        self, checked: list[CheckedRow], existing: dict[str, dict[str, Any]], unit_id: ObjectId
+    ) -> tuple[list[ImportRowOut], list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every row's verdict, the same as stored, and the encrypted payload of the good rows."""
+        rows = [self._verdict(r, existing, unit_id) for r in checked]
+        good = [r for r, out in zip(checked, rows, strict=True) if out.verdict == "ok"]
+        return rows, [r.model_dump() for r in rows], self._payload(good)
+
+    async def _existing(self, keys: dict[str, str]) -> dict[str, dict[str, Any]]:
+        """The accounts that already hold one of the ID numbers (by login key), per ID number."""
         found: dict[str, dict[str, Any]] = {}
         key_list = list(keys)
         for start in range(0, len(key_list), 1000):
