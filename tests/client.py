@@ -35,14 +35,14 @@ class Response:
 class ApiClient:
     """Calls the server under test over real HTTP."""
 
-    def __init__(self, base_url: str, token: str | None = None) -> None:
+    def __init__(self, base_url: str, token: str | None = None, http: AsyncHTTPClient | None = None) -> None:
         self.base_url = base_url
         self.token = token
-        self._http = AsyncHTTPClient(force_instance=True, max_body_size=512 * 1024 * 1024)
+        self._http = http or AsyncHTTPClient(force_instance=True, max_body_size=512 * 1024 * 1024)
 
     def with_token(self, token: str | None) -> ApiClient:
-        """Another client on the same server, authenticated with ``token``."""
-        return ApiClient(self.base_url, token)
+        """Another client on the same server, authenticated with ``token`` (closed with this one)."""
+        return ApiClient(self.base_url, token, self._http)
 
     async def request(
         self,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -112,6 +114,35 @@ def test_embedded_database_keeps_acknowledged_writes_across_restart(tmp_path: Pa
             assert client.app.things.count_documents({}) == 100
     finally:
         again.stop()
+
+
+def _health(port: int) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def test_healthz_is_503_while_the_database_is_down(tmp_path: Path) -> None:
+    # In its own process: a driver whose server vanished keeps reconnecting, which is
+    # the server's business, not the test session's.
+    database = EmbeddedMongo(":memory:")
+    port = free_port()
+    process = _start(tmp_path, port, env={"MONGODB_URL": database.start()})
+    try:
+        _wait_healthy(port, process)
+        database.stop()
+        deadline = time.monotonic() + 10
+        while (answer := _health(port))[0] == 200 and time.monotonic() < deadline:
+            time.sleep(0.2)  # the probe's answer is shared for a second
+        assert answer[0] == 503 and answer[1]["error"] == {
+            "code": "database_unreachable", "message": "数据库暂时无法连接", "details": {}
+        }
+    finally:
+        database.stop()
+        output = _stop(process)
+    assert process.returncode == 0, output
 
 
 def test_production_with_placeholder_secrets_refuses_to_start(tmp_path: Path) -> None:
