@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     payment_term_days: int = Field(default=7, ge=1, le=60)  # unpaid enrollments expire after this
 
     max_json_bytes: int = 1024 * 1024  # default body limit of a JSON endpoint
-    max_request_bytes: int = 16 * 1024 * 1024  # hard cap of the HTTP server for any body
+    # The most of a refused body the server reads (and drops) so that a client which sends it anyway
+    # still gets the 413 envelope; past it the connection is cut. Endpoint limits apply first.
+    max_request_bytes: int = 16 * 1024 * 1024
     executor_workers: int = Field(default=2, ge=1, le=64)  # CPU work off the event loop
     import_max_bytes: int = 5 * 1024 * 1024  # a staff import sheet (.xlsx)
     import_max_rows: int = Field(default=5000, ge=1)  # data rows of one import

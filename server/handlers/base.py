@@ -11,6 +11,7 @@ error envelope of the API outline.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import re
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
+import tornado.httputil
 import tornado.web
 from pydantic import BaseModel, ValidationError
 
@@ -110,8 +112,9 @@ def endpoint(
     def decorate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
         @functools.wraps(method)
         async def wrapper(self: ApiHandler, *args: str, **path: str) -> None:
-            self.check_body_size(spec.max_body_bytes)
-            if spec.roles is not None:
+            self.take_body()
+            self.check_body_size(self.body_limit(spec))
+            if spec.roles is not None and self.principal is None:
                 await self.require_roles(spec.roles, allow_restricted=spec.allow_restricted)
             kwargs: dict[str, Any] = dict(path)
             if spec.body is not None:
@@ -128,10 +131,19 @@ def endpoint(
     return decorate
 
 
+@tornado.web.stream_request_body
 class ApiHandler(tornado.web.RequestHandler):
-    """Base of every API handler: services, auth, JSON in and out, the error envelope."""
+    """Base of every API handler: services, auth, JSON in and out, the error envelope.
+
+    Bodies are streamed (``stream_request_body``) so that ``prepare`` judges a
+    request by its headers before any of its body is read: a declared length over
+    the endpoint's limit is refused with the 413 envelope at once, and a caller
+    without a valid token is refused before an upload is accepted. The body then
+    arrives in memory, capped at that limit, and is parsed as Tornado would.
+    """
 
     principal: Principal | None = None
+    _body_chunks: list[bytes] | None = None
 
     def initialize(self) -> None:
         """Give the request an id (kept from a trusted proxy when it looks sane)."""
@@ -160,6 +172,13 @@ class ApiHandler(tornado.web.RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Request-Id", getattr(self, "request_id", ""))
+
+    def compute_etag(self) -> str | None:
+        """No ETag on JSON: API answers are ``no-store``; hashing each body would be wasted work.
+
+        Inline files (photos) set their own in ``write_inline``, so a browser revalidates with a 304.
+        """
+        return None
 
     # ---- authentication ---------------------------------------------------------
 
@@ -209,9 +228,58 @@ class ApiHandler(tornado.web.RequestHandler):
 
     # ---- input ------------------------------------------------------------------
 
-    def check_body_size(self, limit: int | None) -> None:
-        """413 when the body is over this endpoint's limit."""
-        limit = limit or self.config.max_json_bytes
+    def endpoint_spec(self) -> Endpoint | None:
+        """The declaration of the method this request calls, None for an undeclared method (405)."""
+        method = getattr(self, self.request.method.lower(), None) if self.request.method else None
+        return getattr(method, "__endpoint__", None)
+
+    def prepare(self) -> Awaitable[None] | None:
+        """Judge the request by its headers, before its body is read.
+
+        413 when the declared Content-Length is over the endpoint's limit (the body is
+        never read; a client that sent ``Expect: 100-continue`` never sends it), and
+        the connection's own cap is lowered to that limit, which also bounds a chunked
+        body. A request with a body to an endpoint that needs a login is authenticated
+        now, so that an anonymous upload is refused before it is received.
+        """
+        spec = self.endpoint_spec()
+        limit = self.body_limit(spec)
+        declared = self.request.headers.get("Content-Length", "0").strip()
+        if not declared.isdigit() or int(declared) > limit:
+            raise errors.too_large(limit)
+        self.request.connection.set_max_body_size(limit)  # type: ignore[union-attr]
+        self._body_chunks = []
+        body_coming = int(declared) > 0 or "Transfer-Encoding" in self.request.headers
+        if spec is not None and spec.roles is not None and body_coming:
+            return self.require_roles(spec.roles, allow_restricted=spec.allow_restricted)
+        return None
+
+    def body_limit(self, spec: Endpoint | None) -> int:
+        """The largest body this request may send: the endpoint's declared limit, or the JSON default."""
+        return (spec.max_body_bytes if spec else None) or self.config.max_json_bytes
+
+    def data_received(self, chunk: bytes) -> None:
+        """Collect a piece of the body (the connection stops at the limit set in ``prepare``)."""
+        if self._body_chunks is not None:
+            self._body_chunks.append(chunk)
+
+    def take_body(self) -> None:
+        """Join the received body and parse form fields and files from it, as Tornado does unstreamed."""
+        if self._body_chunks is None:
+            return
+        self.request.body = b"".join(self._body_chunks)
+        self._body_chunks = None
+        if self.request.body:
+            parse_body_arguments(
+                self.request.headers.get("Content-Type", ""),
+                self.request.body,
+                self.request.body_arguments,
+                self.request.files,
+                self.request.headers,
+            )
+
+    def check_body_size(self, limit: int) -> None:
+        """413 when the received body is over ``limit`` (a chunked body has no length to judge first)."""
         if len(self.request.body) > limit:
             raise errors.too_large(limit)
 
@@ -300,6 +368,11 @@ class ApiHandler(tornado.web.RequestHandler):
         self.set_header("Content-Type", content_type)
         self.set_header("Cache-Control", cache_control)
         self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Etag", f'"{hashlib.sha1(data, usedforsecurity=False).hexdigest()}"')
+        if self.check_etag_header():  # the caller has this very file
+            self.set_status(304)
+            self.finish()
+            return
         self.finish(data)
 
     # ---- errors -----------------------------------------------------------------
@@ -342,7 +415,8 @@ class NotFoundHandler(ApiHandler):
     """Unknown routes answer the JSON envelope too."""
 
     def prepare(self) -> None:
-        """Every method of an unknown path is a 404."""
+        """Every method of an unknown path is a 404 (a body is held to the JSON limit meanwhile)."""
+        super().prepare()
         raise errors.not_found("接口不存在", code="route_not_found")
 
 
@@ -356,6 +430,20 @@ _HTTP_ERRORS: dict[int, tuple[str, str]] = {
     415: ("unsupported_media_type", "不支持的内容类型"),
     500: ("internal_error", "服务器内部错误，请稍后重试"),
 }
+
+
+def parse_body_arguments(
+    content_type: str,
+    body: bytes,
+    arguments: dict[str, list[bytes]],
+    files: dict[str, list[tornado.httputil.HTTPFile]],
+    headers: tornado.httputil.HTTPHeaders | None = None,
+) -> None:
+    """Tornado's form and multipart parsing into ``arguments`` and ``files``; 400 when malformed."""
+    try:
+        tornado.httputil.parse_body_arguments(content_type, body, arguments, files, headers)
+    except tornado.httputil.HTTPInputError:
+        raise errors.bad_request("malformed_body", "请求体格式错误，无法解析上传内容") from None
 
 
 def validate_model(model: type[M], data: Any) -> M:

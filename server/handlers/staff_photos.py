@@ -1,10 +1,9 @@
 """Bulk photos of a unit's staff: the one handler whose body is streamed to a temporary file.
 
-A ZIP of a unit's photos may reach 200 MB, over the server's 16 MB cap for any
-body (``MAX_REQUEST_BYTES``). Raising that cap for every endpoint would let any
-request hold 200 MB of memory; instead this handler authenticates in
-``prepare`` (before a byte of the body is read), raises the cap for its own
-connection only, and writes the body to a temporary file as it arrives. A raw
+A ZIP of a unit's photos may reach 200 MB (``PHOTO_ZIP_MAX_BYTES``), far over what
+any other endpoint accepts. ``ApiHandler.prepare`` size-checks and authenticates
+before a byte of the body is read, with this handler's own limit; the body is
+then written to a temporary file as it arrives instead of being held in memory. A raw
 ZIP body (``application/zip``) is read from that file entry by entry; a
 multipart body (several JPGs, or one ZIP part) is parsed in memory and is held
 to ``MULTIPART_MAX_BYTES``.
@@ -18,11 +17,10 @@ import tempfile
 from typing import Any
 
 import tornado.httputil
-import tornado.web
 from pydantic import BaseModel
 
 from server import errors
-from server.handlers.base import ApiHandler, Upload, endpoint
+from server.handlers.base import ApiHandler, Endpoint, Upload, endpoint, parse_body_arguments
 from server.models.staff import PhotoBatchOut
 from server.services.staff_photos import PhotoEntry, open_zip_entries
 
@@ -37,25 +35,24 @@ class BulkPhotoQuery(BaseModel):
     consent: bool = False
 
 
-@tornado.web.stream_request_body
 class StaffPhotosHandler(ApiHandler):
-    """``/api/v1/unit/staff/photos``."""
+    """``/api/v1/unit/staff/photos``: the body is spooled to disk as it arrives, not kept in memory."""
 
     _spool: Any = None
     _received = 0
     _zip_path: str | None = None
 
+    def body_limit(self, spec: Endpoint | None) -> int:
+        """A ZIP of a whole unit's photos: its own setting."""
+        return self.config.photo_zip_max_bytes
+
     async def prepare(self) -> None:
-        """Authenticate and size-check before reading the body, then spool it to disk."""
-        if self.request.method != "POST":
-            return
-        await self.require_roles(frozenset({"unit"}))
-        limit = self.config.photo_zip_max_bytes
-        declared = self.request.headers.get("Content-Length", "0")
-        if not declared.isdigit() or int(declared) > limit:
-            raise errors.too_large(limit)
-        self.request.connection.set_max_body_size(limit)  # type: ignore[union-attr]
-        self._spool = tempfile.NamedTemporaryFile(prefix="unit-photos-", suffix=".upload", delete=False)
+        """Size-check and authenticate before reading the body, then spool it to disk."""
+        pending = super().prepare()
+        if pending is not None:
+            await pending
+        if self.request.method == "POST":
+            self._spool = tempfile.NamedTemporaryFile(prefix="unit-photos-", suffix=".upload", delete=False)
 
     def data_received(self, chunk: bytes) -> None:
         """Append a piece of the body to the temporary file."""
@@ -107,7 +104,7 @@ class StaffPhotosHandler(ApiHandler):
             body = f.read()
         args: dict[str, list[bytes]] = {}
         files: dict[str, list[tornado.httputil.HTTPFile]] = {}
-        tornado.httputil.parse_body_arguments(self.request.headers["Content-Type"], body, args, files)
+        parse_body_arguments(self.request.headers["Content-Type"], body, args, files)
         del body
         parts = [part for group in files.values() for part in group]
         consent = any(v.strip().lower() in (b"true", b"1", b"on") for v in args.get("consent", []))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from typing import Any
 
@@ -97,6 +99,57 @@ async def test_body_over_the_endpoint_limit_is_413(probe: ApiClient) -> None:
     r = await probe.post("/probe", {"name": "a" * 2000, "count": 1})
     assert r.status == 413 and r.error_code == "payload_too_large"
     assert r.json["error"]["details"]["limit_bytes"] == 1000
+
+
+async def _headers_only(client: ApiClient, head: str) -> tuple[int, dict[str, Any]]:
+    """Send a request's headers and no body; the status and JSON the server answers with anyway."""
+    host, port = client.base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(head.replace("\n", "\r\n").encode() + b"\r\n")
+        await writer.drain()
+        status_line, _, rest = (await asyncio.wait_for(reader.read(65536), 5)).partition(b"\r\n")
+        return int(status_line.split()[1]), json.loads(rest.partition(b"\r\n\r\n")[2])
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_a_declared_body_over_the_limit_is_refused_before_it_is_sent(probe: ApiClient) -> None:
+    # 20 MB declared, over the limit of the endpoint and of the server: the envelope comes at once,
+    # with no byte of the body read (a client that waits for "100 Continue" never sends it).
+    status, answer = await _headers_only(
+        probe,
+        "POST /probe HTTP/1.1\nHost: t\nContent-Type: application/json\n"
+        "Content-Length: 20000000\nExpect: 100-continue\n",
+    )
+    assert status == 413 and answer["error"]["details"]["limit_bytes"] == 1000
+
+
+async def test_an_anonymous_upload_is_refused_before_its_body(api: ApiClient) -> None:
+    status, answer = await _headers_only(
+        api,
+        "PUT /api/v1/me/photo HTTP/1.1\nHost: t\nContent-Type: image/jpeg\nContent-Length: 5000000\n",
+    )
+    assert status == 401 and answer["error"]["code"] == "not_authenticated"
+
+
+async def test_a_chunked_body_is_read_and_capped(probe: ApiClient) -> None:
+    def chunked(data: bytes) -> bytes:
+        pieces = [data[i:i + 300] for i in range(0, len(data), 300)]
+        return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+
+    host, port = probe.base_url.removeprefix("http://").split(":")
+    answers = []
+    for body in (b'{"name": "ab", "count": 2}', json.dumps({"name": "a" * 2000, "count": 1}).encode()):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"POST /probe HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n" + chunked(body))
+        answers.append(await asyncio.wait_for(reader.read(65536), 5))
+        writer.close()
+        await writer.wait_closed()
+    assert answers[0].startswith(b"HTTP/1.1 200") and answers[0].endswith(b'{"echo":"abab"}')
+    assert not answers[1].startswith(b"HTTP/1.1 200")  # over 1000 bytes: the connection is cut
 
 
 async def test_unknown_route_is_a_404_envelope(probe: ApiClient) -> None:
