@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 
+import pymongo
 import tornado.httpserver
 from pydantic import ValidationError
 
@@ -25,6 +26,8 @@ from server.demo import load_demo
 from server.services.container import Services, build_services, start_jobs
 
 log = logging.getLogger("server")
+
+CLOSE_TIMEOUT_S = 1.0
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line; ``--help`` documents it."""
@@ -100,7 +103,10 @@ async def open_services(settings: Settings) -> AsyncIterator[tuple[Services, boo
     finally:
         if services is not None:
             await services.close()
-        await client.close()
+        # Closing ends the driver's server sessions, a round trip that would wait out the
+        # server selection timeout (5 s) when the database is already gone.
+        with pymongo.timeout(CLOSE_TIMEOUT_S):
+            await client.close()
         if embedded is not None:
             embedded.stop()
             log.info("embedded database stopped")
