@@ -113,7 +113,6 @@ def endpoint(
         @functools.wraps(method)
         async def wrapper(self: ApiHandler, *args: str, **path: str) -> None:
             self.take_body()
-            self.check_body_size(self.body_limit(spec))
             if spec.roles is not None and self.principal is None:
                 await self.require_roles(spec.roles, allow_restricted=spec.allow_restricted)
             kwargs: dict[str, Any] = dict(path)
@@ -245,7 +244,9 @@ class ApiHandler(tornado.web.RequestHandler):
         spec = self.endpoint_spec()
         limit = self.body_limit(spec)
         declared = self.request.headers.get("Content-Length", "0").strip()
-        if not declared.isdigit() or int(declared) > limit:
+        if not declared.isdigit():
+            raise errors.bad_request("bad_content_length", "请求头 Content-Length 无效")
+        if int(declared) > limit:
             raise errors.too_large(limit)
         self.request.connection.set_max_body_size(limit)  # type: ignore[union-attr]
         self._body_chunks = []
@@ -277,11 +278,6 @@ class ApiHandler(tornado.web.RequestHandler):
                 self.request.files,
                 self.request.headers,
             )
-
-    def check_body_size(self, limit: int) -> None:
-        """413 when the received body is over ``limit`` (a chunked body has no length to judge first)."""
-        if len(self.request.body) > limit:
-            raise errors.too_large(limit)
 
     def parse_json_body(self, model: type[M]) -> M:
         """The JSON body as ``model``: 415 not JSON, 400 malformed, 422 invalid fields."""

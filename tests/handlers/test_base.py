@@ -126,6 +126,13 @@ async def test_a_declared_body_over_the_limit_is_refused_before_it_is_sent(probe
     assert status == 413 and answer["error"]["details"]["limit_bytes"] == 1000
 
 
+async def test_a_content_length_that_is_not_a_number_is_400(probe: ApiClient) -> None:
+    status, answer = await _headers_only(
+        probe, "POST /probe HTTP/1.1\nHost: t\nContent-Type: application/json\nContent-Length: 12abc\n"
+    )
+    assert status == 400 and answer["error"]["code"] == "bad_content_length"
+
+
 async def test_an_anonymous_upload_is_refused_before_its_body(api: ApiClient) -> None:
     status, answer = await _headers_only(
         api,
