@@ -8,6 +8,8 @@ from server.models.accounts import (
     ActivateIn,
     LoginIn,
     PasswordChangeIn,
+    PasswordResetIn,
+    SmsLoginIn,
     TokenOut,
     TraineeRegister,
     UnitRegister,
@@ -43,17 +45,37 @@ class LoginHandler(ApiHandler):
     @endpoint("登录（身份证号 / 统一社会信用代码 / 协会用户名）", body=LoginIn, response=TokenOut,
               tags=TAGS, errors=[401, 403, 429])
     async def post(self, body: LoginIn) -> TokenOut:
-        """Log in with account and password (or a one-time secret: restricted token)."""
+        """Log in with account and password (or a one-time secret: restricted token); 429 when locked."""
         return await self.services.login.login(body, ip=self.client_ip)
+
+
+class SmsLoginHandler(ApiHandler):
+    """``/api/v1/auth/login/sms``."""
+
+    @endpoint("短信验证码登录（验证码发送到账号登记的手机号）", body=SmsLoginIn, response=TokenOut,
+              tags=TAGS, errors=[403])
+    async def post(self, body: SmsLoginIn) -> TokenOut:
+        """Log in with an SMS code to the phone on record; works while password login is locked."""
+        return await self.services.login.login_sms(body, ip=self.client_ip)
+
+
+class PasswordResetHandler(ApiHandler):
+    """``/api/v1/auth/password/reset``."""
+
+    @endpoint("短信验证码重置密码", body=PasswordResetIn, response=OkOut, tags=TAGS, errors=[403])
+    async def post(self, body: PasswordResetIn) -> OkOut:
+        """Set a new password proven by an SMS code to the phone on record; every login is revoked."""
+        await self.services.accounts.reset_password(body, ip=self.client_ip)
+        return OkOut()
 
 
 class ActivateHandler(ApiHandler):
     """``/api/v1/auth/activate``."""
 
-    @endpoint("激活账号并设置密码", body=ActivateIn, response=TokenOut, tags=TAGS, errors=[404, 409])
+    @endpoint("激活账号并设置密码", body=ActivateIn, response=TokenOut, tags=TAGS, errors=[404, 409, 429])
     async def post(self, body: ActivateIn) -> TokenOut:
-        """Activate an account created by a unit, with its one-time secret or an SMS code."""
-        return await self.services.accounts.activate(body, ip=self.client_ip)
+        """Activate an account created by a unit, with its one-time secret or an SMS code (throttled)."""
+        return await self.services.login.activate(body, ip=self.client_ip)
 
 
 class PasswordHandler(ApiHandler):
@@ -91,7 +113,7 @@ class WeChatLoginHandler(ApiHandler):
 class WeChatBindHandler(ApiHandler):
     """``/api/v1/auth/wechat/bind``."""
 
-    @endpoint("绑定微信", body=WeChatBindIn, response=TokenOut, tags=TAGS, errors=[401, 409, 429])
+    @endpoint("绑定微信", body=WeChatBindIn, response=TokenOut, tags=TAGS, errors=[401, 403, 409, 429])
     async def post(self, body: WeChatBindIn) -> TokenOut:
         """Bind the WeChat identity of a ticket to an account and log in."""
         return await self.services.login.wechat_bind(body, ip=self.client_ip)
@@ -111,8 +133,10 @@ routes = [
     (r"/api/v1/auth/register/trainee", RegisterTraineeHandler),
     (r"/api/v1/auth/register/unit", RegisterUnitHandler),
     (r"/api/v1/auth/login", LoginHandler),
+    (r"/api/v1/auth/login/sms", SmsLoginHandler),
     (r"/api/v1/auth/activate", ActivateHandler),
     (r"/api/v1/auth/password", PasswordHandler),
+    (r"/api/v1/auth/password/reset", PasswordResetHandler),
     (r"/api/v1/auth/logout", LogoutHandler),
     (r"/api/v1/auth/wechat", WeChatLoginHandler),
     (r"/api/v1/auth/wechat/bind", WeChatBindHandler),

@@ -13,6 +13,7 @@ from server.services.identity import (
     ProfileMismatch,
     check_profile_consistency,
     parse_resident_id,
+    validate_birth_date,
     validate_cn_mobile,
     validate_id_number,
     validate_uscc,
@@ -37,6 +38,15 @@ Uscc = Annotated[str, StringConstraints(max_length=30), AfterValidator(validate_
 Password = Annotated[str, StringConstraints(max_length=1024)]
 SmsCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{2,31}$")]
+LoginAccount = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+def _plausible_birth_date(value: date) -> date:
+    return validate_birth_date(value)
+
+
+# Every ID type: not after today (Asia/Shanghai), not before 1900 (a field-level 422).
+BirthDate = Annotated[date, AfterValidator(_plausible_birth_date)]
 
 
 class TraineeRegister(StrictModel):
@@ -46,7 +56,7 @@ class TraineeRegister(StrictModel):
     sex: Sex | None = Field(default=None, description="性别；居民身份证可省略（由号码推出）")
     id_type: IdType = Field(default=IdType.resident, description="证件类型")
     id_number: Annotated[str, StringConstraints(max_length=30)] = Field(description="证件号码")
-    birth_date: date | None = Field(default=None, description="出生日期；居民身份证可省略")
+    birth_date: BirthDate | None = Field(default=None, description="出生日期；居民身份证可省略")
     phone: Phone = Field(description="手机号")
     email: EmailStr = Field(description="邮箱")
     password: Password
@@ -74,6 +84,10 @@ def settle_identity(person: Any) -> None:
         raise FieldError(exc.field, exc.message) from None
     if person.id_type is IdType.resident:
         parsed = parse_resident_id(person.id_number)
+        try:
+            validate_birth_date(parsed.birth_date)  # the parser itself accepts old sample numbers (1880)
+        except ValueError:
+            raise FieldError("id_number", "居民身份证号码中的出生日期早于1900年，请核对") from None
         person.birth_date, person.sex = parsed.birth_date, parsed.sex
     elif person.sex is None or person.birth_date is None:
         raise FieldError("birth_date" if person.birth_date is None else "sex", "必填项")
@@ -93,8 +107,23 @@ class UnitRegister(StrictModel):
 class LoginIn(StrictModel):
     """Account is an ID number (trainee), a USCC (unit) or a staff username."""
 
-    account: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    account: LoginAccount
     password: Password
+
+
+class SmsLoginIn(StrictModel):
+    """Log in with an SMS code (purpose ``login``) sent to the phone on record of the account."""
+
+    account: LoginAccount = Field(description="身份证号 / 统一社会信用代码 / 协会用户名")
+    sms_code: SmsCode = Field(description="发送到该账号登记手机号的登录验证码（用途 login）")
+
+
+class PasswordResetIn(StrictModel):
+    """Set a new password, proven by an SMS code (purpose ``reset``) to the phone on record."""
+
+    account: LoginAccount = Field(description="身份证号 / 统一社会信用代码 / 协会用户名")
+    sms_code: SmsCode = Field(description="发送到该账号登记手机号的重置密码验证码（用途 reset）")
+    new_password: Password = Field(description="新密码")
 
 
 class TokenOut(BaseModel):
@@ -135,7 +164,7 @@ class PasswordChangeIn(StrictModel):
 class ActivateIn(StrictModel):
     """Activate an account created by someone else, with its one-time secret or an SMS code."""
 
-    account: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    account: LoginAccount
     secret: Annotated[str, StringConstraints(max_length=64)] | None = None
     sms_code: SmsCode | None = None
     new_password: Password
@@ -157,7 +186,7 @@ class WeChatBindIn(StrictModel):
     """Bind the WeChat identity of a ticket to an account proven by password or SMS code."""
 
     bind_ticket: Annotated[str, StringConstraints(min_length=10, max_length=128)]
-    account: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    account: LoginAccount
     password: Password | None = None
     sms_code: SmsCode | None = None
 

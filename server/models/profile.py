@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints, model_validator
 
-from server.models.accounts import Phone, Sex, SmsCode
+from server.models.accounts import BirthDate, Phone, Sex, SmsCode
 from server.models.common import FieldError, PersonName, StrictModel, clean_text
 from server.services.identity import IdType
 
@@ -122,7 +122,7 @@ class ProfileUpdate(StrictModel):
 
     name: PersonName = Field(description="姓名")
     sex: Sex | None = Field(default=None, description="性别；居民身份证须与号码一致，可省略")
-    birth_date: date | None = Field(default=None, description="出生日期；居民身份证须与号码一致，可省略")
+    birth_date: BirthDate | None = Field(default=None, description="出生日期；居民身份证须与号码一致，可省略")
     email: EmailStr = Field(description="邮箱")
     work_start: YearMonth = Field(description="参加工作时间（YYYY-MM）")
     specialty: _text(50, required=True) = Field(description="从事专业")  # type: ignore[valid-type]

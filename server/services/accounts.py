@@ -19,6 +19,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import unicodedata
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from server.models.accounts import (
     AccountOut,
     ActivateIn,
     PasswordChangeIn,
+    PasswordResetIn,
     StaffCreate,
     TokenOut,
     TraineeRegister,
@@ -115,9 +117,17 @@ class AccountService:
 
     def login_key_candidates(self, account: str) -> list[str]:
         """The keys an entered account string may mean (ID number, USCC or username)."""
-        folded = unicodedata.normalize("NFKC", account).strip()
-        upper = folded.replace(" ", "").upper()
-        return [self.trainee_key(upper), self.unit_key(upper), self.staff_key(folded)]
+        folded, compact = login_forms(account)
+        return [self.trainee_key(compact), self.unit_key(compact), self.staff_key(folded)]
+
+    def login_subject(self, account: str) -> str:
+        """What the login throttle counts per account: a blind index of the normalized account.
+
+        Built from the same normalization as :meth:`login_key_candidates`, so every
+        spelling that finds one account (spaces, full-width digits, a lower-case x)
+        shares one budget.
+        """
+        return self.cipher.blind_index(login_forms(account)[1], context="login")[:32]
 
     async def find_by_login(self, account: str) -> dict[str, Any] | None:
         """The account an entered account string names, if any."""
@@ -265,17 +275,27 @@ class AccountService:
         return hmac.compare_digest(activation["secret_hash"], self._secret_hash(account["_id"], secret))
 
     async def activate(self, body: ActivateIn, *, ip: str) -> TokenOut:
-        """Set one's own password on a pending account, proven by its secret or an SMS code."""
+        """Set one's own password on a pending account, proven by its secret or an SMS code.
+
+        Order: the general password rules (a weak password costs no SMS try), the
+        account, the proof, the personal password rules, and only then is the SMS
+        code used up — a refused password leaves it usable.
+        """
+        self.check_new_password(body.new_password, account_text=body.account)
         account = await self.find_by_login(body.account)
         if account is None or account["status"] != "pending":
             raise errors.AppError(404, "activation_not_found", "该账号不存在或已激活，请直接登录")
+        code_id = None
         if body.secret is not None:
             if not self.one_time_secret_matches(account, body.secret):
                 raise errors.validation("一次性密码错误或已过期", {"secret": "一次性密码错误或已过期"})
         else:
             assert body.sms_code is not None
-            await self.sms_codes.verify(self.phone_of(account), SmsPurpose.activate, body.sms_code)
-        await self._complete_activation(account, body.new_password, account_text=body.account)
+            code_id = await self.sms_codes.check(self.phone_of(account), SmsPurpose.activate, body.sms_code)
+        self.check_new_password(body.new_password, account_text=body.account, account=account)
+        if code_id is not None:
+            await self.sms_codes.use(code_id)
+        await self._complete_activation(account, body.new_password)
         await self.tokens.revoke_all(account["_id"])  # logins made with the one-time secret
         await self.audit.record(
             "account.activate", actor_id=account["_id"], actor_role=account["role"],
@@ -283,10 +303,14 @@ class AccountService:
         )
         return self.login_response(account, await self.tokens.issue(account["_id"], account["role"]))
 
-    async def _complete_activation(self, account: dict[str, Any], new_password: str, *, account_text: str) -> None:
-        self._check_password(
-            new_password, account=account_text, phone=self.phone_of(account), birth=_birth_date(account)
-        )
+    def check_new_password(self, password: str, *, account_text: str, account: dict[str, Any] | None = None) -> None:
+        """422 on ``password`` unless the policy accepts it; with ``account``, also its phone and birth date."""
+        phone = self.phone_of(account) if account else None
+        birth = _birth_date(account) if account else None
+        self._check_password(password, account=account_text, phone=phone, birth=birth)
+
+    async def _complete_activation(self, account: dict[str, Any], new_password: str) -> None:
+        """The password policy is checked by the caller (before any SMS code is used up)."""
         password_hash = await self.hasher.hash(new_password)
         result = await self.accounts.update_one(
             {"_id": account["_id"], "status": "pending"},
@@ -303,14 +327,12 @@ class AccountService:
         if account["status"] == "pending":
             if not self.one_time_secret_matches(account, body.old_password):
                 raise errors.validation("原密码错误", {"old_password": "原密码错误"})
-            await self._complete_activation(account, body.new_password, account_text=self.login_text(account))
+            self.check_new_password(body.new_password, account_text=self.login_text(account), account=account)
+            await self._complete_activation(account, body.new_password)
         else:
             if not await self.hasher.verify(account.get("password_hash"), body.old_password):
                 raise errors.validation("原密码错误", {"old_password": "原密码错误"})
-            self._check_password(
-                body.new_password, account=self.login_text(account),
-                phone=self.phone_of(account), birth=_birth_date(account),
-            )
+            self.check_new_password(body.new_password, account_text=self.login_text(account), account=account)
             await self.accounts.update_one(
                 {"_id": account["_id"]},
                 {"$set": {"password_hash": await self.hasher.hash(body.new_password),
@@ -323,6 +345,54 @@ class AccountService:
             "account.password_change", actor_id=account["_id"], actor_role=account["role"],
             subject=self.masked_subject(account), subject_id=account["_id"], ip=ip,
         )
+
+    async def reset_password(self, body: PasswordResetIn, *, ip: str) -> None:
+        """Set a new password proven by an SMS code (purpose ``reset``) to the phone on record.
+
+        Not counted in the login windows: it is how a locked-out owner gets back in.
+        Nothing about the account is told before the code is proven (unknown account
+        and wrong code answer alike); the password policy and the status are checked
+        before the code is used up. Every login of the account is revoked.
+        """
+        self.check_new_password(body.new_password, account_text=body.account)
+        account = await self.find_by_login(body.account)
+        code_id = await self.check_sms_proof(account, SmsPurpose.reset, body.sms_code)
+        assert account is not None  # check_sms_proof refuses a missing account
+        if account["status"] == "pending":
+            raise errors.forbidden("账号尚未激活，请通过“激活账号”设置密码", code="account_pending")
+        if account["status"] != "active":
+            raise errors.forbidden("账号已停用，请联系协会", code="account_disabled")
+        self.check_new_password(body.new_password, account_text=self.login_text(account), account=account)
+        await self.sms_codes.use(code_id)
+        result = await self.accounts.update_one(
+            {"_id": account["_id"], "status": "active"},
+            {"$set": {"password_hash": await self.hasher.hash(body.new_password),
+                      "password_changed_at": self.now(), "updated_at": self.now()}},
+        )
+        if result.modified_count != 1:  # disabled meanwhile
+            raise errors.forbidden("账号已停用，请联系协会", code="account_disabled")
+        await self.tokens.revoke_all(account["_id"])
+        await self.audit.record(
+            "account.password_reset", actor_id=account["_id"], actor_role=account["role"],
+            subject=self.masked_subject(account), subject_id=account["_id"], ip=ip,
+        )
+
+    async def check_sms_proof(self, account: dict[str, Any] | None, purpose: SmsPurpose, code: str) -> ObjectId:
+        """Check (not use up) an SMS code sent to the phone on record of ``account``; the code's id.
+
+        An unknown account, one without a phone, no live code and a wrong code all
+        answer the same 422 ``sms_proof_invalid``, and cost the same query: the
+        answer tells whether an account exists (or which phone it has) only to the
+        person who received the code.
+        """
+        phone = self.phone_of(account) if account else None
+        try:
+            return await self.sms_codes.check(phone, purpose, code)
+        except errors.AppError as exc:
+            if exc.code not in ("sms_code_invalid", "sms_code_expired"):
+                raise
+        message = "账号或验证码不正确（验证码须发送到该账号登记的手机号），请核对或重新获取"
+        raise errors.validation(message, {"sms_code": "验证码不正确或已失效"}, code="sms_proof_invalid")
 
     async def set_disabled(self, account_id: ObjectId, disabled: bool, *, by: Principal) -> None:
         """Disable (every login revoked at once) or re-enable an account."""
@@ -393,6 +463,13 @@ class AccountService:
             must_change_password=issued.scope != "full",
             expires_at=issued.expires_at.isoformat(),
         )
+
+
+def login_forms(account: str) -> tuple[str, str]:
+    """An entered account string as (NFKC-folded and trimmed, for usernames) and
+    (also without any whitespace and upper-cased, for ID numbers and USCCs)."""
+    folded = unicodedata.normalize("NFKC", account).strip()
+    return folded, re.sub(r"\s+", "", folded).upper()
 
 
 def _birth_date(account: dict[str, Any]) -> date | None:

@@ -10,11 +10,21 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 Sex = Literal["male", "female"]
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# No living trainee was born before 1900; earlier dates are typos (1090 for 1990).
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+
+
+def today_shanghai() -> date:
+    """Today's date in Asia/Shanghai: the association's calendar day, whatever the server's zone."""
+    return datetime.now(SHANGHAI).date()
 
 
 class IdType(StrEnum):
@@ -99,7 +109,7 @@ def parse_resident_id(value: str, today: date | None = None) -> ResidentId:
     # Administrative division codes start with 1-8; 0 and 9 are unassigned.
     if number[0] in "09":
         raise ValueError("居民身份证号码的地区码无效")
-    birth = _resident_birth_date(number[6:14], today or date.today())
+    birth = _resident_birth_date(number[6:14], today or today_shanghai())
     if resident_check_char(number[:17]) != number[17]:
         raise ValueError("居民身份证号码校验位不正确，请核对")
     sex: Sex = "male" if int(number[16]) % 2 == 1 else "female"
@@ -122,6 +132,15 @@ def _resident_birth_date(digits: str, today: date) -> date:
 def validate_resident_id(value: str) -> str:
     """Validate a resident ID number and return it normalized."""
     return parse_resident_id(value).number
+
+
+def validate_birth_date(value: date, today: date | None = None) -> date:
+    """A plausible birth date for any document type: not after today (Beijing time), not before 1900."""
+    if value > (today or today_shanghai()):
+        raise ValueError("出生日期不能晚于今天")
+    if value < EARLIEST_BIRTH_DATE:
+        raise ValueError("出生日期不能早于1900年1月1日")
+    return value
 
 
 # --- other personal documents ------------------------------------------------

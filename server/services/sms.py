@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bson import ObjectId
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -197,16 +198,24 @@ class SmsCodes:
 
     # ---- verifying --------------------------------------------------------------
 
-    async def verify(self, phone: str, purpose: SmsPurpose, code: str) -> None:
+    async def verify(self, phone: str | None, purpose: SmsPurpose, code: str) -> None:
         """Accept ``code`` once for ``phone`` and ``purpose``, or raise 422 on ``sms_code``."""
-        phone = _normalize_phone(phone)
+        await self.use(await self.check(phone, purpose, code))
+
+    async def check(self, phone: str | None, purpose: SmsPurpose, code: str) -> ObjectId:
+        """Count one try of ``code`` and compare it, without using it up; 422 on ``sms_code`` if wrong.
+
+        Returns the id of the code for :meth:`use`, so that a caller can check what
+        else may refuse the request (a password policy, an account status) between
+        the two, and a refusal leaves the code usable. ``phone=None`` (no such
+        account, no phone on record) costs the same query and fails like a code
+        that was never sent.
+        """
+        phone_index = self.phone_index(_normalize_phone(phone)) if phone is not None else "-"
         purpose = SmsPurpose(purpose)
-        phone_index = self.phone_index(phone)
-        now = self.now()
-        live = {"used": False, "expires_at": {"$gt": now}}
         # Counting the attempt before comparing makes the limit hold under concurrent guesses.
         doc = await self.codes.find_one_and_update(
-            {"phone_index": phone_index, "purpose": purpose.value, **live,
+            {"phone_index": phone_index, "purpose": purpose.value, **self._live(),
              "attempts": {"$lt": self.max_attempts}},
             {"$inc": {"attempts": 1}},
             sort=[("created_at", DESCENDING)],
@@ -218,12 +227,19 @@ class SmsCodes:
         if not hmac.compare_digest(expected, doc["code_hash"]):
             remaining = max(0, self.max_attempts - int(doc["attempts"]))
             raise _invalid(remaining)
-        # Guarded by used=false: of two concurrent verifications of the same code only one flips it.
+        return ObjectId(doc["_id"])
+
+    async def use(self, code_id: ObjectId) -> None:
+        """Use up a code that :meth:`check` accepted; 422 if it expired or was used meanwhile."""
+        # Guarded by used=false: of two concurrent uses of the same code only one flips it.
         won = await self.codes.find_one_and_update(
-            {"_id": doc["_id"], **live}, {"$set": {"used": True, "used_at": now}}
+            {"_id": code_id, **self._live()}, {"$set": {"used": True, "used_at": self.now()}}
         )
         if won is None:
             raise _expired()
+
+    def _live(self) -> dict[str, Any]:
+        return {"used": False, "expires_at": {"$gt": self.now()}}
 
 
 def _normalize_phone(phone: str) -> str:

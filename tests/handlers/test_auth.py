@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from server.models.accounts import StaffCreate
 from server.services import Principal
 from server.services.accounts import NewPerson
 from server.services.container import Services, build_services
-from server.services.identity import IdType
+from server.services.identity import IdType, today_shanghai
 from tests import factories
 from tests.client import ApiClient
 from tests.conftest import serve_app
@@ -327,3 +328,246 @@ async def test_no_plain_id_number_or_phone_in_database_logs_or_lists(
     for value in secrets_in_clear:
         assert value not in everything
     assert body["id_number"][:4] + "*" * 10 + body["id_number"][-4:] in audit.body.decode()
+
+
+# ---- one budget per account, whatever its spelling ----------------------------------------
+
+
+async def test_spelling_variants_of_one_account_share_one_budget(api: ApiClient, settings: Settings) -> None:
+    _, body = await register_trainee(api, settings.sms_outbox, id_number=factories.resident_id(male=False))
+    number = body["id_number"]
+    assert number.endswith(tuple("0123456789X"))
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in number)  # what a Chinese IME types
+    variants = [f"{number[:6]} {number[6:14]} {number[14:]}", full_width, f" {number.lower()}\t",
+                f"{number[:6]}\u3000{number[6:]}", number]
+    for variant in variants:  # each finds the account: a wrong password, not an unknown account
+        r = await api.post("/api/v1/auth/login", {"account": variant, "password": "Wrong-pass-123"})
+        assert r.status == 401 and r.error_code == "wrong_password", (variant, r.body)
+    r = await api.post("/api/v1/auth/login", {"account": f"{number[:10]} {number[10:]}", "password": STRONG_PASSWORD})
+    assert r.status == 429, r.body
+
+
+# ---- locked out by a stranger: the SMS-code login and the password reset ----------------------
+
+
+def _from(address: str) -> dict[str, str]:
+    return {"X-Real-IP": address}
+
+
+async def _lock_account_from_many_addresses(api: ApiClient, account: str) -> None:
+    """A stranger spends the account-wide window (50 an hour) from ten addresses, 5 each."""
+    wrong = {"account": account, "password": "Wrong-pass-123"}
+    for n in range(10):
+        for _ in range(5):
+            r = await api.request("POST", "/api/v1/auth/login", json=wrong, headers=_from(f"198.51.100.{n}"))
+            assert r.status == 401, r.body
+
+
+async def test_a_stranger_locks_password_login_yet_the_owner_gets_in_by_sms_and_resets(
+    api: ApiClient, settings: Settings, db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    old_token, body = await register_trainee(api, settings.sms_outbox)
+    await _lock_account_from_many_addresses(api, body["id_number"])
+    owner = _from("203.0.113.9")
+    good = {"account": body["id_number"], "password": STRONG_PASSWORD}
+    locked = await api.request("POST", "/api/v1/auth/login", json=good, headers=owner)
+    assert locked.status == 429 and int(locked.headers["Retry-After"]) > 0
+    assert "短信验证码登录" in locked.json["error"]["message"]
+    assert locked.json["error"]["details"]["sms_login"] is True
+
+    code = await sms_code(api, settings.sms_outbox, body["phone"], purpose="login")
+    r = await api.request("POST", "/api/v1/auth/login/sms", json={"account": body["id_number"], "sms_code": code},
+                          headers=owner)
+    assert r.status == 200, r.body
+    assert set(r.json) == {"token", "role", "must_change_password", "expires_at"}
+    assert r.json["role"] == "trainee" and r.json["must_change_password"] is False
+    sms_token = r.json["token"]
+    assert (await api.get("/api/v1/me", token=sms_token)).json["id_number"] == body["id_number"]
+
+    code = await sms_code(api, settings.sms_outbox, body["phone"], purpose="reset")
+    r = await api.request("POST", "/api/v1/auth/password/reset", headers=owner, json={
+        "account": body["id_number"], "sms_code": code, "new_password": "Fresh#Start-2026"})
+    assert r.status == 200, r.body
+    # Every earlier login is revoked, the one made by SMS code too.
+    for token in (old_token, sms_token):
+        assert (await api.get("/api/v1/me", token=token)).status == 401
+    assert await db["audit_log"].count_documents({"action": "account.password_reset"}) == 1
+    assert await db["audit_log"].count_documents({"action": "account.login_sms"}) == 1
+    # The new password works once the stranger's window has passed; the old one never again.
+    await db["rate_limits"].delete_many({})
+    assert (await api.post("/api/v1/auth/login", good)).status == 401
+    good["password"] = "Fresh#Start-2026"
+    assert (await api.post("/api/v1/auth/login", good)).status == 200
+
+
+async def test_sms_login_wants_the_code_sent_to_the_phone_on_record(api: ApiClient, settings: Settings) -> None:
+    _, owner = await register_trainee(api, settings.sms_outbox)
+    _, other = await register_trainee(api, settings.sms_outbox)
+    # A login code sent to another person's phone (the stranger's own) proves nothing.
+    stranger_code = await sms_code(api, settings.sms_outbox, other["phone"], purpose="login")
+    r = await api.post("/api/v1/auth/login/sms", {"account": owner["id_number"], "sms_code": stranger_code})
+    assert r.status == 422 and r.error_code == "sms_proof_invalid"
+    # A code of another purpose to the right phone, and a wrong code, neither.
+    register_code = await sms_code(api, settings.sms_outbox, owner["phone"], purpose="bind")
+    r = await api.post("/api/v1/auth/login/sms", {"account": owner["id_number"], "sms_code": register_code})
+    assert r.status == 422 and r.error_code == "sms_proof_invalid"
+    code = await sms_code(api, settings.sms_outbox, owner["phone"], purpose="login")
+    wrong = "000000" if code != "000000" else "111111"
+    r = await api.post("/api/v1/auth/login/sms", {"account": owner["id_number"], "sms_code": wrong})
+    assert r.status == 422 and r.error_code == "sms_proof_invalid"
+    # An unknown account answers exactly like a wrong code: the endpoint tells nothing about accounts.
+    unknown = await api.post("/api/v1/auth/login/sms", {"account": factories.resident_id(), "sms_code": wrong})
+    assert unknown.status == 422 and unknown.json == r.json
+    # The wrong code cost one of the code's own tries, not a password failure: the right one still works.
+    r = await api.post("/api/v1/auth/login/sms", {"account": owner["id_number"], "sms_code": code})
+    assert r.status == 200, r.body
+    again = await api.post("/api/v1/auth/login/sms", {"account": owner["id_number"], "sms_code": code})
+    assert again.error_code == "sms_proof_invalid"  # single use
+
+
+async def test_wrong_sms_codes_are_not_password_failures(api: ApiClient, settings: Settings) -> None:
+    _, body = await register_trainee(api, settings.sms_outbox)
+    for _ in range(8):
+        r = await api.post("/api/v1/auth/login/sms", {"account": body["id_number"], "sms_code": "123456"})
+        assert r.status == 422
+    r = await api.post("/api/v1/auth/login", {"account": body["id_number"], "password": STRONG_PASSWORD})
+    assert r.status == 200
+
+
+async def test_weak_new_password_is_refused_without_using_up_the_reset_code(
+    api: ApiClient, settings: Settings
+) -> None:
+    _, body = await register_trainee(api, settings.sms_outbox)
+    code = await sms_code(api, settings.sms_outbox, body["phone"], purpose="reset")
+    for weak in ("123456", "password1", body["phone"] + "-Aa", "Pw#19900307x"):  # general, then personal rules
+        r = await api.post("/api/v1/auth/password/reset",
+                           {"account": body["id_number"], "sms_code": code, "new_password": weak})
+        assert r.status == 422 and "password" in r.json["error"]["details"]["fields"], (weak, r.body)
+    r = await api.post("/api/v1/auth/password/reset",
+                       {"account": body["id_number"], "sms_code": code, "new_password": "Fresh#Start-2026"})
+    assert r.status == 200, r.body
+    r = await api.post("/api/v1/auth/password/reset",
+                       {"account": body["id_number"], "sms_code": code, "new_password": "Other#Start-2026"})
+    assert r.status == 422 and r.error_code == "sms_proof_invalid"
+
+
+async def test_reset_and_sms_login_of_a_pending_account_say_activate_first(
+    api: ApiClient, services: Services, settings: Settings, db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    person, _ = await _pending(services)
+    code = await sms_code(api, settings.sms_outbox, person.phone, purpose="reset")
+    r = await api.post("/api/v1/auth/password/reset",
+                       {"account": person.id_number, "sms_code": code, "new_password": "Fresh#Start-2026"})
+    assert r.status == 403 and r.error_code == "account_pending"
+    code = await sms_code(api, settings.sms_outbox, person.phone, purpose="login")
+    r = await api.post("/api/v1/auth/login/sms", {"account": person.id_number, "sms_code": code})
+    assert r.status == 403 and r.error_code == "account_pending"
+    account = await db["accounts"].find_one({"status": "pending"})
+    assert account is not None and account["password_hash"] is None
+    assert await db["tokens"].count_documents({}) == 0
+
+
+async def test_disabled_account_cannot_reset_or_log_in_by_sms(
+    api: ApiClient, settings: Settings, services: Services
+) -> None:
+    token, body = await register_trainee(api, settings.sms_outbox)
+    me = (await api.get("/api/v1/me", token=token)).json
+    await services.accounts.set_disabled(ObjectId(me["id"]), True, by=Principal(ObjectId(), "admin"))
+    code = await sms_code(api, settings.sms_outbox, body["phone"], purpose="login")
+    r = await api.post("/api/v1/auth/login/sms", {"account": body["id_number"], "sms_code": code})
+    assert r.status == 403 and r.error_code == "account_disabled"
+    code = await sms_code(api, settings.sms_outbox, body["phone"], purpose="reset")
+    r = await api.post("/api/v1/auth/password/reset",
+                       {"account": body["id_number"], "sms_code": code, "new_password": "Fresh#Start-2026"})
+    assert r.status == 403 and r.error_code == "account_disabled"
+
+
+# ---- activation: throttled, and the code survives a refused password --------------------------
+
+
+async def test_activation_probes_from_one_address_are_throttled(api: ApiClient, services: Services) -> None:
+    person, _ = await _pending(services)
+    answers = []
+    for account in [factories.resident_id() for _ in range(30)] + [person.id_number]:
+        answers.append(await api.post("/api/v1/auth/activate", {
+            "account": account, "secret": "AAAA-BBBB-CCCC-DDDD-EEEE", "new_password": "Mine#Own-Pass9"}))
+    # Probing many accounts from one address: past 30 in 15 minutes, even a real one is refused.
+    assert [a.status for a in answers] == [404] * 30 + [429]
+    assert answers[-1].error_code == "too_many_requests"
+    assert "sms_login" not in answers[-1].json["error"]["details"]
+
+
+async def test_activation_attempts_on_one_account_are_throttled(api: ApiClient, services: Services) -> None:
+    person, _ = await _pending(services)
+    wrong = {"account": person.id_number, "secret": "AAAA-BBBB-CCCC-DDDD-EEEE", "new_password": "Mine#Own-Pass9"}
+    answers = [await api.post("/api/v1/auth/activate", wrong) for _ in range(6)]
+    assert [a.status for a in answers] == [422] * 5 + [429]
+
+
+async def test_weak_password_at_activation_leaves_the_sms_code_usable(
+    api: ApiClient, services: Services, settings: Settings
+) -> None:
+    person, _ = await _pending(services)
+    code = await sms_code(api, settings.sms_outbox, person.phone, purpose="activate")
+    for weak in ("123456", person.phone + "-Aa"):  # a general rule, then a personal one (the phone)
+        r = await api.post("/api/v1/auth/activate",
+                           {"account": person.id_number, "sms_code": code, "new_password": weak})
+        assert r.status == 422 and "password" in r.json["error"]["details"]["fields"], r.body
+    r = await api.post("/api/v1/auth/activate",
+                       {"account": person.id_number, "sms_code": code, "new_password": "Mine#Own-Pass9"})
+    assert r.status == 200, r.body
+
+
+async def test_successful_activations_do_not_use_up_the_limit(api: ApiClient, services: Services) -> None:
+    for _ in range(7):
+        person, secret = await _pending(services)
+        r = await api.post("/api/v1/auth/activate",
+                           {"account": person.id_number, "secret": secret, "new_password": "Mine#Own-Pass9"})
+        assert r.status == 200, r.body
+
+
+# ---- birth dates ----------------------------------------------------------------------------
+
+
+def _foreign_body(birth_date: str, id_type: str = "passport", id_number: str = "E12345678") -> dict[str, Any]:
+    return factories.trainee_body(id_type=id_type, id_number=id_number, sex="female", birth_date=birth_date)
+
+
+@pytest.mark.parametrize(
+    ("id_type", "id_number"), [("passport", "E12345678"), ("hk_macao_permit", "H12345678"), ("taiwan_permit", "12345678")]
+)
+@pytest.mark.parametrize("when", ["tomorrow", "2999-01-01", "1899-12-31", "0001-01-01"])
+async def test_implausible_birth_date_is_refused_for_every_id_type(
+    api: ApiClient, settings: Settings, db: AsyncDatabase[dict[str, Any]], id_type: str, id_number: str, when: str
+) -> None:
+    birth = (today_shanghai() + timedelta(days=1)).isoformat() if when == "tomorrow" else when
+    body = _foreign_body(birth, id_type, id_number)
+    body["sms_code"] = await sms_code(api, settings.sms_outbox, body["phone"])
+    r = await api.post("/api/v1/auth/register/trainee", body)
+    assert r.status == 422, r.body
+    message = r.json["error"]["details"]["fields"]["birth_date"]
+    assert message in ("出生日期不能晚于今天", "出生日期不能早于1900年1月1日")
+    assert await db["accounts"].count_documents({}) == 0
+
+
+async def test_birth_date_today_and_in_1900_are_accepted(api: ApiClient, settings: Settings) -> None:
+    await register_trainee(api, settings.sms_outbox, **_foreign_body(today_shanghai().isoformat(), "passport", "E12345670"))
+    await register_trainee(api, settings.sms_outbox, **_foreign_body("1900-01-01", "passport", "E22345678"))
+
+
+async def test_resident_id_born_before_1900_is_refused(api: ApiClient, settings: Settings) -> None:
+    body = factories.trainee_body(id_number=factories.resident_id("18991231"))
+    body["sms_code"] = await sms_code(api, settings.sms_outbox, body["phone"])
+    r = await api.post("/api/v1/auth/register/trainee", body)
+    assert r.status == 422 and "id_number" in r.json["error"]["details"]["fields"], r.body
+
+
+async def test_profile_update_refuses_a_future_birth_date(api: ApiClient, settings: Settings) -> None:
+    token, _ = await register_trainee(api, settings.sms_outbox, **_foreign_body("1985-05-05"))
+    profile = {"name": "张三", "sex": "female", "email": "z@example.com", "work_start": "2010-07",
+               "specialty": "岩土工程", "address": "上海市黄浦区某某路 100 号"}
+    tomorrow = (today_shanghai() + timedelta(days=1)).isoformat()
+    r = await api.put("/api/v1/me/profile", {**profile, "birth_date": tomorrow}, token=token)
+    assert r.status == 422 and r.json["error"]["details"]["fields"]["birth_date"] == "出生日期不能晚于今天"
+    r = await api.put("/api/v1/me/profile", {**profile, "birth_date": "1986-06-06"}, token=token)
+    assert r.status == 200, r.body

@@ -11,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from server.config import Settings
 from server.services.container import build_services
+from tests import factories
 from tests.client import ApiClient
 from tests.conftest import serve_app
 from tests.factories import STRONG_PASSWORD, register_trainee, sms_code
@@ -123,3 +124,37 @@ async def test_invalid_code_and_wechat_down(wx: tuple[ApiClient, Settings], wech
     wechat_stub.mode = "busy"
     r = await api.post("/api/v1/auth/wechat", {"code": "anything"})
     assert r.status == 503 and r.error_code == "wechat_unavailable"
+
+
+async def test_binding_by_sms_code_is_throttled_like_password_login(
+    wx: tuple[ApiClient, Settings], wechat_stub: WeChatStub
+) -> None:
+    api, settings = wx
+    _, body = await register_trainee(api, settings.sms_outbox)
+    ticket = await _ticket(api, wechat_stub, "code-9", "openid-G")
+    probe = {"bind_ticket": ticket, "account": body["id_number"], "sms_code": "123456"}
+    answers = [await api.post("/api/v1/auth/wechat/bind", probe) for _ in range(6)]
+    assert [a.status for a in answers] == [422] * 5 + [429]
+    # Unknown accounts too: from one address, the 31st probe of any account is refused.
+    # (The sixth attempt above stopped at the per-account-and-address window: five counted so far.)
+    unknown = [await api.post("/api/v1/auth/wechat/bind", {**probe, "account": factories.resident_id()})
+               for _ in range(26)]
+    assert [a.status for a in unknown] == [401] * 25 + [429]
+    assert unknown[0].error_code == "account_not_found"
+
+
+async def test_binding_by_sms_checks_the_status_before_the_code_is_used(
+    wx: tuple[ApiClient, Settings], wechat_stub: WeChatStub, db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    api, settings = wx
+    _, body = await register_trainee(api, settings.sms_outbox)
+    ticket = await _ticket(api, wechat_stub, "code-10", "openid-H")
+    code = await sms_code(api, settings.sms_outbox, body["phone"], purpose="bind")
+    bind = {"bind_ticket": ticket, "account": body["id_number"], "sms_code": code}
+    # A disabled account is refused on its status; the code stays usable once it is enabled again.
+    await db["accounts"].update_one({"role": "trainee"}, {"$set": {"status": "disabled"}})
+    r = await api.post("/api/v1/auth/wechat/bind", bind)
+    assert r.status == 403 and r.error_code == "account_not_active"
+    await db["accounts"].update_one({"role": "trainee"}, {"$set": {"status": "active"}})
+    r = await api.post("/api/v1/auth/wechat/bind", bind)
+    assert r.status == 200, r.body

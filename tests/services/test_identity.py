@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -16,6 +17,8 @@ from server.services.identity import (
     mask_name,
     mask_phone,
     parse_resident_id,
+    today_shanghai,
+    validate_birth_date,
     validate_cn_mobile,
     validate_id_number,
     validate_uscc,
@@ -276,3 +279,20 @@ def test_invalid_number_in_consistency_check_names_id_number() -> None:
 
 def test_other_documents_skip_consistency() -> None:
     check_profile_consistency(IdType.passport, "E12345678", date(2000, 1, 1), "male")
+
+
+# --- birth dates of every document type -------------------------------------------
+
+
+def test_birth_date_bounds() -> None:
+    today = date(2026, 3, 1)
+    assert validate_birth_date(today, today) == today
+    assert validate_birth_date(date(1900, 1, 1), today) == date(1900, 1, 1)
+    with pytest.raises(ValueError, match="不能晚于今天"):
+        validate_birth_date(date(2026, 3, 2), today)
+    with pytest.raises(ValueError, match="不能早于1900年"):
+        validate_birth_date(date(1899, 12, 31), today)
+
+
+def test_today_is_the_beijing_calendar_day() -> None:
+    assert today_shanghai() == datetime.now(ZoneInfo("Asia/Shanghai")).date()

@@ -209,6 +209,28 @@ async def test_a_code_for_one_phone_does_not_verify_for_another(services: Servic
         await services.sms_codes.verify("13900001111", SmsPurpose.login, last_code(outbox, PHONE))
 
 
+async def test_a_checked_code_stays_usable_until_it_is_used(services: Services, outbox: Path) -> None:
+    await services.sms_codes.send(PHONE, SmsPurpose.reset, ip=IP)
+    code = last_code(outbox, PHONE)
+    first = await services.sms_codes.check(PHONE, SmsPurpose.reset, code)  # e.g. a refused password follows
+    second = await services.sms_codes.check(PHONE, SmsPurpose.reset, code)
+    assert first == second
+    await services.sms_codes.use(second)
+    with pytest.raises(AppError) as caught:
+        await services.sms_codes.use(first)
+    assert caught.value.code == "sms_code_expired"
+    with pytest.raises(AppError) as caught:
+        await services.sms_codes.check(PHONE, SmsPurpose.reset, code)
+    assert caught.value.code == "sms_code_expired"
+
+
+async def test_checking_without_a_phone_fails_like_a_code_never_sent(services: Services, outbox: Path) -> None:
+    await services.sms_codes.send(PHONE, SmsPurpose.login, ip=IP)
+    with pytest.raises(AppError) as caught:
+        await services.sms_codes.check(None, SmsPurpose.login, last_code(outbox, PHONE))
+    assert (caught.value.status, caught.value.code) == (422, "sms_code_expired")
+
+
 async def test_a_bad_phone_is_422_on_phone(services: Services, outbox: Path) -> None:
     with pytest.raises(AppError) as caught:
         await services.sms_codes.send("12345", SmsPurpose.login, ip=IP)
