@@ -231,6 +231,8 @@ INDEXES: tuple[CollectionIndexes, ...] = (
             IndexModel([("session_id", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING)],
                        name="line_order"),
             IndexModel([("status", ASCENDING), ("offer_until", ASCENDING)], name="offers"),
+            # Enrolling in a course drops the trainee's places in its lines (every enrollment asks).
+            IndexModel([("trainee_id", ASCENDING), ("course_id", ASCENDING)], name="trainee_course"),
         ),
     ),
     CollectionIndexes(
@@ -322,6 +324,9 @@ INDEXES: tuple[CollectionIndexes, ...] = (
             # Roll-back / publish of an Excel import batch.
             IndexModel([("import_id", ASCENDING)], name="import_batch",
                        partialFilterExpression={"import_id": {"$type": "objectId"}}),
+            # Recovery: hidden import accounts whose batch vanished (only hidden ones are indexed).
+            IndexModel([("created_at", ASCENDING)], name="import_pending_age",
+                       partialFilterExpression={"import_pending": True}),
         ),
     ),
     CollectionIndexes(
@@ -329,6 +334,15 @@ INDEXES: tuple[CollectionIndexes, ...] = (
         (
             IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),
             IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)], name="status_lease"),
+        ),
+    ),
+    CollectionIndexes(
+        # A batch's rows, payload and secrets, in documents of at most a few MiB each.
+        "staff_import_chunks",
+        (
+            IndexModel([("batch_id", ASCENDING), ("kind", ASCENDING), ("seq", ASCENDING)], unique=True,
+                       name="batch_kind_seq"),
+            IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),
         ),
     ),
     CollectionIndexes(

@@ -2,7 +2,13 @@
 
 Pure functions: data in, ``(filename, content_type, bytes)`` out (or rows out
 for the reader); the caller runs them in the executor. The columns are the
-manual's 基本信息 form (§3.3), in its order; required ones are marked ``*``.
+manual's 基本信息 form (§3.3), in its order; required ones are marked ``*``
+(性别 and 出生年月 are not: a resident ID gives them, other IDs need them, and
+the 说明 sheet says so). The columns typed as text (ID number, phone, 出生年月,
+参加工作时间, 邮编) are formatted as text on every row a sheet may hold, so
+Excel keeps leading zeros and long digits and does not turn ``2010.10`` into a
+number. The example row carries the public example number of GB 11643: the
+import recognises it and skips the row (verdict ``example``).
 """
 
 from __future__ import annotations
@@ -47,12 +53,12 @@ class Column:
 
 COLUMNS: tuple[Column, ...] = (
     Column("name", "姓名", True, width=10),
-    Column("sex", "性别", True, tuple(SEX_LABELS.values()), width=6),
+    Column("sex", "性别", False, tuple(SEX_LABELS.values()), width=6),
     Column("id_type", "证件类型", True, tuple(ID_TYPE_LABELS.values()), width=22),
     Column("id_number", "身份证号", True, width=22, text=True),
     Column("phone", "手机号", True, width=14, text=True),
     Column("email", "邮箱", True, width=22),
-    Column("birth_date", "出生年月", True, width=12, text=True),
+    Column("birth_date", "出生年月", False, width=12, text=True),
     Column("education", "学历", False, EDUCATION_LEVELS),
     Column("ethnicity", "民族", False, ETHNICITIES, width=10),
     Column("political_status", "政治面貌", False, POLITICAL_STATUSES),
@@ -73,21 +79,24 @@ EXAMPLE_ROW = {
     "email": "zhangsan@example.com", "birth_date": "1949-12-31", "education": "大学本科", "ethnicity": "汉族",
     "political_status": "群众", "work_start": "1972-07", "title": "高级工程师", "specialty": "岩土工程勘察",
     "position": "总工程师", "honor": "无", "postcode": "200000", "employer": "上海某某勘察设计有限公司",
-    "address": "上海市黄浦区某某路 1 号", "remarks": "示例行，导入前请删除",
+    "address": "上海市黄浦区某某路 1 号", "remarks": "示例行：导入时自动跳过，可保留或删除",
 }
 
 HELP_LINES = (
     "批量导入学员（未在本系统注册的人员）说明",
-    "1. 在“学员信息”表中每行填写一名人员，带 * 的列为必填项；第 2 行为示例，导入前请删除。",
+    "1. 在“学员信息”表中每行填写一名人员，带 * 的列为必填项；第 2 行为示例（灰色，证件号码为国家标准的示例号码），"
+    "导入时自动跳过，可保留或删除。",
     "2. 性别、证件类型、学历、民族、政治面貌、院士/大师请从下拉列表中选择。",
-    "3. 身份证号、手机号、邮编请以文本填写；居民身份证的出生日期和性别须与号码一致（可留空，由号码推出）。",
-    "4. 出生年月填写 YYYY-MM-DD，参加工作时间填写 YYYY-MM。",
-    "5. 不要使用公式；单元格请填写数值或文字。文件不超过 5 MB、5000 行，不要设置密码，不要另存为 .xlsm。",
-    "6. 上传后系统先逐行检查（不会写入）：已有账号的人员显示为“存在账号”，可改用“绑定已注册学员”；",
+    "3. 性别和出生年月：证件类型为居民身份证时可留空（由号码推出），填写时须与号码一致；其他证件必须填写。",
+    "4. 身份证号、手机号、邮编、出生年月、参加工作时间已设为文本格式，请直接输入，不要改为数字格式。",
+    "5. 出生年月填写 YYYY-MM-DD，参加工作时间填写 YYYY-MM（如 2010-10）；若单元格已成数字，"
+    "2010.05、2010.12 按 5 月、12 月读取，2010.1 无法区分 1 月和 10 月，会提示改为文本。",
+    "6. 不要使用公式；单元格请填写数值或文字。文件不超过 5 MB、5000 行，不要设置密码，不要另存为 .xlsm。",
+    "7. 上传后系统先逐行检查（不会写入）：已有账号的人员显示为“存在账号”，可改用“绑定已注册学员”；",
     "   确认无误后点击“确认导入”，所有正确的行一次性导入，要么全部成功，要么全部不导入。",
-    "7. 导入的账号不设默认密码：每人获得一个一次性密码（仅显示一次，见导入结果表），"
+    "8. 导入的账号不设默认密码：每人获得一个一次性密码（仅显示一次，见导入结果表），"
     "或用登记的手机号通过短信验证激活，首次登录须设置自己的密码。",
-    "8. 导入成功后，请批量上传照片：文件名为“姓名-身份证号.jpg”，如 张三-11010519491231002X.jpg。",
+    "9. 导入成功后，请批量上传照片：文件名为“姓名-身份证号.jpg”，如 张三-11010519491231002X.jpg。",
 )
 
 
@@ -115,13 +124,16 @@ def render_template(max_rows: int = 5000) -> tuple[str, str, bytes]:
     sheet.title = SHEET_STAFF
     _header(sheet, [c.label + ("*" if c.required else "") for c in COLUMNS], [c.width for c in COLUMNS])
     sheet.append([escape_cell(EXAMPLE_ROW.get(c.field)) for c in COLUMNS])
+    for cell in sheet[2]:
+        cell.font = Font(italic=True, color="808080")
     options = workbook.create_sheet(SHEET_OPTIONS)
     options.sheet_state = "hidden"
     last_row = max_rows + 1
     for index, column in enumerate(COLUMNS, start=1):
         letter = get_column_letter(index)
-        if column.text:
-            for row in range(2, min(last_row, 1001) + 1):
+        if column.text:  # every row an import may hold, and the column's default below
+            sheet.column_dimensions[letter].number_format = "@"
+            for row in range(2, last_row + 1):
                 sheet.cell(row=row, column=index).number_format = "@"
         if not column.choices:
             continue

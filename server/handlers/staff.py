@@ -6,7 +6,7 @@ from server.documents.xlsx_common import XLSX_CONTENT_TYPE
 from server.handlers import staff_photos
 from server.handlers.base import ApiHandler, Endpoint, Upload, endpoint
 from server.models.common import OkOut
-from server.models.profile import PhotoOut, PhotoUploadQuery, ProfileOut, ProfileUpdate
+from server.models.profile import PhotoOut, PhotoUploadQuery, ProfileOut
 from server.models.staff import (
     BindIn,
     ImportCommitOut,
@@ -17,6 +17,7 @@ from server.models.staff import (
     StaffListQuery,
     StaffPage,
     StaffPhotoForm,
+    StaffUpdate,
 )
 from server.services.photos import PHOTO_MAX_BYTES
 
@@ -63,10 +64,10 @@ class StaffHandler(ApiHandler):
         assert self.principal is not None
         return await self.services.staff.detail(self.principal, trainee_id)
 
-    @endpoint("编辑单位人员（证件类型和号码不可修改）", body=ProfileUpdate, response=StaffItem, roles=UNIT,
-              tags=TAGS, errors=[404, 422])
-    async def put(self, trainee_id: str, body: ProfileUpdate) -> StaffItem:
-        """Replace the profile fields a unit may edit."""
+    @endpoint("编辑单位人员（证件类型、号码和手机号不可修改；姓名、性别、出生日期仅限本单位创建且未激活的账号）",
+              body=StaffUpdate, response=StaffItem, roles=UNIT, tags=TAGS, errors=[404, 422])
+    async def put(self, trainee_id: str, body: StaffUpdate) -> StaffItem:
+        """Replace the profile fields a unit may edit (identity only on its own pending accounts)."""
         assert self.principal is not None
         return await self.services.staff.update(self.principal, trainee_id, body, ip=self.client_ip)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from server.models.accounts import Phone, settle_identity
+from server.models.accounts import BirthDate, Phone, Sex, settle_identity
 from server.models.common import FieldError, PageQuery, PersonName, StrictModel
 from server.models.profile import ProfileUpdate
 from server.services.identity import IdType
@@ -35,6 +35,22 @@ class StaffCreate(ProfileUpdate):
         if self.work_start < self.birth_date.strftime("%Y-%m"):
             raise FieldError("work_start", "参加工作时间不能早于出生日期")
         return self
+
+
+class StaffUpdate(ProfileUpdate):
+    """A unit's edit of one of its staff (PUT replaces the profile, as the trainee's own form does).
+
+    ``name``, ``sex`` and ``birth_date`` are the person's identity: a unit may change
+    them only on an account it created itself that is still pending (fixing its own
+    typing); otherwise a different value is refused (``staff_identity_locked``) and
+    an omitted or equal one keeps what is stored. ID type, number and phone are
+    never editable here.
+    """
+
+    name: PersonName | None = Field(  # type: ignore[assignment]
+        default=None, description="姓名；仅本单位创建且尚未激活的账号可修改，省略则不变")
+    sex: Sex | None = Field(default=None, description="性别；同姓名，省略则不变")
+    birth_date: BirthDate | None = Field(default=None, description="出生日期；同姓名，省略则不变")
 
 
 class StaffListQuery(PageQuery):
@@ -93,16 +109,17 @@ class StaffPhotoForm(BaseModel):
     consent: bool = False
 
 
-ImportVerdict = Literal["ok", "error", "exists"]
+ImportVerdict = Literal["ok", "error", "exists", "example"]
 
 
 class ImportRowOut(BaseModel):
     """The verdict of one sheet row."""
 
     row: int
-    verdict: ImportVerdict
+    verdict: ImportVerdict = Field(description="ok 可导入；error 有误；exists 存在账号；example 模板示例行，已跳过")
     errors: dict[str, str] = Field(default_factory=dict)
-    name: str | None = None
+    note: str | None = Field(default=None, description="说明（如：示例行，已跳过）")
+    name: str | None = Field(default=None, description="表格中的姓名（最多 50 个字符）")
     id_masked: str | None = None
     can_bind: bool | None = Field(default=None, description="存在账号时：是否可改为绑定（未绑定其他单位）")
 
@@ -172,11 +189,33 @@ def birth_from_cell(value: Any) -> Any:
 
 
 def work_start_from_cell(value: Any) -> Any:
-    """An Excel date cell as ``YYYY-MM``; ``1990.7`` / ``1990/07`` text normalized."""
+    """An Excel date cell as ``YYYY-MM``; ``1990.7`` / ``1990/07`` text normalized.
+
+    A *number* cell (a General cell, where Excel drops trailing zeros) is read as
+    ``YYYY.MM``: ``2010.05`` and ``2010.12`` are May and December, ``2010.7`` is July
+    (``2010.70`` is no month), and ``201007`` is July; ``2010.1`` (January or a
+    dropped ``2010.10``?) and anything else raise ``ValueError`` with the message.
+    """
     if isinstance(value, (datetime, date)):
         return value.strftime("%Y-%m")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _work_start_number(value)
     if isinstance(value, str):
         parts = value.replace("/", "-").replace(".", "-").replace("年", "-").rstrip("月").split("-")
         if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
             return f"{parts[0]}-{int(parts[1]):02d}"
     return value
+
+
+def _work_start_number(value: float) -> str:
+    if isinstance(value, int) or float(value).is_integer():
+        digits = str(int(value))
+        if len(digits) == 6 and 1 <= int(digits[4:]) <= 12:
+            return f"{digits[:4]}-{digits[4:]}"
+        raise ValueError("参加工作时间应为年月，如 2010-07（请以文本填写）")
+    year, _, fraction = f"{value:.6f}".rstrip("0").partition(".")
+    if len(year) == 4 and fraction == "1":
+        raise ValueError(f"{year}.1 无法确定是 1 月还是 10 月，请以文本填写，如 {year}-01 或 {year}-10")
+    if len(year) == 4 and len(fraction) in (1, 2) and 1 <= int(fraction) <= 12 and fraction != "0":
+        return f"{year}-{int(fraction):02d}"
+    raise ValueError("参加工作时间应为年月，如 2010-07（请以文本填写）")

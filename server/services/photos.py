@@ -9,8 +9,9 @@ never an account without a photo it had, and no orphan file after a success
 (a refused or lost race deletes the new file again).
 
 The first upload needs the trainee's consent to the photo notice
-(``PHOTO_NOTICE_VERSION``), recorded as ``trainee.consents.photo = {version, at}``;
-a new notice version asks again.
+(``PHOTO_NOTICE_VERSION``), recorded as ``trainee.consents.photo = {version, at,
+by, by_role}`` (``by``: the account that confirmed it — the trainee, or the unit
+uploading for its staff); a new notice version asks again.
 """
 
 from __future__ import annotations
@@ -111,7 +112,9 @@ class PhotoService:
                               "height": PHOTO_HEIGHT, "bytes": len(jpeg)},
             "updated_at": now,
         }
-        consent_record = recorded if not needs_consent else {"version": PHOTO_NOTICE_VERSION, "at": now}
+        # ``by``: who confirmed the consent — the trainee, or the unit uploading for its staff.
+        consent_record = recorded if not needs_consent else {"version": PHOTO_NOTICE_VERSION, "at": now,
+                                                             "by": actor.account_id, "by_role": actor.role}
         if needs_consent:
             changes["trainee.consents.photo"] = consent_record
         old_id = await self._point_at(account["_id"], (t.get("photo") or {}).get("file_id"), file_id, changes)

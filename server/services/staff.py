@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -23,8 +23,16 @@ from pymongo import ReturnDocument
 
 from server import errors
 from server.documents.staff_xlsx import SEX_LABELS, render_staff_export
-from server.models.profile import PhotoOut, ProfileOut, ProfileUpdate
-from server.models.staff import BindIn, StaffCreate, StaffCreatedOut, StaffItem, StaffListQuery, StaffPage
+from server.models.profile import PhotoOut, ProfileOut
+from server.models.staff import (
+    BindIn,
+    StaffCreate,
+    StaffCreatedOut,
+    StaffItem,
+    StaffListQuery,
+    StaffPage,
+    StaffUpdate,
+)
 from server.services import Principal
 from server.services.accounts import AccountService, NewPerson
 from server.services.audit import AuditLog
@@ -44,6 +52,11 @@ from server.services.profile import ProfileService
 from server.services.throttle import RateLimiter
 
 VISIBLE: dict[str, Any] = {"import_pending": {"$exists": False}}
+IDENTITY_LOCKED = {
+    "name": "学员已激活或并非本单位创建的账号，姓名只能由本人或协会修改",
+    "sex": "学员已激活或并非本单位创建的账号，性别只能由本人或协会修改",
+    "birth_date": "学员已激活或并非本单位创建的账号，出生日期只能由本人或协会修改",
+}
 BIND_LIMIT_PER_HOUR = 30
 IDENTITY_FIELDS = ("id_type", "id_number", "phone")
 _LIST_FIELDS = {"name": 1, "status": 1, "phone": 1, "trainee": 1}
@@ -54,6 +67,19 @@ def same_name(a: str, b: str) -> bool:
     def fold(s: str) -> str:
         return re.sub(r"\s+", "", unicodedata.normalize("NFKC", s))
     return fold(a) == fold(b)
+
+
+def fold_id_number(value: str) -> str:
+    """An ID number as typed (全角 digits, ｘ, blanks) in the form its blind index was made of."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", value)).upper()
+
+
+def _current(account: dict[str, Any], key: str) -> Any:
+    """The stored value of an ``$set`` key such as ``trainee.position``."""
+    value: Any = account
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def staff_filter(unit_id: ObjectId) -> dict[str, Any]:
@@ -85,6 +111,11 @@ class StaffService:
         self.audit = audit
         self.run_cpu = run_cpu
         self.now = now or (lambda: datetime.now(UTC))
+        # Test seams: ``before_update_write`` runs between the identity check and the write of an
+        # edit (a test activates the account there); ``identity_guard = False`` is the control run
+        # whose write does not re-check "still the unit's own pending account".
+        self.before_update_write: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+        self.identity_guard = True
 
     # ---- lookups --------------------------------------------------------------------
 
@@ -118,7 +149,7 @@ class StaffService:
         if query.position:
             where["trainee.position"] = {"$regex": re.escape(query.position)}
         if query.id_number:
-            where["login_key"] = self.accounts.trainee_key(query.id_number.replace(" ", "").upper())
+            where["login_key"] = self.accounts.trainee_key(fold_id_number(query.id_number))
         if query.phone:
             try:
                 phone = validate_cn_mobile(query.phone)
@@ -139,12 +170,24 @@ class StaffService:
             "phone": mask_phone(profile.phone) if profile.phone else None,
         })
 
-    async def update(self, unit: Principal, trainee_id: str, body: ProfileUpdate, *, ip: str) -> StaffItem:
-        """Replace the profile fields a unit may edit (never the ID type or number, nor the phone)."""
+    async def update(self, unit: Principal, trainee_id: str, body: StaffUpdate, *, ip: str) -> StaffItem:
+        """Replace the profile fields a unit may edit (never the ID type or number, nor the phone).
+
+        Name, sex and birth date only on an account the unit created that is still
+        pending; elsewhere a different value is refused. The names of the changed
+        fields are audited (``staff.update``).
+        """
         account = await self.own(unit, trainee_id)
         t = account["trainee"]
+        stored_birth = date.fromisoformat(t["birth_date"]) if t.get("birth_date") else None
+        # An omitted name, or the stored one typed differently (全角, blanks), keeps the stored name.
+        name = account["name"] if body.name is None or same_name(body.name, account["name"]) else body.name
         sex = body.sex or t.get("sex")
-        birth = body.birth_date or (date.fromisoformat(t["birth_date"]) if t.get("birth_date") else None)
+        birth = body.birth_date or stored_birth
+        identity = {"name": (name, account["name"]), "sex": (sex, t.get("sex")), "birth_date": (birth, stored_birth)}
+        changed_identity = [k for k, (new, old) in identity.items() if new != old]
+        if changed_identity and not self._identity_editable(unit, account):
+            raise self._identity_locked(changed_identity)
         id_number = self.cipher.decrypt(t["id_number"], context="id_number")
         try:
             check_profile_consistency(t["id_type"], id_number, birth, sex)
@@ -152,18 +195,34 @@ class StaffService:
             raise errors.validation(fields={exc.field: exc.message}) from None
         if birth is not None and body.work_start < birth.strftime("%Y-%m"):
             raise errors.validation(fields={"work_start": "参加工作时间不能早于出生日期"})
-        fields = {f"trainee.{k}": v for k, v in body.stored_fields().items()}
-        fields.update({"name": body.name, "trainee.sex": sex,
-                       "trainee.birth_date": birth.isoformat() if birth else None, "updated_at": self.now()})
-        updated = await self.collection.find_one_and_update(
-            {"_id": account["_id"], **staff_filter(unit.account_id)}, {"$set": fields},
-            return_document=ReturnDocument.AFTER,
-        )
-        if updated is None:  # unbound meanwhile
-            raise errors.not_found("人员不存在")
+        fields: dict[str, Any] = {f"trainee.{k}": v for k, v in body.stored_fields().items()}
+        fields.update({"name": name, "trainee.sex": sex, "trainee.birth_date": birth.isoformat() if birth else None})
+        changed = sorted(k.removeprefix("trainee.") for k, v in fields.items() if _current(account, k) != v)
+        fields["updated_at"] = self.now()
+        if self.before_update_write is not None:
+            await self.before_update_write(account)
+        mine = {"_id": account["_id"], **staff_filter(unit.account_id)}
+        # Identity changes: still the unit's own pending account at the moment of the write.
+        still_editable = {"status": "pending", "created_by": unit.account_id}
+        guard = mine | (still_editable if changed_identity and self.identity_guard else {})
+        updated = await self.collection.find_one_and_update(guard, {"$set": fields}, return_document=ReturnDocument.AFTER)
+        if updated is None:
+            if changed_identity and await self.collection.count_documents(mine, limit=1):  # activated meanwhile
+                raise self._identity_locked(changed_identity)
+            raise errors.not_found("人员不存在")  # unbound meanwhile
         await self.audit.record("staff.update", actor_id=unit.account_id, actor_role=unit.role,
-                                subject=t["id_masked"], subject_id=account["_id"], ip=ip)
+                                subject=t["id_masked"], subject_id=account["_id"], ip=ip, details={"fields": changed})
         return self.item(updated)
+
+    @staticmethod
+    def _identity_locked(changed: list[str]) -> errors.AppError:
+        return errors.AppError(422, "staff_identity_locked", "该学员的姓名、性别和出生日期只能由本人或协会修改",
+                               {"fields": {k: IDENTITY_LOCKED[k] for k in changed}})
+
+    @staticmethod
+    def _identity_editable(unit: Principal, account: dict[str, Any]) -> bool:
+        """A unit fixes name, sex and birth date only of an account it created that nobody activated yet."""
+        return bool(account["status"] == "pending" and account.get("created_by") == unit.account_id)
 
     async def unbind(self, unit: Principal, trainee_id: str, *, ip: str) -> None:
         """Remove a person from the unit's staff; the trainee keeps the account."""
@@ -213,7 +272,7 @@ class StaffService:
         """Bind a registered trainee found by exact name + ID number (throttled per unit)."""
         await self.limiter.hit(f"staff_bind|{unit.account_id}", limit=BIND_LIMIT_PER_HOUR, window_seconds=3600,
                                message="绑定查询过于频繁，请稍后再试")
-        key = self.accounts.trainee_key(unicodedata.normalize("NFKC", body.id_number).replace(" ", "").upper())
+        key = self.accounts.trainee_key(fold_id_number(body.id_number))
         account = await self.collection.find_one({"login_key": key, "role": "trainee", **VISIBLE})
         # A wrong name answers exactly like an unknown number: no probing which numbers exist.
         if account is None or not same_name(account["name"], body.name):

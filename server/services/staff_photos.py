@@ -5,10 +5,16 @@ name is checked, and the picture goes through the trainee photo pipeline
 (``PhotoService.store``: normalized off the event loop, GridFS). Every file
 gets a verdict. A ZIP is checked as a whole before any entry is read: entry
 count, declared sizes and ratios (zip bomb), and paths (``../``, absolute) —
-an unsafe archive is refused with nothing stored. Names from Windows zips
-without the UTF-8 flag are GBK bytes that ``zipfile`` decoded as cp437: they are
-re-decoded. An ID number that is not among the unit's staff answers
-``unknown_id`` whether or not it is registered elsewhere (no probing).
+an unsafe archive is refused with nothing stored. System files (``__MACOSX/``,
+``._*``, ``.DS_Store``, ``Thumbs.db``, directories) are skipped before the photos
+are counted against ``MAX_FILES`` (the size and bomb checks still cover every
+entry). Names without the UTF-8 flag, which ``zipfile`` decodes as cp437, are
+re-decoded: strict UTF-8 first (macOS and Info-ZIP write UTF-8 without the flag),
+then GBK (Windows' Chinese zips), else left as they are. File names are read
+after NFKC folding, with any common dash (``-－—–‐﹣``) or ``_`` between name and
+number. An ID number that is not among the unit's staff answers ``unknown_id``
+whether or not it is registered elsewhere (no probing). The file names in the
+verdicts have the ID number masked, as in lists (a job keeps them for days).
 
 More than ``INLINE_LIMIT`` files run as a background task of this process;
 its progress lives in a ``photo_jobs`` document any process can read.
@@ -37,6 +43,7 @@ from server.models.staff import PhotoBatchOut, PhotoFileResult
 from server.services import Principal
 from server.services.accounts import AccountService
 from server.services.audit import AuditLog
+from server.services.identity import mask_id_number
 from server.services.ids import parse_object_id
 from server.services.photos import PHOTO_MAX_BYTES, PhotoService
 from server.services.staff import same_name, staff_filter
@@ -44,12 +51,16 @@ from server.services.staff import same_name, staff_filter
 log = logging.getLogger(__name__)
 
 INLINE_LIMIT = 20
-MAX_FILES = 2000
+MAX_FILES = 2000  # photos of one upload
+MAX_ENTRIES = 3 * MAX_FILES + 1000  # every entry of a ZIP, system files and folders included
+FILE_NAME_MAX = 100  # characters of a file name shown in a verdict
 MAX_UNCOMPRESSED = 4 * 1024 * 1024 * 1024  # declared total of a ZIP (2,000 photos of ~2 MB)
 MAX_RATIO = 50  # JPEGs barely compress: a high ratio is a bomb
 JOB_LIFETIME = timedelta(days=7)
 STALE_AFTER = timedelta(minutes=2)
-_NAME = re.compile(r"^(?P<name>.+?)\s*[-－—]\s*(?P<id>[0-9A-Za-z０-９Ｘｘ]{5,20})$")
+_DASHES = "-－—–‐‑‒―﹣﹘_"
+_NAME = re.compile(rf"^(?P<name>.+?)\s*[{_DASHES}]\s*(?P<id>[0-9A-Za-z]{{5,20}})$")
+_ID_RUN = re.compile(r"[0-9A-Za-z]{6,}")
 _SKIP = re.compile(r"(^|/)(__MACOSX/|\.)|(^|/)(Thumbs\.db|desktop\.ini)$", re.I)
 
 _PHOTO_VERDICTS = {
@@ -74,13 +85,28 @@ class PhotoEntry:
 
 
 def zip_entry_name(info: zipfile.ZipInfo) -> str:
-    """The real name of an entry: GBK names of Windows zips come out of zipfile as cp437."""
+    """The real name of an entry: without the UTF-8 flag zipfile decoded the bytes as cp437.
+
+    Those bytes are UTF-8 from macOS and Info-ZIP (strict UTF-8 is tried first: GBK
+    text is almost never valid UTF-8), GBK from Windows' Chinese zips, else cp437.
+    """
     if info.flag_bits & 0x800:
         return info.filename
     try:
-        return info.filename.encode("cp437").decode("gbk")
-    except (UnicodeEncodeError, UnicodeDecodeError):
+        raw = info.filename.encode("cp437")
+    except UnicodeEncodeError:
         return info.filename
+    for encoding in ("utf-8", "gbk"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return info.filename
+
+
+def is_system_file(name: str) -> bool:
+    """Files an archiver or a desktop adds next to the photos (skipped, not counted)."""
+    return bool(_SKIP.search(name))
 
 
 def open_zip_entries(path: str) -> tuple[zipfile.ZipFile, list[PhotoEntry]]:
@@ -90,8 +116,9 @@ def open_zip_entries(path: str) -> tuple[zipfile.ZipFile, list[PhotoEntry]]:
     except (zipfile.BadZipFile, OSError):
         raise errors.unsupported_media("请上传 ZIP 压缩包或 JPG 照片", "archive_bad_format") from None
     try:
-        members = [m for m in archive.infolist() if not m.is_dir()]
-        check_zip_members(members, max_members=MAX_FILES, max_uncompressed=MAX_UNCOMPRESSED,
+        members = archive.infolist()
+        # Sizes and ratios of every entry (system files too); the count of all entries is only a sanity cap.
+        check_zip_members(members, max_members=MAX_ENTRIES, max_uncompressed=MAX_UNCOMPRESSED,
                           max_ratio=MAX_RATIO, ratio_floor=64 * 1024)
         entries = []
         for member in members:
@@ -99,10 +126,12 @@ def open_zip_entries(path: str) -> tuple[zipfile.ZipFile, list[PhotoEntry]]:
             parts = name.split("/")
             if name.startswith("/") or ".." in parts or re.match(r"^[A-Za-z]:", name):
                 raise refused("archive_unsafe_path", "压缩包含有不安全的路径，已拒绝", member=name[:200])
-            if _SKIP.search(name):
+            if member.is_dir() or name.endswith("/") or is_system_file(name):
                 continue
             entries.append(PhotoEntry(posixpath.basename(name), member.file_size,
                                       lambda m=member: _read_capped(archive, m)))
+            if len(entries) > MAX_FILES:
+                raise too_many_photos()
         return archive, entries
     except BaseException:
         archive.close()
@@ -115,15 +144,31 @@ def _read_capped(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes:
         return f.read(PHOTO_MAX_BYTES + 1)
 
 
+def too_many_photos() -> errors.AppError:
+    """More photos than one upload may hold."""
+    return refused("archive_too_many_files", f"照片过多（上限 {MAX_FILES} 个）", limit=MAX_FILES)
+
+
 def parse_photo_name(filename: str) -> tuple[str, str] | None:
-    """``张三-11010519491231002X.jpg`` → (name, ID number); None when the name does not fit."""
-    stem, ext = os.path.splitext(unicodedata.normalize("NFC", filename.strip()))
+    """``张三-11010519491231002X.jpg`` → (name, ID number); None when the name does not fit.
+
+    The name is NFKC-folded first (全角 digits, ｘ, the full-width and small dashes),
+    and any common dash or ``_`` may separate name and number.
+    """
+    stem, ext = os.path.splitext(unicodedata.normalize("NFKC", filename).strip())
     if ext.lower() not in (".jpg", ".jpeg"):
         return None
     match = _NAME.match(stem.strip())
     if not match:
         return None
-    return match["name"].strip(), unicodedata.normalize("NFKC", match["id"]).upper()
+    return match["name"].strip(), match["id"].upper()
+
+
+def masked_file_name(filename: str) -> str:
+    """A file name as shown in a verdict: any run that may be an ID number masked, at most 100 characters."""
+    folded = unicodedata.normalize("NFKC", filename)
+    masked = _ID_RUN.sub(lambda m: mask_id_number(m[0]) if sum(c.isdigit() for c in m[0]) >= 6 else m[0], folded)
+    return masked if len(masked) <= FILE_NAME_MAX else masked[:FILE_NAME_MAX - 1] + "…"
 
 
 class StaffPhotoService:
@@ -155,7 +200,7 @@ class StaffPhotoService:
             raise errors.bad_request("file_missing", "没有可处理的照片文件")
         if len(entries) > MAX_FILES:
             cleanup()
-            raise refused("archive_too_many_files", f"照片过多（上限 {MAX_FILES} 个）", limit=MAX_FILES)
+            raise too_many_photos()
         now = self.now()
         if len(entries) <= INLINE_LIMIT:
             try:
@@ -215,7 +260,7 @@ class StaffPhotoService:
     async def _one(self, unit: Principal, entry: PhotoEntry, seen: set[str], *, consent: bool,
                    ip: str) -> PhotoFileResult:
         def verdict(kind: str, message: str | None = None, account: Any = None) -> PhotoFileResult:
-            return PhotoFileResult(file=entry.name, verdict=kind, message=message or _MESSAGES[kind],  # type: ignore[arg-type]
+            return PhotoFileResult(file=masked_file_name(entry.name), verdict=kind, message=message or _MESSAGES[kind],  # type: ignore[arg-type]
                                    trainee_id=str(account["_id"]) if account else None)
 
         parsed = parse_photo_name(entry.name)

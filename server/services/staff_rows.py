@@ -4,11 +4,15 @@ Each row becomes a :class:`CheckedRow`: the validated :class:`StaffCreate` or
 the per-field Chinese messages. Excel's ways of typing values are folded first
 (男/女, the ID type's Chinese name, date cells, numbers typed as numbers).
 Duplicates inside the file mark every occurrence: which one is right is the
-unit's call, not ours.
+unit's call, not ours. The template's example row (its ID number is the public
+example number of GB 11643) is recognised and skipped, never imported. Text
+echoed back from the sheet (the name) is cut to ``ECHO_MAX`` characters: a
+verdict never carries a whole cell.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -16,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from server.documents.staff_xlsx import EXAMPLE_ID
 from server.models.common import FieldError
 from server.models.staff import StaffCreate, birth_from_cell, work_start_from_cell
 from server.services.identity import ID_TYPE_LABELS, mask_id_number, validate_id_number
@@ -23,6 +28,8 @@ from server.services.identity import ID_TYPE_LABELS, mask_id_number, validate_id
 _SEX = {"男": "male", "女": "female", "male": "male", "female": "female"}
 _ID_TYPES = {label: str(kind) for kind, label in ID_TYPE_LABELS.items()} | {"身份证": "resident_id"}
 _NUMBER_FIELDS = ("phone", "postcode")
+ECHO_MAX = 50  # characters of a cell echoed back in a verdict (the name)
+DUPLICATES_LISTED = 5  # other rows named in a duplicate message
 
 _MESSAGES = {
     "missing": "必填项",
@@ -45,6 +52,7 @@ class CheckedRow:
     errors: dict[str, str] = field(default_factory=dict)
     name: str | None = None
     id_number: str | None = None  # normalized, only when the number itself is valid
+    example: bool = False  # the template's example row: skipped, never imported
 
     @property
     def id_masked(self) -> str | None:
@@ -62,8 +70,10 @@ def check_rows(rows: list[tuple[int, dict[str, Any]]]) -> list[CheckedRow]:
     for same in seen.values():
         if len(same) > 1:
             for row in same:
-                others = "、".join(str(r.row) for r in same if r is not row)
-                row.errors["id_number"] = f"与第 {others} 行的证件号码重复"
+                others = [str(r.row) for r in same if r is not row]
+                listed = "、".join(others[:DUPLICATES_LISTED])
+                more = f" 等 {len(others)} 行" if len(others) > DUPLICATES_LISTED else " 行"
+                row.errors["id_number"] = f"与第 {listed}{more}的证件号码重复"
                 row.data = None
     return checked
 
@@ -71,7 +81,9 @@ def check_rows(rows: list[tuple[int, dict[str, Any]]]) -> list[CheckedRow]:
 def check_row(number: int, raw: dict[str, Any]) -> CheckedRow:
     """One row: fold Excel's values, then the same model as the 单独添加 form."""
     values, errors = _fold(raw)
-    name = values.get("name") if isinstance(values.get("name"), str) else None
+    name = echo(values["name"]) if isinstance(values.get("name"), str) else None
+    if is_example(values.get("id_number")):
+        return CheckedRow(number, None, {}, name, None, example=True)
     try:
         data = StaffCreate.model_validate(values)
     except ValidationError as exc:
@@ -83,6 +95,18 @@ def check_row(number: int, raw: dict[str, Any]) -> CheckedRow:
         return CheckedRow(number, None, errors, name, _valid_id(values, errors))
     assert data is not None
     return CheckedRow(number, data, {}, data.name, data.id_number)
+
+
+def echo(text: str) -> str:
+    """Cell text as echoed back in a verdict: at most ``ECHO_MAX`` characters."""
+    return text if len(text) <= ECHO_MAX else text[:ECHO_MAX] + "…"
+
+
+def is_example(id_number: Any) -> bool:
+    """Whether a row carries the template's example ID number (the row is skipped)."""
+    if not isinstance(id_number, str):
+        return False
+    return unicodedata.normalize("NFKC", id_number).replace(" ", "").upper() == EXAMPLE_ID
 
 
 def _fold(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -101,7 +125,11 @@ def _fold(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         elif key == "birth_date":
             value = _date_text(birth_from_cell(value))
         elif key == "work_start":
-            value = work_start_from_cell(value)
+            try:
+                value = work_start_from_cell(value)
+            except ValueError as exc:
+                errors["work_start"] = str(exc)
+                continue
         elif key in _NUMBER_FIELDS and isinstance(value, (int, float)) and float(value).is_integer():
             value = str(int(value))
         elif not isinstance(value, (str, date, datetime)):

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from urllib.parse import quote
+
+from bson import ObjectId
 
 from server.config import Settings
 from tests.client import ApiClient
 from tests.factories import register_trainee, resident_id
-from tests.staff_helpers import form_body, unit_client
+from tests.staff_helpers import form_body, multipart, unit_client
+
+PORTRAIT = (Path(__file__).parent.parent / "fixtures" / "photos" / "portrait.jpg").read_bytes()
 
 
 async def test_add_one_creates_pending_bound_account(api: ApiClient, settings: Settings, services) -> None:
@@ -117,3 +123,98 @@ async def test_export_full_values_and_audited(api: ApiClient, settings: Settings
     values = [c.value for row in sheet.iter_rows() for c in row]
     assert n in values and "'=cmd|x" in values and "=cmd|x" not in values
     assert await services.db["audit_log"].count_documents({"action": "staff.export"}) == 1
+
+
+async def _audited_fields(services, subject_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+    entry = await services.db["audit_log"].find_one({"action": "staff.update", "subject_id": ObjectId(subject_id)},
+                                                    sort=[("_id", -1)])
+    return entry["details"]["fields"]
+
+
+async def test_unit_edits_identity_only_of_its_own_pending_accounts(
+    api: ApiClient, settings: Settings, services
+) -> None:
+    unit = await unit_client(api, settings.sms_outbox)
+    # a registered trainee bound by the unit: the name is theirs
+    _, person = await register_trainee(api, settings.sms_outbox, name="钱十一")
+    bound = (await unit.post("/api/v1/unit/staff/bind", {"name": "钱十一", "id_number": person["id_number"]})).json["id"]
+    edit = {"email": "q@example.com", "work_start": "2010-01", "specialty": "测绘", "address": "上海", "position": "总工"}
+    for change in ({"name": "钱十二"}, {"sex": "female"}, {"birth_date": "1990-03-08"}):
+        r = await unit.put(f"/api/v1/unit/staff/{bound}", {**edit, **change})
+        assert r.status == 422 and r.error_code == "staff_identity_locked", r.body
+        assert set(r.json["error"]["details"]["fields"]) == set(change)
+    # the same name (typed in full width) or none at all keeps it, and the edit goes through
+    r = await unit.put(f"/api/v1/unit/staff/{bound}", {**edit, "name": "钱十一 "})
+    assert r.status == 200 and r.json["name"] == "钱十一" and r.json["position"] == "总工", r.body
+    assert "name" not in await _audited_fields(services, bound) and "position" in await _audited_fields(services, bound)
+    r = await unit.put(f"/api/v1/unit/staff/{bound}", {**edit, "position": "院长"})
+    assert r.status == 200 and await _audited_fields(services, bound) == ["position"]
+    # an account the unit created, still pending: the unit fixes its own typing
+    created = (await unit.post("/api/v1/unit/staff", form_body(name="赵陆"))).json["id"]
+    r = await unit.put(f"/api/v1/unit/staff/{created}", {**edit, "name": "赵六"})
+    assert r.status == 200 and r.json["name"] == "赵六", r.body
+    assert "name" in await _audited_fields(services, created)
+    # once the person activated it, no more
+    await services.db["accounts"].update_one({"_id": ObjectId(created)}, {"$set": {"status": "active"}})
+    r = await unit.put(f"/api/v1/unit/staff/{created}", {**edit, "name": "赵七"})
+    assert r.status == 422 and r.error_code == "staff_identity_locked"
+    assert (await services.db["accounts"].find_one({"_id": ObjectId(created)}))["name"] == "赵六"
+
+
+async def test_unit_uploads_a_staff_photo(api: ApiClient, settings: Settings, services) -> None:
+    unit = await unit_client(api, settings.sms_outbox)
+    tid = (await unit.post("/api/v1/unit/staff", form_body())).json["id"]
+    path = f"/api/v1/unit/staff/{tid}/photo"
+    r = await unit.request("PUT", path, body=PORTRAIT, headers={"Content-Type": "image/jpeg"})
+    assert r.status == 422 and r.error_code == "consent_required"
+    body, content_type = multipart([("photo", "me.jpg", PORTRAIT)], {"consent": "true"})
+    r = await unit.request("PUT", path, body=body, headers={"Content-Type": content_type})
+    assert r.status == 200 and (r.json["width"], r.json["height"]) == (295, 413), r.body
+    assert (await unit.get("/api/v1/unit/staff")).json["items"][0]["has_photo"] is True
+    r = await unit.get(f"/api/v1/trainees/{tid}/photo")
+    assert r.status == 200 and r.body[:3] == b"\xff\xd8\xff"
+    # the consent record says who confirmed it: the unit
+    unit_doc = await services.db["accounts"].find_one({"role": "unit"})
+    consent = (await services.db["accounts"].find_one({"_id": ObjectId(tid)}))["trainee"]["consents"]["photo"]
+    assert consent["by"] == unit_doc["_id"] and consent["by_role"] == "unit"
+
+
+async def test_id_search_folds_full_width(api: ApiClient, settings: Settings) -> None:
+    unit = await unit_client(api, settings.sms_outbox)
+    number = resident_id()
+    await unit.post("/api/v1/unit/staff", form_body(id_number=number))
+    wide = "".join(chr(ord(c) + 0xFEE0) if c.isalnum() else c for c in number)  # １１０１…
+    for typed in (number, wide, f" {number[:6]} {number[6:]} ", number.lower()):
+        r = await unit.get(f"/api/v1/unit/staff?id_number={quote(typed)}")
+        assert r.json["total"] == 1, typed
+
+
+async def _activated_midway(api: ApiClient, settings: Settings, services, *, guard: bool):  # type: ignore[no-untyped-def]
+    unit = await unit_client(api, settings.sms_outbox)
+    tid = (await unit.post("/api/v1/unit/staff", form_body(name="孙拾"))).json["id"]
+
+    async def activate(account: dict) -> None:  # type: ignore[type-arg]
+        # the person activates the account between the unit's check and its write
+        await services.db["accounts"].update_one({"_id": account["_id"]}, {"$set": {"status": "active"}})
+
+    services.staff.before_update_write = activate
+    services.staff.identity_guard = guard
+    try:
+        edit = {"name": "孙十", "email": "s@example.com", "work_start": "2015-07", "specialty": "x", "address": "y"}
+        r = await unit.put(f"/api/v1/unit/staff/{tid}", edit)
+    finally:
+        services.staff.before_update_write = None
+        services.staff.identity_guard = True
+    return r, (await services.db["accounts"].find_one({"_id": ObjectId(tid)}))["name"]
+
+
+async def test_identity_edit_racing_an_activation_is_refused(api: ApiClient, settings: Settings, services) -> None:
+    r, name = await _activated_midway(api, settings, services, guard=True)
+    assert r.status == 422 and r.error_code == "staff_identity_locked" and name == "孙拾"
+
+
+async def test_control_without_the_identity_guard_renames_an_active_account(
+    api: ApiClient, settings: Settings, services
+) -> None:
+    r, name = await _activated_midway(api, settings, services, guard=False)
+    assert r.status == 200 and name == "孙十"  # the bug the guard prevents

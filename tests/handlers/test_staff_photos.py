@@ -8,9 +8,12 @@ import os
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from server.config import Settings
+from server.errors import AppError
 from server.services.container import Services
-from server.services.staff_photos import parse_photo_name
+from server.services.staff_photos import MAX_FILES, masked_file_name, open_zip_entries, parse_photo_name
 from tests.client import ApiClient
 from tests.staff_helpers import form_body, multipart, unit_client
 
@@ -40,7 +43,41 @@ def _zip(members: dict[str, bytes]) -> bytes:
 def test_photo_names() -> None:
     assert parse_photo_name("张三-11010519491231002X.jpg") == ("张三", "11010519491231002X")
     assert parse_photo_name("张三－11010519491231002x.JPEG") == ("张三", "11010519491231002X")
+    for dash in "-－—–‐﹣_":
+        assert parse_photo_name(f"张三 {dash} 11010519491231002X.jpg") == ("张三", "11010519491231002X"), dash
+    # NFKC: full-width digits and ｘ, a full-width name, a full-width extension
+    assert parse_photo_name("张三-１１０１０５１９４９１２３１００２ｘ．ｊｐｇ") == ("张三", "11010519491231002X")
+    assert parse_photo_name("阿依古丽·买买提-11010519491231002X.jpg") == ("阿依古丽·买买提", "11010519491231002X")
     assert parse_photo_name("张三.jpg") is None and parse_photo_name("张三-11010519491231002X.png") is None
+
+
+def test_file_names_in_verdicts_are_masked() -> None:
+    assert masked_file_name("张三-11010519491231002X.jpg") == "张三-1101**********002X.jpg"
+    assert masked_file_name("张三 11010519491231002X.jpg") == "张三 1101**********002X.jpg"  # a bad name, too
+    assert masked_file_name("Thumbs.jpg") == "Thumbs.jpg"
+    assert len(masked_file_name("长" * 5000 + ".jpg")) == 100
+
+
+def _zip_file(tmp_path: Path, members: dict[str, bytes]) -> str:
+    path = tmp_path / "photos.zip"
+    path.write_bytes(_zip(members))
+    return str(path)
+
+
+def test_system_files_are_skipped_before_counting(tmp_path: Path) -> None:
+    photos = {f"照片/某人-{i:06d}.jpg": b"x" for i in range(MAX_FILES)}
+    extras = {f"__MACOSX/照片/._某人-{i:06d}.jpg": b"\x00" * 10 for i in range(MAX_FILES)}
+    extras.update({"照片/.DS_Store": b"x", "照片/Thumbs.db": b"x", "desktop.ini": b"x"})
+    archive, entries = open_zip_entries(_zip_file(tmp_path, photos | extras))
+    archive.close()
+    assert len(entries) == MAX_FILES and all(not e.name.startswith(".") for e in entries)
+    with pytest.raises(AppError) as refused:
+        open_zip_entries(_zip_file(tmp_path, photos | {"某人-x.jpg": b"x"}))
+    assert refused.value.code == "archive_too_many_files"
+    # a skipped entry is still size-checked
+    with pytest.raises(AppError) as refused:
+        open_zip_entries(_zip_file(tmp_path, {"a-1.jpg": b"x", "__MACOSX/._a": b"\x00" * (20 << 20)}))
+    assert refused.value.code == "archive_bomb"
 
 
 async def test_many_jpgs_get_a_verdict_each(api: ApiClient, settings: Settings, services: Services) -> None:
@@ -74,17 +111,22 @@ async def test_consent_is_required(api: ApiClient, settings: Settings, services:
     assert r.json["files"][0]["verdict"] == "consent_required" and await _stored(services) == 0
 
 
-async def test_zip_with_gbk_names(api: ApiClient, settings: Settings, services: Services) -> None:
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8"])
+async def test_zip_names_without_the_utf8_flag(api: ApiClient, settings: Settings, services: Services,
+                                               encoding: str) -> None:
     unit = await unit_client(api, settings.sms_outbox)
     a = await _staff(unit, "张三")
-    real = f"张三-{a['id_number']}.jpg".encode("gbk")
-    placeholder = b"Z" * 4 + real[4:]
+    name = f"张三-{a['id_number']}.jpg"
+    real = name.encode(encoding)
+    head = len("张三".encode(encoding))
+    placeholder = b"Z" * head + real[head:]
     data = _zip({placeholder.decode(): PORTRAIT})
-    # a Windows zip: the name is GBK bytes and the UTF-8 flag is not set
+    # Windows writes GBK bytes, macOS and Info-ZIP write UTF-8 bytes, both without the UTF-8 flag
     data = data.replace(placeholder, real)
+    assert not zipfile.ZipFile(io.BytesIO(data)).infolist()[0].flag_bits & 0x800
     r = await unit.request("POST", f"{PHOTOS}?consent=true", body=data, headers={"Content-Type": "application/zip"})
     assert r.status == 200, r.body
-    assert r.json["files"][0]["file"] == real.decode("gbk") and r.json["files"][0]["verdict"] == "saved"
+    assert r.json["files"][0]["file"] == masked_file_name(name) and r.json["files"][0]["verdict"] == "saved"
 
 
 async def test_unsafe_archives_are_refused(api: ApiClient, settings: Settings, services: Services) -> None:
@@ -133,5 +175,8 @@ async def test_large_batch_runs_as_a_job(api: ApiClient, settings: Settings, ser
         await asyncio.sleep(0.1)
     assert r.json["status"] == "done" and r.json["counts"] == {"saved": 3, "bad_name": 20}, r.json["counts"]
     assert r.json["processed"] == 23
+    # the job keeps its verdicts for days: the ID numbers in its file names are masked
+    stored = str(await services.db["photo_jobs"].find_one())
+    assert all(p["id_number"] not in stored and p["id_number"][-4:] in stored for p in people)
     other = await unit_client(api, settings.sms_outbox)
     assert (await other.get(f"/api/v1/unit/staff/photo-jobs/{job}")).status == 404
