@@ -18,7 +18,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from bench import harness
 from server.db import EmbeddedMongo, make_client
-from server.services.catalog import today_shanghai
+from server.services.identity import today_shanghai
 from server.services.tokens import TokenService
 
 NAME = "enroll"

@@ -64,9 +64,10 @@ class UnitEnrollmentsHandler(ApiHandler):
     """``/api/v1/unit/enrollments``."""
 
     @endpoint("单位为员工报名（逐人结果）", body=UnitEnrollmentCreate, response=UnitEnrollmentResult,
-              roles=["unit"], tags=TAGS, errors=[404])
+              roles=["unit"], tags=TAGS, errors=[404, 409])
     async def post(self, body: UnitEnrollmentCreate) -> UnitEnrollmentResult:
-        """Enroll chosen staff; every person gets a verdict."""
+        """Enroll chosen staff; every person gets a verdict (404 ``address_not_found``, 409
+        ``address_required`` refuse the whole batch)."""
         assert self.principal is not None
         return await self.services.enrollments.enroll_staff(self.principal, body, ip=self.client_ip)
 

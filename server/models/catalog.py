@@ -135,8 +135,9 @@ def date_order_problem(values: dict[str, Any]) -> FieldError | None:
         return FieldError("enroll_end", "报名结束日期不能早于报名开始日期")
     if d["start_date"] > d["end_date"]:
         return FieldError("end_date", "培训结束日期不能早于培训开始日期")
-    if d["enroll_end"] > d["end_date"]:
-        return FieldError("enroll_end", "报名结束日期不能晚于培训结束日期")
+    if d["enroll_end"] >= d["start_date"]:
+        # Unpaid enrollments lapse at the start at the latest, and nobody enrolls from then on.
+        return FieldError("enroll_end", "报名结束日期须早于培训开始日期")
     return None
 
 
@@ -147,7 +148,7 @@ class SessionCreate(StrictModel):
     code: SessionCode = Field(description="班次编号（唯一）")
     round: Label = Field(description="课程班次，如 一期 / 二期")
     enroll_start: date = Field(description="报名开始日期（北京时间）")
-    enroll_end: date = Field(description="报名结束日期（北京时间，当天可报名）")
+    enroll_end: date = Field(description="报名结束日期（北京时间，当天可报名；须早于培训开始日期）")
     start_date: date = Field(description="培训开始日期")
     end_date: date = Field(description="培训结束日期")
     fee_fen: FeeFen
@@ -208,7 +209,8 @@ class SessionOut(BaseModel):
         fields = {k: doc[k] for k in cls.model_fields if k in doc and k not in ("id", "course_id")}
         return cls(
             **fields, id=str(doc["_id"]), course_id=str(doc["course_id"]),
-            seats_left=max(0, doc["capacity"] - doc["seats_taken"] - len(doc.get("held_for", []))),
+            seats_left=max(0, doc["capacity"] - doc["seats_taken"] - len(doc.get("held_for", []))
+                           - len(doc.get("waiting", []))),
             status_label=SessionStatus(doc["status"]).label,
         )
 

@@ -92,6 +92,21 @@ class WaitlistJoin(StrictModel):
     trainee_id: ObjectIdStr | None = Field(default=None, description="单位为其员工候补时填写")
 
 
+class EnrollmentAddress(BaseModel):
+    """The shipping address kept in an enrollment (a copy; ``id`` is the template it came from).
+
+    The recipient's phone is in full for the enrolled trainee and association staff, masked
+    (``138****5678``) for anyone else (a unit).
+    """
+
+    id: str
+    recipient: str
+    phone: str
+    region: str
+    address: str
+    postcode: str | None
+
+
 class EnrollmentOut(BaseModel):
     """One enrollment as its trainee, its unit or staff see it."""
 
@@ -103,12 +118,12 @@ class EnrollmentOut(BaseModel):
     fee_fen: int
     pay_by: datetime | None
     created_by_role: str
-    address: dict[str, Any] | None
+    address: EnrollmentAddress | None = Field(description="邮寄书籍的收货地址（报名时的副本）")
     created_at: datetime
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> EnrollmentOut:
-        """From the stored enrollment."""
+        """From an enrollment as the service shows it to the reader (the address phone decrypted or masked)."""
         return cls(
             id=str(doc["_id"]), session_id=str(doc["session_id"]), course_id=str(doc["course_id"]),
             trainee_id=str(doc["trainee_id"]), status=MyStatusOut.of(doc["status"]), fee_fen=doc["fee_fen"],

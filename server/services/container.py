@@ -137,11 +137,11 @@ def build_services(
     profiles = ProfileService(accounts, cipher=cipher, sms_codes=sms_codes, audit=audit)
     photos = PhotoService(db, profiles=profiles, audit=audit, executor=executor)
     qualifications = QualificationService(db, audit=audit, executor=executor)
-    catalog = CatalogService(db, audit=audit)
-    session_list = SessionListService(db, catalog=catalog)
-    templates = TemplateService(db, cipher=cipher, audit=audit)
     notifier = make_notifier(settings)
     waitlist = WaitlistService(db, notifier=notifier, audit=audit)
+    catalog = CatalogService(db, audit=audit, waitlist=waitlist)  # raised capacity goes to the waitlist
+    session_list = SessionListService(db, catalog=catalog)
+    templates = TemplateService(db, cipher=cipher, audit=audit)
     enrollments = EnrollmentService(
         db, catalog=catalog, templates=templates, waitlist=waitlist, audit=audit,
         payment_term=timedelta(days=settings.payment_term_days),

@@ -10,13 +10,20 @@ across processes:
   ``seats_taken + seats held for the waitlist < capacity`` in the filter, which also pushes the
   enrollment id into ``holders``; releasing pulls it out under the filter
   ``holders: id``. Both are therefore exactly-once: a double cancel frees one seat.
+- **The waitlist first**: the same filter also counts the people in line (the session's
+  ``waiting``), so a seat freed while people wait stays free until it is held for the first
+  of them, whatever newcomer asks in between.
 - **Order**: the enrollment is inserted first as ``reserving`` (claiming the
   unique slot), then the seat is taken, then it becomes ``pending_payment``. A
   crash in between leaves a ``reserving`` document that :meth:`repair` resolves
   by whether its id is among the session's holders.
 
-``seat_guard``, ``unique_guard`` and ``status_guard`` exist only so that the tests
-can show that their concurrency tests fail without the guards (count-then-act versions).
+``seat_guard``, ``unique_guard``, ``status_guard`` and ``waitlist_guard`` exist only so that the
+tests can show that their concurrency tests fail without the guards (count-then-act versions, or
+the seat filter without the people in line).
+
+The shipping address copied into an enrollment keeps the recipient's phone encrypted; its readers
+(the trainee, the enroller, association staff) get it decrypted.
 """
 
 from __future__ import annotations
@@ -41,7 +48,14 @@ from server.models.enrollments import (
 )
 from server.services import Principal
 from server.services.audit import AuditLog
-from server.services.catalog import HELD_SEATS, SHANGHAI, CatalogService, enrollment_window_open, seats_left
+from server.services.catalog import (
+    HELD_SEATS,
+    SHANGHAI,
+    WAITING,
+    CatalogService,
+    check_enrollment_open,
+    seats_left,
+)
 from server.services.ids import parse_object_id
 from server.services.templates import TemplateService
 from server.services.waitlist import WaitlistService
@@ -81,6 +95,7 @@ class EnrollmentService:
         self.seat_guard = True
         self.unique_guard = True
         self.status_guard = True
+        self.waitlist_guard = True
 
     # ---- enrolling ----------------------------------------------------------------
 
@@ -89,25 +104,33 @@ class EnrollmentService:
         trainee = await self.accounts.find_one({"_id": principal.account_id, "role": "trainee"})
         if trainee is None:
             raise errors.not_found("账号不存在")
-        return await self.enroll(trainee, body.session_id, by=principal, address_id=body.address_id, ip=ip)
+        doc = await self.enroll(trainee, body.session_id, by=principal, address_id=body.address_id, ip=ip)
+        return self.shown(doc)
 
     async def enroll_staff(self, unit: Principal, body: UnitEnrollmentCreate, *, ip: str | None) -> UnitEnrollmentResult:
-        """A unit enrolls its bound staff; each person gets a verdict, the batch may partly succeed."""
-        await self.catalog.get_session(body.session_id)  # a missing session fails the whole request
+        """A unit enrolls its bound staff; each person gets a verdict, the batch may partly succeed.
+
+        What is the same for everyone fails the whole request before anyone is enrolled: a missing
+        session, a missing or unknown shipping address.
+        """
+        session = await self.catalog.get_session(body.session_id)
+        address = await self._address(session, unit, body.address_id)  # once for the whole batch
         results = []
         for trainee_id in dict.fromkeys(body.trainee_ids):
-            results.append(await self._enroll_one_of_staff(unit, trainee_id, body, ip))
+            results.append(await self._enroll_one_of_staff(unit, trainee_id, body.session_id, address, ip))
         return UnitEnrollmentResult(results=results, enrolled=sum(r.verdict == "ok" for r in results))
 
     async def _enroll_one_of_staff(
-        self, unit: Principal, trainee_id: str, body: UnitEnrollmentCreate, ip: str | None
+        self, unit: Principal, trainee_id: str, session_id: str, address: dict[str, Any] | None, ip: str | None
     ) -> PersonVerdict:
         trainee = await self.accounts.find_one(
             {"_id": ObjectId(trainee_id), "role": "trainee", "trainee.unit_id": unit.account_id})
         if trainee is None:
             return PersonVerdict(trainee_id=trainee_id, verdict="not_your_staff", message="该人员不是本单位人员")
         try:
-            doc = await self.enroll(trainee, body.session_id, by=unit, address_id=body.address_id, ip=ip)
+            session = await self.catalog.get_session(session_id)  # fresh: its status and holds move on
+            self._check_may_enroll(trainee, session)
+            doc = await self._enroll(trainee, session, by=unit, address=address, ip=ip)
         except errors.AppError as refusal:
             return PersonVerdict(trainee_id=trainee_id, verdict=refusal.code, message=refusal.message)
         return PersonVerdict(trainee_id=trainee_id, verdict="ok", message="报名成功", enrollment_id=str(doc["_id"]))
@@ -115,12 +138,22 @@ class EnrollmentService:
     async def enroll(
         self, trainee: dict[str, Any], session_id: str, *, by: Principal, address_id: str | None, ip: str | None
     ) -> dict[str, Any]:
-        """Enroll ``trainee`` (an account document) in the session; the new enrollment document."""
+        """Enroll ``trainee`` (an account document) in the session; the new enrollment document (as stored)."""
         session = await self.catalog.get_session(session_id)
-        self._check_open(session)
+        self._check_may_enroll(trainee, session)
+        address = await self._address(session, by, address_id)
+        return await self._enroll(trainee, session, by=by, address=address, ip=ip)
+
+    def _check_may_enroll(self, trainee: dict[str, Any], session: dict[str, Any]) -> None:
+        check_enrollment_open(session, self.now().astimezone(SHANGHAI).date())
         if not (trainee.get("trainee") or {}).get("photo", {}).get("file_id"):
             raise errors.conflict("no_photo", "报名前请先上传证件照")
-        address = await self._address(session, by, address_id)
+
+    async def _enroll(
+        self, trainee: dict[str, Any], session: dict[str, Any], *, by: Principal, address: dict[str, Any] | None,
+        ip: str | None,
+    ) -> dict[str, Any]:
+        """Claim the course and take a seat (the held one when the trainee has an offer)."""
         doc = self._new_enrollment(trainee, session, by=by, address=address)
         await self._claim_course(doc)
         # Only a session with seats on hold can have an offer for this trainee.
@@ -143,24 +176,17 @@ class EnrollmentService:
             "enrollment.create", actor_id=by.account_id, actor_role=by.role,
             subject=f"{trainee['trainee'].get('id_masked', '')} → {session['code']}", subject_id=doc["_id"], ip=ip,
         )
+        # Enrolled in the course: their places in its waitlists (any session) are no longer needed.
+        await self.waitlist.leave_course(trainee["_id"], session["course_id"])
         return doc
 
-    def _check_open(self, session: dict[str, Any]) -> None:
-        if session["status"] != "published":
-            raise errors.conflict("session_not_open", "该班次未开放报名")
-        if not enrollment_window_open(session, self.now().astimezone(SHANGHAI).date()):
-            raise errors.conflict(
-                "outside_enrollment_window",
-                f"不在报名时间内（{session['enroll_start']} 至 {session['enroll_end']}）",
-            )
-
     async def _address(self, session: dict[str, Any], by: Principal, address_id: str | None) -> dict[str, Any] | None:
-        """The shipping address copied into the enrollment when the course mails books."""
+        """The shipping address (the enroller's; phone encrypted) copied into the enrollment when books are mailed."""
         if not session.get("mails_books"):
             return None
-        if address_id:
-            return await self.templates.get_address(by.account_id, address_id)
-        address = await self.templates.get_default_address(by.account_id)
+        address = await self.templates.address_copy(by.account_id, address_id)
+        if address is None and address_id:
+            raise errors.not_found("收货地址不存在", "address_not_found")
         if address is None:
             raise errors.conflict("address_required", "本次培训需要邮寄培训书籍，请先填写物流信息")
         return address
@@ -211,12 +237,15 @@ class EnrollmentService:
             await self.sessions.update_one(
                 {"_id": session_id}, {"$inc": {"seats_taken": 1}, "$push": {"holders": enrollment_id}})
             return True
+        # Seats owed to the people in line are not free (test seam: without them, a newcomer may
+        # take a seat freed for the waitlist before it is held).
+        owed = [HELD_SEATS, WAITING] if self.waitlist_guard else [HELD_SEATS]
         result = await self.sessions.update_one(
             {
                 "_id": session_id,
                 "status": "published",
                 "holders": {"$ne": enrollment_id},
-                "$expr": {"$lt": [{"$add": ["$seats_taken", HELD_SEATS]}, "$capacity"]},
+                "$expr": {"$lt": [{"$add": ["$seats_taken", *owed]}, "$capacity"]},
             },
             {"$inc": {"seats_taken": 1}, "$push": {"holders": enrollment_id}},
         )
@@ -254,7 +283,7 @@ class EnrollmentService:
 
     async def cancel(self, principal: Principal, enrollment_id: str, *, ip: str | None) -> dict[str, Any]:
         """Cancel before the payment is approved; the seat is freed once, even when raced."""
-        enrollment = await self.get_visible(principal, enrollment_id)
+        enrollment = await self._find_visible(principal, enrollment_id)
         done = await self._transition({"_id": enrollment["_id"]}, CANCELLABLE, EnrollmentStatus.cancelled,
                                       stamp="cancelled_at", leaves=True)
         if done is None:
@@ -262,7 +291,7 @@ class EnrollmentService:
         await self.release_seat(done)
         await self.audit.record("enrollment.cancel", actor_id=principal.account_id, actor_role=principal.role,
                                 subject_id=done["_id"], ip=ip)
-        return done
+        return self.shown(done)
 
     async def expire_unpaid(self) -> int:
         """Expire unpaid enrollments past their term and free their seats (safe in many processes)."""
@@ -338,7 +367,10 @@ class EnrollmentService:
         return await self.waitlist.join(session, principal.account_id, by=principal)
 
     async def get_visible(self, principal: Principal, enrollment_id: str) -> dict[str, Any]:
-        """An enrollment the caller may see: their own, their unit's, or any for staff; else 404."""
+        """An enrollment the caller may see (their own, their unit's, any for staff; else 404), shown to them."""
+        return self.shown(await self._find_visible(principal, enrollment_id))
+
+    async def _find_visible(self, principal: Principal, enrollment_id: str) -> dict[str, Any]:
         oid = parse_object_id(enrollment_id, "报名记录不存在")
         query: dict[str, Any] = {"_id": oid, "status": {"$ne": RESERVING}}
         if principal.role == "trainee":
@@ -356,7 +388,14 @@ class EnrollmentService:
         query = {key: principal.account_id, "status": {"$ne": RESERVING}}
         total = await self.enrollments.count_documents(query)
         docs = await self.enrollments.find(query).sort("created_at", -1).skip(skip).limit(limit).to_list()
-        return docs, total
+        return [self.shown(d) for d in docs], total
+
+    def shown(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """The enrollment as its readers see it (the trainee, the enroller, association staff — all
+        entitled to the shipping details): the address copy's phone decrypted."""
+        if doc.get("address") is None:
+            return doc
+        return {**doc, "address": self.templates.shown_address(doc["address"])}
 
 
 def _already_enrolled() -> errors.AppError:

@@ -21,7 +21,8 @@ from server import errors
 from server.models.catalog import SessionDetail, SessionListQuery, SessionPage, SessionRow, SessionStatus
 from server.models.enrollments import ACTIVE_STATUS_VALUES, MyStatusOut
 from server.services import Principal
-from server.services.catalog import CatalogService, enrollment_window_open, seats_left, text_filter, today_shanghai
+from server.services.catalog import CatalogService, enrollment_window_open, seats_left, text_filter
+from server.services.identity import today_shanghai
 
 _MAX_CACHED_PAGES = 512
 VISIBLE_STATUSES = (str(SessionStatus.published), str(SessionStatus.closed))

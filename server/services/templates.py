@@ -6,7 +6,9 @@ index (``owner_id`` where ``is_default: true``): setting a default clears the
 others, then sets this one; if another request set its own default in between,
 the index refuses ours and we clear and try again — two defaults cannot exist.
 The recipient's phone is personal data: stored encrypted, shown in full only
-to the owner.
+to the owner. An enrollment keeps its own copy of an address (the template may
+change later), with the phone still encrypted under the same context;
+:meth:`TemplateService.shown_address` decrypts it for a reader.
 """
 
 from __future__ import annotations
@@ -34,12 +36,14 @@ from server.models.templates import (
 from server.services import Principal
 from server.services.audit import AuditLog
 from server.services.ids import parse_object_id
-from server.services.pii import FieldCipher
+from server.services.pii import TOKEN_VERSION, FieldCipher
 
 # A soft cap against abuse, counted before the insert: concurrent creations may pass it by one
 # or two, which is harmless (no business rule depends on the exact number).
 MAX_PER_OWNER = 20
 _DEFAULT_TRIES = 5
+# What an enrollment keeps of a shipping address (with ``id``: the template it was copied from).
+COPIED_ADDRESS_FIELDS = ("recipient", "phone", "region", "address", "postcode")
 
 
 @dataclass(frozen=True)
@@ -67,14 +71,30 @@ class TemplateService:
 
     # ---- for the enrollment and payment areas ---------------------------------------------
 
-    async def get_address(self, owner_id: ObjectId, address_id: str | ObjectId) -> dict[str, Any]:
-        """One address of the owner, phone decrypted, ready to copy into an enrollment; 404 otherwise."""
-        return self._address_dict(await self._get(ADDRESS, owner_id, address_id))
+    async def address_copy(self, owner_id: ObjectId, address_id: str | ObjectId | None) -> dict[str, Any] | None:
+        """A copy of one address of the owner (its default when ``address_id`` is None) to keep in an
+        enrollment, the phone still encrypted; None when there is no such address of this owner."""
+        query: dict[str, Any] = {"owner_id": owner_id}
+        if address_id is None:
+            query["is_default"] = True
+        elif ObjectId.is_valid(address_id):
+            query["_id"] = ObjectId(address_id)
+        else:
+            return None
+        doc = await self.db[ADDRESS.collection].find_one(query)
+        if doc is None:
+            return None
+        return {"id": str(doc["_id"]), **{k: doc.get(k) for k in COPIED_ADDRESS_FIELDS}}
 
-    async def get_default_address(self, owner_id: ObjectId) -> dict[str, Any] | None:
-        """The owner's default address (decrypted), or None."""
-        doc = await self.db[ADDRESS.collection].find_one({"owner_id": owner_id, "is_default": True})
-        return None if doc is None else self._address_dict(doc)
+    def shown_address(self, copy: dict[str, Any] | None) -> dict[str, Any] | None:
+        """An enrollment's address copy for a reader: the phone decrypted."""
+        if copy is None:
+            return None
+        phone = copy.get("phone") or ""
+        if phone.startswith(f"{TOKEN_VERSION}."):
+            phone = self.cipher.decrypt(phone, context="phone")
+        # else: a copy made before copies were encrypted holds the number itself.
+        return {**copy, "phone": phone}
 
     async def get_invoice_template(self, owner_id: ObjectId, template_id: str | ObjectId) -> dict[str, Any]:
         """One invoice template of the owner, ready to copy into a payment; 404 otherwise."""

@@ -104,6 +104,8 @@ async def test_closing_a_draft_is_409(api: ApiClient, admin: str, course: dict[s
         ({"enroll_start": "2026-03-11"}, "enroll_end"),  # window ends before it starts
         ({"start_date": "2026-03-18"}, "end_date"),  # training ends before it starts
         ({"enroll_end": "2026-03-18"}, "enroll_end"),  # enrollment after the training
+        ({"enroll_end": "2026-03-15"}, "enroll_end"),  # enrollment on the first training day
+        ({"enroll_end": "2026-03-16"}, "enroll_end"),  # enrollment during the training
         ({"fee_fen": -1}, "fee_fen"),
         ({"fee_fen": 12.5}, "fee_fen"),
         ({"capacity": 0}, "capacity"),
@@ -129,6 +131,21 @@ async def test_patch_checks_dates_against_the_stored_ones(api: ApiClient, admin:
     assert r.status == 422 and "enroll_end" in r.json["error"]["details"]["fields"]
     r = await patch(api, f"/api/v1/admin/sessions/{s['id']}", {"capacity": None}, admin)
     assert r.status == 422 and "capacity" in r.json["error"]["details"]["fields"]
+
+
+async def test_the_window_ends_before_the_first_training_day(
+    api: ApiClient, admin: str, course: dict[str, Any], db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    # Unpaid enrollments lapse at the start at the latest: enrolling on that day would lapse at once.
+    r = await api.post("/api/v1/admin/sessions", session_body(course["id"], enroll_end="2026-03-15"), token=admin)
+    assert r.status == 422 and r.json["error"]["details"]["fields"]["enroll_end"] == "报名结束日期须早于培训开始日期"
+    s = (await api.post("/api/v1/admin/sessions", session_body(course["id"], enroll_end="2026-03-14"), token=admin)).json
+    assert s["enroll_end"] == "2026-03-14"  # the day before is fine
+    for change in ({"start_date": "2026-03-14"}, {"enroll_end": "2026-03-15"}):
+        r = await patch(api, f"/api/v1/admin/sessions/{s['id']}", change, admin)
+        assert r.status == 422 and "enroll_end" in r.json["error"]["details"]["fields"], r.body
+    stored = await db["sessions"].find_one({"_id": ObjectId(s["id"])})
+    assert stored is not None and (stored["enroll_end"], stored["start_date"]) == ("2026-03-14", "2026-03-15")
 
 
 async def test_unique_code_under_concurrency(api: ApiClient, admin: str, course: dict[str, Any],

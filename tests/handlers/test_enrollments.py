@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -11,8 +12,8 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from server.config import Settings
-from server.services.catalog import today_shanghai
 from server.services.container import Services
+from server.services.identity import today_shanghai
 from tests import factories
 from tests.client import ApiClient
 from tests.factories import register_trainee, register_unit
@@ -121,16 +122,138 @@ async def test_full_session_then_waitlist(api: ApiClient, settings: Settings, db
     assert (await api.post("/api/v1/waitlist", {"session_id": sid}, token=second)).error_code == "already_waitlisted"
 
 
-async def test_mailed_books_copy_the_address(api: ApiClient, settings: Settings, db: Any, admin: str) -> None:
+RECIPIENT_PHONE = "13712340978"  # not a number the factories make (they start with 139)
+
+
+async def add_address(api: ApiClient, token: str, **overrides: Any) -> str:
+    """A default shipping address of the caller; its id."""
+    body = {"recipient": "张三", "phone": RECIPIENT_PHONE, "region": "上海市徐汇区", "address": "宜山路 700 号",
+            "postcode": "200233", "is_default": True, **overrides}
+    address = await api.post("/api/v1/addresses", body, token=token)
+    assert address.status == 201, address.body
+    return str(address.json["id"])
+
+
+async def test_mailed_books_copy_the_address(api: ApiClient, settings: Settings, db: Any, admin: str,
+                                             services: Services) -> None:
     sid = await new_session(api, admin, mails_books=True)
     token, _ = await trainee_with_photo(api, settings, db)
-    address = await api.post("/api/v1/addresses", {
-        "recipient": "张三", "phone": "13900001234", "region": "上海市徐汇区", "address": "宜山路 700 号",
-        "postcode": "200233", "is_default": True}, token=token)
-    assert address.status == 201, address.body
+    address_id = await add_address(api, token)
     r = await enroll(api, token, sid)
     assert r.status == 201, r.body
-    assert r.json["address"]["recipient"] == "张三" and r.json["address"]["phone"] == "13900001234"
+    assert r.json["address"] == {"id": address_id, "recipient": "张三", "phone": RECIPIENT_PHONE,
+                                 "region": "上海市徐汇区", "address": "宜山路 700 号", "postcode": "200233"}
+    # Stored encrypted, with the templates' cipher and context; in full for the trainee and for staff.
+    stored = await db["enrollments"].find_one({"_id": ObjectId(r.json["id"])})
+    assert stored["address"]["phone"] != RECIPIENT_PHONE
+    assert services.cipher.decrypt(stored["address"]["phone"], context="phone") == RECIPIENT_PHONE
+    path = f"/api/v1/enrollments/{r.json['id']}"
+    for reader in (token, admin, await factories.staff_token(services, "reviewer")):
+        assert (await api.get(path, token=reader)).json["address"]["phone"] == RECIPIENT_PHONE
+    assert (await api.get("/api/v1/enrollments", token=token)).json["items"][0]["address"]["phone"] == RECIPIENT_PHONE
+    # The copy stays when the template changes.
+    await api.delete(f"/api/v1/addresses/{address_id}", token=token)
+    assert (await api.get(path, token=token)).json["address"]["recipient"] == "张三"
+
+
+async def test_every_reader_of_a_unit_enrollment_sees_the_recipient_phone(
+    api: ApiClient, settings: Settings, db: Any, admin: str, services: Services
+) -> None:
+    sid = await new_session(api, admin, mails_books=True)
+    unit_token, _ = await register_unit(api, settings.sms_outbox)
+    unit_id = ObjectId((await api.get("/api/v1/me", token=unit_token)).json["id"])
+    await add_address(api, unit_token, recipient="王经理")
+    trainee, tid = await trainee_with_photo(api, settings, db, unit_id=unit_id)
+    r = await api.post("/api/v1/unit/enrollments", {"session_id": sid, "trainee_ids": [tid]}, token=unit_token)
+    assert r.json["enrolled"] == 1, r.body
+    eid = r.json["results"][0]["enrollment_id"]
+    # The unit's own address, the trainee's shipment, the association mails it: in full. Nobody
+    # else may read an enrollment (a scanner is refused).
+    scanner = await factories.staff_token(services, "scanner")
+    assert (await api.get(f"/api/v1/enrollments/{eid}", token=scanner)).status == 403
+    for reader in (unit_token, trainee, admin):
+        assert (await api.get(f"/api/v1/enrollments/{eid}", token=reader)).json["address"]["phone"] == RECIPIENT_PHONE
+    assert (await api.get("/api/v1/enrollments", token=unit_token)).json["items"][0]["address"]["phone"] == RECIPIENT_PHONE
+    cancelled = await api.post(f"/api/v1/enrollments/{eid}/cancel", token=unit_token)
+    assert cancelled.status == 200 and cancelled.json["address"]["phone"] == RECIPIENT_PHONE
+
+
+async def test_no_plain_recipient_phone_in_the_database_or_logs(
+    api: ApiClient, settings: Settings, db: AsyncDatabase[dict[str, Any]], admin: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        sid = await new_session(api, admin, mails_books=True)
+        token, _ = await trainee_with_photo(api, settings, db)
+        await add_address(api, token)
+        assert (await enroll(api, token, sid)).status == 201
+    assert await db["enrollments"].count_documents({}) == 1
+    everything = caplog.text
+    for name in await db.list_collection_names():
+        async for doc in db[name].find({}):
+            everything += repr(doc)
+    assert RECIPIENT_PHONE not in everything
+
+
+async def test_an_unknown_address_is_refused_before_anyone_is_enrolled(
+    api: ApiClient, settings: Settings, db: Any, admin: str
+) -> None:
+    sid = await new_session(api, admin, mails_books=True)
+    unit_token, _ = await register_unit(api, settings.sms_outbox)
+    unit_id = ObjectId((await api.get("/api/v1/me", token=unit_token)).json["id"])
+    await add_address(api, unit_token)
+    staff = [(await trainee_with_photo(api, settings, db, unit_id=unit_id))[1] for _ in range(3)]
+    trainee, _ = await trainee_with_photo(api, settings, db)
+    someone_elses = await add_address(api, trainee)  # exists, but not the unit's
+    for address_id in (str(ObjectId()), someone_elses):
+        r = await api.post("/api/v1/unit/enrollments",
+                           {"session_id": sid, "trainee_ids": staff, "address_id": address_id}, token=unit_token)
+        assert r.status == 404 and r.error_code == "address_not_found", r.body
+        assert r.json["error"]["message"] == "收货地址不存在"
+    r = await enroll(api, trainee, sid, address_id=str(ObjectId()))
+    assert r.status == 404 and r.error_code == "address_not_found"
+    assert await db["enrollments"].count_documents({}) == 0
+
+
+async def test_a_unit_without_an_address_is_refused_once(api: ApiClient, settings: Settings, db: Any,
+                                                         admin: str) -> None:
+    sid = await new_session(api, admin, mails_books=True)
+    unit_token, _ = await register_unit(api, settings.sms_outbox)
+    unit_id = ObjectId((await api.get("/api/v1/me", token=unit_token)).json["id"])
+    _, tid = await trainee_with_photo(api, settings, db, unit_id=unit_id)
+    r = await api.post("/api/v1/unit/enrollments", {"session_id": sid, "trainee_ids": [tid]}, token=unit_token)
+    assert r.status == 409 and r.error_code == "address_required"
+    assert await db["enrollments"].count_documents({}) == 0
+
+
+@pytest.mark.parametrize("start", [0, -1])
+async def test_no_enrollment_from_the_first_training_day(api: ApiClient, settings: Settings, db: Any,
+                                                         admin: str, start: int) -> None:
+    # Sessions saved now end their window before the start; this one is older data that did not.
+    sid = await new_session(api, admin, enroll_start=-3, enroll_end=2)
+    await db["sessions"].update_one({"_id": ObjectId(sid)}, {"$set": window(start_date=start, end_date=3)})
+    token, _ = await trainee_with_photo(api, settings, db)
+    r = await enroll(api, token, sid)
+    assert r.status == 409 and r.error_code == "session_started", r.body
+    assert r.json["error"]["message"] == "培训已开始，不能再报名"
+    assert await db["enrollments"].count_documents({}) == 0
+
+
+async def test_a_raised_capacity_goes_to_the_waitlist_first(api: ApiClient, settings: Settings, db: Any,
+                                                            admin: str) -> None:
+    sid = await new_session(api, admin, capacity=1)
+    first, _ = await trainee_with_photo(api, settings, db)
+    waiting, waiting_id = await trainee_with_photo(api, settings, db)
+    newcomer, _ = await trainee_with_photo(api, settings, db)
+    assert (await enroll(api, first, sid)).status == 201
+    assert (await api.post("/api/v1/waitlist", {"session_id": sid}, token=waiting)).status == 201
+    r = await api.request("PATCH", f"/api/v1/admin/sessions/{sid}", json={"capacity": 2}, token=admin)
+    assert r.status == 200 and r.json["seats_left"] == 0, r.body
+    entry = await db["waitlist"].find_one({"trainee_id": ObjectId(waiting_id)})
+    assert entry["status"] == "offered"
+    assert waiting_id in settings.notify_outbox.read_text()
+    assert (await enroll(api, newcomer, sid)).error_code == "session_full"
+    assert (await enroll(api, waiting, sid)).status == 201
 
 
 async def test_unit_batch_gives_a_verdict_per_person(api: ApiClient, settings: Settings, db: Any, admin: str) -> None:

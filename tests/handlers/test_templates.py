@@ -10,7 +10,6 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from server.config import Settings
-from server.errors import AppError
 from server.services.container import Services
 from tests.client import ApiClient
 from tests.factories import phone, register_trainee, register_unit, staff_token, uscc
@@ -162,13 +161,15 @@ async def test_invoice_rules(api: ApiClient, trainee: str, override: dict[str, A
 
 async def test_service_lookups_for_enrollment(api: ApiClient, trainee: str, services: Services) -> None:
     me = ObjectId((await api.get("/api/v1/me", token=trainee)).json["id"])
-    assert await services.templates.get_default_address(me) is None
+    assert await services.templates.address_copy(me, None) is None  # no default yet
     body = address_body()
     created = (await api.post("/api/v1/addresses", body, token=trainee)).json
-    got = await services.templates.get_address(me, created["id"])
-    assert got["phone"] == body["phone"] and got["id"] == created["id"] and got["postcode"] == "200233"
-    default = await services.templates.get_default_address(me)
+    copy = await services.templates.address_copy(me, created["id"])
+    assert copy is not None and copy["id"] == created["id"] and copy["postcode"] == "200233"
+    assert set(copy) == {"id", "recipient", "phone", "region", "address", "postcode"}
+    assert copy["phone"] != body["phone"]  # the copy keeps the phone encrypted
+    default = await services.templates.address_copy(me, None)
     assert default is not None and default["id"] == created["id"]
-    with pytest.raises(AppError) as info:
-        await services.templates.get_address(ObjectId(), created["id"])  # someone else's
-    assert info.value.status == 404
+    assert services.templates.shown_address(copy)["phone"] == body["phone"]
+    assert await services.templates.address_copy(ObjectId(), created["id"]) is None  # someone else's
+    assert await services.templates.address_copy(me, "garbage") is None

@@ -7,8 +7,10 @@ seams) that must observe the bug, so these tests are known to be able to fail.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from bson import ObjectId
@@ -18,17 +20,18 @@ from server import errors
 from server.models.catalog import CourseCreate, SessionCreate
 from server.models.enrollments import UnitEnrollmentCreate
 from server.services import Principal
-from server.services.catalog import today_shanghai
 from server.services.container import Services
+from server.services.identity import today_shanghai
 from tests import factories
 
 ADMIN = Principal(ObjectId(), "admin")
 
 
 async def make_session(services: Services, *, capacity: int = 30, mails_books: bool = False,
-                       start_in_days: int = 30, publish: bool = True) -> dict[str, Any]:
-    """A published session whose enrollment window is open today."""
-    course = await services.catalog.create_course(
+                       start_in_days: int = 30, publish: bool = True,
+                       course: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A published session (of a new course unless given) whose enrollment window is open today."""
+    course = course or await services.catalog.create_course(
         CourseCreate(name="岩土工程勘察专项培训", course_type="专项培训", activity_type="培训",
                      specialty="岩土", hours=16, mails_books=mails_books), by=ADMIN)
     today = today_shanghai()
@@ -248,6 +251,115 @@ async def test_an_unused_offer_passes_to_the_next(services: Services, db: AsyncD
     await services.enrollments.enroll(third, sid, by=as_trainee(third), address_id=None, ip=None)
 
 
+async def enroll(services: Services, trainee: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
+    return await services.enrollments.enroll(trainee, str(session["_id"]), by=as_trainee(trainee),
+                                             address_id=None, ip=None)
+
+
+async def _freed_seat_race(services: Services, db: AsyncDatabase[dict[str, Any]], newcomers: int = 4) -> tuple[int, str]:
+    """A full session with one person waiting; its seat is freed while newcomers try to enroll.
+
+    (newcomers who got a seat, the waiting person's status).
+    """
+    session = await make_session(services, capacity=1)
+    first, waiting, *others = await make_trainees(db, 2 + newcomers)
+    enrolled = await enroll(services, first, session)
+    await services.enrollments.join_waitlist(as_trainee(waiting), str(session["_id"]), None)
+
+    async def newcomer(i: int, trainee: dict[str, Any]) -> bool:
+        await asyncio.sleep(i * 0.002)  # spread over the moments of the cancel
+        try:
+            await enroll(services, trainee, session)
+        except errors.AppError as refusal:
+            assert refusal.code == "session_full"
+            return False
+        return True
+
+    _, *got = await asyncio.gather(
+        services.enrollments.cancel(as_trainee(first), str(enrolled["_id"]), ip=None),
+        *(newcomer(i, t) for i, t in enumerate(others)))
+    entry = await db["waitlist"].find_one({"trainee_id": waiting["_id"]})
+    return sum(got), entry["status"]
+
+
+async def test_a_seat_freed_while_people_wait_goes_to_them(services: Services,
+                                                           db: AsyncDatabase[dict[str, Any]]) -> None:
+    outcomes = [await _freed_seat_race(services, db) for _ in range(10)]
+    assert outcomes == [(0, "offered")] * 10
+
+
+async def test_control_without_the_waitlist_guard_a_newcomer_takes_it(services: Services,
+                                                                     db: AsyncDatabase[dict[str, Any]]) -> None:
+    services.enrollments.waitlist_guard = False
+    outcomes = [await _freed_seat_race(services, db) for _ in range(10)]
+    assert any(got == 1 and status == "waiting" for got, status in outcomes), outcomes
+
+
+async def test_a_unit_hears_of_the_offer_for_its_staff(services: Services, db: AsyncDatabase[dict[str, Any]],
+                                                       settings: Any) -> None:
+    session = await make_session(services, capacity=1)
+    unit = Principal(ObjectId(), "unit")
+    first, staff = await make_trainees(db, 2, unit_id=unit.account_id)
+    enrolled = await enroll(services, first, session)
+    await services.enrollments.join_waitlist(unit, str(session["_id"]), str(staff["_id"]))
+    await services.enrollments.cancel(as_trainee(first), str(enrolled["_id"]), ip=None)
+    lines = [json.loads(line) for line in settings.notify_outbox.read_text().splitlines()]
+    assert {(n["account_id"], n["kind"]) for n in lines} == {(str(staff["_id"]), "waitlist_offer"),
+                                                           (str(unit.account_id), "waitlist_offer")}
+    to_unit = next(n for n in lines if n["account_id"] == str(unit.account_id))
+    assert to_unit["data"]["trainee_id"] == str(staff["_id"]) and "贵单位" in to_unit["text"]
+
+
+async def test_an_offer_never_outlasts_the_window(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
+    session = await make_session(services, capacity=1, start_in_days=1)  # today is the last day to enroll
+    first, waiting = await make_trainees(db, 2)
+    enrolled = await enroll(services, first, session)
+    await services.enrollments.join_waitlist(as_trainee(waiting), str(session["_id"]), None)
+    await services.enrollments.cancel(as_trainee(first), str(enrolled["_id"]), ip=None)
+    entry = await db["waitlist"].find_one({"trainee_id": waiting["_id"]})
+    midnight = datetime.combine(today_shanghai() + timedelta(days=1), datetime.min.time(), ZoneInfo("Asia/Shanghai"))
+    assert entry["status"] == "offered" and entry["offer_until"] == midnight
+    assert entry["offer_until"] < datetime.now(UTC) + timedelta(hours=24)
+
+
+async def test_no_hold_once_the_window_has_closed(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
+    session = await make_session(services, capacity=1)
+    first, waiting, late = await make_trainees(db, 3)
+    enrolled = await enroll(services, first, session)
+    await services.enrollments.join_waitlist(as_trainee(waiting), str(session["_id"]), None)
+    yesterday = (today_shanghai() - timedelta(days=1)).isoformat()
+    await db["sessions"].update_one({"_id": session["_id"]}, {"$set": {"enroll_end": yesterday}})
+    await services.enrollments.cancel(as_trainee(first), str(enrolled["_id"]), ip=None)
+    stored = await db["sessions"].find_one({"_id": session["_id"]})
+    assert stored.get("held_for", []) == [] and stored["seats_taken"] == 0
+    assert (await db["waitlist"].find_one({"trainee_id": waiting["_id"]}))["status"] == "waiting"
+    await services.enrollments.waitlist.repair()  # nor later
+    assert (await db["sessions"].find_one({"_id": session["_id"]})).get("held_for", []) == []
+    with pytest.raises(errors.AppError) as refused:  # and nobody joins a closed line
+        await services.enrollments.join_waitlist(as_trainee(late), str(session["_id"]), None)
+    assert refused.value.code == "outside_enrollment_window"
+
+
+async def test_enrolling_in_the_course_leaves_its_lines(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
+    full = await make_session(services, capacity=1)
+    offered = await make_session(services, capacity=1, course=await services.catalog.get_course(full["course_id"]))
+    other = await make_session(services, capacity=5, course=await services.catalog.get_course(full["course_id"]))
+    holder, holder2, trainee, next_in_line = await make_trainees(db, 4)
+    await enroll(services, holder, full)
+    second = await enroll(services, holder2, offered)
+    for session in (full, offered):
+        await services.enrollments.join_waitlist(as_trainee(trainee), str(session["_id"]), None)
+    await services.enrollments.join_waitlist(as_trainee(next_in_line), str(offered["_id"]), None)
+    await services.enrollments.cancel(as_trainee(holder2), str(second["_id"]), ip=None)  # an offer for trainee
+    await enroll(services, trainee, other)  # a session of the same course with seats
+    statuses = {e["session_id"]: e["status"] async for e in db["waitlist"].find({"trainee_id": trainee["_id"]})}
+    assert statuses == {full["_id"]: "withdrawn", offered["_id"]: "withdrawn"}
+    assert (await db["sessions"].find_one({"_id": full["_id"]}))["waiting"] == []
+    # The offer they no longer need passed to the next in line.
+    assert (await db["waitlist"].find_one({"trainee_id": next_in_line["_id"]}))["status"] == "offered"
+    assert len((await db["sessions"].find_one({"_id": offered["_id"]}))["held_for"]) == 1
+
+
 async def test_repair_resolves_a_crashed_reservation(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
     session = await make_session(services, capacity=5)
     old = datetime.now(UTC) - timedelta(hours=1)
@@ -272,14 +384,18 @@ async def test_waitlist_repair_finishes_or_undoes_half_done_offers(
     for eid, trainee, status in ((held, a, "offering"), (unheld, b, "offering"), (used, c, "enrolled")):
         await db["waitlist"].insert_one({"_id": eid, "session_id": session["_id"], "trainee_id": trainee["_id"],
                                          "status": status, "created_at": old, "offering_at": old, "enrolled_at": old})
-    # A crash left: a seat held for ``held`` (not yet offered), none for ``unheld``, and a hold
-    # for ``used`` whose enrollment never took it.
-    await db["sessions"].update_one({"_id": session["_id"]}, {"$set": {"held_for": [held, used]}})
-    assert await services.enrollments.waitlist.repair() == 3
+    # A crash left: a seat held for ``held`` (not yet offered), none for ``unheld`` (nor its place in
+    # the session's ``waiting``), and a hold for ``used`` whose enrollment never took it; one seat taken.
+    await db["sessions"].update_one({"_id": session["_id"]}, {"$set": {"held_for": [held, used], "seats_taken": 1}})
+    # Offered; back in line; its place restored; the unused hold released.
+    assert await services.enrollments.waitlist.repair() == 4
     assert (await db["waitlist"].find_one({"_id": held}))["status"] == "offered"
-    assert (await db["waitlist"].find_one({"_id": unheld}))["status"] == "waiting"
-    assert (await db["sessions"].find_one({"_id": session["_id"]}))["held_for"] == [held]
-    assert str(a["_id"]) in settings.notify_outbox.read_text()
+    # The released seat then goes to the one back in line.
+    assert (await db["waitlist"].find_one({"_id": unheld}))["status"] == "offered"
+    stored = await db["sessions"].find_one({"_id": session["_id"]})
+    assert stored["held_for"] == [held, unheld] and stored["waiting"] == []
+    outbox = settings.notify_outbox.read_text()
+    assert str(a["_id"]) in outbox and str(b["_id"]) in outbox
 
 
 def test_today_is_a_beijing_date() -> None:
