@@ -102,9 +102,11 @@ async def open_services(settings: Settings) -> AsyncIterator[tuple[Services, boo
         yield services, embedded is not None
     finally:
         if services is not None:
+            log.info("stopping periodic jobs, background jobs and the executor")
             await services.close()
         # Closing ends the driver's server sessions, a round trip that would wait out the
         # server selection timeout (5 s) when the database is already gone.
+        log.info("closing the database client")
         with pymongo.timeout(CLOSE_TIMEOUT_S):
             await client.close()
         if embedded is not None:
@@ -128,8 +130,10 @@ async def serve(settings: Settings, *, demo: bool) -> int:
         await _wait_for_signal()
         log.info("stopping: no new connections, finishing open requests")
         server.stop()
-        with contextlib.suppress(asyncio.TimeoutError):
+        try:
             await asyncio.wait_for(server.close_all_connections(), 10)
+        except TimeoutError:
+            log.warning("connections still open after 10 s; closing anyway")
     return 0
 
 
