@@ -9,6 +9,7 @@ import tornado.web
 from server import __version__
 from server.config import Settings
 from server.handlers import (
+    admin_accounts,
     admin_audit,
     auth,
     catalog_admin,
@@ -26,7 +27,7 @@ from server.services.container import Services
 
 # Each area's handler module contributes its ``routes``; add new modules here.
 HANDLER_MODULES = (
-    system, auth, sms, admin_audit, profile, catalog_admin, sessions, templates, enrollments, staff,
+    system, auth, sms, admin_audit, admin_accounts, profile, catalog_admin, sessions, templates, enrollments, staff,
 )
 
 

@@ -55,6 +55,29 @@ async def _create_staff(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
+def _account_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--account", required=True, help="ID number, USCC or staff username, as its owner logs in")
+
+
+def _set_disabled(disabled: bool) -> Callable[[Services, argparse.Namespace], Awaitable[int]]:
+    """disable-account / enable-account: audited as an admin without an actor id (like create-staff)."""
+    async def run(services: Services, args: argparse.Namespace) -> int:
+        account = await services.accounts.find_by_login(args.account)
+        try:
+            if account is None:
+                raise AppError(404, "not_found", "账号不存在")
+            await services.accounts.set_disabled(account["_id"], disabled, by=None)
+        except AppError as exc:
+            print(f"无法{'停用' if disabled else '启用'} / {exc.code}: {exc.message}", file=sys.stderr)
+            return 1
+        done = "已停用 / disabled" if disabled else "已启用 / enabled"
+        print(f"{done}: {services.accounts.masked_subject(account)} ({account['role']}) id={account['_id']}")
+        return 0
+    return run
+
+
 COMMANDS: dict[str, Command] = {
     "create-staff": ("create an association staff account", _staff_arguments, _create_staff),
+    "disable-account": ("disable an account (every login revoked at once)", _account_arguments, _set_disabled(True)),
+    "enable-account": ("re-enable a disabled account", _account_arguments, _set_disabled(False)),
 }

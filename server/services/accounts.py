@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -43,9 +44,11 @@ from server.models.accounts import (
     TraineeRegister,
     UnitRegister,
 )
+from server.models.admin_accounts import STATUS_LABELS, AdminAccountItem, AdminAccountPage
 from server.services import Principal
 from server.services.audit import AuditLog
-from server.services.identity import IdType, mask_id_number
+from server.services.identity import IdType, mask_id_number, mask_phone
+from server.services.ids import parse_object_id
 from server.services.passwords import PasswordHasher, check_password_policy
 from server.services.pii import FieldCipher
 from server.services.sms import SmsCodes, SmsPurpose
@@ -394,19 +397,75 @@ class AccountService:
         message = "账号或验证码不正确（验证码须发送到该账号登记的手机号），请核对或重新获取"
         raise errors.validation(message, {"sms_code": "验证码不正确或已失效"}, code="sms_proof_invalid")
 
-    async def set_disabled(self, account_id: ObjectId, disabled: bool, *, by: Principal) -> None:
-        """Disable (every login revoked at once) or re-enable an account."""
+    async def set_disabled(
+        self, account_id: ObjectId, disabled: bool, *, by: Principal | None, ip: str | None = None
+    ) -> dict[str, Any]:
+        """Disable (every login revoked at once) or re-enable an account; the account as updated.
+
+        ``by`` None is the command line, audited as an admin without an actor id (as
+        ``create-staff`` has none). The status in the update's filter is the guard;
+        when it matches nothing the refusal says why: 404 ``not_found``, 409
+        ``account_status_unchanged``, 409 ``account_not_activated`` (a pending account
+        is activated by its owner, neither enabled nor disabled). 409
+        ``cannot_disable_self``: an admin never locks themself out.
+        """
+        if disabled and by is not None and by.account_id == account_id:
+            raise errors.conflict("cannot_disable_self", "不能停用自己的账号")
         status_from, status_to = ("active", "disabled") if disabled else ("disabled", "active")
-        result = await self.accounts.update_one(
-            {"_id": account_id, "status": status_from}, {"$set": {"status": status_to, "updated_at": self.now()}}
+        account = await self.accounts.find_one_and_update(
+            {"_id": account_id, "status": status_from}, {"$set": {"status": status_to, "updated_at": self.now()}},
+            return_document=ReturnDocument.AFTER,
         )
-        if result.matched_count == 0:
-            raise errors.not_found("账号不存在或状态已变化")
+        if account is None:
+            raise await self._status_refusal(account_id, disabled)
         if disabled:
             await self.tokens.revoke_all(account_id)
         await self.audit.record(
             "account.disable" if disabled else "account.enable",
-            actor_id=by.account_id, actor_role=by.role, subject_id=account_id,
+            actor_id=by.account_id if by else None, actor_role=by.role if by else "admin",
+            subject=self.masked_subject(account), subject_id=account_id, ip=ip,
+        )
+        return account
+
+    async def _status_refusal(self, account_id: ObjectId, disabled: bool) -> errors.AppError:
+        """Why a status change found nothing to change (read after the guarded update, for the message only)."""
+        current = await self.accounts.find_one({"_id": account_id, "import_pending": {"$exists": False}}, {"status": 1})
+        if current is None:
+            return errors.not_found("账号不存在")
+        if current["status"] == "pending":
+            message = "该账号尚未激活，不能停用" if disabled else "该账号尚未激活，需由本人激活（设置密码）后登录，无需启用"
+            return errors.conflict("account_not_activated", message)
+        return errors.conflict("account_status_unchanged", "该账号已停用" if disabled else "该账号已是正常状态，无需启用")
+
+    async def admin_set_disabled(self, account_id: str, disabled: bool, *, by: Principal, ip: str) -> AdminAccountItem:
+        """An administrator disables or re-enables an account (a malformed id is 404)."""
+        account = await self.set_disabled(parse_object_id(account_id, "账号不存在"), disabled, by=by, ip=ip)
+        return self.admin_item(account)
+
+    async def admin_lookup(self, account_text: str, *, by: Principal, ip: str) -> AdminAccountPage:
+        """The account an administrator names as its owner logs in (same normalization), audited.
+
+        At most one item; an unknown account is an empty page, not a 404 (audited
+        too, without a subject: what was typed may be an ID number in clear).
+        """
+        account = await self.find_by_login(account_text)
+        await self.audit.record(
+            "account.lookup", actor_id=by.account_id, actor_role=by.role,
+            subject=self.masked_subject(account) if account else None,
+            subject_id=account["_id"] if account else None, ip=ip, details={"found": account is not None},
+        )
+        if account is None:
+            return AdminAccountPage(items=[], total=0)
+        return AdminAccountPage(items=[self.admin_item(account)], total=1)
+
+    def admin_item(self, account: dict[str, Any]) -> AdminAccountItem:
+        """An account as an administrator sees it: the login account and phone masked."""
+        phone = self.phone_of(account)
+        return AdminAccountItem(
+            id=str(account["_id"]), role=account["role"], role_label=ROLE_LABELS[account["role"]],
+            status=account["status"], status_label=STATUS_LABELS[account["status"]], name=account["name"],
+            account_masked=self.masked_subject(account), phone_masked=mask_phone(phone) if phone else None,
+            created_at=account["created_at"],
         )
 
     # ---- reading ------------------------------------------------------------------
