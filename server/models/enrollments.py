@@ -95,8 +95,8 @@ class WaitlistJoin(StrictModel):
 class EnrollmentAddress(BaseModel):
     """The shipping address kept in an enrollment (a copy; ``id`` is the template it came from).
 
-    The recipient's phone is in full for the enrolled trainee and association staff, masked
-    (``138****5678``) for anyone else (a unit).
+    Stored with the recipient's phone encrypted; every reader of the enrollment (the trainee,
+    the enroller, association staff) gets it decrypted.
     """
 
     id: str
