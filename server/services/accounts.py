@@ -526,7 +526,8 @@ class AccountService:
 
 def login_forms(account: str) -> tuple[str, str]:
     """An entered account string as (NFKC-folded and trimmed, for usernames) and
-    (also without any whitespace and upper-cased, for ID numbers and USCCs)."""
+    (also without any whitespace and upper-cased, for ID numbers and USCCs — 全角 digits,
+    ｘ and blanks typed anywhere give the form the blind indexes are made of)."""
     folded = unicodedata.normalize("NFKC", account).strip()
     return folded, re.sub(r"\s+", "", folded).upper()
 

@@ -34,7 +34,7 @@ from server.models.staff import (
     StaffUpdate,
 )
 from server.services import Principal
-from server.services.accounts import AccountService, NewPerson
+from server.services.accounts import AccountService, NewPerson, login_forms
 from server.services.audit import AuditLog
 from server.services.cpu import CpuRunner
 from server.services.identity import (
@@ -67,11 +67,6 @@ def same_name(a: str, b: str) -> bool:
     def fold(s: str) -> str:
         return re.sub(r"\s+", "", unicodedata.normalize("NFKC", s))
     return fold(a) == fold(b)
-
-
-def fold_id_number(value: str) -> str:
-    """An ID number as typed (全角 digits, ｘ, blanks) in the form its blind index was made of."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", value)).upper()
 
 
 def _current(account: dict[str, Any], key: str) -> Any:
@@ -149,7 +144,7 @@ class StaffService:
         if query.position:
             where["trainee.position"] = {"$regex": re.escape(query.position)}
         if query.id_number:
-            where["login_key"] = self.accounts.trainee_key(fold_id_number(query.id_number))
+            where["login_key"] = self.accounts.trainee_key(login_forms(query.id_number)[1])
         if query.phone:
             try:
                 phone = validate_cn_mobile(query.phone)
@@ -272,7 +267,7 @@ class StaffService:
         """Bind a registered trainee found by exact name + ID number (throttled per unit)."""
         await self.limiter.hit(f"staff_bind|{unit.account_id}", limit=BIND_LIMIT_PER_HOUR, window_seconds=3600,
                                message="绑定查询过于频繁，请稍后再试")
-        key = self.accounts.trainee_key(fold_id_number(body.id_number))
+        key = self.accounts.trainee_key(login_forms(body.id_number)[1])
         account = await self.collection.find_one({"login_key": key, "role": "trainee", **VISIBLE})
         # A wrong name answers exactly like an unknown number: no probing which numbers exist.
         if account is None or not same_name(account["name"], body.name):
