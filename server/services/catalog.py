@@ -120,20 +120,12 @@ class CatalogService:
     # ---- lookups ------------------------------------------------------------------------
 
     async def get_course(self, course_id: str | ObjectId) -> dict[str, Any]:
-        """The stored course, or 404 (also for a malformed id)."""
-        oid = parse_object_id(course_id, "课程不存在", "course_not_found")
-        course = await self.courses.find_one({"_id": oid})
-        if course is None:
-            raise errors.not_found("课程不存在", "course_not_found")
-        return course
+        """The stored course, or 404 ``course_not_found`` (also for a malformed id)."""
+        return await _get_or_404(self.courses, course_id, "课程不存在", "course_not_found")
 
     async def get_session(self, session_id: str | ObjectId) -> dict[str, Any]:
-        """The stored session, or 404 (also for a malformed id)."""
-        oid = parse_object_id(session_id, "班次不存在", "session_not_found")
-        session = await self.sessions.find_one({"_id": oid})
-        if session is None:
-            raise errors.not_found("班次不存在", "session_not_found")
-        return session
+        """The stored session, or 404 ``session_not_found`` (also for a malformed id)."""
+        return await _get_or_404(self.sessions, session_id, "班次不存在", "session_not_found")
 
     # ---- courses --------------------------------------------------------------------------
 
@@ -330,3 +322,10 @@ def _stored(values: dict[str, Any]) -> dict[str, Any]:
 
 def _code_taken(code: str) -> errors.AppError:
     return errors.conflict("session_code_exists", f"班次编号 {code} 已存在", {"code": code})
+
+
+async def _get_or_404(collection: Any, doc_id: str | ObjectId, message: str, code: str) -> dict[str, Any]:
+    doc = await collection.find_one({"_id": parse_object_id(doc_id, message, code)})
+    if doc is None:
+        raise errors.not_found(message, code)
+    return doc  # type: ignore[no-any-return]
