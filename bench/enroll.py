@@ -18,8 +18,8 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from bench import harness
 from server.db import EmbeddedMongo, make_client
-from server.services.identity import today_shanghai
-from server.services.tokens import TokenService
+from server.services.accounts.identity import today_shanghai
+from server.services.accounts.tokens import TokenService
 
 NAME = "enroll"
 DESCRIPTION = "200 clients enrolling into one session at once: enrollments/s, p50/p99 latency"

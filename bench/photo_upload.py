@@ -27,7 +27,7 @@ from PIL import Image
 
 from bench import harness
 from bench.photo_normalize import FIXTURE
-from server.services.identity import resident_check_char
+from server.services.accounts.identity import resident_check_char
 
 NAME = "photo_upload"
 DESCRIPTION = "GET /healthz latency during 4 concurrent 12 MP photo uploads (goal p99 < 50 ms); server peak RSS"

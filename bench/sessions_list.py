@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from server.db import EmbeddedMongo  # noqa: E402
-from server.services.identity import resident_check_char  # noqa: E402
+from server.services.accounts.identity import resident_check_char  # noqa: E402
 
 NAME = "sessions"
 DESCRIPTION = "GET /api/v1/sessions, 20 rows with my_status as a trainee, vs bare Tornado: requests/s"

@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image, ImageEnhance, ImageOps
 
 from bench import harness
-from server.services.identity import resident_check_char, uscc_check_char
+from server.services.accounts.identity import resident_check_char, uscc_check_char
 from tests.staff_helpers import sheet_bytes, staff_row
 
 NAME = "import"

@@ -8,26 +8,20 @@ import tornado.web
 
 from server import __version__
 from server.config import Settings
-from server.handlers import (
-    admin_accounts,
-    admin_audit,
-    auth,
-    catalog_admin,
-    enrollments,
-    profile,
-    sessions,
-    sms,
-    staff,
-    system,
-    templates,
-)
+from server.handlers import audit, profile, system
+from server.handlers.accounts import admin as accounts_admin
+from server.handlers.accounts import auth, sms
 from server.handlers.base import NotFoundHandler, log_request
+from server.handlers.catalog import admin as catalog_admin
+from server.handlers.catalog import sessions
+from server.handlers.enrollment import enrollments, templates
+from server.handlers.staff import staff
 from server.openapi import build_openapi
 from server.services.container import Services
 
 # Each area's handler module contributes its ``routes``; add new modules here.
 HANDLER_MODULES = (
-    system, auth, sms, admin_audit, admin_accounts, profile, catalog_admin, sessions, templates, enrollments, staff,
+    system, auth, sms, audit, accounts_admin, profile, catalog_admin, sessions, templates, enrollments, staff,
 )
 
 

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from server.services.identity import resident_check_char, uscc_check_char
+from server.services.accounts.identity import resident_check_char, uscc_check_char
 from tests.client import ApiClient
 from tests.outbox import last_code
 

@@ -8,8 +8,8 @@ from bson import ObjectId
 
 from server.models.catalog import CourseCreate, SessionCreate
 from server.services import Principal
+from server.services.accounts.identity import today_shanghai
 from server.services.container import Services
-from server.services.identity import today_shanghai
 
 COURSES = [
     CourseCreate(name="岩土工程勘察专项培训", course_type="继续教育", activity_type="培训", specialty="岩土工程",

@@ -7,9 +7,9 @@ from server.demo.trainee import DEMO_ID_NUMBER
 from server.models.enrollments import UnitEnrollmentCreate
 from server.models.templates import AddressIn
 from server.services import Principal
-from server.services.catalog import enrollment_window_open
+from server.services.accounts.identity import today_shanghai
+from server.services.catalog.catalog import enrollment_window_open
 from server.services.container import Services
-from server.services.identity import today_shanghai
 
 
 async def demo_enrollments(services: Services) -> list[str]:

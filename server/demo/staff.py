@@ -9,8 +9,8 @@ from server.demo.trainee import DEMO_ID_NUMBER
 from server.models.accounts import UnitRegister
 from server.models.staff import BindIn, StaffCreate
 from server.services import Principal
+from server.services.accounts.sms import SmsPurpose
 from server.services.container import Services
-from server.services.sms import SmsPurpose
 
 LOCAL = "127.0.0.1"
 DEMO_USCC = "91310000MA1K000006"

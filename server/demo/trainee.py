@@ -15,9 +15,9 @@ from pathlib import Path
 from server.models.accounts import ActivateIn
 from server.models.profile import ProfileUpdate, QualificationCreate
 from server.services import Principal
-from server.services.accounts import NewPerson
+from server.services.accounts.accounts import NewPerson
+from server.services.accounts.identity import IdType
 from server.services.container import Services
-from server.services.identity import IdType
 
 DEMO_ID_NUMBER = "11010519491231002X"
 DEMO_PORTRAIT = Path(__file__).resolve().parent.parent / "data" / "demo-portrait.jpg"

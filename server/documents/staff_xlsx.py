@@ -28,7 +28,7 @@ from server.documents.xlsx_common import XLSX_CONTENT_TYPE, escape_cell, load_wo
 from server.documents.xlsx_fast import NotFast, read_sheet_values
 from server.errors import AppError
 from server.models.profile import EDUCATION_LEVELS, ETHNICITIES, HONORS, POLITICAL_STATUSES
-from server.services.identity import ID_TYPE_LABELS
+from server.services.accounts.identity import ID_TYPE_LABELS
 
 SEX_LABELS = {"male": "男", "female": "女"}
 EXAMPLE_ID = "11010519491231002X"  # the public test number of GB 11643

@@ -16,9 +16,9 @@ from server.models.profile import (
     QualificationList,
     QualificationOut,
 )
-from server.services.photos import PHOTO_MAX_BYTES
-from server.services.profile import ProfileService
-from server.services.qualifications import IMAGE_MAX_BYTES
+from server.services.profile.photos import PHOTO_MAX_BYTES
+from server.services.profile.profile import ProfileService
+from server.services.profile.qualifications import IMAGE_MAX_BYTES
 
 TAGS = ["profile"]
 TRAINEE = ["trainee"]

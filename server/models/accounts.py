@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints, model_validator
 
 from server.models.common import FieldError, OrgName, PersonName, StrictModel
-from server.services.identity import (
+from server.services.accounts.identity import (
     IdType,
     ProfileMismatch,
     check_profile_consistency,

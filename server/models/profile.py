@@ -22,7 +22,7 @@ from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstrain
 
 from server.models.accounts import BirthDate, Phone, Sex, SmsCode
 from server.models.common import FieldError, PersonName, StrictModel, clean_text
-from server.services.identity import IdType
+from server.services.accounts.identity import IdType
 
 EDUCATION_LEVELS: tuple[str, ...] = (
     "博士研究生", "硕士研究生", "大学本科", "大学专科", "中专", "高中", "初中及以下",

@@ -7,8 +7,8 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from server.models.common import StrictModel
-from server.services.identity import validate_cn_mobile
-from server.services.sms import SmsPurpose
+from server.services.accounts.identity import validate_cn_mobile
+from server.services.accounts.sms import SmsPurpose
 
 SmsPhone = Annotated[str, StringConstraints(max_length=20), AfterValidator(validate_cn_mobile)]
 

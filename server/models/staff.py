@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 from server.models.accounts import BirthDate, Phone, Sex, settle_identity
 from server.models.common import FieldError, PageQuery, PersonName, StrictModel
 from server.models.profile import ProfileUpdate
-from server.services.identity import IdType
+from server.services.accounts.identity import IdType
 
 IdNumberText = Annotated[str, StringConstraints(max_length=30)]
 

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstrain
 
 from server.models.accounts import Phone
 from server.models.common import FieldError, PersonName, StrictModel, clean_text
-from server.services.identity import validate_uscc
+from server.services.accounts.identity import validate_uscc
 
 
 def _required(value: str) -> str:

@@ -1,8 +1,11 @@
 """Services hold the business rules. They never import Tornado.
 
-Each area has its module here; ``container.build_services`` wires them once at
-start-up from the settings, the database and the executor for CPU work;
-handlers reach them through ``ApiHandler.services``; tests build their own.
+One package per domain (accounts, profile, catalog, enrollment, staff, jobs…); each
+package's ``__init__`` names the collections it owns and the invariants it keeps, and no
+other package writes those collections. Shared plumbing sits beside them (audit, pii, ids,
+cpu). ``container.build_services`` wires everything once at start-up from the settings,
+the database and the executors; handlers reach it through ``ApiHandler.services``; tests
+build their own.
 """
 
 from __future__ import annotations

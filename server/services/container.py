@@ -18,26 +18,26 @@ from server.integrations.notifier import Notifier, make_notifier
 from server.integrations.sms import make_sms_sender
 from server.integrations.wechat import WeChatApi, make_wechat_api
 from server.services import Principal
-from server.services.accounts import AccountService
+from server.services.accounts.accounts import AccountService
+from server.services.accounts.login import LoginService
+from server.services.accounts.passwords import PasswordHasher
+from server.services.accounts.sms import SmsCodes
+from server.services.accounts.throttle import RateLimiter
+from server.services.accounts.tokens import TokenService
 from server.services.audit import AuditLog
-from server.services.catalog import CatalogService
+from server.services.catalog.catalog import CatalogService
+from server.services.catalog.session_list import SessionListService
+from server.services.catalog.waitlist import WaitlistService
 from server.services.cpu import cpu_runner
-from server.services.enrollments import EnrollmentService
-from server.services.login import LoginService
-from server.services.passwords import PasswordHasher
-from server.services.photos import PhotoService
+from server.services.enrollment.enrollments import EnrollmentService
+from server.services.enrollment.templates import TemplateService
 from server.services.pii import FieldCipher
-from server.services.profile import ProfileService
-from server.services.qualifications import QualificationService
-from server.services.session_list import SessionListService
-from server.services.sms import SmsCodes
-from server.services.staff import StaffService
-from server.services.staff_import import StaffImportService
-from server.services.staff_photos import StaffPhotoService
-from server.services.templates import TemplateService
-from server.services.throttle import RateLimiter
-from server.services.tokens import TokenService
-from server.services.waitlist import WaitlistService
+from server.services.profile.photos import PhotoService
+from server.services.profile.profile import ProfileService
+from server.services.profile.qualifications import QualificationService
+from server.services.staff.imports import StaffImportService
+from server.services.staff.photos import StaffPhotoService
+from server.services.staff.staff import StaffService
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,2 @@
+"""HTTP adapters of the accounts area: registration, login, SMS codes, admin accounts.
+"""

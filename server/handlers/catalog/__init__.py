@@ -1,0 +1,2 @@
+"""HTTP adapters of the catalog: the session list and the staff's course and session admin.
+"""

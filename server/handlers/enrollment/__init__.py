@@ -1,0 +1,2 @@
+"""HTTP adapters of enrollment: enroll, cancel, waitlist, templates.
+"""

@@ -1,0 +1,405 @@
+"""Excel import of a unit's staff: a dry run with a verdict per row, then a commit of all good rows or none.
+
+No multi-document transactions (a standalone server refuses them), so "all or
+none" is built from single-document steps on the ``staff_imports`` batch:
+
+1. ``dry_run | failed → committing`` with ``find_one_and_update`` (one commit
+   wins; a lease ``lease_until`` says when a crashed commit may be rolled back);
+2. every account is inserted with ``import_id`` and ``import_pending: true`` —
+   invisible to the staff list, login and bind;
+3. ``committing → publishing`` (the one-time secrets stored encrypted), then one
+   ``update_many`` makes the batch visible, then ``publishing → committed``.
+
+A failure in step 2 deletes every account of the batch and marks it ``failed``
+(a re-commit works). :meth:`rollback_unfinished_imports` (run at start-up and
+periodically) finishes what a crashed process left: a lapsed ``committing`` is
+rolled back, a lapsed ``publishing`` rolled forward (its inserts all succeeded).
+
+The batch document holds the status and counts only; its rows' verdicts, the
+good rows' data (ID numbers and phones encrypted) and, after the commit, the
+encrypted one-time secrets live in ``staff_import_chunks`` documents (keyed by
+batch id, kind and sequence, each at most ``CHUNK_BYTES`` of BSON), so a sheet
+of any allowed size fits MongoDB's 16 MiB document limit. Chunks are written
+before their batch document (a dry run that fails deletes them; a batch nobody
+can see is harmless), carry the batch's ``expires_at`` (TTL, one day), and are
+extended with it when a commit starts: the claim moves ``expires_at`` to a day
+from then, so neither TTL can remove a batch while its commit may still have to
+be rolled back or forward. Recovery also deletes hidden ``import_pending``
+accounts older than ``ORPHAN_AGE`` whose batch no longer exists (left by a
+crash before this rule).
+
+The one-time secrets are shown in the commit answer and once more in the first
+download of the result sheet, then erased. The template's example row gets the
+verdict ``example`` and is never imported.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import bson
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from server import errors
+from server.documents.staff_xlsx import COLUMNS, read_staff_sheet, render_import_result, render_template
+from server.documents.xlsx_common import check_xlsx_container
+from server.models.staff import CreatedAccountOut, ImportCommitOut, ImportOut, ImportRowOut
+from server.services import Principal
+from server.services.accounts.accounts import AccountService, NewPerson
+from server.services.accounts.identity import IdType
+from server.services.audit import AuditLog
+from server.services.cpu import CpuRunner
+from server.services.ids import parse_object_id
+from server.services.pii import FieldCipher
+from server.services.staff.rows import CheckedRow, check_rows
+from server.services.staff.staff import StaffService
+
+log = logging.getLogger(__name__)
+
+BATCH_LIFETIME = timedelta(days=1)
+COMMIT_LEASE = timedelta(minutes=10)
+ORPHAN_AGE = timedelta(hours=1)  # hidden import accounts of a vanished batch older than this are removed
+INSERT_CHUNK = 500
+CHUNK_BYTES = 4 * 1024 * 1024  # BSON of one chunk document's items (MongoDB allows 16 MiB a document)
+FIELD_LABELS = {c.field: c.label for c in COLUMNS}
+VERDICT_LABELS = {"ok": "可导入", "error": "有误", "exists": "存在账号", "example": "示例行", "created": "已导入"}
+EXAMPLE_NOTE = "模板示例行，已跳过（不会导入）"
+
+
+def parse_sheet(data: bytes, max_bytes: int, max_rows: int) -> list[CheckedRow]:
+    """Container checks, then the rows, then the per-row checks (CPU work: run in the executor)."""
+    check_xlsx_container(data, max_bytes=max_bytes)
+    return check_rows(read_staff_sheet(data, max_rows=max_rows))
+
+
+def pack(items: list[dict[str, Any]], limit: int = CHUNK_BYTES) -> list[list[dict[str, Any]]]:
+    """``items`` in order, in groups of at most ``limit`` bytes of BSON (CPU work: run in the executor).
+
+    One item larger than ``limit`` by itself refuses the file (``import_too_large``, 413):
+    the caps on every cell make that impossible for a sheet of the template.
+    """
+    chunks: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    size = 0
+    for item in items:
+        n = len(bson.encode(item))
+        if n > limit:
+            raise errors.AppError(413, "import_too_large", "导入文件的内容过多，请拆分为几个较小的文件后分别导入",
+                                  {"limit_bytes": limit})
+        if current and size + n > limit:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += n
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+class StaffImportService:
+    """Dry runs, commits, result sheets and recovery of staff imports."""
+
+    def __init__(
+        self,
+        db: AsyncDatabase[dict[str, Any]],
+        *,
+        accounts: AccountService,
+        staff: StaffService,
+        cipher: FieldCipher,
+        audit: AuditLog,
+        run_cpu: CpuRunner,
+        max_bytes: int,
+        max_rows: int,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.batches = db["staff_imports"]
+        self.chunks = db["staff_import_chunks"]
+        self.accounts = accounts
+        self.collection = accounts.accounts
+        self.staff = staff
+        self.cipher = cipher
+        self.audit = audit
+        self.run_cpu = run_cpu
+        self.max_bytes = max_bytes
+        self.max_rows = max_rows
+        self.now = now or (lambda: datetime.now(UTC))
+
+    async def template(self) -> tuple[str, str, bytes]:
+        """The import template (rendered off the event loop)."""
+        return await self.run_cpu(render_template, self.max_rows)  # type: ignore[no-any-return]
+
+    # ---- dry run --------------------------------------------------------------------
+
+    async def dry_run(self, unit: Principal, data: bytes, *, ip: str) -> ImportOut:
+        """Check every row; nothing is written to accounts; the batch is kept for the commit."""
+        # Parsing, thousands of blind indexes, verdict models and encryption all run off the loop.
+        checked = await self.run_cpu(parse_sheet, data, self.max_bytes, self.max_rows)
+        keys = await self.run_cpu(self._login_keys, [r.id_number for r in checked if r.id_number])
+        existing = await self._existing(keys)
+        rows, row_chunks, payload_chunks = await self.run_cpu(self._judge, checked, existing, unit.account_id)
+        now = self.now()
+        batch = {
+            "_id": ObjectId(), "unit_id": unit.account_id, "status": "dry_run", "created_at": now,
+            "expires_at": now + BATCH_LIFETIME, "counts": dict(Counter(r.verdict for r in rows)),
+            "chunks": {"rows": len(row_chunks), "payload": len(payload_chunks)},
+        }
+        chunk_docs = (self._chunk_docs(batch, "rows", row_chunks)
+                      + self._chunk_docs(batch, "payload", payload_chunks))
+        try:
+            if chunk_docs:
+                await self.chunks.insert_many(chunk_docs, ordered=True)
+            await self.batches.insert_one(batch)
+        except BaseException:
+            await self.chunks.delete_many({"batch_id": batch["_id"]})
+            raise
+        await self.audit.record("staff.import_dry_run", actor_id=unit.account_id, actor_role=unit.role,
+                                subject_id=batch["_id"], ip=ip, details={"counts": batch["counts"]})
+        return ImportOut(id=str(batch["_id"]), status="dry_run", rows=rows, counts=batch["counts"],
+                         expires_at=batch["expires_at"])
+
+    def _login_keys(self, id_numbers: list[str]) -> dict[str, str]:
+        """Login key (blind index) → ID number."""
+        return {self.accounts.trainee_key(n): n for n in id_numbers}
+
+    def _judge(
+        self, checked: list[CheckedRow], existing: dict[str, dict[str, Any]], unit_id: ObjectId
+    ) -> tuple[list[ImportRowOut], list[list[dict[str, Any]]], list[list[dict[str, Any]]]]:
+        """Every row's verdict, the same packed for storage, and the good rows' encrypted payload packed."""
+        rows = [self._verdict(r, existing, unit_id) for r in checked]
+        good = [r for r, out in zip(checked, rows, strict=True) if out.verdict == "ok"]
+        return rows, pack([r.model_dump() for r in rows]), pack(self._payload(good))
+
+    @staticmethod
+    def _chunk_docs(batch: dict[str, Any], kind: str, chunks: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        return [{"batch_id": batch["_id"], "kind": kind, "seq": seq, "items": items, "expires_at": batch["expires_at"]}
+                for seq, items in enumerate(chunks)]
+
+    async def _load(self, batch: dict[str, Any], kind: str) -> list[dict[str, Any]] | None:
+        """The items of one kind of a batch, in order; None when a chunk is missing (expired)."""
+        docs = await self.chunks.find({"batch_id": batch["_id"], "kind": kind}).sort("seq", 1).to_list()
+        if len(docs) != (batch.get("chunks") or {}).get(kind):
+            return None
+        return [item for doc in docs for item in doc["items"]]
+
+    async def _existing(self, keys: dict[str, str]) -> dict[str, dict[str, Any]]:
+        """The accounts that already hold one of the ID numbers (by login key), per ID number."""
+        found: dict[str, dict[str, Any]] = {}
+        key_list = list(keys)
+        for start in range(0, len(key_list), 1000):
+            cursor = self.collection.find({"login_key": {"$in": key_list[start:start + 1000]}},
+                                          {"login_key": 1, "trainee.unit_id": 1, "import_pending": 1})
+            async for doc in cursor:
+                found[keys[doc["login_key"]]] = doc
+        return found
+
+    def _verdict(self, row: CheckedRow, existing: dict[str, dict[str, Any]], unit_id: ObjectId) -> ImportRowOut:
+        base = {"row": row.row, "name": row.name, "id_masked": row.id_masked}
+        if row.example:
+            return ImportRowOut(**base, verdict="example", note=EXAMPLE_NOTE)
+        account = existing.get(row.id_number or "")
+        if account is not None and "id_number" not in row.errors:
+            unit = (account.get("trainee") or {}).get("unit_id")
+            note = "存在账号" + ("，已是本单位人员" if unit == unit_id else "，可改用“绑定已注册学员”" if unit is None else "")
+            return ImportRowOut(**base, verdict="exists", errors={"id_number": note},
+                                can_bind=unit is None and not account.get("import_pending"))
+        if row.errors or row.data is None:
+            return ImportRowOut(**base, verdict="error", errors=row.errors)
+        return ImportRowOut(**base, verdict="ok")
+
+    def _payload(self, good: list[CheckedRow]) -> list[dict[str, Any]]:
+        """The good rows to create, ID numbers and phones encrypted (never plain at rest)."""
+        out = []
+        for row in good:
+            body = row.data
+            assert body is not None and body.birth_date is not None
+            out.append({
+                "row": row.row, "name": body.name, "sex": body.sex, "id_type": str(body.id_type),
+                "id_number": self.cipher.encrypt(body.id_number, context="id_number"),
+                "phone": self.cipher.encrypt(body.phone, context="phone"),
+                "birth_date": body.birth_date.isoformat(), "profile": StaffService.profile_fields(body),
+            })
+        return out
+
+    # ---- commit ---------------------------------------------------------------------
+
+    async def commit(
+        self, unit: Principal, import_id: str, *, ip: str, fail_after: int | None = None
+    ) -> ImportCommitOut:
+        """Create every good row of a dry run, or none. ``fail_after``: tests inject a failure."""
+        batch = await self._claim(unit, parse_object_id(import_id, "导入批次不存在"))
+        docs: list[dict[str, Any]] = []
+        try:
+            # The claim moved the batch's expiry; its chunks follow before they are read.
+            await self.chunks.update_many({"batch_id": batch["_id"]}, {"$set": {"expires_at": batch["expires_at"]}})
+            payload = await self._load(batch, "payload")
+            if payload is None:
+                raise errors.not_found("导入批次不存在或已过期，请重新上传", code="import_not_found")
+            docs, secrets = await self.run_cpu(self._account_docs, batch["_id"], payload, unit.account_id)
+            await self._insert_all(batch, docs, fail_after)
+        except BaseException as exc:
+            await self._roll_back(batch["_id"], reason=type(exc).__name__)
+            if isinstance(exc, BulkWriteError | DuplicateKeyError):
+                raise self._conflict(exc, docs) from None
+            raise
+        await self._publish(batch, secrets)
+        await self.audit.record("staff.import_commit", actor_id=unit.account_id, actor_role=unit.role,
+                                subject_id=batch["_id"], ip=ip, details={"created": len(docs)})
+        return ImportCommitOut(id=str(batch["_id"]), status="committed", created=len(docs), accounts=[
+            CreatedAccountOut(row=s["row"], id=str(d["_id"]), name=d["name"], id_masked=d["trainee"]["id_masked"],
+                              one_time_secret=self.cipher.decrypt(s["secret"], context="one_time_secret"))
+            for d, s in zip(docs, secrets, strict=True)
+        ])
+
+    async def _claim(self, unit: Principal, batch_id: ObjectId) -> dict[str, Any]:
+        """``dry_run | failed → committing``, one winner; the batch then lives a day from now (see above)."""
+        now = self.now()
+        batch = await self.batches.find_one_and_update(
+            {"_id": batch_id, "unit_id": unit.account_id, "status": {"$in": ["dry_run", "failed"]},
+             "expires_at": {"$gt": now}},
+            {"$set": {"status": "committing", "lease_until": now + COMMIT_LEASE, "commit_started_at": now,
+                      "expires_at": now + BATCH_LIFETIME}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if batch is not None:
+            return batch
+        current = await self.batches.find_one({"_id": batch_id, "unit_id": unit.account_id}, {"status": 1, "expires_at": 1})
+        if current is None or current["expires_at"] <= now:
+            raise errors.not_found("导入批次不存在或已过期，请重新上传", code="import_not_found")
+        if current["status"] == "committed":
+            raise errors.conflict("import_already_committed", "该批次已导入")
+        raise errors.conflict("import_in_progress", "该批次正在导入，请稍候")
+
+    def _account_docs(self, batch_id: ObjectId, payload: list[dict[str, Any]],
+                      unit_id: ObjectId) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        docs, secrets = [], []
+        now = self.now()
+        for p in payload:
+            person = NewPerson(p["name"], p["sex"], IdType(p["id_type"]),
+                               self.cipher.decrypt(p["id_number"], context="id_number"),
+                               date.fromisoformat(p["birth_date"]), self.cipher.decrypt(p["phone"], context="phone"),
+                               p["profile"].get("email"))
+            profile = p["profile"] | {"unit_id": unit_id, "bound_at": now}
+            doc, secret = self.accounts.pending_trainee_doc(person, created_by=unit_id, profile=profile)
+            doc.update(import_id=batch_id, import_pending=True, import_row=p["row"])
+            docs.append(doc)
+            secrets.append({"row": p["row"], "account_id": doc["_id"],
+                            "secret": self.cipher.encrypt(secret, context="one_time_secret")})
+        return docs, secrets
+
+    async def _insert_all(self, batch: dict[str, Any], docs: list[dict[str, Any]], fail_after: int | None) -> None:
+        limit = len(docs) if fail_after is None else min(fail_after, len(docs))
+        for start in range(0, limit, INSERT_CHUNK):
+            await self.collection.insert_many(docs[start:min(start + INSERT_CHUNK, limit)], ordered=True)
+            await self.batches.update_one({"_id": batch["_id"], "status": "committing"},
+                                          {"$set": {"lease_until": self.now() + COMMIT_LEASE}})
+        if fail_after is not None:
+            raise RuntimeError(f"injected failure after {limit} rows")
+
+    def _conflict(self, exc: Exception, docs: list[dict[str, Any]]) -> errors.AppError:
+        row = None
+        if isinstance(exc, BulkWriteError) and exc.details.get("writeErrors"):
+            failed_id = (exc.details["writeErrors"][0].get("op") or {}).get("_id")
+            row = next((d["import_row"] for d in docs if d["_id"] == failed_id), None)
+        where = f"第 {row} 行" if row else "有一行"
+        return errors.conflict("import_conflict", f"{where}的人员刚刚已有账号，本批次未导入任何人员，请重新检查后再导入",
+                               {"row": row})
+
+    async def _roll_back(self, batch_id: ObjectId, *, reason: str) -> None:
+        """Delete every account of the batch (all still invisible) and mark it failed."""
+        deleted = await self.collection.delete_many({"import_id": batch_id, "import_pending": True})
+        await self.chunks.delete_many({"batch_id": batch_id, "kind": "secrets"})
+        await self.batches.update_one(
+            {"_id": batch_id, "status": {"$in": ["committing", "rolling_back"]}},
+            {"$set": {"status": "failed", "failed_at": self.now(), "failure": reason}, "$unset": {"lease_until": ""}},
+        )
+        log.warning("staff import %s rolled back (%s): %d accounts removed", batch_id, reason, deleted.deleted_count)
+
+    async def _publish(self, batch: dict[str, Any], secrets: list[dict[str, Any]]) -> None:
+        chunks = await self.run_cpu(pack, secrets)
+        await self.chunks.delete_many({"batch_id": batch["_id"], "kind": "secrets"})  # of an earlier failed try
+        if chunks:
+            await self.chunks.insert_many(self._chunk_docs(batch, "secrets", chunks), ordered=True)
+        # From here on the inserts all succeeded: a crash is rolled forward, never back.
+        moved = await self.batches.update_one(
+            {"_id": batch["_id"], "status": "committing"},
+            {"$set": {"status": "publishing", "chunks.secrets": len(chunks), "lease_until": self.now() + COMMIT_LEASE}},
+        )
+        if moved.matched_count == 0:  # the lease lapsed and the recovery rolled the batch back
+            raise errors.conflict("import_interrupted", "导入超时已被撤销，本批次未导入任何人员，请重新导入")
+        await self._flip_visible(batch["_id"])
+
+    async def _flip_visible(self, batch_id: ObjectId) -> None:
+        await self.collection.update_many({"import_id": batch_id, "import_pending": True},
+                                          {"$unset": {"import_pending": ""}})
+        await self.batches.update_one(
+            {"_id": batch_id, "status": "publishing"},
+            {"$set": {"status": "committed", "committed_at": self.now()},
+             "$unset": {"lease_until": "", "chunks.payload": ""}},
+        )
+        await self.chunks.delete_many({"batch_id": batch_id, "kind": "payload"})
+
+    async def rollback_unfinished_imports(self) -> int:
+        """Finish commits a crashed process left (lease lapsed): roll back or forward; remove orphans; how many."""
+        handled = 0
+        now = self.now()
+        while (batch := await self.batches.find_one_and_update(
+                {"status": "committing", "lease_until": {"$lt": now}}, {"$set": {"status": "rolling_back"}})):
+            await self._roll_back(batch["_id"], reason="interrupted")
+            handled += 1
+        async for batch in self.batches.find({"status": "publishing", "lease_until": {"$lt": now}}, {"_id": 1}):
+            await self._flip_visible(batch["_id"])
+            log.warning("staff import %s rolled forward after an interruption", batch["_id"])
+            handled += 1
+        return handled + await self._remove_orphans(now - ORPHAN_AGE)
+
+    async def _remove_orphans(self, cutoff: datetime) -> int:
+        """Hidden import accounts (they hold their ID numbers' login keys) whose batch is gone."""
+        batch_ids = {doc["import_id"] async for doc in self.collection.find(
+            {"import_pending": True, "created_at": {"$lt": cutoff}}, {"import_id": 1})}
+        removed = 0
+        for batch_id in batch_ids:
+            if await self.batches.count_documents({"_id": batch_id}, limit=1):
+                continue  # a batch that still exists is finished by the steps above
+            deleted = await self.collection.delete_many({"import_id": batch_id, "import_pending": True})
+            log.warning("staff import %s vanished: %d hidden accounts removed", batch_id, deleted.deleted_count)
+            removed += 1
+        return removed
+
+    # ---- results ----------------------------------------------------------------------
+
+    async def result_sheet(self, unit: Principal, import_id: str) -> tuple[str, str, bytes]:
+        """Every row's verdict; after a commit the first download also carries the secrets (then erased)."""
+        batch_id = parse_object_id(import_id, "导入批次不存在")
+        batch = await self.batches.find_one(
+            {"_id": batch_id, "unit_id": unit.account_id, "expires_at": {"$gt": self.now()}},
+            {"chunks": 1, "status": 1, "secrets_released": 1},
+        )
+        stored = await self._load(batch, "rows") if batch is not None else None
+        if batch is None or stored is None:
+            raise errors.not_found("导入批次不存在或已过期", code="import_not_found")
+        committed = batch["status"] == "committed"
+        secrets: dict[int, str] = {}
+        if committed and not batch.get("secrets_released"):
+            released = await self.batches.update_one(  # one download wins the secrets
+                {"_id": batch_id, "status": "committed", "secrets_released": {"$ne": True}},
+                {"$set": {"secrets_released": True}})
+            if released.modified_count:
+                where = {"batch_id": batch_id, "kind": "secrets"}
+                found = [s for doc in await self.chunks.find(where).to_list() for s in doc["items"]]
+                await self.chunks.delete_many(where)
+                secrets = {s["row"]: self.cipher.decrypt(s["secret"], context="one_time_secret") for s in found}
+        rows = []
+        for row in stored:
+            verdict = "created" if committed and row["verdict"] == "ok" else row["verdict"]
+            message = "；".join(f"{FIELD_LABELS.get(k, k)}：{v}" for k, v in (row.get("errors") or {}).items())
+            rows.append({**row, "id_masked": row.get("id_masked") or "", "verdict_label": VERDICT_LABELS[verdict],
+                         "message": message or row.get("note"),
+                         "secret": secrets.get(row["row"], "（已领取）" if committed and row["verdict"] == "ok" else None)})
+        return await self.run_cpu(render_import_result, rows, committed)  # type: ignore[no-any-return]

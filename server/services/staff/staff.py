@@ -1,0 +1,310 @@
+"""A unit's staff (manual §3.3): add one, bind a registered trainee, list, edit, unbind, export.
+
+A trainee belongs to at most one unit: ``trainee.unit_id`` on the trainee's
+account (the photo permission check and enrollments read that exact field).
+Binding is one guarded update (``trainee.unit_id`` missing or null), so two
+units binding the same person at once cannot both win. Every unit path looks a
+person up among *its own* staff only: another unit's staff id is a plain 404.
+
+Accounts of an Excel import still being committed carry ``import_pending`` and
+are invisible here (and to login and bind) until the batch is flipped visible.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+
+from server import errors
+from server.documents.staff_xlsx import SEX_LABELS, render_staff_export
+from server.models.profile import PhotoOut, ProfileOut
+from server.models.staff import (
+    BindIn,
+    StaffCreate,
+    StaffCreatedOut,
+    StaffItem,
+    StaffListQuery,
+    StaffPage,
+    StaffUpdate,
+)
+from server.services import Principal
+from server.services.accounts.accounts import AccountService, NewPerson, login_forms
+from server.services.accounts.identity import (
+    ID_TYPE_LABELS,
+    ProfileMismatch,
+    check_profile_consistency,
+    mask_id_number,
+    mask_phone,
+    validate_cn_mobile,
+)
+from server.services.accounts.throttle import RateLimiter
+from server.services.audit import AuditLog
+from server.services.cpu import CpuRunner
+from server.services.ids import parse_object_id
+from server.services.pii import FieldCipher
+from server.services.profile.photos import PhotoService
+from server.services.profile.profile import ProfileService
+
+VISIBLE: dict[str, Any] = {"import_pending": {"$exists": False}}
+IDENTITY_LOCKED = {
+    "name": "学员已激活或并非本单位创建的账号，姓名只能由本人或协会修改",
+    "sex": "学员已激活或并非本单位创建的账号，性别只能由本人或协会修改",
+    "birth_date": "学员已激活或并非本单位创建的账号，出生日期只能由本人或协会修改",
+}
+BIND_LIMIT_PER_HOUR = 30
+IDENTITY_FIELDS = ("id_type", "id_number", "phone")
+_LIST_FIELDS = {"name": 1, "status": 1, "phone": 1, "trainee": 1}
+
+
+def same_name(a: str, b: str) -> bool:
+    """Names compare after NFKC folding and without spaces (全角/半角, stray blanks)."""
+    def fold(s: str) -> str:
+        return re.sub(r"\s+", "", unicodedata.normalize("NFKC", s))
+    return fold(a) == fold(b)
+
+
+def _current(account: dict[str, Any], key: str) -> Any:
+    """The stored value of an ``$set`` key such as ``trainee.position``."""
+    value: Any = account
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def staff_filter(unit_id: ObjectId) -> dict[str, Any]:
+    """The visible trainee accounts bound to ``unit_id``."""
+    return {"role": "trainee", "trainee.unit_id": unit_id, **VISIBLE}
+
+
+class StaffService:
+    """The staff of the calling unit."""
+
+    def __init__(
+        self,
+        accounts: AccountService,
+        *,
+        profiles: ProfileService,
+        photos: PhotoService,
+        cipher: FieldCipher,
+        limiter: RateLimiter,
+        audit: AuditLog,
+        run_cpu: CpuRunner,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.accounts = accounts
+        self.collection = accounts.accounts
+        self.profiles = profiles
+        self.photos = photos
+        self.cipher = cipher
+        self.limiter = limiter
+        self.audit = audit
+        self.run_cpu = run_cpu
+        self.now = now or (lambda: datetime.now(UTC))
+        # Test seams: ``before_update_write`` runs between the identity check and the write of an
+        # edit (a test activates the account there); ``identity_guard = False`` is the control run
+        # whose write does not re-check "still the unit's own pending account".
+        self.before_update_write: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+        self.identity_guard = True
+
+    # ---- lookups --------------------------------------------------------------------
+
+    async def own(self, unit: Principal, trainee_id: str) -> dict[str, Any]:
+        """A person of the unit's own staff, or 404 (malformed, unknown, or someone else's)."""
+        account_id = parse_object_id(trainee_id, "人员不存在")
+        account = await self.collection.find_one({"_id": account_id, **staff_filter(unit.account_id)})
+        if account is None:
+            raise errors.not_found("人员不存在")
+        return account
+
+    def item(self, account: dict[str, Any]) -> StaffItem:
+        """A stored account as a masked list item."""
+        t = account["trainee"]
+        phone = self.accounts.phone_of(account)
+        return StaffItem(
+            id=str(account["_id"]), name=account["name"], sex=SEX_LABELS.get(t.get("sex") or ""),
+            id_masked=t["id_masked"], phone_masked=mask_phone(phone) if phone else None,
+            education=t.get("education"), title=t.get("title"), position=t.get("position"),
+            employer=t.get("employer"), has_photo=(t.get("photo") or {}).get("file_id") is not None,
+            status=account["status"], bound_at=t.get("bound_at"),
+        )
+
+    # ---- list, detail, edit, unbind -------------------------------------------------------
+
+    async def list(self, unit: Principal, query: StaffListQuery) -> StaffPage:
+        """The unit's staff, searched and paged, personal data masked."""
+        where = staff_filter(unit.account_id)
+        if query.name:
+            where["name"] = {"$regex": re.escape(unicodedata.normalize("NFKC", query.name))}
+        if query.position:
+            where["trainee.position"] = {"$regex": re.escape(query.position)}
+        if query.id_number:
+            where["login_key"] = self.accounts.trainee_key(login_forms(query.id_number)[1])
+        if query.phone:
+            try:
+                phone = validate_cn_mobile(query.phone)
+            except ValueError:
+                return StaffPage(items=[], total=0)
+            where["phone_index"] = self.cipher.blind_index(phone, context="phone")
+        total = await self.collection.count_documents(where)
+        cursor = self.collection.find(where, _LIST_FIELDS).sort([("name", 1), ("_id", 1)])
+        docs = await cursor.skip(query.skip).limit(query.page_size).to_list()
+        return StaffPage(items=[self.item(d) for d in docs], total=total)
+
+    async def detail(self, unit: Principal, trainee_id: str) -> ProfileOut:
+        """One person's profile for the unit's edit form; ID number and phone masked."""
+        account = await self.own(unit, trainee_id)
+        profile = self.profiles.profile_out(account)
+        return profile.model_copy(update={
+            "id_number": account["trainee"]["id_masked"],
+            "phone": mask_phone(profile.phone) if profile.phone else None,
+        })
+
+    async def update(self, unit: Principal, trainee_id: str, body: StaffUpdate, *, ip: str) -> StaffItem:
+        """Replace the profile fields a unit may edit (never the ID type or number, nor the phone).
+
+        Name, sex and birth date only on an account the unit created that is still
+        pending; elsewhere a different value is refused. The names of the changed
+        fields are audited (``staff.update``).
+        """
+        account = await self.own(unit, trainee_id)
+        t = account["trainee"]
+        stored_birth = date.fromisoformat(t["birth_date"]) if t.get("birth_date") else None
+        # An omitted name, or the stored one typed differently (全角, blanks), keeps the stored name.
+        name = account["name"] if body.name is None or same_name(body.name, account["name"]) else body.name
+        sex = body.sex or t.get("sex")
+        birth = body.birth_date or stored_birth
+        identity = {"name": (name, account["name"]), "sex": (sex, t.get("sex")), "birth_date": (birth, stored_birth)}
+        changed_identity = [k for k, (new, old) in identity.items() if new != old]
+        if changed_identity and not self._identity_editable(unit, account):
+            raise self._identity_locked(changed_identity)
+        id_number = self.cipher.decrypt(t["id_number"], context="id_number")
+        try:
+            check_profile_consistency(t["id_type"], id_number, birth, sex)
+        except ProfileMismatch as exc:
+            raise errors.validation(fields={exc.field: exc.message}) from None
+        if birth is not None and body.work_start < birth.strftime("%Y-%m"):
+            raise errors.validation(fields={"work_start": "参加工作时间不能早于出生日期"})
+        fields: dict[str, Any] = {f"trainee.{k}": v for k, v in body.stored_fields().items()}
+        fields.update({"name": name, "trainee.sex": sex, "trainee.birth_date": birth.isoformat() if birth else None})
+        changed = sorted(k.removeprefix("trainee.") for k, v in fields.items() if _current(account, k) != v)
+        fields["updated_at"] = self.now()
+        if self.before_update_write is not None:
+            await self.before_update_write(account)
+        mine = {"_id": account["_id"], **staff_filter(unit.account_id)}
+        # Identity changes: still the unit's own pending account at the moment of the write.
+        still_editable = {"status": "pending", "created_by": unit.account_id}
+        guard = mine | (still_editable if changed_identity and self.identity_guard else {})
+        updated = await self.collection.find_one_and_update(guard, {"$set": fields}, return_document=ReturnDocument.AFTER)
+        if updated is None:
+            if changed_identity and await self.collection.count_documents(mine, limit=1):  # activated meanwhile
+                raise self._identity_locked(changed_identity)
+            raise errors.not_found("人员不存在")  # unbound meanwhile
+        await self.audit.record("staff.update", actor_id=unit.account_id, actor_role=unit.role,
+                                subject=t["id_masked"], subject_id=account["_id"], ip=ip, details={"fields": changed})
+        return self.item(updated)
+
+    @staticmethod
+    def _identity_locked(changed: list[str]) -> errors.AppError:
+        return errors.AppError(422, "staff_identity_locked", "该学员的姓名、性别和出生日期只能由本人或协会修改",
+                               {"fields": {k: IDENTITY_LOCKED[k] for k in changed}})
+
+    @staticmethod
+    def _identity_editable(unit: Principal, account: dict[str, Any]) -> bool:
+        """A unit fixes name, sex and birth date only of an account it created that nobody activated yet."""
+        return bool(account["status"] == "pending" and account.get("created_by") == unit.account_id)
+
+    async def unbind(self, unit: Principal, trainee_id: str, *, ip: str) -> None:
+        """Remove a person from the unit's staff; the trainee keeps the account."""
+        account_id = parse_object_id(trainee_id, "人员不存在")
+        account = await self.collection.find_one_and_update(
+            staff_filter(unit.account_id) | {"_id": account_id},
+            {"$unset": {"trainee.unit_id": "", "trainee.bound_at": ""}, "$set": {"updated_at": self.now()}},
+        )
+        if account is None:
+            raise errors.not_found("人员不存在")
+        await self.audit.record("staff.unbind", actor_id=unit.account_id, actor_role=unit.role,
+                                subject=account["trainee"]["id_masked"], subject_id=account_id, ip=ip)
+
+    async def set_photo(self, unit: Principal, trainee_id: str, data: bytes, *, consent: bool,
+                        ip: str) -> PhotoOut:
+        """The ID photo of one of the unit's staff, through the trainee photo pipeline."""
+        account = await self.own(unit, trainee_id)
+        return await self.photos.store(account, data, consent=consent, actor=unit, ip=ip)
+
+    # ---- add one, bind ----------------------------------------------------------------------
+
+    async def add(self, unit: Principal, body: StaffCreate, *, ip: str) -> StaffCreatedOut:
+        """Create a pending trainee account bound to the unit, in one insert."""
+        assert body.birth_date is not None and body.sex is not None  # the model derives or requires them
+        person = NewPerson(body.name, body.sex, body.id_type, body.id_number, body.birth_date, body.phone,
+                           str(body.email))
+        profile = self.profile_fields(body) | {"unit_id": unit.account_id, "bound_at": self.now()}
+        try:
+            pending = await self.accounts.create_pending_trainee(person, created_by=unit, ip=ip, profile=profile)
+        except errors.AppError as exc:
+            if exc.code == "account_exists":
+                raise errors.conflict("account_exists", "该证件号码已有账号，请使用“绑定已注册学员”",
+                                      {"bind": {"path": "/api/v1/unit/staff/bind", "name": body.name}}) from None
+            raise
+        await self.audit.record("staff.add", actor_id=unit.account_id, actor_role=unit.role,
+                                subject=mask_id_number(body.id_number),
+                                subject_id=pending.account_id, ip=ip)
+        return StaffCreatedOut(id=str(pending.account_id), name=body.name, id_masked=mask_id_number(body.id_number),
+                               status="pending", one_time_secret=pending.one_time_secret)
+
+    @staticmethod
+    def profile_fields(body: StaffCreate) -> dict[str, Any]:
+        """The ``trainee`` subdocument fields of the form (identity fields are stored by accounts)."""
+        return {k: v for k, v in body.stored_fields().items() if k not in IDENTITY_FIELDS}
+
+    async def bind(self, unit: Principal, body: BindIn, *, ip: str) -> StaffItem:
+        """Bind a registered trainee found by exact name + ID number (throttled per unit)."""
+        await self.limiter.hit(f"staff_bind|{unit.account_id}", limit=BIND_LIMIT_PER_HOUR, window_seconds=3600,
+                               message="绑定查询过于频繁，请稍后再试")
+        key = self.accounts.trainee_key(login_forms(body.id_number)[1])
+        account = await self.collection.find_one({"login_key": key, "role": "trainee", **VISIBLE})
+        # A wrong name answers exactly like an unknown number: no probing which numbers exist.
+        if account is None or not same_name(account["name"], body.name):
+            raise errors.not_found("未找到该学员，请核对姓名和身份证号", code="trainee_not_found")
+        updated = await self.collection.find_one_and_update(
+            {"_id": account["_id"], "trainee.unit_id": None, **VISIBLE},
+            {"$set": {"trainee.unit_id": unit.account_id, "trainee.bound_at": self.now(), "updated_at": self.now()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if updated is None:
+            current = await self.collection.find_one({"_id": account["_id"]}, {"trainee.unit_id": 1})
+            if current and (current.get("trainee") or {}).get("unit_id") == unit.account_id:
+                raise errors.conflict("already_bound", "该学员已是本单位人员")
+            raise errors.conflict("bound_elsewhere", "该学员已绑定其他单位，请先由原单位解绑")
+        await self.audit.record("staff.bind", actor_id=unit.account_id, actor_role=unit.role,
+                                subject=account["trainee"]["id_masked"], subject_id=account["_id"], ip=ip)
+        return self.item(updated)
+
+    # ---- export ----------------------------------------------------------------------------
+
+    async def export(self, unit: Principal, *, ip: str) -> tuple[str, str, bytes]:
+        """The unit's staff in full (it manages them); the access is audited."""
+        docs = await self.collection.find(staff_filter(unit.account_id)).sort([("name", 1), ("_id", 1)]).to_list()
+        people = [self._export_row(d) for d in docs]
+        await self.audit.record("staff.export", actor_id=unit.account_id, actor_role=unit.role, ip=ip,
+                                details={"count": len(people)})
+        return await self.run_cpu(render_staff_export, people)  # type: ignore[no-any-return]
+
+    def _export_row(self, account: dict[str, Any]) -> dict[str, Any]:
+        t = account["trainee"]
+        row = {k: t.get(k) for k in t if not isinstance(t.get(k), (dict, ObjectId, datetime))}
+        row.update(
+            name=account["name"], sex=SEX_LABELS.get(t.get("sex") or ""),
+            id_type=ID_TYPE_LABELS.get(t.get("id_type")),  # type: ignore[call-overload]
+            id_number=self.cipher.decrypt(t["id_number"], context="id_number"),
+            phone=self.accounts.phone_of(account),
+            status={"active": "已激活", "pending": "待激活", "disabled": "已停用"}.get(account["status"]),
+            has_photo="有" if (t.get("photo") or {}).get("file_id") else "无",
+        )
+        return row
