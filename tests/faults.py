@@ -65,6 +65,12 @@ class FaultyCollection(AsyncCollection[dict[str, Any]]):
             return super().__getattr__(name)  # type: ignore[misc, no-any-return]
         return self[name]
 
+    def with_options(self, **options: Any) -> FaultyCollection:  # type: ignore[override]
+        inner = super().with_options(**options)  # the options GridFS and callers ask for, kept
+        return _collection(self.database, self.name, self.plan, codec_options=inner.codec_options,
+                           read_preference=inner.read_preference, write_concern=inner.write_concern,
+                           read_concern=inner.read_concern)
+
 
 def _write_method(method: str) -> Callable[..., Awaitable[Any]]:
     async def write(self: FaultyCollection, *args: Any, **kwargs: Any) -> Any:
@@ -100,3 +106,7 @@ class FaultyDatabase(AsyncDatabase[dict[str, Any]]):
 
     def get_collection(self, name: str, **options: Any) -> FaultyCollection:  # type: ignore[override]
         return _collection(self, name, self.plan, **options)
+
+    def with_options(self, **options: Any) -> FaultyDatabase:  # type: ignore[override]
+        inner = super().with_options(**options)
+        return FaultyDatabase(inner, self.plan)
