@@ -28,7 +28,7 @@ async def demo_enrollments(services: Services) -> list[str]:
             postcode="200001", is_default=True), ip=LOCAL)
     first, second = open_sessions[:2]
     await services.enrollments.enroll(trainee, str(first["_id"]), by=me, address_id=None, ip=LOCAL)
-    staff = [str(doc["_id"]) async for doc in services.db["accounts"].find({"trainee.unit_id": unit["_id"]})]
+    staff = [str(doc["_id"]) async for doc in services.accounts.accounts.find({"trainee.unit_id": unit["_id"]})]
     result = await services.enrollments.enroll_staff(
         company, UnitEnrollmentCreate(session_id=str(second["_id"]), trainee_ids=staff), ip=LOCAL)
     verdicts = "、".join(sorted({r.verdict for r in result.results}))

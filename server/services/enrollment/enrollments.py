@@ -47,6 +47,7 @@ from server.models.enrollments import (
     UnitEnrollmentResult,
 )
 from server.services import Principal
+from server.services.accounts.accounts import AccountRepository
 from server.services.audit import AuditLog
 from server.services.catalog.catalog import (
     HELD_SEATS,
@@ -85,7 +86,7 @@ class EnrollmentService:
     ) -> None:
         self.enrollments = db["enrollments"]
         self.sessions = db["sessions"]
-        self.accounts = db["accounts"]
+        self.accounts = AccountRepository(db)
         self.catalog = catalog
         self.templates = templates
         self.waitlist = waitlist

@@ -34,6 +34,7 @@ from server.models.templates import (
     out_fields,
 )
 from server.services import Principal
+from server.services.accounts.accounts import AccountRepository
 from server.services.audit import AuditLog
 from server.services.ids import parse_object_id
 from server.services.pii import TOKEN_VERSION, FieldCipher
@@ -65,6 +66,7 @@ class TemplateService:
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self.db = db
+        self.accounts = AccountRepository(db)
         self.cipher = cipher
         self.audit = audit
         self.now = now or (lambda: datetime.now(UTC))
@@ -222,7 +224,7 @@ class TemplateService:
     async def _take_slot(self, kind: _Kind, owner_id: ObjectId) -> None:
         """Count one more template on the owner's account, refused at the limit (exact under concurrency)."""
         field = f"template_counts.{kind.collection}"
-        result = await self.db["accounts"].update_one(
+        result = await self.accounts.update_one(
             {"_id": owner_id, "$or": [{field: {"$exists": False}}, {field: {"$lt": MAX_PER_OWNER}}]},
             {"$inc": {field: 1}},
         )
@@ -230,7 +232,7 @@ class TemplateService:
             raise errors.conflict("too_many_templates", f"{kind.noun}最多保存 {MAX_PER_OWNER} 条，请先删除不用的")
 
     async def _give_slot(self, kind: _Kind, owner_id: ObjectId) -> None:
-        await self.db["accounts"].update_one({"_id": owner_id}, {"$inc": {f"template_counts.{kind.collection}": -1}})
+        await self.accounts.update_one({"_id": owner_id}, {"$inc": {f"template_counts.{kind.collection}": -1}})
 
     async def _make_default(self, collection: AsyncCollection[dict[str, Any]], owner_id: ObjectId, oid: ObjectId) -> None:
         """Clear the owner's other default, then set this one; the unique index refuses a second default."""

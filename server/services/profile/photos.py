@@ -31,6 +31,7 @@ from server import errors
 from server.documents.photo import PHOTO_HEIGHT, PHOTO_WIDTH, normalize_id_photo
 from server.models.profile import PhotoOut
 from server.services import Principal
+from server.services.accounts.accounts import AccountRepository
 from server.services.audit import AuditLog
 from server.services.cpu import cpu_runner
 from server.services.profile.profile import ProfileService
@@ -79,7 +80,7 @@ class PhotoService:
         max_bytes: int = PHOTO_MAX_BYTES,
         now: Callable[[], datetime] | None = None,
     ) -> None:
-        self.accounts = db["accounts"]
+        self.accounts = AccountRepository(db)
         self.bucket = AsyncGridFSBucket(db, bucket_name=PHOTO_BUCKET)
         self.profiles = profiles
         self.audit = audit

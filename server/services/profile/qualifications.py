@@ -25,6 +25,7 @@ from server import errors
 from server.documents.scan import normalize_scan
 from server.models.profile import QualificationCreate, QualificationList, QualificationOut
 from server.services import Principal
+from server.services.accounts.accounts import AccountRepository
 from server.services.audit import AuditLog
 from server.services.cpu import cpu_runner
 
@@ -46,7 +47,7 @@ class QualificationService:
         limit: int = QUALIFICATION_LIMIT,
         now: Callable[[], datetime] | None = None,
     ) -> None:
-        self.accounts = db["accounts"]
+        self.accounts = AccountRepository(db)
         self.collection = db["qualifications"]
         self.bucket = AsyncGridFSBucket(db, bucket_name=QUALIFICATION_BUCKET)
         self.audit = audit

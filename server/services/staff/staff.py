@@ -6,8 +6,8 @@ Binding is one guarded update (``trainee.unit_id`` missing or null), so two
 units binding the same person at once cannot both win. Every unit path looks a
 person up among *its own* staff only: another unit's staff id is a plain 404.
 
-Accounts of an Excel import still being committed carry ``import_pending`` and
-are invisible here (and to login and bind) until the batch is flipped visible.
+Accounts of an Excel import still being committed are invisible here (and to
+login and bind): the accounts repository hides them from every query.
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ from server.services.pii import FieldCipher
 from server.services.profile.photos import PhotoService
 from server.services.profile.profile import ProfileService
 
-VISIBLE: dict[str, Any] = {"import_pending": {"$exists": False}}
 IDENTITY_LOCKED = {
     "name": "学员已激活或并非本单位创建的账号，姓名只能由本人或协会修改",
     "sex": "学员已激活或并非本单位创建的账号，性别只能由本人或协会修改",
@@ -78,8 +77,8 @@ def _current(account: dict[str, Any], key: str) -> Any:
 
 
 def staff_filter(unit_id: ObjectId) -> dict[str, Any]:
-    """The visible trainee accounts bound to ``unit_id``."""
-    return {"role": "trainee", "trainee.unit_id": unit_id, **VISIBLE}
+    """The trainee accounts bound to ``unit_id`` (the repository adds "not of an unfinished import")."""
+    return {"role": "trainee", "trainee.unit_id": unit_id}
 
 
 class StaffService:
@@ -268,12 +267,12 @@ class StaffService:
         await self.limiter.hit(f"staff_bind|{unit.account_id}", limit=BIND_LIMIT_PER_HOUR, window_seconds=3600,
                                message="绑定查询过于频繁，请稍后再试")
         key = self.accounts.trainee_key(login_forms(body.id_number)[1])
-        account = await self.collection.find_one({"login_key": key, "role": "trainee", **VISIBLE})
+        account = await self.collection.find_one({"login_key": key, "role": "trainee"})
         # A wrong name answers exactly like an unknown number: no probing which numbers exist.
         if account is None or not same_name(account["name"], body.name):
             raise errors.not_found("未找到该学员，请核对姓名和身份证号", code="trainee_not_found")
         updated = await self.collection.find_one_and_update(
-            {"_id": account["_id"], "trainee.unit_id": None, **VISIBLE},
+            {"_id": account["_id"], "trainee.unit_id": None},
             {"$set": {"trainee.unit_id": unit.account_id, "trainee.bound_at": self.now(), "updated_at": self.now()}},
             return_document=ReturnDocument.AFTER,
         )
