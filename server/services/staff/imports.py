@@ -1,19 +1,29 @@
 """Excel import of a unit's staff: a dry run with a verdict per row, then a commit of all good rows or none.
 
-No multi-document transactions (a standalone server refuses them), so "all or
-none" is built from single-document steps on the ``staff_imports`` batch:
+Readers see a commit's accounts all at once or not at all, whatever the sheet's size:
 
-1. ``dry_run | failed → committing`` with ``find_one_and_update`` (one commit
-   wins; a lease ``lease_until`` says when a crashed commit may be rolled back);
-2. every account is inserted with ``import_id`` and ``import_pending: true`` —
-   invisible to the staff list, login and bind;
-3. ``committing → publishing`` (the one-time secrets stored encrypted), then one
-   ``update_many`` makes the batch visible, then ``publishing → committed``.
+1. **Claim**: ``dry_run | failed → committing`` with ``find_one_and_update`` (one commit
+   wins), with a lease: a fresh ``lease_id`` and ``lease_until``.
+2. **Insert hidden**: the accounts, with ``import_id`` and ``import_pending: true``, in
+   groups (``INSERT_CHUNK`` accounts, ``GROUP_BYTES`` of BSON), one transaction per group
+   that also stores the group's encrypted one-time secrets and first renews the lease
+   with an update of the batch filtered on ``lease_id`` and a live ``lease_until``. The
+   accounts repository (``server/services/accounts/accounts.py``) hides ``import_pending``
+   accounts from every reader.
+3. **Reveal**: one transaction marks the batch ``committed`` (under the same lease check)
+   and unsets ``import_pending`` on all its accounts: the moment they become visible is
+   one commit of the database.
 
-A failure in step 2 deletes every account of the batch and marks it ``failed``
-(a re-commit works). :meth:`rollback_unfinished_imports` (run at start-up and
-periodically) finishes what a crashed process left: a lapsed ``committing`` is
-rolled back, a lapsed ``publishing`` rolled forward (its inserts all succeeded).
+A commit that has lost its lease (it lapsed, or the recovery took the batch over) finds
+the batch update matching nothing, aborts that transaction and writes nothing more
+(409 ``import_interrupted``). Because the lease check *writes* the batch document, it
+conflicts with a concurrent take-over instead of reading a stale lease.
+
+A failure in step 2 (a duplicate ID number, an error) rolls back: ``committing →
+rolling_back`` under the lease, delete the batch's hidden accounts and secrets,
+``rolling_back → failed`` (a re-commit works). :meth:`rollback_unfinished_imports` (run
+at start-up and periodically) takes over every ``committing`` or ``rolling_back`` batch
+whose lease lapsed — a crashed commit, or a crashed roll-back — and finishes the roll-back.
 
 The batch document holds the status and counts only; its rows' verdicts, the
 good rows' data (ID numbers and phones encrypted) and, after the commit, the
@@ -24,26 +34,27 @@ before their batch document (a dry run that fails deletes them; a batch nobody
 can see is harmless), carry the batch's ``expires_at`` (TTL, one day), and are
 extended with it when a commit starts: the claim moves ``expires_at`` to a day
 from then, so neither TTL can remove a batch while its commit may still have to
-be rolled back or forward. Recovery also deletes hidden ``import_pending``
-accounts older than ``ORPHAN_AGE`` whose batch no longer exists (left by a
-crash before this rule).
+be rolled back. Recovery also deletes hidden ``import_pending`` accounts older
+than ``ORPHAN_AGE`` whose batch no longer exists (left by a crash before this rule).
 
 The one-time secrets are shown in the commit answer and once more in the first
 download of the result sheet, then erased. The template's example row gets the
-verdict ``example`` and is never imported.
+verdict ``example`` and is never imported. Fault injection lives in the tests
+(``tests/faults.py``, subclasses): this module has no test switches.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import bson
 from bson import ObjectId
 from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -52,7 +63,7 @@ from server.documents.staff_xlsx import COLUMNS, read_staff_sheet, render_import
 from server.documents.xlsx_common import check_xlsx_container
 from server.models.staff import CreatedAccountOut, ImportCommitOut, ImportOut, ImportRowOut
 from server.services import Principal
-from server.services.accounts.accounts import AccountService, NewPerson
+from server.services.accounts.accounts import AccountRepository, AccountService, NewPerson
 from server.services.accounts.identity import IdType
 from server.services.audit import AuditLog
 from server.services.cpu import CpuRunner
@@ -66,7 +77,8 @@ log = logging.getLogger(__name__)
 BATCH_LIFETIME = timedelta(days=1)
 COMMIT_LEASE = timedelta(minutes=10)
 ORPHAN_AGE = timedelta(hours=1)  # hidden import accounts of a vanished batch older than this are removed
-INSERT_CHUNK = 500
+INSERT_CHUNK = 500  # accounts inserted per transaction
+GROUP_BYTES = 8 * 1024 * 1024  # and at most this much BSON per transaction
 CHUNK_BYTES = 4 * 1024 * 1024  # BSON of one chunk document's items (MongoDB allows 16 MiB a document)
 FIELD_LABELS = {c.field: c.label for c in COLUMNS}
 VERDICT_LABELS = {"ok": "可导入", "error": "有误", "exists": "存在账号", "example": "示例行", "created": "已导入"}
@@ -103,6 +115,28 @@ def pack(items: list[dict[str, Any]], limit: int = CHUNK_BYTES) -> list[list[dic
     return chunks
 
 
+def _groups(
+    docs: list[dict[str, Any]], secrets: list[dict[str, Any]]
+) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """Accounts (with their secrets) in groups of at most ``INSERT_CHUNK`` and ``GROUP_BYTES`` of BSON:
+    one transaction each, well within MongoDB's transaction limits (CPU work: run in the executor)."""
+    groups: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = []
+    size = 0
+    for doc, secret in zip(docs, secrets, strict=True):
+        n = len(bson.encode(doc))
+        if not groups or len(groups[-1][0]) >= INSERT_CHUNK or size + n > GROUP_BYTES:
+            groups.append(([], []))
+            size = 0
+        groups[-1][0].append(doc)
+        groups[-1][1].append(secret)
+        size += n
+    return groups
+
+
+class LeaseLost(Exception):
+    """This commit no longer holds its batch (the lease lapsed or the recovery took it over)."""
+
+
 class StaffImportService:
     """Dry runs, commits, result sheets and recovery of staff imports."""
 
@@ -121,8 +155,10 @@ class StaffImportService:
     ) -> None:
         self.batches = db["staff_imports"]
         self.chunks = db["staff_import_chunks"]
+        self.client = db.client
         self.accounts = accounts
-        self.collection = accounts.accounts
+        # The accounts repository on this very database (tests build the service on a faulty one).
+        self.collection = AccountRepository(db)
         self.staff = staff
         self.cipher = cipher
         self.audit = audit
@@ -194,7 +230,8 @@ class StaffImportService:
         key_list = list(keys)
         for start in range(0, len(key_list), 1000):
             cursor = self.collection.find({"login_key": {"$in": key_list[start:start + 1000]}},
-                                          {"login_key": 1, "trainee.unit_id": 1, "import_pending": 1})
+                                          {"login_key": 1, "trainee.unit_id": 1, "import_pending": 1},
+                                          include_pending=True)  # a hidden account holds its number too
             async for doc in cursor:
                 found[keys[doc["login_key"]]] = doc
         return found
@@ -229,11 +266,10 @@ class StaffImportService:
 
     # ---- commit ---------------------------------------------------------------------
 
-    async def commit(
-        self, unit: Principal, import_id: str, *, ip: str, fail_after: int | None = None
-    ) -> ImportCommitOut:
-        """Create every good row of a dry run, or none. ``fail_after``: tests inject a failure."""
+    async def commit(self, unit: Principal, import_id: str, *, ip: str) -> ImportCommitOut:
+        """Create every good row of a dry run, or none; readers see all of them at once or none."""
         batch = await self._claim(unit, parse_object_id(import_id, "导入批次不存在"))
+        lease = batch["lease_id"]
         docs: list[dict[str, Any]] = []
         try:
             # The claim moved the batch's expiry; its chunks follow before they are read.
@@ -242,13 +278,21 @@ class StaffImportService:
             if payload is None:
                 raise errors.not_found("导入批次不存在或已过期，请重新上传", code="import_not_found")
             docs, secrets = await self.run_cpu(self._account_docs, batch["_id"], payload, unit.account_id)
-            await self._insert_all(batch, docs, fail_after)
+            groups = await self.run_cpu(_groups, docs, secrets)
+            for seq, (group, group_secrets) in enumerate(groups):
+                await self._leased(batch["_id"], lease, {"$set": {"lease_until": self.now() + COMMIT_LEASE}},
+                                   self._insert_group(batch, seq, group, group_secrets))
+            await self._leased(batch["_id"], lease, {
+                "$set": {"status": "committed", "committed_at": self.now(), "chunks.secrets": len(groups)},
+                "$unset": {"lease_id": "", "lease_until": "", "chunks.payload": ""},
+            }, self._reveal(batch["_id"]))
+        except LeaseLost:  # whoever took the batch over rolls it back: write nothing more
+            raise errors.conflict("import_interrupted", "导入超时已被撤销，本批次未导入任何人员，请重新导入") from None
         except BaseException as exc:
-            await self._roll_back(batch["_id"], reason=type(exc).__name__)
+            await self._abandon(batch["_id"], lease, reason=type(exc).__name__)
             if isinstance(exc, BulkWriteError | DuplicateKeyError):
                 raise self._conflict(exc, docs) from None
             raise
-        await self._publish(batch, secrets)
         await self.audit.record("staff.import_commit", actor_id=unit.account_id, actor_role=unit.role,
                                 subject_id=batch["_id"], ip=ip, details={"created": len(docs)})
         return ImportCommitOut(id=str(batch["_id"]), status="committed", created=len(docs), accounts=[
@@ -258,13 +302,13 @@ class StaffImportService:
         ])
 
     async def _claim(self, unit: Principal, batch_id: ObjectId) -> dict[str, Any]:
-        """``dry_run | failed → committing``, one winner; the batch then lives a day from now (see above)."""
+        """``dry_run | failed → committing`` with a new lease, one winner; the batch then lives a day from now."""
         now = self.now()
         batch = await self.batches.find_one_and_update(
             {"_id": batch_id, "unit_id": unit.account_id, "status": {"$in": ["dry_run", "failed"]},
              "expires_at": {"$gt": now}},
-            {"$set": {"status": "committing", "lease_until": now + COMMIT_LEASE, "commit_started_at": now,
-                      "expires_at": now + BATCH_LIFETIME}},
+            {"$set": {"status": "committing", "lease_id": ObjectId(), "lease_until": now + COMMIT_LEASE,
+                      "commit_started_at": now, "expires_at": now + BATCH_LIFETIME}},
             return_document=ReturnDocument.AFTER,
         )
         if batch is not None:
@@ -293,14 +337,49 @@ class StaffImportService:
                             "secret": self.cipher.encrypt(secret, context="one_time_secret")})
         return docs, secrets
 
-    async def _insert_all(self, batch: dict[str, Any], docs: list[dict[str, Any]], fail_after: int | None) -> None:
-        limit = len(docs) if fail_after is None else min(fail_after, len(docs))
-        for start in range(0, limit, INSERT_CHUNK):
-            await self.collection.insert_many(docs[start:min(start + INSERT_CHUNK, limit)], ordered=True)
-            await self.batches.update_one({"_id": batch["_id"], "status": "committing"},
-                                          {"$set": {"lease_until": self.now() + COMMIT_LEASE}})
-        if fail_after is not None:
-            raise RuntimeError(f"injected failure after {limit} rows")
+    def _holder(self, batch_id: ObjectId, lease: ObjectId) -> dict[str, Any]:
+        """The batch as long as this commit holds it: still committing, under its lease, not lapsed."""
+        return {"_id": batch_id, "status": "committing", "lease_id": lease, "lease_until": {"$gt": self.now()}}
+
+    async def _leased(self, batch_id: ObjectId, lease: ObjectId, batch_update: dict[str, Any],
+                      step: Callable[[AsyncClientSession], Awaitable[None]]) -> None:
+        """Run ``step`` in one transaction that first updates the batch under this commit's lease.
+
+        The lease check is a *write* of the batch document, not a read: a recovery
+        taking the batch over writes that document too, so the two conflict and one of
+        them waits or retries. A commit whose lease lapsed or was taken over therefore
+        raises :class:`LeaseLost` with nothing of the step written.
+        """
+        async def run(session: AsyncClientSession) -> None:
+            held = await self.batches.update_one(self._holder(batch_id, lease), batch_update, session=session)
+            if held.matched_count == 0:
+                raise LeaseLost(batch_id)
+            await step(session)
+
+        async with self.client.start_session() as session:
+            await session.with_transaction(run)
+
+    def _insert_group(self, batch: dict[str, Any], seq: int, docs: list[dict[str, Any]],
+                      secrets: list[dict[str, Any]]) -> Callable[[AsyncClientSession], Awaitable[None]]:
+        """One group of hidden accounts with its one-time secrets (encrypted), as a transaction step."""
+        async def step(session: AsyncClientSession) -> None:
+            await self.collection.insert_many(docs, ordered=True, session=session)
+            await self.chunks.insert_one({"batch_id": batch["_id"], "kind": "secrets", "seq": seq, "items": secrets,
+                                          "expires_at": batch["expires_at"]}, session=session)
+        return step
+
+    def _reveal(self, batch_id: ObjectId) -> Callable[[AsyncClientSession], Awaitable[None]]:
+        """Every hidden account of the batch visible, in the transaction that marks it committed.
+
+        One transaction for the whole batch, whatever its size: each account's change is
+        one ``$unset`` (some 100 bytes of oplog, 0.5 MB for the largest sheet), far
+        within MongoDB's transaction limits, while the inserts are what the groups split.
+        """
+        async def step(session: AsyncClientSession) -> None:
+            await self.collection.update_many({"import_id": batch_id, "import_pending": True},
+                                              {"$unset": {"import_pending": ""}}, include_pending=True, session=session)
+            await self.chunks.delete_many({"batch_id": batch_id, "kind": "payload"}, session=session)
+        return step
 
     def _conflict(self, exc: Exception, docs: list[dict[str, Any]]) -> errors.AppError:
         row = None
@@ -311,63 +390,68 @@ class StaffImportService:
         return errors.conflict("import_conflict", f"{where}的人员刚刚已有账号，本批次未导入任何人员，请重新检查后再导入",
                                {"row": row})
 
-    async def _roll_back(self, batch_id: ObjectId, *, reason: str) -> None:
-        """Delete every account of the batch (all still invisible) and mark it failed."""
-        deleted = await self.collection.delete_many({"import_id": batch_id, "import_pending": True})
+    async def _abandon(self, batch_id: ObjectId, lease: ObjectId, *, reason: str) -> None:
+        """A failed commit rolls its batch back itself, if it still holds it (else the holder does)."""
+        taken = await self.batches.update_one(self._holder(batch_id, lease), {"$set": {
+            "status": "rolling_back", "lease_until": self.now() + COMMIT_LEASE}})
+        if taken.matched_count:
+            await self._roll_back(batch_id, lease, reason=reason)
+
+    async def _roll_back(self, batch_id: ObjectId, lease: ObjectId, *, reason: str) -> None:
+        """Delete every account of a ``rolling_back`` batch (all still hidden) and mark it failed.
+
+        Each step may be repeated: a crash in between leaves the batch ``rolling_back``
+        with a lease, and the recovery starts over once that lapses.
+        """
+        deleted = await self.collection.delete_many({"import_id": batch_id, "import_pending": True},
+                                                    include_pending=True)
         await self.chunks.delete_many({"batch_id": batch_id, "kind": "secrets"})
         await self.batches.update_one(
-            {"_id": batch_id, "status": {"$in": ["committing", "rolling_back"]}},
-            {"$set": {"status": "failed", "failed_at": self.now(), "failure": reason}, "$unset": {"lease_until": ""}},
+            {"_id": batch_id, "status": "rolling_back", "lease_id": lease},
+            {"$set": {"status": "failed", "failed_at": self.now(), "failure": reason},
+             "$unset": {"lease_id": "", "lease_until": ""}},
         )
         log.warning("staff import %s rolled back (%s): %d accounts removed", batch_id, reason, deleted.deleted_count)
 
-    async def _publish(self, batch: dict[str, Any], secrets: list[dict[str, Any]]) -> None:
-        chunks = await self.run_cpu(pack, secrets)
-        await self.chunks.delete_many({"batch_id": batch["_id"], "kind": "secrets"})  # of an earlier failed try
-        if chunks:
-            await self.chunks.insert_many(self._chunk_docs(batch, "secrets", chunks), ordered=True)
-        # From here on the inserts all succeeded: a crash is rolled forward, never back.
-        moved = await self.batches.update_one(
-            {"_id": batch["_id"], "status": "committing"},
-            {"$set": {"status": "publishing", "chunks.secrets": len(chunks), "lease_until": self.now() + COMMIT_LEASE}},
-        )
-        if moved.matched_count == 0:  # the lease lapsed and the recovery rolled the batch back
-            raise errors.conflict("import_interrupted", "导入超时已被撤销，本批次未导入任何人员，请重新导入")
-        await self._flip_visible(batch["_id"])
-
-    async def _flip_visible(self, batch_id: ObjectId) -> None:
-        await self.collection.update_many({"import_id": batch_id, "import_pending": True},
-                                          {"$unset": {"import_pending": ""}})
-        await self.batches.update_one(
-            {"_id": batch_id, "status": "publishing"},
-            {"$set": {"status": "committed", "committed_at": self.now()},
-             "$unset": {"lease_until": "", "chunks.payload": ""}},
-        )
-        await self.chunks.delete_many({"batch_id": batch_id, "kind": "payload"})
-
     async def rollback_unfinished_imports(self) -> int:
-        """Finish commits a crashed process left (lease lapsed): roll back or forward; remove orphans; how many."""
+        """Finish what crashed commits left (lease lapsed): roll back, remove orphans; how many batches."""
         handled = 0
         now = self.now()
+        # ``rolling_back`` too: a roll-back that crashed itself is started over.
         while (batch := await self.batches.find_one_and_update(
-                {"status": "committing", "lease_until": {"$lt": now}}, {"$set": {"status": "rolling_back"}})):
-            await self._roll_back(batch["_id"], reason="interrupted")
+                {"status": {"$in": ["committing", "rolling_back"]}, "lease_until": {"$lt": now}},
+                {"$set": {"status": "rolling_back", "lease_id": ObjectId(), "lease_until": now + COMMIT_LEASE}},
+                return_document=ReturnDocument.AFTER)):
+            await self._roll_back(batch["_id"], batch["lease_id"], reason="interrupted")
             handled += 1
-        async for batch in self.batches.find({"status": "publishing", "lease_until": {"$lt": now}}, {"_id": 1}):
-            await self._flip_visible(batch["_id"])
+        handled += await self._finish_publishing(now)
+        return handled + await self._remove_orphans(now - ORPHAN_AGE)
+
+    async def _finish_publishing(self, now: datetime) -> int:
+        """Batches an earlier version left ``publishing`` (every insert done): revealed in one transaction."""
+        handled = 0
+        while (batch := await self.batches.find_one_and_update(
+                {"status": "publishing", "lease_until": {"$lt": now}},
+                {"$set": {"status": "committing", "lease_id": ObjectId(), "lease_until": now + COMMIT_LEASE}},
+                return_document=ReturnDocument.AFTER)):
+            await self._leased(batch["_id"], batch["lease_id"], {
+                "$set": {"status": "committed", "committed_at": self.now()},
+                "$unset": {"lease_id": "", "lease_until": "", "chunks.payload": ""},
+            }, self._reveal(batch["_id"]))
             log.warning("staff import %s rolled forward after an interruption", batch["_id"])
             handled += 1
-        return handled + await self._remove_orphans(now - ORPHAN_AGE)
+        return handled
 
     async def _remove_orphans(self, cutoff: datetime) -> int:
         """Hidden import accounts (they hold their ID numbers' login keys) whose batch is gone."""
         batch_ids = {doc["import_id"] async for doc in self.collection.find(
-            {"import_pending": True, "created_at": {"$lt": cutoff}}, {"import_id": 1})}
+            {"import_pending": True, "created_at": {"$lt": cutoff}}, {"import_id": 1}, include_pending=True)}
         removed = 0
         for batch_id in batch_ids:
             if await self.batches.count_documents({"_id": batch_id}, limit=1):
                 continue  # a batch that still exists is finished by the steps above
-            deleted = await self.collection.delete_many({"import_id": batch_id, "import_pending": True})
+            deleted = await self.collection.delete_many({"import_id": batch_id, "import_pending": True},
+                                                        include_pending=True)
             log.warning("staff import %s vanished: %d hidden accounts removed", batch_id, deleted.deleted_count)
             removed += 1
         return removed

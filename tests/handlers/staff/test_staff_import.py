@@ -18,9 +18,12 @@ from server.errors import AppError
 from server.models.staff import work_start_from_cell
 from server.services import Principal
 from server.services.container import Services
+from server.services.staff import imports as imports_module
 from server.services.staff.imports import pack
 from tests.client import ApiClient
 from tests.factories import register_trainee, resident_id
+from tests.faults import FaultPlan, FaultyDatabase
+from tests.services.staff.support import import_service
 from tests.staff_helpers import XLSX, form_body, multipart, sheet_bytes, staff_row, unit_client
 
 IMPORTS = "/api/v1/unit/staff/imports"
@@ -186,8 +189,8 @@ async def test_multipart_upload_and_commit(api: ApiClient, settings: Settings, s
     assert (await other.get(f"{IMPORTS}/{import_id}/result.xlsx")).status == 404
 
 
-async def test_interrupted_commit_leaves_nothing_and_recommit_works(
-    api: ApiClient, settings: Settings, services: Services
+async def test_failed_commit_leaves_nothing_and_recommit_works(
+    api: ApiClient, settings: Settings, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     unit = await unit_client(api, settings.sms_outbox)
     ids = [resident_id() for _ in range(7)]
@@ -195,10 +198,22 @@ async def test_interrupted_commit_leaves_nothing_and_recommit_works(
     import_id = r.json["id"]
     unit_doc = await services.db["accounts"].find_one({"role": "unit"})
     principal = Principal(unit_doc["_id"], "unit")
+    monkeypatch.setattr(imports_module, "INSERT_CHUNK", 3)  # three groups: the failure comes after one
+    inserts = 0
+
+    async def fail_second_insert(collection: str, method: str) -> None:
+        nonlocal inserts
+        if (collection, method) == ("accounts", "insert_many"):
+            inserts += 1
+            if inserts == 2:
+                raise RuntimeError("the database refused the second group")
+
+    failing = import_service(services, FaultyDatabase(services.db, FaultPlan(before_write=fail_second_insert)))
     with pytest.raises(RuntimeError):
-        await services.staff_imports.commit(principal, import_id, ip="test", fail_after=4)
+        await failing.commit(principal, import_id, ip="test")
     assert await services.db["accounts"].count_documents({"role": "trainee"}) == 0
-    assert (await services.db["staff_imports"].find_one())["status"] == "failed"
+    batch = await services.db["staff_imports"].find_one()
+    assert batch["status"] == "failed" and "lease_id" not in batch
     r = await unit.post(f"{IMPORTS}/{import_id}/commit")
     assert r.status == 200 and r.json["created"] == 7
     assert (await unit.get("/api/v1/unit/staff")).json["total"] == 7
