@@ -119,12 +119,16 @@ async def test_hit_documents_carry_the_window_end_for_ttl(
     assert any(spec.get("expireAfterSeconds") == 0 for spec in info.values())
 
 
-async def test_an_expired_window_document_still_present_is_ignored(
-    limiter: RateLimiter, clock: Clock
-) -> None:
+async def test_the_last_instant_of_a_window_still_counts_in_it(limiter: RateLimiter, clock: Clock) -> None:
+    # Replaces a test that could not fail: "an expired window document still present is
+    # ignored" held by construction (a new window has a new _id). What can go wrong is the
+    # boundary: 59.999 s into a window must not round up into the next one.
     await limiter.hit("k", limit=1, window_seconds=60)
-    # The TTL monitor runs about once a minute: the old document is certainly still there.
-    clock.advance(61)
+    clock.at = T0 + timedelta(seconds=59, microseconds=999_000)
+    with pytest.raises(AppError) as caught:
+        await limiter.hit("k", limit=1, window_seconds=60)
+    assert caught.value.headers["Retry-After"] == "1"
+    clock.at = T0 + timedelta(seconds=60)
     assert await limiter.hit("k", limit=1, window_seconds=60) == 1
 
 
