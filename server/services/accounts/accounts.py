@@ -81,7 +81,11 @@ class AccountRepository:
     @staticmethod
     def where(query: Mapping[str, Any], include_pending: bool = False) -> dict[str, Any]:
         """``query`` restricted to visible accounts unless ``include_pending``."""
-        return dict(query) if include_pending else {**query, **VISIBLE}
+        if include_pending:
+            return dict(query)
+        if "import_pending" in query:  # it would be silently replaced: say what is meant
+            raise ValueError("a query on import_pending must pass include_pending=True")
+        return {**query, **VISIBLE}
 
     async def find_one(self, query: Mapping[str, Any], *args: Any, include_pending: bool = False,
                        **kwargs: Any) -> dict[str, Any] | None:

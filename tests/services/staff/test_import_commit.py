@@ -177,30 +177,58 @@ async def test_control_without_the_lease_guard_the_first_commit_ruins_the_second
         await batch.assert_consistent(services.db)
 
 
-async def test_a_commit_whose_lease_lapsed_stops_and_is_rolled_back(
-    api: ApiClient, settings: Settings, services: Services
-) -> None:
-    batch = await prepared_batch(api, settings, services, good=GOOD)
-    renewals = 0
+class WithoutLeaseExpiry(StaffImportService):
+    """Control: a commit that checks its lease id but not whether the lease is still running."""
+
+    def _holder(self, batch_id: ObjectId, lease: ObjectId) -> dict[str, Any]:
+        return {"_id": batch_id, "status": "committing", "lease_id": lease}
+
+
+async def run_lapsing_commit(batch: Batch, services: Services, cls: type[StaffImportService]) -> tuple[FaultPlan, Any, int]:
+    """A commit that stalls past its lease before its second group (nobody takes over yet)."""
+    renewals, lapsed_at = 0, -1
 
     async def lapse_before_second_group(collection: str, method: str) -> None:
-        nonlocal renewals
+        nonlocal renewals, lapsed_at
         if (collection, method) == ("staff_imports", "update_one"):
             renewals += 1
-            if renewals == 2:  # the process stalled past its lease (nobody took over yet)
+            if renewals == 2:
+                lapsed_at = len(plan.writes)
                 await services.db["staff_imports"].update_one(
                     {"_id": batch.batch_id}, {"$set": {"lease_until": after_lease()() - 2 * imports_module.COMMIT_LEASE}})
 
     plan = FaultPlan(before_write=lapse_before_second_group)
-    with pytest.raises(AppError) as caught:
-        await import_service(services, FaultyDatabase(services.db, plan)).commit(batch.principal, batch.import_id, ip="t")
-    assert caught.value.code == "import_interrupted"
+    try:
+        outcome: Any = await import_service(services, FaultyDatabase(services.db, plan), cls=cls).commit(
+            batch.principal, batch.import_id, ip="t")
+    except AppError as exc:
+        outcome = exc
+    return plan, outcome, lapsed_at
+
+
+async def test_a_commit_whose_lease_lapsed_stops_and_is_rolled_back(
+    api: ApiClient, settings: Settings, services: Services
+) -> None:
+    batch = await prepared_batch(api, settings, services, good=GOOD)
+    plan, outcome, lapsed_at = await run_lapsing_commit(batch, services, StaffImportService)
+    assert isinstance(outcome, AppError) and outcome.code == "import_interrupted"
+    assert plan.writes[lapsed_at:] == [("staff_imports", "update_one")]  # the refused renewal, nothing else
     assert await batch.visible(services.db) == 0
     assert await import_service(services, services.db).rollback_unfinished_imports() == 1
     assert await batch.assert_consistent(services.db) == "failed"
     r = await batch.unit.post(f"{IMPORTS}/{batch.import_id}/commit")
     assert r.status == 200 and r.json["created"] == GOOD
     assert await batch.assert_consistent(services.db) == "committed"
+
+
+async def test_control_without_the_expiry_check_a_lapsed_commit_writes_on(
+    api: ApiClient, settings: Settings, services: Services
+) -> None:
+    batch = await prepared_batch(api, settings, services, good=GOOD)
+    plan, outcome, lapsed_at = await run_lapsing_commit(batch, services, WithoutLeaseExpiry)
+    # it went on inserting into a batch the recovery was free to roll back at any moment
+    assert ("accounts", "insert_many") in plan.writes[lapsed_at:]
+    assert not isinstance(outcome, AppError)
 
 
 # ---- control runs of all-or-nothing ----------------------------------------------------------
