@@ -109,6 +109,17 @@ async def test_crashed_roll_back_is_started_over(api: ApiClient, settings: Setti
     assert statuses[4:] and set(statuses[4:]) == {"failed"}
 
 
+async def test_recoveries_in_several_processes_roll_a_batch_back_once(
+    api: ApiClient, settings: Settings, services: Services
+) -> None:
+    batch = await prepared_batch(api, settings, services, good=GOOD)
+    assert (await crash_commit(batch, services, 7, seen=[])).crashed
+    handled = await asyncio.gather(*(import_service(services, services.db, now=after_lease()).rollback_unfinished_imports()
+                                     for _ in range(4)))
+    assert sorted(handled) == [0, 0, 0, 1]
+    assert await batch.assert_consistent(services.db) == "failed"
+
+
 # ---- lost leases ----------------------------------------------------------------------------
 
 
