@@ -140,6 +140,10 @@ class LeaseLost(Exception):
 class StaffImportService:
     """Dry runs, commits, result sheets and recovery of staff imports."""
 
+    # What the recovery rolls back once the lease lapsed: ``rolling_back`` too, since a
+    # roll-back that crashed itself must be started over.
+    UNFINISHED = ("committing", "rolling_back")
+
     def __init__(
         self,
         db: AsyncDatabase[dict[str, Any]],
@@ -417,9 +421,8 @@ class StaffImportService:
         """Finish what crashed commits left (lease lapsed): roll back, remove orphans; how many batches."""
         handled = 0
         now = self.now()
-        # ``rolling_back`` too: a roll-back that crashed itself is started over.
         while (batch := await self.batches.find_one_and_update(
-                {"status": {"$in": ["committing", "rolling_back"]}, "lease_until": {"$lt": now}},
+                {"status": {"$in": list(self.UNFINISHED)}, "lease_until": {"$lt": now}},
                 {"$set": {"status": "rolling_back", "lease_id": ObjectId(), "lease_until": now + COMMIT_LEASE}},
                 return_document=ReturnDocument.AFTER)):
             await self._roll_back(batch["_id"], batch["lease_id"], reason="interrupted")

@@ -109,6 +109,29 @@ async def test_crashed_roll_back_is_started_over(api: ApiClient, settings: Setti
     assert statuses[4:] and set(statuses[4:]) == {"failed"}
 
 
+class RecoveringCommitsOnly(StaffImportService):
+    """Control: a recovery that forgets batches whose roll-back crashed."""
+
+    UNFINISHED = ("committing",)
+
+
+async def test_control_a_crashed_roll_back_stays_stuck_without_its_recovery(
+    api: ApiClient, settings: Settings, services: Services
+) -> None:
+    batch = await prepared_batch(api, settings, services, good=GOOD)
+    assert (await crash_commit(batch, services, 7, seen=[])).crashed
+    dying = FaultPlan(crash_before=3)  # after the take-over and the deletion of the accounts
+    with pytest.raises(Crash):
+        await import_service(services, FaultyDatabase(services.db, dying), now=after_lease()).rollback_unfinished_imports()
+    later = after_lease(2 * imports_module.COMMIT_LEASE)
+    assert await import_service(services, services.db, cls=RecoveringCommitsOnly, now=later).rollback_unfinished_imports() == 0
+    with pytest.raises(AssertionError):
+        await batch.assert_consistent(services.db)  # rolling_back for ever: the unit can never commit again
+    assert (await batch.unit.post(f"{IMPORTS}/{batch.import_id}/commit")).status == 409
+    assert await import_service(services, services.db, now=later).rollback_unfinished_imports() == 1
+    assert await batch.assert_consistent(services.db) == "failed"
+
+
 async def test_recoveries_in_several_processes_roll_a_batch_back_once(
     api: ApiClient, settings: Settings, services: Services
 ) -> None:
