@@ -92,3 +92,11 @@ async def test_an_unfinished_imports_account_is_invisible_to_every_reader(
     seen = await _probe(api, batch.unit, admin, session_id, person)
     assert {k for k in HIDDEN if seen[k] == HIDDEN[k]} == set(), seen
     assert await services.db["accounts"].count_documents({"_id": ObjectId(person["id"])}) == 1
+
+
+def test_the_repository_filter_cannot_be_overridden_by_accident() -> None:
+    # A query naming import_pending without opting in would replace the filter silently.
+    assert AccountRepository.where({"_id": 1}) == {"_id": 1, "import_pending": {"$exists": False}}
+    assert AccountRepository.where({"import_pending": True}, include_pending=True) == {"import_pending": True}
+    with pytest.raises(ValueError, match="include_pending"):
+        AccountRepository.where({"import_pending": True})
