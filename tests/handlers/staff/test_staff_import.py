@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import bson
 import pytest
-from bson import ObjectId
 from openpyxl import load_workbook
 
 from server.config import Settings
@@ -23,7 +22,7 @@ from server.services.staff.imports import pack
 from tests.client import ApiClient
 from tests.factories import register_trainee, resident_id
 from tests.faults import FaultPlan, FaultyDatabase
-from tests.services.staff.support import import_service
+from tests.services.staff.support import crash_before_reveal, import_service
 from tests.staff_helpers import XLSX, form_body, multipart, sheet_bytes, staff_row, unit_client
 
 IMPORTS = "/api/v1/unit/staff/imports"
@@ -249,8 +248,8 @@ async def test_pending_batch_invisible_and_recovered_at_start(
     import_id = r.json["id"]
     unit_doc = await services.db["accounts"].find_one({"role": "unit"})
     batches = services.db["staff_imports"]
-    # a crash after the inserts: claim + docs inserted, never published
-    await _crash_after_inserts(services, unit_doc["_id"], import_id)
+    # a crash after the inserts: claim + docs inserted hidden, never revealed
+    await crash_before_reveal(services, unit_doc["_id"], import_id)
     assert (await unit.get("/api/v1/unit/staff")).json["total"] == 0
     r = await api.post("/api/v1/auth/login", {"account": person, "password": "whatever-123"})
     assert r.status == 401
@@ -263,25 +262,16 @@ async def test_pending_batch_invisible_and_recovered_at_start(
     assert (await unit.post(f"{IMPORTS}/{import_id}/commit")).status == 200
 
 
-async def _crash_after_inserts(services: Services, unit_id: ObjectId, import_id: str) -> list[dict]:  # type: ignore[type-arg]
-    """What a commit leaves when its process dies after the inserts: claimed batch, hidden accounts."""
-    imports = services.staff_imports
-    batch = await imports._claim(Principal(unit_id, "unit"), ObjectId(import_id))
-    payload = await imports._load(batch, "payload")
-    assert payload is not None
-    docs, _ = imports._account_docs(batch["_id"], payload, unit_id)
-    await services.db["accounts"].insert_many(docs)
-    return docs
-
-
-async def test_publishing_batch_is_rolled_forward(api: ApiClient, settings: Settings, services: Services) -> None:
+async def test_batch_an_earlier_version_left_publishing_is_rolled_forward(
+    api: ApiClient, settings: Settings, services: Services
+) -> None:
     unit = await unit_client(api, settings.sms_outbox)
     r = await dry_run(unit, sheet_bytes([staff_row(name=f"前{i}") for i in range(3)]))
     import_id = r.json["id"]
     unit_doc = await services.db["accounts"].find_one({"role": "unit"})
-    await _crash_after_inserts(services, unit_doc["_id"], import_id)
+    await crash_before_reveal(services, unit_doc["_id"], import_id)
     batches = services.db["staff_imports"]
-    # the inserts all succeeded and the batch reached publishing, then the process died
+    # the former commit (before the one-transaction reveal) had a "publishing" step: inserts all done
     await batches.update_one({}, {"$set": {"status": "publishing", "lease_until": datetime.now(UTC) + timedelta(minutes=5)}})
     assert await services.staff_imports.rollback_unfinished_imports() == 0  # the lease still runs
     await batches.update_one({}, {"$set": {"lease_until": datetime.now(UTC) - timedelta(seconds=1)}})
@@ -316,7 +306,7 @@ async def test_hidden_accounts_of_a_vanished_batch_are_removed(
     person = resident_id()
     r = await dry_run(unit, sheet_bytes([staff_row(id_number=person, name="孤儿")]))
     unit_doc = await services.db["accounts"].find_one({"role": "unit"})
-    await _crash_after_inserts(services, unit_doc["_id"], r.json["id"])
+    await crash_before_reveal(services, unit_doc["_id"], r.json["id"])
     # the batch vanished (an old TTL took it) before the recovery ran: the hidden account holds the number
     await services.db["staff_imports"].delete_many({})
     await services.db["staff_import_chunks"].delete_many({})

@@ -18,6 +18,7 @@ from server.services.audit import AuditLog
 from server.services.container import Services
 from server.services.staff.imports import COMMIT_LEASE, StaffImportService
 from tests.client import ApiClient
+from tests.faults import Crash, FaultPlan, FaultyDatabase
 from tests.staff_helpers import XLSX, sheet_bytes, staff_row, unit_client
 
 IMPORTS = "/api/v1/unit/staff/imports"
@@ -99,3 +100,17 @@ async def load_items(chunks: AsyncCollection[dict[str, Any]], batch: dict[str, A
 def after_lease(extra: timedelta = timedelta(0)) -> Callable[[], datetime]:
     """A clock past the commit lease (the recovery of a crashed commit runs then)."""
     return lambda: datetime.now(UTC) + COMMIT_LEASE + timedelta(seconds=1) + extra
+
+
+async def crash_before_reveal(services: Services, unit_id: ObjectId, import_id: str) -> FaultPlan:
+    """What a commit leaves when its process dies just before the reveal: hidden accounts, batch committing."""
+    async def die_at_reveal(collection: str, method: str) -> None:
+        if (collection, method) == ("accounts", "update_many"):
+            plan.crash_before = len(plan.writes) + 1  # this write and every later one
+    plan = FaultPlan(before_write=die_at_reveal)
+    try:
+        await import_service(services, FaultyDatabase(services.db, plan)).commit(Principal(unit_id, "unit"), import_id,
+                                                                                 ip="test")
+    except Crash:
+        return plan
+    raise AssertionError("the commit did not reach its reveal")
