@@ -83,7 +83,8 @@ class AccountRepository:
         """``query`` restricted to visible accounts unless ``include_pending``."""
         if include_pending:
             return dict(query)
-        if "import_pending" in query:  # it would be silently replaced: say what is meant
+        if query.get("import_pending", VISIBLE["import_pending"]) != VISIBLE["import_pending"]:
+            # another condition on import_pending would be silently replaced: say what is meant
             raise ValueError("a query on import_pending must pass include_pending=True")
         return {**query, **VISIBLE}
 

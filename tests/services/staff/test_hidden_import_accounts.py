@@ -97,6 +97,7 @@ async def test_an_unfinished_imports_account_is_invisible_to_every_reader(
 def test_the_repository_filter_cannot_be_overridden_by_accident() -> None:
     # A query naming import_pending without opting in would replace the filter silently.
     assert AccountRepository.where({"_id": 1}) == {"_id": 1, "import_pending": {"$exists": False}}
+    assert AccountRepository.where({"_id": 1, "import_pending": {"$exists": False}}) == AccountRepository.where({"_id": 1})
     assert AccountRepository.where({"import_pending": True}, include_pending=True) == {"import_pending": True}
     with pytest.raises(ValueError, match="include_pending"):
         AccountRepository.where({"import_pending": True})
