@@ -11,6 +11,10 @@ staff, an Excel import) starts ``pending`` with a random one-time secret,
 shown once to its creator and stored as a keyed hash; the person activates it
 with that secret or with an SMS code to the phone on record, choosing their
 own password.
+
+This module owns ``accounts``: every service reaches it through
+:class:`AccountRepository`, which hides the accounts of an unfinished Excel
+import from every query unless the caller (the import, its recovery) opts in.
 """
 
 from __future__ import annotations
