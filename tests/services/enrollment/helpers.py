@@ -66,11 +66,14 @@ async def enroll(enrollments: EnrollmentService, trainee: dict[str, Any], sessio
 
 
 def rewire(services: Services, *, seats: SeatLedger | None = None, waitlist_cls: type[WaitlistService] = WaitlistService,
-           enrollments_cls: type[EnrollmentService] = EnrollmentService) -> EnrollmentService:
-    """The enrollment service wired as in production, but with test-only parts (the control runs)."""
-    seats = seats or services.seats
-    waitlist = waitlist_cls(services.db, seats=seats, notifier=services.notifier, audit=services.audit)
-    return enrollments_cls(services.db, catalog=services.catalog, templates=services.templates, waitlist=waitlist,
+           enrollments_cls: type[EnrollmentService] = EnrollmentService,
+           db: AsyncDatabase[dict[str, Any]] | None = None) -> EnrollmentService:
+    """The enrollment service wired as in production, but with test-only parts (the control runs)
+    and optionally on another database object (a tests.faults.FaultyDatabase)."""
+    db = db if db is not None else services.db
+    seats = seats or SeatLedger(db)
+    waitlist = waitlist_cls(db, seats=seats, notifier=services.notifier, audit=services.audit)
+    return enrollments_cls(db, catalog=services.catalog, templates=services.templates, waitlist=waitlist,
                            seats=seats, audit=services.audit,
                            payment_term=timedelta(days=services.settings.payment_term_days))
 
