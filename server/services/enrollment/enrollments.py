@@ -201,7 +201,7 @@ class EnrollmentService:
     async def _enroll_in_free_seat(self, doc: dict[str, Any]) -> None:
         """The hot path: the seat first, then the enrollment (see the module notes); two writes."""
         if not await self.seats.take(doc["session_id"], doc["_id"]):
-            raise await self._why_no_seat(doc["session_id"])
+            raise await self._why_no_seat(doc)
         try:
             await self.enrollments.insert_one(doc)
         except DuplicateKeyError:
@@ -236,8 +236,12 @@ class EnrollmentService:
                         doc["trainee_id"], doc["session_id"])
             return False
 
-    async def _why_no_seat(self, session_id: ObjectId) -> errors.AppError:
-        session = await self.sessions.find_one({"_id": session_id}) or {}
+    async def _why_no_seat(self, doc: dict[str, Any]) -> errors.AppError:
+        """The refusal of an enrollment that got no seat (read after the guarded update, for the message)."""
+        if await self.enrollments.count_documents(
+                {"trainee_id": doc["trainee_id"], "course_id": doc["course_id"], "active": True}, limit=1):
+            return _already_enrolled()  # the more useful answer than "full" to someone already in
+        session = await self.sessions.find_one({"_id": doc["session_id"]}) or {}
         if session.get("status") != "published":
             return errors.conflict("session_not_open", "该班次未开放报名")
         return errors.conflict(
