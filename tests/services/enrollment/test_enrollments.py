@@ -356,3 +356,26 @@ async def test_enrolling_in_the_course_leaves_its_lines(services: Services, db: 
 
 def test_today_is_a_beijing_date() -> None:
     assert isinstance(today_shanghai(), date)
+
+
+async def test_an_offer_whose_hold_went_missing_enrolls_as_a_newcomer(
+    services: Services, db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    """A live offer without its held seat (a hand edit, a bug): the claim is undone with its transaction,
+    the trainee gets a free seat if there is one, and the offer leaves the line."""
+    session = await make_session(services, capacity=2)
+    holder, waiting = await make_trainees(db, 2)
+    doc = await enroll(services.enrollments, holder, session)
+    await db["sessions"].update_one({"_id": session["_id"]}, {"$set": {"capacity": 1}})
+    await services.enrollments.join_waitlist(as_trainee(waiting), str(session["_id"]), None)
+    await services.enrollments.cancel(as_trainee(holder), str(doc["_id"]), ip=None)
+    entry = await db["waitlist"].find_one({"trainee_id": waiting["_id"]})
+    assert entry["status"] == "offered"
+    await db["sessions"].update_one({"_id": session["_id"]}, {"$set": {"held_for": [ObjectId()], "capacity": 3}})
+    mine = await enroll(services.enrollments, waiting, await services.catalog.get_session(session["_id"]))
+    assert mine["status"] == "pending_payment"
+    assert (await db["waitlist"].find_one({"_id": entry["_id"]}))["status"] == "withdrawn"
+    stored = await db["sessions"].find_one({"_id": session["_id"]})
+    assert stored["holders"] == [mine["_id"]]
+    await services.reconciler.reconcile()  # the stray hold
+    assert await seat_problems(db, session["_id"]) == []
