@@ -26,6 +26,8 @@ from server.services.accounts.throttle import RateLimiter
 from server.services.accounts.tokens import TokenService
 from server.services.audit import AuditLog
 from server.services.catalog.catalog import CatalogService
+from server.services.catalog.reconcile import SeatReconciler
+from server.services.catalog.seats import SeatLedger
 from server.services.catalog.session_list import SessionListService
 from server.services.catalog.waitlist import WaitlistService
 from server.services.cpu import cpu_runner
@@ -71,6 +73,8 @@ class Services:
     staff_imports: StaffImportService
     staff_photos: StaffPhotoService
     enrollments: EnrollmentService
+    seats: SeatLedger
+    reconciler: SeatReconciler
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def authenticate(self, token: str) -> Principal | None:
@@ -138,12 +142,14 @@ def build_services(
     photos = PhotoService(db, profiles=profiles, audit=audit, executor=executor)
     qualifications = QualificationService(db, audit=audit, executor=executor)
     notifier = make_notifier(settings)
-    waitlist = WaitlistService(db, notifier=notifier, audit=audit)
-    catalog = CatalogService(db, audit=audit, waitlist=waitlist)  # raised capacity goes to the waitlist
+    seats = SeatLedger(db)  # the only writer of a session's seats
+    waitlist = WaitlistService(db, seats=seats, notifier=notifier, audit=audit)
+    catalog = CatalogService(db, audit=audit, hand_off=waitlist.offer_next)  # raised capacity goes to the waitlist
+    reconciler = SeatReconciler(db, seats=seats, waitlist=waitlist, audit=audit)
     session_list = SessionListService(db, catalog=catalog)
     templates = TemplateService(db, cipher=cipher, audit=audit)
     enrollments = EnrollmentService(
-        db, catalog=catalog, templates=templates, waitlist=waitlist, audit=audit,
+        db, catalog=catalog, templates=templates, waitlist=waitlist, seats=seats, audit=audit,
         payment_term=timedelta(days=settings.payment_term_days),
     )
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
@@ -160,7 +166,7 @@ def build_services(
         wechat=wechat, login=login,
         profiles=profiles, photos=photos, qualifications=qualifications,
         catalog=catalog, session_list=session_list, templates=templates,
-        notifier=notifier, enrollments=enrollments,
+        notifier=notifier, enrollments=enrollments, seats=seats, reconciler=reconciler,
         staff=staff, staff_imports=staff_imports, staff_photos=staff_photos,
     )
 
@@ -169,7 +175,7 @@ def start_jobs(services: Services) -> None:
     """The periodic jobs of a serving process; each is safe to run in several processes at once."""
     services.start_periodic("expire_unpaid", 60, services.enrollments.expire_unpaid)
     services.start_periodic("lapse_waitlist_offers", 60, services.enrollments.waitlist.lapse_offers)
-    services.start_periodic("repair_reservations", 300, services.enrollments.repair)
-    services.start_periodic("repair_waitlist", 300, services.enrollments.waitlist.repair)
+    # Seats against enrollments and the waitlist, whatever left them apart (a crash, a failover).
+    services.start_periodic("reconcile_seats", 300, services.reconciler.reconcile)
     # Also the start-up recovery: the first run is immediate. Lease-guarded, so safe in many processes.
     services.start_periodic("rollback_unfinished_imports", 120, services.staff_imports.rollback_unfinished_imports)

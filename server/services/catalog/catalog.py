@@ -7,17 +7,19 @@ A course change refreshes the copies (``update_many``); a session created while
 its course changes re-reads the course after its insert (``course_rev``), so a
 copy is never left stale.
 
-``seats_taken`` belongs to the enrollment service (guarded ``$inc``); here it
-is only read, and guards capacity changes: the capacity never drops below it.
-A capacity raised while people wait hands the new seats to the waitlist.
+The seats of a session belong to the seat ledger (:mod:`seats`); here they are
+only read, and guard capacity changes: the capacity never drops below the seats
+taken and held. A capacity raised while people wait hands the new seats to the
+waitlist (``hand_off``, wired at start-up: catalog and waitlist do not import
+each other).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from typing import Any
 
 from bson import ObjectId
 from pymongo import ReturnDocument
@@ -37,55 +39,24 @@ from server.models.catalog import (
 from server.services import Principal
 from server.services.accounts.identity import SHANGHAI, today_shanghai
 from server.services.audit import AuditLog
+from server.services.catalog.seats import HELD_SEATS, WAITING, SeatLedger, committed_seats, seats_left
+from server.services.catalog.window import (
+    check_enrollment_open,
+    enrollment_closes_at,
+    enrollment_window_open,
+    training_started,
+)
 from server.services.ids import parse_object_id
 
-if TYPE_CHECKING:  # the waitlist module imports this one
-    from server.services.catalog.waitlist import WaitlistService
+__all__ = [  # the window and seat helpers others import from here
+    "HELD_SEATS", "SHANGHAI", "WAITING", "CatalogService", "check_enrollment_open", "enrollment_closes_at",
+    "enrollment_window_open", "seats_left", "today_shanghai", "training_started",
+]
 
-# Seats held for waitlist offers (``held_for``: their waitlist entry ids) count as taken.
-HELD_SEATS = {"$size": {"$ifNull": ["$held_for", []]}}
-# People waiting in line (``waiting``: their waitlist entry ids) come before a newcomer.
-WAITING = {"$size": {"$ifNull": ["$waiting", []]}}
-
-
-def seats_left(session: dict[str, Any]) -> int:
-    """Seats a newcomer may still take: capacity less those taken, held, and owed to people waiting."""
-    owed = len(session.get("held_for", [])) + len(session.get("waiting", []))
-    return max(0, session["capacity"] - session["seats_taken"] - owed)
 # The course fields copied into each session (the list shows and filters on them).
 COURSE_COPY = {"name": "course_name", "course_type": "course_type", "activity_type": "activity_type",
                "specialty": "specialty", "mails_books": "mails_books"}
 _UPDATE_TRIES = 5
-
-
-def enrollment_window_open(session: dict[str, Any], today: date) -> bool:
-    """Whether one may enroll on ``today``: published, and enroll_start <= today <= enroll_end (inclusive)."""
-    day = today.isoformat()
-    return session["status"] == SessionStatus.published and session["enroll_start"] <= day <= session["enroll_end"]
-
-
-def training_started(session: dict[str, Any], today: date) -> bool:
-    """Whether the training has begun on ``today`` (Beijing day): nobody enrolls from its first day on."""
-    return str(session["start_date"]) <= today.isoformat()
-
-
-def check_enrollment_open(session: dict[str, Any], today: date) -> None:
-    """Refuse (409) enrolling or joining the waitlist of a session not open on ``today`` (Beijing day)."""
-    if session["status"] != SessionStatus.published:
-        raise errors.conflict("session_not_open", "该班次未开放报名")
-    if training_started(session, today):
-        # Sessions are saved with the window ending before the start; older data may not be.
-        raise errors.conflict("session_started", "培训已开始，不能再报名")
-    if not enrollment_window_open(session, today):
-        raise errors.conflict(
-            "outside_enrollment_window", f"不在报名时间内（{session['enroll_start']} 至 {session['enroll_end']}）")
-
-
-def enrollment_closes_at(session: dict[str, Any]) -> datetime:
-    """The instant enrolling ends: midnight (Beijing) after 报名结束日期, never after the first training day."""
-    last_day = date.fromisoformat(str(session["enroll_end"])) + timedelta(days=1)
-    first_day = date.fromisoformat(str(session["start_date"]))
-    return datetime.combine(min(last_day, first_day), time(0), SHANGHAI).astimezone(UTC)
 
 
 def text_filter(q: str | None, fields: tuple[str, ...]) -> dict[str, Any]:
@@ -104,14 +75,14 @@ class CatalogService:
         db: AsyncDatabase[dict[str, Any]],
         *,
         audit: AuditLog,
-        waitlist: WaitlistService | None = None,
+        hand_off: Callable[[ObjectId], Awaitable[Any]] | None = None,
         now: Callable[[], datetime] | None = None,
         today: Callable[[], date] = today_shanghai,
     ) -> None:
         self.courses = db["courses"]
         self.sessions = db["sessions"]
         self.audit = audit
-        self.waitlist = waitlist
+        self.hand_off = hand_off
         self.now = now or (lambda: datetime.now(UTC))
         self.today = today
         # Bumped by every change made through this service: readers key their caches on it.
@@ -239,10 +210,11 @@ class CatalogService:
             if updated is not None:
                 await self._record("session.update", by, updated["code"], updated["_id"], ip,
                                    {"fields": sorted(changes)})
-                if self.waitlist is not None and {"capacity", "enroll_end"} & changes.keys():
+                if self.hand_off is not None and {"capacity", "enroll_end"} & changes.keys():
                     # Seats added (or a window reopened) go to the people in line first; a no-op
-                    # when nobody waits or no seat is free.
-                    await self.waitlist.offer_next(updated["_id"])
+                    # when nobody waits or no seat is free. Until then the ledger keeps newcomers
+                    # off the seats owed to the people waiting.
+                    await self.hand_off(updated["_id"])
                     updated = await self.get_session(updated["_id"])
                 return updated
             await self._explain_refused_update(current["_id"], changes)
@@ -258,13 +230,13 @@ class CatalogService:
         guard.update({k: current[k] for k in SESSION_DATE_FIELDS})
         if "capacity" in changes:
             # Seats held for the waitlist count as taken.
-            guard["$expr"] = {"$lte": [{"$add": ["$seats_taken", HELD_SEATS]}, changes["capacity"]]}
+            guard.update(SeatLedger.capacity_guard(changes["capacity"]))
         return guard
 
     async def _explain_refused_update(self, oid: ObjectId, changes: dict[str, Any]) -> None:
         """Raise the reason a guarded update did not apply; return when it is worth retrying."""
         fresh = await self.get_session(oid)
-        taken = fresh["seats_taken"] + len(fresh.get("held_for", []))
+        taken = committed_seats(fresh)
         if "capacity" in changes and taken > changes["capacity"]:
             raise errors.conflict(
                 "capacity_below_taken", f"计划人数不能少于已报名人数（{taken}）", {"seats_taken": taken},

@@ -1,22 +1,20 @@
 """The waitlist (beyond the manual): a full session's freed seat goes to the first in line.
 
-Joining inserts a ``waiting`` entry and pushes its id into the session's
-``waiting``; a newcomer may only take a seat beyond those owed to the people in
-line (the enrollment guard counts ``waiting``), so a seat freed while people
-wait is never taken by someone who just arrived.
+Joining inserts a ``waiting`` entry and records its place in the session's ``waiting`` (one
+transaction); a newcomer may only take a seat beyond those owed to the people in line (the seat
+ledger counts ``waiting``), so a seat freed while people wait is never taken by someone who just
+arrived.
 
-When a seat frees, the first waiting entry is claimed (``offering``), then one
-guarded update of the session moves its id from ``waiting`` to ``held_for`` —
-seats general enrollment may not take — and it is offered, with a notification
-to the trainee (and to the unit that put them in line). The offer lasts 48 hours
-but never beyond the enrollment window; no seat is held once the window has
-closed. The trainee then enrolls as usual and the held seat becomes theirs; an
-offer that lapses releases the hold, which passes to the next in line. A
-trainee who enrolls in the course leaves every line of that course.
-
-Each step is a guarded single-document transition, so several processes may
-run the jobs at once, and because holds and places are entry ids (not counters)
-every state a crash can leave is recognizable: :meth:`repair` finishes or undoes it.
+The hand-off is one step: in one transaction the first ``waiting`` entry (oldest first) gets a
+held seat (its id moves from ``waiting`` to ``held_for`` in the ledger) and becomes ``offered``.
+Callers that free a seat (cancel, expiry, a lapsed or withdrawn offer) run it inside their own
+transaction, so a freed seat is never left free while someone waits; two seats freed at once go
+to the first two in line, in order (the second transaction conflicts on the same documents and is
+retried after the first). The trainee (and the unit that put them in line) is notified after the
+commit. The offer lasts 48 hours but never beyond the enrollment window; no seat is held once the
+window has closed. The trainee then enrolls as usual and the held seat becomes theirs; an offer
+that lapses releases the hold, which passes to the next in line. A trainee who enrolls in the
+course leaves every line of that course.
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -36,35 +35,37 @@ from server.integrations.notifier import Notifier
 from server.services import Principal
 from server.services.accounts.identity import SHANGHAI
 from server.services.audit import AuditLog
-from server.services.catalog.catalog import HELD_SEATS, check_enrollment_open, enrollment_closes_at, seats_left
+from server.services.catalog.seats import SeatLedger, in_transaction, seats_left
+from server.services.catalog.window import check_enrollment_open, enrollment_closes_at
 
 log = logging.getLogger(__name__)
 
 OFFER_LIFETIME = timedelta(hours=48)
-STALE_STEP = timedelta(minutes=2)  # a claimed step not finished by then was cut short by a crash
-IN_LINE = ("waiting", "offering")  # entries whose id belongs in the session's ``waiting`` (until held)
+LINE_ORDER = [("created_at", ASCENDING), ("_id", ASCENDING)]
+
+# An offer made in a transaction, announced after its commit: (the offered entry, the session after the hold).
+Offer = tuple[dict[str, Any], dict[str, Any]]
 
 
 class WaitlistService:
-    """Join the line, offer freed seats, lapse unused offers."""
+    """Join the line, hand freed seats to the first in line, lapse unused offers."""
 
     def __init__(
         self,
         db: AsyncDatabase[dict[str, Any]],
         *,
+        seats: SeatLedger,
         notifier: Notifier,
         audit: AuditLog,
         now: Callable[[], datetime] | None = None,
     ) -> None:
+        self.db = db
         self.entries = db["waitlist"]
-        self.sessions = db["sessions"]
         self.enrollments = db["enrollments"]
+        self.seats = seats
         self.notifier = notifier
         self.audit = audit
         self.now = now or (lambda: datetime.now(UTC))
-
-    def _today_iso(self) -> str:
-        return self.now().astimezone(SHANGHAI).date().isoformat()
 
     # ---- joining and leaving ------------------------------------------------------------
 
@@ -82,15 +83,19 @@ class WaitlistService:
             "trainee_id": trainee_id, "created_by": {"account_id": by.account_id, "role": by.role},
             "status": "waiting", "active": True, "created_at": self.now(),
         }
+
+        async def work(s: AsyncClientSession) -> list[Offer]:
+            await self.entries.insert_one(entry, session=s)
+            await self.seats.join_line(session["_id"], entry["_id"], s=s)
+            # A seat freed between our look at the session and our joining goes to the line now.
+            return await self.hand_off(session["_id"], s=s)
+
         try:
-            await self.entries.insert_one(entry)
+            offers = await in_transaction(self.db, work)
         except DuplicateKeyError:
             raise errors.conflict("already_waitlisted", "该学员已在候补名单中") from None
-        await self.sessions.update_one({"_id": session["_id"], "waiting": {"$ne": entry["_id"]}},
-                                       {"$push": {"waiting": entry["_id"]}})
         await self.audit.record("waitlist.join", actor_id=by.account_id, actor_role=by.role, subject_id=entry["_id"])
-        # A seat freed between our look at the session and our joining is offered now.
-        await self.offer_next(session["_id"])
+        await self.announce(offers)
         return await self.entries.find_one({"_id": entry["_id"]}) or entry
 
     async def position(self, entry: dict[str, Any]) -> int:
@@ -103,79 +108,82 @@ class WaitlistService:
         """The trainee enrolled in the course: drop their places and offers in its lines; how many."""
         dropped = 0
         async for entry in self.entries.find({"trainee_id": trainee_id, "course_id": course_id,
-                                              "status": {"$in": ["waiting", "offered"]}}):
-            left = await self._withdraw(entry)
-            if left is not None and left["status"] == "offered":
-                # An offer they can no longer use: its seat goes to the next in line now.
-                await self._release_hold(left)
-                await self.offer_next(left["session_id"])
-            dropped += left is not None
+                                              "status": {"$in": ["waiting", "offered"]}}, {"_id": 1}):
+            left, offers = await in_transaction(self.db, lambda s, e=entry: self._withdraw(e["_id"], s))
+            await self.announce(offers)
+            dropped += left
         return dropped
 
-    async def _withdraw(self, entry: dict[str, Any]) -> dict[str, Any] | None:
-        """Take a waiting or offered entry out of line; the entry as it was, or None if it moved on."""
+    async def _withdraw(self, entry_id: ObjectId, s: AsyncClientSession) -> tuple[bool, list[Offer]]:
+        """Take a waiting or offered entry out of line; an offer's seat goes to the next in line at once."""
         left = await self.entries.find_one_and_update(
-            {"_id": entry["_id"], "status": {"$in": ["waiting", "offered"]}},
-            {"$set": {"status": "withdrawn", "withdrawn_at": self.now()}, "$unset": {"active": ""}},
-        )
-        if left is not None:
-            await self.sessions.update_one({"_id": left["session_id"]}, {"$pull": {"waiting": left["_id"]}})
-        return left
+            {"_id": entry_id, "status": {"$in": ["waiting", "offered"]}},
+            {"$set": {"status": "withdrawn", "withdrawn_at": self.now()}, "$unset": {"active": ""}}, session=s)
+        if left is None:
+            return False, []
+        if left["status"] == "waiting":
+            await self.seats.leave_line(left["session_id"], entry_id, s=s)
+            return True, []
+        await self.seats.release_hold(left["session_id"], entry_id, s=s)
+        return True, await self.hand_off(left["session_id"], s=s)
 
-    # ---- offering -----------------------------------------------------------------------
+    # ---- the hand-off ---------------------------------------------------------------------
 
-    async def offer_next(self, session_id: ObjectId) -> None:
-        """Hold each free seat for the first in line, while there are both and the window is open."""
+    async def offer_next(self, session_id: ObjectId) -> int:
+        """Hand each free seat of the session to the first in line (its own transaction); offers made."""
+        offers = await in_transaction(self.db, lambda s: self.hand_off(session_id, s=s))
+        await self.announce(offers)
+        return len(offers)
+
+    async def hand_off(self, session_id: ObjectId, *, s: AsyncClientSession) -> list[Offer]:
+        """Inside the caller's transaction: hold each free seat for the first in line and offer it.
+
+        Stops at the first hold refused (no free seat, window closed): nothing of that step is
+        written. Entries whose trainee enrolled in the course meanwhile leave the line on the way.
+        Call :meth:`announce` with the result after the commit.
+        """
+        offers: list[Offer] = []
+        today = self.now().astimezone(SHANGHAI).date()
         while True:
-            entry = await self.entries.find_one_and_update(
-                {"session_id": session_id, "status": "waiting"},
-                {"$set": {"status": "offering", "offering_at": self.now()}},
-                sort=[("created_at", ASCENDING)],
-            )
-            if entry is None:
-                return
-            if await self._enrolled_meanwhile(entry):
+            head = await self.entries.find_one({"session_id": session_id, "status": "waiting"},
+                                               sort=LINE_ORDER, session=s)
+            if head is None:
+                return offers
+            if await self._enrolled_in_course(head, s):
+                await self._drop_enrolled(head, s)
                 continue
-            session = await self._hold_a_seat(session_id, entry["_id"])
+            session = await self.seats.hold(session_id, head["_id"], today, s=s)
             if session is None:
-                await self.entries.update_one({"_id": entry["_id"], "status": "offering"},
-                                              {"$set": {"status": "waiting"}})
-                return
+                return offers
+            until = min(self.now() + OFFER_LIFETIME, enrollment_closes_at(session))
+            offered = await self.entries.find_one_and_update(
+                {"_id": head["_id"], "status": "waiting"},
+                {"$set": {"status": "offered", "offered_at": self.now(), "offer_until": until}},
+                return_document=ReturnDocument.AFTER, session=s)
+            if offered is None:  # only outside a snapshot; abort rather than hold a seat for nobody
+                raise RuntimeError(f"waitlist entry {head['_id']} left the line during its hand-off")
+            offers.append((offered, session))
+
+    async def _enrolled_in_course(self, entry: dict[str, Any], s: AsyncClientSession) -> bool:
+        """Whether the entry's trainee enrolled in the course (racing their joining)."""
+        return entry.get("course_id") is not None and bool(await self.enrollments.count_documents(
+            {"trainee_id": entry["trainee_id"], "course_id": entry["course_id"], "active": True},
+            limit=1, session=s))
+
+    async def _drop_enrolled(self, entry: dict[str, Any], s: AsyncClientSession) -> None:
+        await self.entries.update_one(
+            {"_id": entry["_id"], "status": "waiting"},
+            {"$set": {"status": "withdrawn", "withdrawn_at": self.now()}, "$unset": {"active": ""}}, session=s)
+        await self.seats.leave_line(entry["session_id"], entry["_id"], s=s)
+
+    async def announce(self, offers: list[Offer]) -> None:
+        """Tell each offered trainee (and unit) of their offer; only after the offers' commit."""
+        for entry, session in offers:
             await self._offer(entry, session)
 
-    async def _enrolled_meanwhile(self, entry: dict[str, Any]) -> bool:
-        """An entry whose trainee enrolled in the course (racing their joining) leaves the line."""
-        if entry.get("course_id") is None or not await self.enrollments.count_documents(
-            {"trainee_id": entry["trainee_id"], "course_id": entry["course_id"], "active": True}, limit=1
-        ):
-            return False
-        await self.entries.update_one(
-            {"_id": entry["_id"], "status": "offering"},
-            {"$set": {"status": "withdrawn", "withdrawn_at": self.now()}, "$unset": {"active": ""}})
-        await self.sessions.update_one({"_id": entry["session_id"]}, {"$pull": {"waiting": entry["_id"]}})
-        return True
-
-    async def _hold_a_seat(self, session_id: ObjectId, entry_id: ObjectId) -> dict[str, Any] | None:
-        """Move the entry from ``waiting`` to ``held_for`` if a seat is free and enrolling still open."""
-        today = self._today_iso()
-        return await self.sessions.find_one_and_update(
-            {"_id": session_id, "status": "published", "held_for": {"$ne": entry_id},
-             "enroll_start": {"$lte": today}, "enroll_end": {"$gte": today}, "start_date": {"$gt": today},
-             "$expr": {"$lt": [{"$add": ["$seats_taken", HELD_SEATS]}, "$capacity"]}},
-            {"$push": {"held_for": entry_id}, "$pull": {"waiting": entry_id}},
-            return_document=ReturnDocument.AFTER,
-        )
-
-    async def _offer(self, entry: dict[str, Any], session: dict[str, Any]) -> None:
-        """Make the offer of a held seat: until 48 hours from now or the window's end, whichever is first."""
-        until = min(self.now() + OFFER_LIFETIME, enrollment_closes_at(session))
-        offered = await self.entries.find_one_and_update(
-            {"_id": entry["_id"], "status": "offering"},
-            {"$set": {"status": "offered", "offered_at": self.now(), "offer_until": until}},
-            return_document=ReturnDocument.AFTER,
-        )
-        if offered is None:
-            return
+    async def _offer(self, offered: dict[str, Any], session: dict[str, Any]) -> None:
+        """Notify an offer made: until 48 hours from then or the window's end, whichever is first."""
+        until = offered["offer_until"]
         shown = until.astimezone(SHANGHAI).strftime("%m月%d日 %H:%M")
         data = {"session_id": str(offered["session_id"]), "trainee_id": str(offered["trainee_id"]),
                 "offer_until": until.isoformat()}
@@ -189,85 +197,32 @@ class WaitlistService:
                 f"贵单位为员工候补的班次 {session['code']} 有空位了，名额保留至 {shown}（北京时间），请尽快为其完成报名。",
                 data)
 
-    async def claim_offer(self, session_id: ObjectId, trainee_id: ObjectId) -> dict[str, Any] | None:
-        """The trainee's live offer for the session, now used; None when there is none."""
-        return await self.entries.find_one_and_update(
+    # ---- offers ---------------------------------------------------------------------------
+
+    async def claim_offer(
+        self, session_id: ObjectId, trainee_id: ObjectId, *, s: AsyncClientSession
+    ) -> dict[str, Any] | None:
+        """Inside the enrollment's transaction: the trainee's live offer for the session, now used."""
+        return await self.entries.find_one_and_update(  # type: ignore[no-any-return]
             {"session_id": session_id, "trainee_id": trainee_id, "status": "offered",
              "offer_until": {"$gt": self.now()}},
-            {"$set": {"status": "enrolled", "enrolled_at": self.now()}, "$unset": {"active": ""}},
-        )
-
-    async def restore_offer(self, entry: dict[str, Any]) -> None:
-        """Put back an offer whose enrollment failed after it was claimed."""
-        await self.entries.update_one(
-            {"_id": entry["_id"], "status": "enrolled"}, {"$set": {"status": "offered", "active": True}})
+            {"$set": {"status": "enrolled", "enrolled_at": self.now()}, "$unset": {"active": ""}}, session=s)
 
     async def lapse_offers(self) -> int:
         """Offers past their time release their seat to the next in line (safe in many processes)."""
         count = 0
         while True:
-            lapsed = await self.entries.find_one_and_update(
-                {"status": "offered", "offer_until": {"$lte": self.now()}},
-                {"$set": {"status": "lapsed"}, "$unset": {"active": ""}},
-            )
-            if lapsed is None:
+            lapsed, offers = await in_transaction(self.db, self._lapse_one)
+            if not lapsed:
                 return count
             count += 1
-            await self._release_hold(lapsed)
-            await self.offer_next(lapsed["session_id"])
+            await self.announce(offers)
 
-    async def _release_hold(self, entry: dict[str, Any]) -> None:
-        await self.sessions.update_one(
-            {"_id": entry["session_id"], "held_for": entry["_id"]}, {"$pull": {"held_for": entry["_id"]}})
-
-    # ---- repair -------------------------------------------------------------------------
-
-    async def repair(self) -> int:
-        """Finish or undo what a crash left half done; only steps older than a few minutes."""
-        stale = self.now() - STALE_STEP
-        fixed = await self._repair_claims(stale) + await self._repair_holds(stale) + await self._repair_places(stale)
-        # A seat freed by a step cut short before its offer: offer it now.
-        open_sessions = {"waiting.0": {"$exists": True}, "status": "published", "enroll_end": {"$gte": self._today_iso()}}
-        async for session in self.sessions.find(open_sessions, {"_id": 1}):
-            await self.offer_next(session["_id"])
-        return fixed
-
-    async def _repair_claims(self, stale: datetime) -> int:
-        """Entries claimed for an offer long ago: offer if their seat was held, else back in line."""
-        fixed = 0
-        async for entry in self.entries.find({"status": "offering", "offering_at": {"$lt": stale}}):
-            session = await self.sessions.find_one({"_id": entry["session_id"], "held_for": entry["_id"]})
-            if session is not None:
-                await self._offer(entry, session)
-            else:
-                await self.entries.update_one({"_id": entry["_id"], "status": "offering"},
-                                              {"$set": {"status": "waiting"}})
-            fixed += 1
-        return fixed
-
-    async def _repair_holds(self, stale: datetime) -> int:
-        """A hold whose entry is no longer offered (used, lapsed, withdrawn) goes back."""
-        fixed = 0
-        async for session in self.sessions.find({"held_for.0": {"$exists": True}}, {"held_for": 1}):
-            for entry_id in session["held_for"]:
-                entry = await self.entries.find_one({"_id": entry_id})
-                if entry is None or (entry["status"] not in ("offering", "offered")
-                                     and entry.get("enrolled_at", stale) <= stale):
-                    await self._release_hold({"_id": entry_id, "session_id": session["_id"]})
-                    fixed += 1
-        return fixed
-
-    async def _repair_places(self, stale: datetime) -> int:
-        """``waiting`` lists exactly the entries in line: drop ids that left, add ids a crash missed."""
-        fixed = 0
-        async for session in self.sessions.find({"waiting.0": {"$exists": True}}, {"waiting": 1}):
-            for entry_id in session["waiting"]:
-                entry = await self.entries.find_one({"_id": entry_id}, {"status": 1})
-                if entry is None or entry["status"] not in IN_LINE:
-                    await self.sessions.update_one({"_id": session["_id"]}, {"$pull": {"waiting": entry_id}})
-                    fixed += 1
-        async for entry in self.entries.find({"status": "waiting", "created_at": {"$lt": stale}}):
-            result = await self.sessions.update_one({"_id": entry["session_id"], "waiting": {"$ne": entry["_id"]}},
-                                                    {"$push": {"waiting": entry["_id"]}})
-            fixed += result.modified_count
-        return fixed
+    async def _lapse_one(self, s: AsyncClientSession) -> tuple[bool, list[Offer]]:
+        lapsed = await self.entries.find_one_and_update(
+            {"status": "offered", "offer_until": {"$lte": self.now()}},
+            {"$set": {"status": "lapsed"}, "$unset": {"active": ""}}, session=s)
+        if lapsed is None:
+            return False, []
+        await self.seats.release_hold(lapsed["session_id"], lapsed["_id"], s=s)
+        return True, await self.hand_off(lapsed["session_id"], s=s)

@@ -17,6 +17,7 @@ from server.services.container import Services
 from tests import factories
 from tests.client import ApiClient
 from tests.factories import register_trainee, register_unit
+from tests.services.enrollment.helpers import seat_problems
 
 
 def window(**shift: int) -> dict[str, str]:
@@ -303,3 +304,23 @@ async def test_roles(api: ApiClient, admin: str) -> None:
     r = await api.post("/api/v1/enrollments", {"session_id": "0" * 24}, token=admin)
     assert r.status == 403
     assert (await api.post("/api/v1/enrollments", {"session_id": "0" * 24})).status == 401
+
+
+async def test_a_cancelled_seat_goes_to_the_line_over_http(api: ApiClient, settings: Settings, db: Any,
+                                                           admin: str) -> None:
+    """Cancel with someone waiting: the seat is held for them at once (same transaction), a newcomer is
+    refused, the offered trainee enrolls on it, and the ledger agrees with the enrollments."""
+    sid = await new_session(api, admin, capacity=1)
+    holder, _ = await trainee_with_photo(api, settings, db)
+    waiting, waiting_id = await trainee_with_photo(api, settings, db)
+    newcomer, _ = await trainee_with_photo(api, settings, db)
+    eid = (await enroll(api, holder, sid)).json["id"]
+    assert (await api.post("/api/v1/waitlist", {"session_id": sid}, token=waiting)).status == 201
+    assert (await api.post(f"/api/v1/enrollments/{eid}/cancel", token=holder)).status == 200
+    assert (await db["waitlist"].find_one({"trainee_id": ObjectId(waiting_id)}))["status"] == "offered"
+    assert (await api.get(f"/api/v1/sessions/{sid}")).json["seats_left"] == 0
+    assert (await enroll(api, newcomer, sid)).error_code == "session_full"
+    assert (await enroll(api, waiting, sid)).status == 201
+    again = await enroll(api, waiting, sid)
+    assert again.status == 409 and again.error_code == "already_enrolled"
+    assert await seat_problems(db, ObjectId(sid)) == []

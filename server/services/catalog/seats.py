@@ -1,0 +1,146 @@
+"""The seat ledger: the only code that changes a session's seats.
+
+A session document keeps its seats as ids, never as bare counters alone:
+
+- ``holders``: the ids of the enrollments holding a seat; ``seats_taken`` is its length, kept
+  beside it so that the capacity guard is one ``$expr`` on the document;
+- ``held_for``: the ids of the waitlist entries a seat is held for (an offer), counted as taken;
+- ``waiting``: the ids of the waitlist entries in line; a newcomer may not take a seat they are owed.
+
+Every change is one guarded update of the session document, so it holds across processes
+(``take`` cannot overbook, ``release`` frees a seat once), and takes an optional client session
+``s`` so that callers can make it part of one transaction with the enrollment or waitlist change
+that goes with it. Because every seat names its owner, :mod:`reconcile` can compare the ledger with
+the enrollments and waitlist entries and repair any difference, whatever caused it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any, TypeVar
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from server.services.catalog.window import open_window_filter
+
+T = TypeVar("T")
+
+# Seats held for waitlist offers (``held_for``: their waitlist entry ids) count as taken.
+HELD_SEATS = {"$size": {"$ifNull": ["$held_for", []]}}
+# People waiting in line (``waiting``: their waitlist entry ids) come before a newcomer.
+WAITING = {"$size": {"$ifNull": ["$waiting", []]}}
+
+
+def seats_left(session: dict[str, Any]) -> int:
+    """Seats a newcomer may still take: capacity less those taken, held, and owed to people waiting."""
+    owed = len(session.get("held_for", [])) + len(session.get("waiting", []))
+    return max(0, session["capacity"] - session["seats_taken"] - owed)
+
+
+def committed_seats(session: dict[str, Any]) -> int:
+    """Seats taken by enrollments plus seats held for offers: the capacity may not drop below it."""
+    return int(session["seats_taken"]) + len(session.get("held_for", []))
+
+
+async def in_transaction(db: AsyncDatabase[dict[str, Any]], work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+    """Run ``work(s)`` in one transaction; retried whole on a transient conflict, so ``work`` must
+    have no effect outside the database (notifications go after this returns)."""
+    async with db.client.start_session() as s:
+        return await s.with_transaction(work)
+
+
+class SeatLedger:
+    """Take, release and hold the seats of sessions; each change is one guarded update."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.sessions = db["sessions"]
+
+    # ---- enrollments ---------------------------------------------------------------------
+
+    async def take(self, session_id: ObjectId, holder_id: ObjectId, *, s: AsyncClientSession | None = None) -> bool:
+        """A free seat for the enrollment ``holder_id``: neither taken, nor held, nor owed to people waiting."""
+        result = await self.sessions.update_one(
+            {"_id": session_id, "status": "published", "holders": {"$ne": holder_id},
+             "$expr": {"$lt": [{"$add": ["$seats_taken", HELD_SEATS, WAITING]}, "$capacity"]}},
+            {"$inc": {"seats_taken": 1}, "$push": {"holders": holder_id}},
+            session=s,
+        )
+        return result.modified_count == 1
+
+    async def take_held(
+        self, session_id: ObjectId, holder_id: ObjectId, entry_id: ObjectId, *, s: AsyncClientSession | None = None
+    ) -> bool:
+        """Turn the seat held for waitlist entry ``entry_id`` into the seat of enrollment ``holder_id``."""
+        result = await self.sessions.update_one(
+            {"_id": session_id, "held_for": entry_id, "holders": {"$ne": holder_id}},
+            {"$inc": {"seats_taken": 1}, "$pull": {"held_for": entry_id}, "$push": {"holders": holder_id}},
+            session=s,
+        )
+        return result.modified_count == 1
+
+    async def release(
+        self, session_id: ObjectId, holder_id: ObjectId, *, s: AsyncClientSession | None = None
+    ) -> dict[str, Any] | None:
+        """Give the seat of ``holder_id`` back, exactly once; the session after, or None if it held none."""
+        return await self.sessions.find_one_and_update(  # type: ignore[no-any-return]
+            {"_id": session_id, "holders": holder_id},
+            {"$inc": {"seats_taken": -1}, "$pull": {"holders": holder_id}},
+            return_document=ReturnDocument.AFTER, session=s,
+        )
+
+    # ---- the waitlist --------------------------------------------------------------------
+
+    async def join_line(self, session_id: ObjectId, entry_id: ObjectId, *, s: AsyncClientSession | None = None) -> None:
+        """Record a place in line: from now on a newcomer leaves a seat to this entry."""
+        await self.sessions.update_one({"_id": session_id, "waiting": {"$ne": entry_id}},
+                                       {"$push": {"waiting": entry_id}}, session=s)
+
+    async def leave_line(self, session_id: ObjectId, entry_id: ObjectId, *, s: AsyncClientSession | None = None) -> None:
+        """Drop a place in line (the entry withdrew)."""
+        await self.sessions.update_one({"_id": session_id, "waiting": entry_id},
+                                       {"$pull": {"waiting": entry_id}}, session=s)
+
+    async def hold(
+        self, session_id: ObjectId, entry_id: ObjectId, today: date, *, s: AsyncClientSession | None = None
+    ) -> dict[str, Any] | None:
+        """Move the entry from ``waiting`` to ``held_for`` if a seat is free and enrolling is open on ``today``.
+
+        The session after, or None (no free seat, window closed, already held).
+        """
+        return await self.sessions.find_one_and_update(  # type: ignore[no-any-return]
+            {"_id": session_id, **open_window_filter(today), "held_for": {"$ne": entry_id},
+             "$expr": {"$lt": [{"$add": ["$seats_taken", HELD_SEATS]}, "$capacity"]}},
+            {"$push": {"held_for": entry_id}, "$pull": {"waiting": entry_id}},
+            return_document=ReturnDocument.AFTER, session=s,
+        )
+
+    async def release_hold(
+        self, session_id: ObjectId, entry_id: ObjectId, *, s: AsyncClientSession | None = None
+    ) -> dict[str, Any] | None:
+        """Give back the seat held for an entry (lapsed, withdrawn); the session after, or None if none was held."""
+        return await self.sessions.find_one_and_update(  # type: ignore[no-any-return]
+            {"_id": session_id, "held_for": entry_id}, {"$pull": {"held_for": entry_id}},
+            return_document=ReturnDocument.AFTER, session=s,
+        )
+
+    # ---- capacity and repair -------------------------------------------------------------
+
+    @staticmethod
+    def capacity_guard(capacity: int) -> dict[str, Any]:
+        """The filter a capacity change adds to its update: never below the seats taken and held."""
+        return {"$expr": {"$lte": [{"$add": ["$seats_taken", HELD_SEATS]}, capacity]}}
+
+    async def rewrite(
+        self, session_id: ObjectId, *, holders: list[ObjectId], held_for: list[ObjectId], waiting: list[ObjectId],
+        s: AsyncClientSession,
+    ) -> None:
+        """Set the seats of a session as reconciliation found them (only inside its transaction)."""
+        await self.sessions.update_one(
+            {"_id": session_id},
+            {"$set": {"holders": holders, "seats_taken": len(holders), "held_for": held_for, "waiting": waiting}},
+            session=s,
+        )
