@@ -36,8 +36,10 @@ from server.services.profile.photos import PhotoService
 from server.services.profile.profile import ProfileService
 from server.services.profile.qualifications import QualificationService
 from server.services.staff.imports import StaffImportService
+from server.services.staff.membership import UnitMembershipService
 from server.services.staff.photos import StaffPhotoService
 from server.services.staff.staff import StaffService
+from server.services.staff.verification import UnitVerificationService
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ class Services:
     staff_imports: StaffImportService
     staff_photos: StaffPhotoService
     enrollments: EnrollmentService
+    unit_verification: UnitVerificationService
+    unit_membership: UnitMembershipService
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def authenticate(self, token: str) -> Principal | None:
@@ -146,8 +150,9 @@ def build_services(
         db, catalog=catalog, templates=templates, waitlist=waitlist, audit=audit,
         payment_term=timedelta(days=settings.payment_term_days),
     )
+    unit_verification = UnitVerificationService(db, audit=audit, notifier=notifier, executor=executor)
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
-                         run_cpu=run_cpu)
+                         run_cpu=run_cpu, verification=unit_verification, notifier=notifier)
     staff_imports = StaffImportService(
         db, accounts=accounts, staff=staff, cipher=cipher, audit=audit, run_cpu=run_cpu,
         max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows,
@@ -162,6 +167,8 @@ def build_services(
         catalog=catalog, session_list=session_list, templates=templates,
         notifier=notifier, enrollments=enrollments,
         staff=staff, staff_imports=staff_imports, staff_photos=staff_photos,
+        unit_verification=unit_verification,
+        unit_membership=UnitMembershipService(db, audit=audit, notifier=notifier),
     )
 
 
