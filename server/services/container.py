@@ -32,6 +32,7 @@ from server.services.cpu import cpu_runner
 from server.services.enrollment.enrollments import EnrollmentService
 from server.services.enrollment.templates import TemplateService
 from server.services.pii import FieldCipher
+from server.services.privacy import PrivacyService
 from server.services.profile.photos import PhotoService
 from server.services.profile.profile import ProfileService
 from server.services.profile.qualifications import QualificationService
@@ -75,6 +76,7 @@ class Services:
     enrollments: EnrollmentService
     unit_verification: UnitVerificationService
     unit_membership: UnitMembershipService
+    privacy: PrivacyService
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def authenticate(self, token: str) -> Principal | None:
@@ -153,6 +155,10 @@ def build_services(
     unit_verification = UnitVerificationService(db, audit=audit, notifier=notifier, executor=executor)
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
                          run_cpu=run_cpu, verification=unit_verification, notifier=notifier)
+    unit_membership = UnitMembershipService(db, audit=audit, notifier=notifier)
+    privacy = PrivacyService(db, accounts=accounts, profiles=profiles, membership=unit_membership, templates=templates,
+                             enrollments=enrollments, limiter=limiter, audit=audit, run_cpu=run_cpu,
+                             retention_days=settings.pii_retention_days)
     staff_imports = StaffImportService(
         db, accounts=accounts, staff=staff, cipher=cipher, audit=audit, run_cpu=run_cpu,
         max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows,
@@ -168,7 +174,7 @@ def build_services(
         notifier=notifier, enrollments=enrollments,
         staff=staff, staff_imports=staff_imports, staff_photos=staff_photos,
         unit_verification=unit_verification,
-        unit_membership=UnitMembershipService(db, audit=audit, notifier=notifier),
+        unit_membership=unit_membership, privacy=privacy,
     )
 
 
