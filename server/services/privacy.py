@@ -168,6 +168,10 @@ class PrivacyService:
         await self.audit.record("privacy.delete", actor_id=account["_id"], actor_role=principal.role,
                                 subject=account["trainee"]["id_masked"], subject_id=account["_id"], ip=ip,
                                 details={"proof": "password" if body.password else "sms", "kept": KEPT_RECORDS})
+        unit_id = account["trainee"].get("unit_id")
+        if unit_id is not None:  # the unit loses the person from its staff: tell it why
+            text = f"学员{account['name']}（{account['trainee']['id_masked']}）已注销账号，已不再是贵单位人员。"
+            await self.membership.notifier.notify(unit_id, "staff_left", text, {"trainee_id": str(account["_id"])})
         return DeletionOut(deleted_at=deleted_at, kept=KEPT_RECORDS)
 
     async def _anonymize(self, account: dict[str, Any], *, still: dict[str, Any] | None = None) -> datetime:

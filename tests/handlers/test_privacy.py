@@ -23,6 +23,7 @@ from tests.factories import STRONG_PASSWORD, register_trainee, sms_code
 from tests.faults import Crash, FaultPlan, FaultyDatabase
 from tests.handlers.enrollment.test_enrollments import new_session
 from tests.handlers.enrollment.test_templates import address_body
+from tests.outbox import read_outbox
 from tests.staff_helpers import multipart, verified_unit_client
 
 PORTRAIT = (Path(__file__).resolve().parents[1] / "fixtures" / "photos" / "portrait.jpg").read_bytes()
@@ -114,8 +115,11 @@ async def test_deletion_removes_personal_data_and_keeps_records_without_it(
     assert enrollment["trainee_id"] == person["oid"] and enrollment["fee_fen"] and enrollment["address"] is None
     kept = str(enrollment)
     assert not any(s in kept for s in await _personal_strings(person)) and "v1." not in kept
-    # the unit no longer has the person
+    # the unit no longer has the person, and is told
     assert (await person["unit"].get("/api/v1/unit/staff")).json["total"] == 0
+    unit_id = (await person["unit"].get("/api/v1/me")).json["id"]
+    notes = [n for n in read_outbox(settings.notify_outbox) if n["account_id"] == unit_id and n["kind"] == "staff_left"]
+    assert len(notes) == 1 and "注销" in notes[0]["text"]
     audit = await db["audit_log"].find_one({"action": "privacy.delete", "subject_id": person["oid"]})
     assert audit is not None and person["body"]["id_number"] not in str(audit)
     # the same ID number can register again: a new account (the phone's SMS cooldown would delay reusing it)
