@@ -94,3 +94,10 @@ async def verified_unit_client(api: ApiClient, outbox: Path, services: Any) -> A
     unit = await unit_client(api, outbox)
     await verify_unit(api, unit, services)
     return unit
+
+
+def staff_service_like(services: Any, cls: type) -> Any:
+    """An instance of ``cls`` (a StaffService subclass of a test) wired like ``services.staff``."""
+    return cls(services.accounts, profiles=services.profiles, photos=services.photos, cipher=services.cipher,
+               limiter=services.limiter, audit=services.audit, run_cpu=services.run_cpu,
+               verification=services.unit_verification, notifier=services.notifier)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -123,11 +123,6 @@ class StaffService:
         self.verification = verification
         self.notifier = notifier
         self.now = now or (lambda: datetime.now(UTC))
-        # Test seams: ``before_update_write`` runs between the identity check and the write of an
-        # edit (a test activates the account there); ``identity_guard = False`` is the control run
-        # whose write does not re-check "still the unit's own pending account".
-        self.before_update_write: Callable[[dict[str, Any]], Awaitable[None]] | None = None
-        self.identity_guard = True
 
     # ---- lookups --------------------------------------------------------------------
 
@@ -225,13 +220,9 @@ class StaffService:
         fields.update({"name": name, "trainee.sex": sex, "trainee.birth_date": birth.isoformat() if birth else None})
         changed = sorted(k.removeprefix("trainee.") for k, v in fields.items() if _current(account, k) != v)
         fields["updated_at"] = self.now()
-        if self.before_update_write is not None:
-            await self.before_update_write(account)
         # Still bound, and still in full (the person may leave or the binding change meanwhile).
         mine = {"_id": account["_id"], **staff_filter(unit.account_id), **full_access_filter(unit.account_id)}
-        # Identity changes: still the unit's own pending account at the moment of the write.
-        still_editable = {"status": "pending", "created_by": unit.account_id}
-        guard = mine | (still_editable if changed_identity and self.identity_guard else {})
+        guard = mine | (self._identity_write_guard(unit) if changed_identity else {})
         updated = await self.collection.find_one_and_update(guard, {"$set": fields}, return_document=ReturnDocument.AFTER)
         if updated is None:
             if changed_identity and await self.collection.count_documents(mine, limit=1):  # activated meanwhile
@@ -240,6 +231,11 @@ class StaffService:
         await self.audit.record("staff.update", actor_id=unit.account_id, actor_role=unit.role,
                                 subject=t["id_masked"], subject_id=account["_id"], ip=ip, details={"fields": changed})
         return self.item(updated, unit.account_id)
+
+    @staticmethod
+    def _identity_write_guard(unit: Principal) -> dict[str, Any]:
+        """Identity changes: still the unit's own pending account at the moment of the write."""
+        return {"status": "pending", "created_by": unit.account_id}
 
     @staticmethod
     def _identity_locked(changed: list[str]) -> errors.AppError:
@@ -313,6 +309,11 @@ class StaffService:
         key = self.accounts.trainee_key(login_forms(body.id_number)[1])
         account = await self.collection.find_one({"login_key": key, "role": "trainee", **VISIBLE})
         if account is None or not same_name(account["name"], body.name) or account["status"] == "disabled":
+            raise errors.not_found(BIND_NOT_FOUND, code="trainee_not_found")
+        current_unit = account["trainee"].get("unit_id")
+        if current_unit == unit.account_id:
+            raise errors.conflict("already_bound", "该学员已是本单位人员")
+        if current_unit is not None:  # bound elsewhere: the same answer, at the same cost, as a wrong pair
             raise errors.not_found(BIND_NOT_FOUND, code="trainee_not_found")
         updated = await self.collection.find_one_and_update(
             {"_id": account["_id"], "trainee.unit_id": None, "status": {"$ne": "disabled"}, **VISIBLE},

@@ -23,7 +23,15 @@ from tests.client import ApiClient
 from tests.conftest import serve_app
 from tests.factories import register_trainee, resident_id, staff_token
 from tests.outbox import read_outbox
-from tests.staff_helpers import LICENCE, form_body, multipart, unit_client, verified_unit_client, verify_unit
+from tests.staff_helpers import (
+    LICENCE,
+    form_body,
+    multipart,
+    staff_service_like,
+    unit_client,
+    verified_unit_client,
+    verify_unit,
+)
 
 PORTRAIT = (Path(__file__).resolve().parents[2] / "fixtures" / "photos" / "portrait.jpg").read_bytes()
 BIND = "/api/v1/unit/staff/bind"
@@ -191,6 +199,14 @@ async def test_a_bound_stranger_is_limited_and_told(api: ApiClient, settings: Se
     assert seen["photo"].status == 404
     assert person["phone"] not in seen["cells"] and person["id_number"] not in seen["cells"]
     assert "huang@example.com" not in seen["cells"] and "黄一" in seen["cells"]
+    # nor through the bulk photo upload
+    photo_before = (await services.db["accounts"].find_one({"_id": ObjectId(tid)}))["trainee"]["photo"]["file_id"]
+    body, content_type = multipart([("files", f"黄一-{person['id_number']}.jpg", PORTRAIT)])
+    r = await unit.request("POST", "/api/v1/unit/staff/photos?consent=true", body=body,
+                           headers={"Content-Type": content_type})
+    assert r.status == 200 and r.json["files"][0]["verdict"] != "saved", r.body
+    assert "授权" in r.json["files"][0]["message"]
+    assert (await services.db["accounts"].find_one({"_id": ObjectId(tid)}))["trainee"]["photo"]["file_id"] == photo_before
     # the person's own profile is untouched, and they were told
     profile = (await api.get("/api/v1/me/profile", token=token)).json
     assert profile["email"] == "huang@example.com"
@@ -278,10 +294,7 @@ async def test_leaving_racing_an_edit_never_writes_to_a_person_who_left(
             assert (await api.delete(f"/api/v1/me/units/{unit_id}", token=token)).status == 200
             return account
 
-    racing = LeavesMidway(services.accounts, profiles=services.profiles, photos=services.photos,
-                          cipher=services.cipher, limiter=services.limiter, audit=services.audit,
-                          run_cpu=services.run_cpu, verification=services.unit_verification,
-                          notifier=services.notifier)
+    racing = staff_service_like(services, LeavesMidway)
     async with serve_app(settings, dataclasses.replace(services, staff=racing)) as other_api:
         r = await other_api.with_token(unit.token).put(f"/api/v1/unit/staff/{tid}", EDIT)
     assert r.status == 404

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from urllib.parse import quote
 
 from bson import ObjectId
 
 from server.config import Settings
+from server.services import Principal
+from server.services.staff.staff import StaffService
 from tests.client import ApiClient
+from tests.conftest import serve_app
 from tests.factories import register_trainee, resident_id
-from tests.staff_helpers import form_body, multipart, unit_client, verified_unit_client
+from tests.staff_helpers import form_body, multipart, staff_service_like, unit_client, verified_unit_client
 
 PORTRAIT = (Path(__file__).resolve().parents[2] / "fixtures" / "photos" / "portrait.jpg").read_bytes()
 
@@ -199,18 +203,22 @@ async def _activated_midway(api: ApiClient, settings: Settings, services, *, gua
     unit = await unit_client(api, settings.sms_outbox)
     tid = (await unit.post("/api/v1/unit/staff", form_body(name="孙拾"))).json["id"]
 
-    async def activate(account: dict) -> None:  # type: ignore[type-arg]
-        # the person activates the account between the unit's check and its write
-        await services.db["accounts"].update_one({"_id": account["_id"]}, {"$set": {"status": "active"}})
+    class ActivatedMidway(StaffService):
+        async def own_in_full(self, unit: Principal, trainee_id: str) -> dict:  # type: ignore[type-arg]
+            account = await super().own_in_full(unit, trainee_id)
+            # the person activates the account between the unit's check and its write
+            await services.db["accounts"].update_one({"_id": account["_id"]}, {"$set": {"status": "active"}})
+            return account
 
-    services.staff.before_update_write = activate
-    services.staff.identity_guard = guard
-    try:
-        edit = {"name": "孙十", "email": "s@example.com", "work_start": "2015-07", "specialty": "x", "address": "y"}
-        r = await unit.put(f"/api/v1/unit/staff/{tid}", edit)
-    finally:
-        services.staff.before_update_write = None
-        services.staff.identity_guard = True
+    class Unguarded(ActivatedMidway):  # the control: the write does not re-check "still pending, still ours"
+        @staticmethod
+        def _identity_write_guard(unit: Principal) -> dict:  # type: ignore[type-arg]
+            return {}
+
+    racing = staff_service_like(services, ActivatedMidway if guard else Unguarded)
+    edit = {"name": "孙十", "email": "s@example.com", "work_start": "2015-07", "specialty": "x", "address": "y"}
+    async with serve_app(settings, dataclasses.replace(services, staff=racing)) as other:
+        r = await other.with_token(unit.token).put(f"/api/v1/unit/staff/{tid}", edit)
     return r, (await services.db["accounts"].find_one({"_id": ObjectId(tid)}))["name"]
 
 
