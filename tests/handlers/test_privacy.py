@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import zipfile
@@ -245,3 +246,13 @@ async def test_purge_spares_an_account_used_meanwhile(
         assert result.count == 0 and status == "active"
     else:  # the control: without the "still inactive" condition the fresh login is purged away
         assert result.count == 1 and status == "deleted"
+
+
+async def test_two_deletions_at_once_delete_once(api: ApiClient, settings: Settings, services: Services) -> None:
+    token, _ = await register_trainee(api, settings.sms_outbox)
+    body = {"password": STRONG_PASSWORD, "confirm": True}
+    answers = await asyncio.gather(*(api.post("/api/v1/me/deletion", body, token=token) for _ in range(3)))
+    assert sorted(a.status for a in answers)[0] == 200 and [a.status for a in answers].count(200) == 1
+    assert {a.status for a in answers if a.status != 200} <= {401, 404, 409}
+    assert await services.db["audit_log"].count_documents({"action": "privacy.delete"}) == 1
+    assert (await api.get("/api/v1/me/profile", token=token)).status == 401

@@ -6,6 +6,7 @@ removes it in the test (a subclass or a patched rule) and shows the attack succe
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 from pathlib import Path
@@ -299,3 +300,34 @@ async def test_leaving_racing_an_edit_never_writes_to_a_person_who_left(
         r = await other_api.with_token(unit.token).put(f"/api/v1/unit/staff/{tid}", EDIT)
     assert r.status == 404
     assert (await api.get("/api/v1/me/profile", token=token)).json["email"] == "huang@example.com"
+
+
+class _UnguardedDecision(UnitVerificationService):
+    """The control: a decision whose write does not require the unit to be still pending."""
+
+    async def decide(self, admin: Any, unit_id: str, body: Any, *, ip: str | None) -> Any:
+        await self.accounts.update_one({"_id": ObjectId(unit_id)}, {"$set": {"unit.verification.status": "pending"}})
+        return await super().decide(admin, unit_id, body, ip=ip)
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+async def test_two_administrators_deciding_at_once(
+    api: ApiClient, settings: Settings, services: Services, guarded: bool
+) -> None:
+    unit = await unit_client(api, settings.sms_outbox)
+    unit_id = await _id_of(unit)
+    r = await unit.request("PUT", "/api/v1/unit/licence", body=LICENCE, headers={"Content-Type": "image/jpeg"})
+    assert r.status == 200
+    if not guarded:
+        services = dataclasses.replace(services, unit_verification=_UnguardedDecision(
+            services.db, audit=services.audit, notifier=services.notifier, executor=services.executor))
+    admins = [await staff_token(services), await staff_token(services)]
+    bodies = [{"decision": "approve"}, {"decision": "reject", "reason": "执照过期"}]
+    async with serve_app(settings, services) as client:
+        answers = await asyncio.gather(*(client.post(f"/api/v1/admin/units/{unit_id}/verification", b, token=a)
+                                         for a, b in zip(admins, bodies, strict=True)))
+    decided = await services.db["audit_log"].count_documents({"action": {"$regex": "^unit.verification_"}})
+    if guarded:  # exactly one decision stands
+        assert sorted(a.status for a in answers) == [200, 409] and decided == 1
+    else:  # without the guard both "win": the unit is told two contradicting decisions
+        assert [a.status for a in answers] == [200, 200] and decided == 2
