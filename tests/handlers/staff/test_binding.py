@@ -324,10 +324,13 @@ async def test_two_administrators_deciding_at_once(
     admins = [await staff_token(services), await staff_token(services)]
     bodies = [{"decision": "approve"}, {"decision": "reject", "reason": "执照过期"}]
     async with serve_app(settings, services) as client:
-        answers = await asyncio.gather(*(client.post(f"/api/v1/admin/units/{unit_id}/verification", b, token=a)
-                                         for a, b in zip(admins, bodies, strict=True)))
+        calls = [client.post(f"/api/v1/admin/units/{unit_id}/verification", b, token=a)
+                 for a, b in zip(admins, bodies, strict=True)]
+        # the control runs them one after the other: its reset-to-pending would race itself otherwise
+        answers = await asyncio.gather(*calls) if guarded else [await c for c in calls]
     decided = await services.db["audit_log"].count_documents({"action": {"$regex": "^unit.verification_"}})
     if guarded:  # exactly one decision stands
         assert sorted(a.status for a in answers) == [200, 409] and decided == 1
-    else:  # without the guard both "win": the unit is told two contradicting decisions
+    else:  # without the guard the second overturns the first: the unit is told two contradicting decisions
         assert [a.status for a in answers] == [200, 200] and decided == 2
+        assert (await unit.get("/api/v1/unit/licence")).json["status"] == "rejected"
