@@ -21,9 +21,10 @@ purpose of theirs. In one transaction:
   amounts; the shipping address the person copied into their own enrollments is
   removed (``address: null``), a unit's address copy stays (it is the unit's).
 
-Then the photo and licence images are deleted from GridFS. A crash between the
-commit and these deletions leaves files of a tombstone; :meth:`PrivacyService.purge_inactive`
-also sweeps those (``metadata.account_id`` of a deleted account).
+Then the photo and licence images are deleted from GridFS and the person leaves
+every waitlist (through the waitlist's own ``leave_course``: an offered seat goes
+to the next in line). A crash between the commit and these steps leaves files or
+places of a tombstone; :meth:`PrivacyService.purge_inactive` also sweeps those.
 
 **Purge** (``python -m server purge-inactive [--dry-run]``, ``POST
 /api/v1/admin/privacy/purge-inactive``): trainee accounts with no login
@@ -205,7 +206,16 @@ class PrivacyService:
 
         await self._in_transaction(remove)
         await self._delete_files(file_ids)
+        await self._leave_lines([me])
         return now
+
+    async def _leave_lines(self, account_ids: list[ObjectId]) -> None:
+        """Take deleted people out of waitlists, so that no seat is held or offered for them."""
+        entries = await self.db["waitlist"].find(
+            {"trainee_id": {"$in": account_ids}, "status": {"$in": ["waiting", "offered"]}},
+            {"trainee_id": 1, "course_id": 1}).to_list()
+        for pair in {(e["trainee_id"], e["course_id"]) for e in entries}:
+            await self.enrollments.waitlist.leave_course(*pair)
 
     async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[None]]) -> None:
         """Run ``work`` in one transaction (retried on transient conflicts)."""
@@ -263,8 +273,10 @@ class PrivacyService:
                         account_ids=[str(i) for i in purged])
 
     async def _sweep_orphans(self) -> None:
-        """Files of deleted accounts left by a crash between a deletion's commit and its file deletions."""
+        """Files and waitlist places of deleted accounts left by a crash between a deletion's commit and its
+        clean-up steps."""
         deleted = await self.db["accounts"].distinct("_id", {"status": "deleted"})
+        await self._leave_lines(deleted)
         for bucket, name in ((self.photos, PHOTO_BUCKET), (self.licences, QUALIFICATION_BUCKET)):
             docs = await self.db[f"{name}.files"].find({"metadata.account_id": {"$in": deleted}}, {"_id": 1}).to_list()
             await self._delete_files([(bucket, d["_id"]) for d in docs])

@@ -22,7 +22,7 @@ from tests import factories
 from tests.client import ApiClient
 from tests.factories import STRONG_PASSWORD, register_trainee, sms_code
 from tests.faults import Crash, FaultPlan, FaultyDatabase
-from tests.handlers.enrollment.test_enrollments import new_session
+from tests.handlers.enrollment.test_enrollments import new_session, trainee_with_photo
 from tests.handlers.enrollment.test_templates import address_body
 from tests.outbox import read_outbox
 from tests.staff_helpers import multipart, verified_unit_client
@@ -256,3 +256,20 @@ async def test_two_deletions_at_once_delete_once(api: ApiClient, settings: Setti
     assert {a.status for a in answers if a.status != 200} <= {401, 404, 409}
     assert await services.db["audit_log"].count_documents({"action": "privacy.delete"}) == 1
     assert (await api.get("/api/v1/me/profile", token=token)).status == 401
+
+
+async def test_a_deleted_person_leaves_every_waitlist(api: ApiClient, settings: Settings, services: Services) -> None:
+    admin = await factories.staff_token(services)
+    sid = await new_session(api, admin, capacity=1)
+    first, _ = await trainee_with_photo(api, settings, services.db)
+    second, _ = await trainee_with_photo(api, settings, services.db)
+    third, _ = await trainee_with_photo(api, settings, services.db)
+    assert (await api.post("/api/v1/enrollments", {"session_id": sid}, token=first)).status == 201
+    assert (await api.post("/api/v1/waitlist", {"session_id": sid}, token=second)).status == 201
+    assert (await api.post("/api/v1/waitlist", {"session_id": sid}, token=third)).json["position"] == 2
+    r = await api.post("/api/v1/me/deletion", {"password": STRONG_PASSWORD, "confirm": True}, token=second)
+    assert r.status == 200, r.body
+    entries = await services.db["waitlist"].find({}).sort("created_at", 1).to_list()
+    assert [e["status"] for e in entries] == ["withdrawn", "waiting"]  # kept, out of line
+    session = await services.db["sessions"].find_one({"_id": ObjectId(sid)})
+    assert session["waiting"] == [entries[1]["_id"]]
