@@ -30,6 +30,13 @@ class MyUnitConsentHandler(ApiHandler):
         assert self.principal is not None
         return await self.services.unit_membership.consent(self.principal, unit_id, ip=self.client_ip)
 
+    @endpoint("撤回对单位的授权（仍留在该单位；单位只能再看到姓名和脱敏证件号）", response=MyUnitOut, roles=TRAINEE,
+              tags=TAGS, errors=[404])
+    async def delete(self, unit_id: str) -> MyUnitOut:
+        """Withdraw the consent; the unit is notified."""
+        assert self.principal is not None
+        return await self.services.unit_membership.withdraw(self.principal, unit_id, ip=self.client_ip)
+
 
 class MyUnitHandler(ApiHandler):
     """``/api/v1/me/units/{unit_id}``."""

@@ -98,6 +98,36 @@ class UnitMembershipService:
         assert item is not None
         return item
 
+    async def withdraw(self, principal: Principal, unit_id: str, *, ip: str | None) -> MyUnitOut:
+        """Take back one's consent and stay in the unit (idempotent); the unit is told.
+
+        A unit that created the account keeps seeing what it typed in itself: for it
+        the answer still says ``unit_sees: full``.
+        """
+        unit_oid = parse_object_id(unit_id, NOT_YOUR_UNIT)
+        updated = await self.accounts.find_one_and_update(
+            {"_id": principal.account_id, "role": "trainee", "trainee.unit_id": unit_oid,
+             "trainee.unit_consent.unit_id": unit_oid},
+            {"$unset": {"trainee.unit_consent": ""}, "$set": {"updated_at": self.now()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if updated is None:  # not bound to that unit, or no consent to take back
+            account = await self._me(principal)
+            if (account.get("trainee") or {}).get("unit_id") != unit_oid:
+                raise errors.not_found(NOT_YOUR_UNIT, code="unit_not_found")
+            updated = account
+        else:
+            await self.audit.record("staff.consent_withdraw", actor_id=principal.account_id,
+                                    actor_role=principal.role, subject=updated["trainee"]["id_masked"],
+                                    subject_id=principal.account_id, ip=ip, details={"unit_id": str(unit_oid)})
+            await self.notifier.notify(
+                unit_oid, "staff_consent_withdrawn",
+                f"学员{updated['name']}（{updated['trainee']['id_masked']}）已撤回对贵单位查看和维护其个人资料的授权。",
+                {"trainee_id": str(principal.account_id)})
+        item = await self._item(updated)
+        assert item is not None
+        return item
+
     async def leave(self, principal: Principal, unit_id: str, *, ip: str | None) -> None:
         """Leave the unit: the binding and any consent go in one update; the unit is told."""
         unit_oid = parse_object_id(unit_id, NOT_YOUR_UNIT)

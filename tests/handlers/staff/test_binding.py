@@ -252,6 +252,12 @@ async def test_consent_gives_full_access_and_leaving_ends_it(
     seen = await _attack(unit, tid)
     assert seen["detail"].status == seen["edit"].status == seen["photo"].status == seen["upload"].status == 200
     assert person["phone"] in seen["cells"]
+    # withdrawing the consent: limited again, the unit told; consenting again restores it
+    r = await me.delete(f"/api/v1/me/units/{unit_id}/consent")
+    assert r.status == 200 and r.json["consent"] is False and r.json["unit_sees"] == "limited"
+    assert (await unit.get(f"/api/v1/unit/staff/{tid}")).status == 403
+    assert _notes(settings, unit_id, "staff_consent_withdrawn")
+    assert (await me.post(f"/api/v1/me/units/{unit_id}/consent")).json["unit_sees"] == "full"
     # leaving: unbound, consent gone, the unit told; a new binding starts limited again
     assert (await me.delete(f"/api/v1/me/units/{other_id}")).status == 404
     assert (await me.delete(f"/api/v1/me/units/{unit_id}")).status == 200
@@ -262,7 +268,7 @@ async def test_consent_gives_full_access_and_leaving_ends_it(
     assert (await unit.post(BIND, {"name": "黄一", "id_number": person["id_number"]})).status == 200
     assert (await unit.get(f"/api/v1/unit/staff/{tid}")).status == 403
     actions = [e["action"] for e in await services.db["audit_log"].find({"subject_id": ObjectId(tid)}).to_list()]
-    assert {"staff.bind", "staff.consent", "staff.leave"} <= set(actions)
+    assert {"staff.bind", "staff.consent", "staff.consent_withdraw", "staff.leave"} <= set(actions)
 
 
 async def test_a_unit_sees_in_full_what_it_created_but_not_another_units(
