@@ -13,7 +13,7 @@ class DataExportHandler(ApiHandler):
     """``/api/v1/me/data-export``."""
 
     @endpoint("下载本人的全部个人信息（ZIP：data.json、证件照、证书图片；记入审计日志）", roles=["trainee"], tags=TAGS,
-              produces=ZIP_CONTENT_TYPE)
+              produces=ZIP_CONTENT_TYPE, errors=[429])
     async def get(self) -> None:
         """Everything held about the caller."""
         assert self.principal is not None

@@ -71,6 +71,7 @@ log = logging.getLogger(__name__)
 DELETED_NAME = "已注销用户"
 KEPT_RECORDS = ["enrollments", "waitlist"]  # later: payments, certificates — add them to _anonymize
 DELETION_TRIES_PER_HOUR = 5
+EXPORTS_PER_HOUR = 10  # an export reads every image and zips them: enough for a person, not for a loop
 _OWNED = ("addresses", "invoice_templates")  # owner_id = the person: deleted with the account
 
 
@@ -112,6 +113,8 @@ class PrivacyService:
         """Everything held about the caller, as a ZIP (audited ``privacy.export``)."""
         account = await self.profiles.trainee(principal.account_id)
         me = account["_id"]
+        await self.limiter.hit(f"privacy_export|{me}", limit=EXPORTS_PER_HOUR, window_seconds=3600,
+                               message="导出过于频繁，请稍后再试")
         qualifications = await self.db["qualifications"].find({"account_id": me}).sort("created_at", 1).to_list()
         enrollments = await self.db["enrollments"].find({"trainee_id": me}).sort("created_at", 1).to_list()
         audit = await self.db["audit_log"].find(

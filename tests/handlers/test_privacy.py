@@ -273,3 +273,13 @@ async def test_a_deleted_person_leaves_every_waitlist(api: ApiClient, settings: 
     assert [e["status"] for e in entries] == ["withdrawn", "waiting"]  # kept, out of line
     session = await services.db["sessions"].find_one({"_id": ObjectId(sid)})
     assert session["waiting"] == [entries[1]["_id"]]
+
+
+async def test_exports_are_limited_per_person(api: ApiClient, settings: Settings, services: Services) -> None:
+    token, _ = await register_trainee(api, settings.sms_outbox)
+    other, _ = await register_trainee(api, settings.sms_outbox)
+    for _ in range(10):
+        assert (await api.get("/api/v1/me/data-export", token=token)).status == 200
+    r = await api.get("/api/v1/me/data-export", token=token)
+    assert r.status == 429 and r.error_code == "too_many_requests"
+    assert (await api.get("/api/v1/me/data-export", token=other)).status == 200
