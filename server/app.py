@@ -8,20 +8,23 @@ import tornado.web
 
 from server import __version__
 from server.config import Settings
-from server.handlers import audit, profile, system
+from server.handlers import audit, privacy, profile, system
 from server.handlers.accounts import admin as accounts_admin
 from server.handlers.accounts import auth, sms
 from server.handlers.base import NotFoundHandler, log_request
 from server.handlers.catalog import admin as catalog_admin
 from server.handlers.catalog import sessions
 from server.handlers.enrollment import enrollments, templates
+from server.handlers.staff import membership as unit_membership
 from server.handlers.staff import staff
+from server.handlers.staff import verification as unit_verification
 from server.openapi import build_openapi
 from server.services.container import Services
 
 # Each area's handler module contributes its ``routes``; add new modules here.
 HANDLER_MODULES = (
     system, auth, sms, audit, accounts_admin, profile, catalog_admin, sessions, templates, enrollments, staff,
+    unit_verification, unit_membership, privacy,
 )
 
 

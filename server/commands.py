@@ -76,8 +76,25 @@ def _set_disabled(disabled: bool) -> Callable[[Services, argparse.Namespace], Aw
     return run
 
 
+def _purge_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="count and list the accounts, change nothing")
+
+
+async def _purge_inactive(services: Services, args: argparse.Namespace) -> int:
+    """purge-inactive: anonymize trainee accounts inactive for PII_RETENTION_DAYS (audited, no actor id)."""
+    result = await services.privacy.purge_inactive(dry_run=args.dry_run, by=None)
+    verb = "将清除 / would purge" if result.dry_run else "已清除 / purged"
+    print(f"{verb}: {result.count} 个账号 / accounts inactive since {result.cutoff:%Y-%m-%d} "
+          f"({result.retention_days} days)")
+    for account_id in result.account_ids:
+        print(f"  id={account_id}")
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "create-staff": ("create an association staff account", _staff_arguments, _create_staff),
     "disable-account": ("disable an account (every login revoked at once)", _account_arguments, _set_disabled(True)),
     "enable-account": ("re-enable a disabled account", _account_arguments, _set_disabled(False)),
+    "purge-inactive": ("remove personal data of trainee accounts inactive for PII_RETENTION_DAYS",
+                       _purge_arguments, _purge_inactive),
 }

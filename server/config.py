@@ -62,6 +62,9 @@ class Settings(BaseSettings):
 
     login_slowdown_seconds: float = Field(default=1.0, ge=0, le=10)  # per repeated attempt, before the lock
     payment_term_days: int = Field(default=7, ge=1, le=60)  # unpaid enrollments expire after this
+    # Personal data of trainee accounts without a login or change for this long is purged
+    # (``python -m server purge-inactive``, the admin endpoint); records that must be kept stay anonymized.
+    pii_retention_days: int = Field(default=3 * 365, ge=30)
 
     max_json_bytes: int = 1024 * 1024  # default body limit of a JSON endpoint
     # The most of a refused body the server reads (and drops) so that a client which sends it anyway

@@ -349,6 +349,27 @@ INDEXES: tuple[CollectionIndexes, ...] = (
         "photo_jobs",
         (IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),),
     ),
+    # ---- unit verification and personal data rights (issue 10) ----
+    CollectionIndexes(
+        "accounts",
+        (
+            # The administrators' queue of units by verification status, oldest submission first.
+            IndexModel([("unit.verification.status", ASCENDING), ("unit.verification.submitted_at", ASCENDING)],
+                       name="unit_verification", partialFilterExpression={"role": "unit"}),
+        ),
+    ),
+    CollectionIndexes(
+        "unit_licences.files",
+        (IndexModel([("filename", ASCENDING), ("uploadDate", ASCENDING)], name="filename_1_uploadDate_1"),),
+    ),
+    CollectionIndexes(
+        "unit_licences.chunks",
+        (IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], unique=True, name="files_id_1_n_1"),),
+    ),
+    # A deletion finds every file of the person by its metadata (also files a crash left behind).
+    CollectionIndexes("photos.files", (IndexModel([("metadata.account_id", ASCENDING)], name="account"),)),
+    CollectionIndexes("qualification_images.files",
+                      (IndexModel([("metadata.account_id", ASCENDING)], name="account"),)),
 )
 
 

@@ -72,3 +72,32 @@ def form_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+LICENCE = (Path(__file__).resolve().parent / "fixtures" / "photos" / "portrait.jpg").read_bytes()
+
+
+async def verify_unit(api: ApiClient, unit: ApiClient, services: Any) -> None:
+    """Take ``unit`` through verification over HTTP: licence upload, then an administrator's approval."""
+    from tests.factories import staff_token
+
+    r = await unit.request("PUT", "/api/v1/unit/licence", body=LICENCE, headers={"Content-Type": "image/jpeg"})
+    assert r.status == 200 and r.json["status"] == "pending", r.body
+    unit_id = (await unit.get("/api/v1/me")).json["id"]
+    admin = await staff_token(services)
+    r = await api.post(f"/api/v1/admin/units/{unit_id}/verification", {"decision": "approve"}, token=admin)
+    assert r.status == 200 and r.json["status"] == "verified", r.body
+
+
+async def verified_unit_client(api: ApiClient, outbox: Path, services: Any) -> ApiClient:
+    """A registered unit that the association has verified (it may bind registered people)."""
+    unit = await unit_client(api, outbox)
+    await verify_unit(api, unit, services)
+    return unit
+
+
+def staff_service_like(services: Any, cls: type) -> Any:
+    """An instance of ``cls`` (a StaffService subclass of a test) wired like ``services.staff``."""
+    return cls(services.accounts, profiles=services.profiles, photos=services.photos, cipher=services.cipher,
+               limiter=services.limiter, audit=services.audit, run_cpu=services.run_cpu,
+               verification=services.unit_verification, notifier=services.notifier)

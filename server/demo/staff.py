@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 
+from PIL import Image
+
 from server.demo.trainee import DEMO_ID_NUMBER
 from server.models.accounts import UnitRegister
+from server.models.binding import VerificationDecisionIn
 from server.models.staff import BindIn, StaffCreate
 from server.services import Principal
 from server.services.accounts.sms import SmsPurpose
@@ -37,5 +41,11 @@ async def demo_unit(services: Services) -> list[str]:
         await services.staff.add(unit, StaffCreate(
             name=name, id_number=id_number, phone=phone, email="staff@example.com", work_start="2010-07",
             specialty="工程勘察", address="上海市黄浦区示例路 100 号", position=position), ip=LOCAL)
+    # Binding a self-registered trainee needs a verified unit: a blank "licence", approved at once.
+    licence = io.BytesIO()
+    Image.new("RGB", (600, 400), "white").save(licence, "JPEG")
+    await services.unit_verification.upload(unit, licence.getvalue(), ip=LOCAL)
+    await services.unit_verification.decide(None, str(unit.account_id), VerificationDecisionIn(decision="approve"),
+                                            ip=LOCAL)
     await services.staff.bind(unit, BindIn(name="陈静", id_number=DEMO_ID_NUMBER), ip=LOCAL)
     return [f"  演示单位 / demo unit (3 名单位人员): 账号 {DEMO_USCC}  密码 {password}"]

@@ -77,6 +77,8 @@ class StaffItem(BaseModel):
     has_photo: bool
     status: Literal["active", "pending", "disabled"]
     bound_at: datetime | None = None
+    data_access: Literal["full", "limited"] = Field(
+        default="full", description="full：本单位创建或本人已授权；limited：自行注册的学员未授权，仅姓名和脱敏证件号")
 
 
 class StaffPage(BaseModel):

@@ -34,12 +34,15 @@ from server.services.cpu import cpu_runner
 from server.services.enrollment.enrollments import EnrollmentService
 from server.services.enrollment.templates import TemplateService
 from server.services.pii import FieldCipher
+from server.services.privacy import PrivacyService
 from server.services.profile.photos import PhotoService
 from server.services.profile.profile import ProfileService
 from server.services.profile.qualifications import QualificationService
 from server.services.staff.imports import StaffImportService
+from server.services.staff.membership import UnitMembershipService
 from server.services.staff.photos import StaffPhotoService
 from server.services.staff.staff import StaffService
+from server.services.staff.verification import UnitVerificationService
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,9 @@ class Services:
     enrollments: EnrollmentService
     seats: SeatLedger
     reconciler: SeatReconciler
+    unit_verification: UnitVerificationService
+    unit_membership: UnitMembershipService
+    privacy: PrivacyService
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def authenticate(self, token: str) -> Principal | None:
@@ -152,8 +158,13 @@ def build_services(
         db, catalog=catalog, templates=templates, waitlist=waitlist, seats=seats, audit=audit,
         payment_term=timedelta(days=settings.payment_term_days),
     )
+    unit_verification = UnitVerificationService(db, audit=audit, notifier=notifier, executor=executor)
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
-                         run_cpu=run_cpu)
+                         run_cpu=run_cpu, verification=unit_verification, notifier=notifier)
+    unit_membership = UnitMembershipService(db, audit=audit, notifier=notifier)
+    privacy = PrivacyService(db, accounts=accounts, profiles=profiles, membership=unit_membership, templates=templates,
+                             enrollments=enrollments, limiter=limiter, audit=audit, run_cpu=run_cpu,
+                             retention_days=settings.pii_retention_days)
     staff_imports = StaffImportService(
         db, accounts=accounts, staff=staff, cipher=cipher, audit=audit, run_cpu=run_cpu,
         max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows,
@@ -168,6 +179,8 @@ def build_services(
         catalog=catalog, session_list=session_list, templates=templates,
         notifier=notifier, enrollments=enrollments, seats=seats, reconciler=reconciler,
         staff=staff, staff_imports=staff_imports, staff_photos=staff_photos,
+        unit_verification=unit_verification,
+        unit_membership=unit_membership, privacy=privacy,
     )
 
 

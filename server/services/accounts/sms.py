@@ -46,6 +46,7 @@ class SmsPurpose(StrEnum):
     activate = "activate"
     bind = "bind"
     change_phone = "change_phone"
+    delete_account = "delete_account"
 
     @property
     def label(self) -> str:
@@ -60,6 +61,7 @@ PURPOSE_LABELS: dict[SmsPurpose, str] = {
     SmsPurpose.activate: "激活账号",
     SmsPurpose.bind: "绑定微信",
     SmsPurpose.change_phone: "更换手机号",
+    SmsPurpose.delete_account: "注销账号",
 }
 
 

@@ -21,6 +21,7 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from server.services import Principal
+from server.services.accounts.repository import AccountRepository
 
 STAFF_ROLES = frozenset({"admin", "reviewer", "scanner"})
 
@@ -67,6 +68,7 @@ class TokenService:
         self, db: AsyncDatabase[dict[str, Any]], now: Callable[[], datetime] | None = None
     ) -> None:
         self.tokens = db["tokens"]
+        self.accounts = AccountRepository(db)
         self.now = now or (lambda: datetime.now(UTC))
 
     async def issue(self, account_id: ObjectId, role: str, *, scope: str = "full") -> IssuedToken:
@@ -87,6 +89,8 @@ class TokenService:
             "revoked_at": None,
         }
         await self.tokens.insert_one(doc)
+        # Every login passes here: the purge of inactive accounts (services/privacy) reads this date.
+        await self.accounts.update_one({"_id": account_id}, {"$set": {"last_login_at": now}})
         return IssuedToken(token, doc["_id"], doc["expires_at"], scope)
 
     async def resolve(self, token: str) -> Principal | None:

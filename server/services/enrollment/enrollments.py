@@ -49,8 +49,8 @@ from server.models.enrollments import (
     UnitEnrollmentResult,
 )
 from server.services import Principal
-from server.services.accounts.accounts import AccountRepository
 from server.services.accounts.identity import SHANGHAI
+from server.services.accounts.repository import AccountRepository
 from server.services.audit import AuditLog
 from server.services.catalog.catalog import CatalogService
 from server.services.catalog.seats import SeatLedger, in_transaction

@@ -34,7 +34,7 @@ from server.models.templates import (
     out_fields,
 )
 from server.services import Principal
-from server.services.accounts.accounts import AccountRepository
+from server.services.accounts.repository import AccountRepository
 from server.services.audit import AuditLog
 from server.services.ids import parse_object_id
 from server.services.pii import TOKEN_VERSION, FieldCipher

@@ -31,10 +31,11 @@ from server import errors
 from server.documents.photo import PHOTO_HEIGHT, PHOTO_WIDTH, normalize_id_photo
 from server.models.profile import PhotoOut
 from server.services import Principal
-from server.services.accounts.accounts import AccountRepository
+from server.services.accounts.repository import AccountRepository
 from server.services.audit import AuditLog
 from server.services.cpu import cpu_runner
 from server.services.profile.profile import ProfileService
+from server.services.unit_access import STAFF_CONSENT_MESSAGE, unit_access
 
 PHOTO_BUCKET = "photos"
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
@@ -55,15 +56,15 @@ def can_view_photo(principal: Principal, trainee_account: dict[str, Any]) -> boo
 
     The trainee themself and association staff always; a unit only for its own
     staff, i.e. when ``trainee.unit_id`` (set by the unit's staff binding) is
-    the unit's account id; nobody else.
+    the unit's account id, and only with full access (it created the account, or
+    the person consented: :mod:`server.services.unit_access`); nobody else.
     """
     if principal.role in PHOTO_STAFF_ROLES:
         return True
     if principal.role == "trainee":
         return bool(principal.account_id == trainee_account["_id"])
     if principal.role == "unit":
-        unit_id = (trainee_account.get("trainee") or {}).get("unit_id")
-        return unit_id is not None and unit_id == principal.account_id
+        return unit_access(principal.account_id, trainee_account) == "full"
     return False
 
 
@@ -98,6 +99,9 @@ class PhotoService:
     ) -> PhotoOut:
         """Normalize and store ``data`` as the photo of the trainee ``account``."""
         t = account["trainee"]
+        if actor.role == "unit" and unit_access(actor.account_id, account) != "full":
+            # A unit that bound a self-registered person has no say over their photo without consent.
+            raise errors.forbidden(STAFF_CONSENT_MESSAGE, code="staff_consent_required")
         recorded = (t.get("consents") or {}).get("photo") or {}
         needs_consent = recorded.get("version") != PHOTO_NOTICE_VERSION
         if needs_consent and not consent:

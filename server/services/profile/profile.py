@@ -67,7 +67,8 @@ class ProfileService:
     async def trainee(self, account_id: ObjectId) -> dict[str, Any]:
         """The stored trainee account, or 404."""
         account = await self.accounts.get(account_id)
-        if account.get("role") != "trainee" or not account.get("trainee"):
+        # A deleted account (a tombstone, services/privacy.py) has no profile left to show.
+        if account.get("role") != "trainee" or not account.get("trainee") or account.get("status") == "deleted":
             raise errors.not_found("学员不存在")
         return account
 

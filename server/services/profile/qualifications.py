@@ -25,7 +25,7 @@ from server import errors
 from server.documents.scan import normalize_scan
 from server.models.profile import QualificationCreate, QualificationList, QualificationOut
 from server.services import Principal
-from server.services.accounts.accounts import AccountRepository
+from server.services.accounts.repository import AccountRepository
 from server.services.audit import AuditLog
 from server.services.cpu import cpu_runner
 

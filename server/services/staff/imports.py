@@ -63,8 +63,9 @@ from server.documents.staff_xlsx import COLUMNS, read_staff_sheet, render_import
 from server.documents.xlsx_common import check_xlsx_container
 from server.models.staff import CreatedAccountOut, ImportCommitOut, ImportOut, ImportRowOut
 from server.services import Principal
-from server.services.accounts.accounts import AccountRepository, AccountService, NewPerson
+from server.services.accounts.accounts import AccountService, NewPerson
 from server.services.accounts.identity import IdType
+from server.services.accounts.repository import AccountRepository
 from server.services.audit import AuditLog
 from server.services.cpu import CpuRunner
 from server.services.ids import parse_object_id

@@ -8,13 +8,19 @@ person up among *its own* staff only: another unit's staff id is a plain 404.
 
 Accounts of an Excel import still being committed are invisible here (and to
 login and bind): the accounts repository hides them from every query.
+
+Binding a registered person needs a *verified* unit (:mod:`.verification`), tells
+the person (notifier), and gives the unit only *limited* access until the person
+consents (:mod:`server.services.unit_access`): the list shows name and masked ID
+number, and detail, edit, photo upload and download are 403
+``staff_consent_required``; the export row holds the name and masked ID number only.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -23,6 +29,7 @@ from pymongo import ReturnDocument
 
 from server import errors
 from server.documents.staff_xlsx import SEX_LABELS, render_staff_export
+from server.integrations.notifier import Notifier
 from server.models.profile import PhotoOut, ProfileOut
 from server.models.staff import (
     BindIn,
@@ -50,6 +57,8 @@ from server.services.ids import parse_object_id
 from server.services.pii import FieldCipher
 from server.services.profile.photos import PhotoService
 from server.services.profile.profile import ProfileService
+from server.services.staff.verification import UnitVerificationService
+from server.services.unit_access import STAFF_CONSENT_MESSAGE, full_access_filter, unit_access
 
 IDENTITY_LOCKED = {
     "name": "学员已激活或并非本单位创建的账号，姓名只能由本人或协会修改",
@@ -57,8 +66,12 @@ IDENTITY_LOCKED = {
     "birth_date": "学员已激活或并非本单位创建的账号，出生日期只能由本人或协会修改",
 }
 BIND_LIMIT_PER_HOUR = 30
+# One answer for every bind that cannot go through: no such number, another name, bound elsewhere,
+# disabled. A stranger typing a name and an ID number learns nothing beyond "not bindable".
+BIND_NOT_FOUND = ("未找到可绑定的学员：请核对姓名和身份证号是否与学员注册时一致；"
+                  "如该学员已属于其他单位，需本人先在“我的单位”中退出（或由原单位解除绑定）后再绑定。")
 IDENTITY_FIELDS = ("id_type", "id_number", "phone")
-_LIST_FIELDS = {"name": 1, "status": 1, "phone": 1, "trainee": 1}
+_LIST_FIELDS = {"name": 1, "status": 1, "phone": 1, "trainee": 1, "created_by": 1}
 
 
 def same_name(a: str, b: str) -> bool:
@@ -94,6 +107,8 @@ class StaffService:
         limiter: RateLimiter,
         audit: AuditLog,
         run_cpu: CpuRunner,
+        verification: UnitVerificationService,
+        notifier: Notifier,
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self.accounts = accounts
@@ -104,12 +119,9 @@ class StaffService:
         self.limiter = limiter
         self.audit = audit
         self.run_cpu = run_cpu
+        self.verification = verification
+        self.notifier = notifier
         self.now = now or (lambda: datetime.now(UTC))
-        # Test seams: ``before_update_write`` runs between the identity check and the write of an
-        # edit (a test activates the account there); ``identity_guard = False`` is the control run
-        # whose write does not re-check "still the unit's own pending account".
-        self.before_update_write: Callable[[dict[str, Any]], Awaitable[None]] | None = None
-        self.identity_guard = True
 
     # ---- lookups --------------------------------------------------------------------
 
@@ -121,16 +133,26 @@ class StaffService:
             raise errors.not_found("人员不存在")
         return account
 
-    def item(self, account: dict[str, Any]) -> StaffItem:
-        """A stored account as a masked list item."""
+    async def own_in_full(self, unit: Principal, trainee_id: str) -> dict[str, Any]:
+        """A person of the unit's own staff whose data the unit may see and change; 403 when limited."""
+        account = await self.own(unit, trainee_id)
+        if unit_access(unit.account_id, account) != "full":
+            raise errors.forbidden(STAFF_CONSENT_MESSAGE, code="staff_consent_required")
+        return account
+
+    def item(self, account: dict[str, Any], unit_id: ObjectId | None = None) -> StaffItem:
+        """A stored account as a masked list item (name and masked ID only when the unit's access is limited)."""
         t = account["trainee"]
+        if unit_id is not None and unit_access(unit_id, account) == "limited":
+            return StaffItem(id=str(account["_id"]), name=account["name"], id_masked=t["id_masked"], has_photo=False,
+                             status=account["status"], bound_at=t.get("bound_at"), data_access="limited")
         phone = self.accounts.phone_of(account)
         return StaffItem(
             id=str(account["_id"]), name=account["name"], sex=SEX_LABELS.get(t.get("sex") or ""),
             id_masked=t["id_masked"], phone_masked=mask_phone(phone) if phone else None,
             education=t.get("education"), title=t.get("title"), position=t.get("position"),
             employer=t.get("employer"), has_photo=(t.get("photo") or {}).get("file_id") is not None,
-            status=account["status"], bound_at=t.get("bound_at"),
+            status=account["status"], bound_at=t.get("bound_at"), data_access="full",
         )
 
     # ---- list, detail, edit, unbind -------------------------------------------------------
@@ -138,6 +160,9 @@ class StaffService:
     async def list(self, unit: Principal, query: StaffListQuery) -> StaffPage:
         """The unit's staff, searched and paged, personal data masked."""
         where = staff_filter(unit.account_id)
+        if query.phone or query.position:
+            # Searching by a value the unit may not see would reveal it: only people it sees in full.
+            where |= full_access_filter(unit.account_id)
         if query.name:
             where["name"] = {"$regex": re.escape(unicodedata.normalize("NFKC", query.name))}
         if query.position:
@@ -153,11 +178,11 @@ class StaffService:
         total = await self.collection.count_documents(where)
         cursor = self.collection.find(where, _LIST_FIELDS).sort([("name", 1), ("_id", 1)])
         docs = await cursor.skip(query.skip).limit(query.page_size).to_list()
-        return StaffPage(items=[self.item(d) for d in docs], total=total)
+        return StaffPage(items=[self.item(d, unit.account_id) for d in docs], total=total)
 
     async def detail(self, unit: Principal, trainee_id: str) -> ProfileOut:
-        """One person's profile for the unit's edit form; ID number and phone masked."""
-        account = await self.own(unit, trainee_id)
+        """One person's profile for the unit's edit form; ID number and phone masked (403 when limited)."""
+        account = await self.own_in_full(unit, trainee_id)
         profile = self.profiles.profile_out(account)
         return profile.model_copy(update={
             "id_number": account["trainee"]["id_masked"],
@@ -169,9 +194,10 @@ class StaffService:
 
         Name, sex and birth date only on an account the unit created that is still
         pending; elsewhere a different value is refused. The names of the changed
-        fields are audited (``staff.update``).
+        fields are audited (``staff.update``). 403 ``staff_consent_required`` when the
+        unit's access is limited (a self-registered person who has not consented).
         """
-        account = await self.own(unit, trainee_id)
+        account = await self.own_in_full(unit, trainee_id)
         t = account["trainee"]
         stored_birth = date.fromisoformat(t["birth_date"]) if t.get("birth_date") else None
         # An omitted name, or the stored one typed differently (全角, blanks), keeps the stored name.
@@ -193,12 +219,9 @@ class StaffService:
         fields.update({"name": name, "trainee.sex": sex, "trainee.birth_date": birth.isoformat() if birth else None})
         changed = sorted(k.removeprefix("trainee.") for k, v in fields.items() if _current(account, k) != v)
         fields["updated_at"] = self.now()
-        if self.before_update_write is not None:
-            await self.before_update_write(account)
-        mine = {"_id": account["_id"], **staff_filter(unit.account_id)}
-        # Identity changes: still the unit's own pending account at the moment of the write.
-        still_editable = {"status": "pending", "created_by": unit.account_id}
-        guard = mine | (still_editable if changed_identity and self.identity_guard else {})
+        # Still bound, and still in full (the person may leave or the binding change meanwhile).
+        mine = {"_id": account["_id"], **staff_filter(unit.account_id), **full_access_filter(unit.account_id)}
+        guard = mine | (self._identity_write_guard(unit) if changed_identity else {})
         updated = await self.collection.find_one_and_update(guard, {"$set": fields}, return_document=ReturnDocument.AFTER)
         if updated is None:
             if changed_identity and await self.collection.count_documents(mine, limit=1):  # activated meanwhile
@@ -206,7 +229,12 @@ class StaffService:
             raise errors.not_found("人员不存在")  # unbound meanwhile
         await self.audit.record("staff.update", actor_id=unit.account_id, actor_role=unit.role,
                                 subject=t["id_masked"], subject_id=account["_id"], ip=ip, details={"fields": changed})
-        return self.item(updated)
+        return self.item(updated, unit.account_id)
+
+    @staticmethod
+    def _identity_write_guard(unit: Principal) -> dict[str, Any]:
+        """Identity changes: still the unit's own pending account at the moment of the write."""
+        return {"status": "pending", "created_by": unit.account_id}
 
     @staticmethod
     def _identity_locked(changed: list[str]) -> errors.AppError:
@@ -223,17 +251,21 @@ class StaffService:
         account_id = parse_object_id(trainee_id, "人员不存在")
         account = await self.collection.find_one_and_update(
             staff_filter(unit.account_id) | {"_id": account_id},
-            {"$unset": {"trainee.unit_id": "", "trainee.bound_at": ""}, "$set": {"updated_at": self.now()}},
+            {"$unset": {"trainee.unit_id": "", "trainee.bound_at": "", "trainee.unit_consent": ""},
+             "$set": {"updated_at": self.now()}},
         )
         if account is None:
             raise errors.not_found("人员不存在")
         await self.audit.record("staff.unbind", actor_id=unit.account_id, actor_role=unit.role,
                                 subject=account["trainee"]["id_masked"], subject_id=account_id, ip=ip)
+        unit_name = await self._unit_name(unit.account_id)
+        await self.notifier.notify(account_id, "unit_unbound", f"单位「{unit_name}」已将您移出本单位人员。",
+                                   {"unit_id": str(unit.account_id)})
 
     async def set_photo(self, unit: Principal, trainee_id: str, data: bytes, *, consent: bool,
                         ip: str) -> PhotoOut:
-        """The ID photo of one of the unit's staff, through the trainee photo pipeline."""
-        account = await self.own(unit, trainee_id)
+        """The ID photo of one of the unit's staff, through the trainee photo pipeline (403 when limited)."""
+        account = await self.own_in_full(unit, trainee_id)
         return await self.photos.store(account, data, consent=consent, actor=unit, ip=ip)
 
     # ---- add one, bind ----------------------------------------------------------------------
@@ -263,37 +295,68 @@ class StaffService:
         return {k: v for k, v in body.stored_fields().items() if k not in IDENTITY_FIELDS}
 
     async def bind(self, unit: Principal, body: BindIn, *, ip: str) -> StaffItem:
-        """Bind a registered trainee found by exact name + ID number (throttled per unit)."""
+        """Bind a registered trainee found by exact name + ID number (verified units; throttled per unit).
+
+        Every refusal but "already yours" is the same 404 ``trainee_not_found``, so
+        the answer tells a stranger only whether this exact pair can be bound now. On
+        success the person is notified, and the unit's access stays limited until
+        the person consents (unless the unit created the account itself).
+        """
+        unit_doc = await self.verification.require_verified(unit)
         await self.limiter.hit(f"staff_bind|{unit.account_id}", limit=BIND_LIMIT_PER_HOUR, window_seconds=3600,
                                message="绑定查询过于频繁，请稍后再试")
         key = self.accounts.trainee_key(login_forms(body.id_number)[1])
         account = await self.collection.find_one({"login_key": key, "role": "trainee"})
-        # A wrong name answers exactly like an unknown number: no probing which numbers exist.
-        if account is None or not same_name(account["name"], body.name):
-            raise errors.not_found("未找到该学员，请核对姓名和身份证号", code="trainee_not_found")
+        if account is None or not same_name(account["name"], body.name) or account["status"] == "disabled":
+            raise errors.not_found(BIND_NOT_FOUND, code="trainee_not_found")
+        current_unit = account["trainee"].get("unit_id")
+        if current_unit == unit.account_id:
+            raise errors.conflict("already_bound", "该学员已是本单位人员")
+        if current_unit is not None:  # bound elsewhere: the same answer, at the same cost, as a wrong pair
+            raise errors.not_found(BIND_NOT_FOUND, code="trainee_not_found")
         updated = await self.collection.find_one_and_update(
-            {"_id": account["_id"], "trainee.unit_id": None},
-            {"$set": {"trainee.unit_id": unit.account_id, "trainee.bound_at": self.now(), "updated_at": self.now()}},
+            {"_id": account["_id"], "trainee.unit_id": None, "status": {"$ne": "disabled"}},
+            {"$set": {"trainee.unit_id": unit.account_id, "trainee.bound_at": self.now(), "updated_at": self.now()},
+             "$unset": {"trainee.unit_consent": ""}},
             return_document=ReturnDocument.AFTER,
         )
         if updated is None:
             current = await self.collection.find_one({"_id": account["_id"]}, {"trainee.unit_id": 1})
             if current and (current.get("trainee") or {}).get("unit_id") == unit.account_id:
                 raise errors.conflict("already_bound", "该学员已是本单位人员")
-            raise errors.conflict("bound_elsewhere", "该学员已绑定其他单位，请先由原单位解绑")
+            raise errors.not_found(BIND_NOT_FOUND, code="trainee_not_found")
+        access = unit_access(unit.account_id, updated)
         await self.audit.record("staff.bind", actor_id=unit.account_id, actor_role=unit.role,
-                                subject=account["trainee"]["id_masked"], subject_id=account["_id"], ip=ip)
-        return self.item(updated)
+                                subject=account["trainee"]["id_masked"], subject_id=account["_id"], ip=ip,
+                                details={"access": access})
+        text = f"单位「{unit_doc['name']}」已将您绑定为本单位人员。"
+        if access == "limited":
+            text += ("未经您授权，该单位只能看到您的姓名和脱敏证件号。"
+                     "您可在“我的单位”中授权该单位查看和维护您的资料，或退出该单位。")
+        await self.notifier.notify(account["_id"], "unit_bound", text,
+                                   {"unit_id": str(unit.account_id), "unit_name": unit_doc["name"]})
+        return self.item(updated, unit.account_id)
+
+    async def _unit_name(self, unit_id: ObjectId) -> str:
+        found = await self.collection.find_one({"_id": unit_id}, {"name": 1})
+        return str(found["name"]) if found else ""
 
     # ---- export ----------------------------------------------------------------------------
 
     async def export(self, unit: Principal, *, ip: str) -> tuple[str, str, bytes]:
         """The unit's staff in full (it manages them); the access is audited."""
         docs = await self.collection.find(staff_filter(unit.account_id)).sort([("name", 1), ("_id", 1)]).to_list()
-        people = [self._export_row(d) for d in docs]
+        people = [self._export_row(d) if unit_access(unit.account_id, d) == "full" else self._limited_row(d)
+                  for d in docs]
         await self.audit.record("staff.export", actor_id=unit.account_id, actor_role=unit.role, ip=ip,
                                 details={"count": len(people)})
         return await self.run_cpu(render_staff_export, people)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _limited_row(account: dict[str, Any]) -> dict[str, Any]:
+        """A person the unit sees limited: the name and masked ID number, nothing else."""
+        return {"name": account["name"], "id_number": account["trainee"]["id_masked"],
+                "remarks": "未经本人授权，仅显示姓名和脱敏证件号"}
 
     def _export_row(self, account: dict[str, Any]) -> dict[str, Any]:
         t = account["trainee"]

@@ -304,9 +304,13 @@ async def test_a_unit_sees_its_own_staff_photo_only(
     unit_id = ObjectId((await api.get("/api/v1/me", token=unit_token)).json["id"])
     other_unit_token, _ = await register_unit(api, settings.sms_outbox)
     other_unit_id = ObjectId((await api.get("/api/v1/me", token=other_unit_token)).json["id"])
-    # The staff binding (a later issue) sets trainee.unit_id; here it is set directly.
+    # The staff binding sets trainee.unit_id, and the person's consent trainee.unit_consent; set directly here.
     await db["accounts"].update_one({"_id": mine}, {"$set": {"trainee.unit_id": unit_id}})
-    await db["accounts"].update_one({"_id": theirs}, {"$set": {"trainee.unit_id": other_unit_id}})
+    await db["accounts"].update_one({"_id": theirs}, {"$set": {"trainee.unit_id": other_unit_id,
+                                                               "trainee.unit_consent": {"unit_id": other_unit_id}}})
+    # Bound, but self-registered and without the person's consent: not shown.
+    assert (await api.get(f"/api/v1/trainees/{mine}/photo", token=unit_token)).status == 404
+    await db["accounts"].update_one({"_id": mine}, {"$set": {"trainee.unit_consent": {"unit_id": unit_id}}})
     assert (await api.get(f"/api/v1/trainees/{mine}/photo", token=unit_token)).status == 200
     assert (await api.get(f"/api/v1/trainees/{theirs}/photo", token=unit_token)).status == 404
     assert (await api.get(f"/api/v1/trainees/{theirs}/photo", token=other_unit_token)).status == 200

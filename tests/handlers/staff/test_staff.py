@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from urllib.parse import quote
 
 from bson import ObjectId
 
 from server.config import Settings
+from server.services import Principal
+from server.services.staff.staff import StaffService
 from tests.client import ApiClient
+from tests.conftest import serve_app
 from tests.factories import register_trainee, resident_id
-from tests.staff_helpers import form_body, multipart, unit_client
+from tests.staff_helpers import form_body, multipart, staff_service_like, unit_client, verified_unit_client
 
 PORTRAIT = (Path(__file__).resolve().parents[2] / "fixtures" / "photos" / "portrait.jpg").read_bytes()
 
@@ -40,14 +44,17 @@ async def test_add_one_refuses_birth_date_against_id(api: ApiClient, settings: S
     assert r.status == 422 and "birth_date" in r.json["error"]["details"]["fields"]
 
 
-async def test_bind_list_search_edit_unbind(api: ApiClient, settings: Settings) -> None:
-    unit = await unit_client(api, settings.sms_outbox)
-    _, person = await register_trainee(api, settings.sms_outbox, name="孙七")
+async def test_bind_list_search_edit_unbind(api: ApiClient, settings: Settings, services) -> None:
+    unit = await verified_unit_client(api, settings.sms_outbox, services)
+    token, person = await register_trainee(api, settings.sms_outbox, name="孙七")
     r = await unit.post("/api/v1/unit/staff/bind", {"name": "孙七", "id_number": person["id_number"]})
     assert r.status == 200, r.body
     tid = r.json["id"]
     r = await unit.post("/api/v1/unit/staff/bind", {"name": "孙七", "id_number": person["id_number"]})
     assert r.status == 409 and r.error_code == "already_bound"
+    # the person consents (test_binding.py covers the limited view before)
+    unit_id = (await unit.get("/api/v1/me")).json["id"]
+    assert (await api.post(f"/api/v1/me/units/{unit_id}/consent", token=token)).status == 200
     r = await unit.get("/api/v1/unit/staff")
     assert r.json["total"] == 1
     item = r.json["items"][0]
@@ -69,8 +76,8 @@ async def test_bind_list_search_edit_unbind(api: ApiClient, settings: Settings) 
     assert r.status == 200
 
 
-async def test_bind_name_mismatch_is_not_found(api: ApiClient, settings: Settings) -> None:
-    unit = await unit_client(api, settings.sms_outbox)
+async def test_bind_name_mismatch_is_not_found(api: ApiClient, settings: Settings, services) -> None:
+    unit = await verified_unit_client(api, settings.sms_outbox, services)
     _, person = await register_trainee(api, settings.sms_outbox, name="周八")
     wrong = await unit.post("/api/v1/unit/staff/bind", {"name": "周九", "id_number": person["id_number"]})
     unknown = await unit.post("/api/v1/unit/staff/bind", {"name": "周八", "id_number": resident_id()})
@@ -78,13 +85,14 @@ async def test_bind_name_mismatch_is_not_found(api: ApiClient, settings: Setting
     assert wrong.json == unknown.json and wrong.error_code == "trainee_not_found"
 
 
-async def test_bound_elsewhere_and_concurrent_binds(api: ApiClient, settings: Settings) -> None:
-    units = [await unit_client(api, settings.sms_outbox) for _ in range(4)]
+async def test_bound_elsewhere_and_concurrent_binds(api: ApiClient, settings: Settings, services) -> None:
+    units = [await verified_unit_client(api, settings.sms_outbox, services) for _ in range(4)]
     _, person = await register_trainee(api, settings.sms_outbox, name="吴九")
     body = {"name": "吴九", "id_number": person["id_number"]}
     answers = await asyncio.gather(*(u.post("/api/v1/unit/staff/bind", body) for u in units))
-    assert sorted(a.status for a in answers) == [200, 409, 409, 409]
-    assert {a.error_code for a in answers if a.status == 409} == {"bound_elsewhere"}
+    assert sorted(a.status for a in answers) == [200, 404, 404, 404]
+    # bound elsewhere answers like an unknown pair: a stranger does not learn where the person works
+    assert {a.error_code for a in answers if a.status == 404} == {"trainee_not_found"}
     assert sum([(await u.get("/api/v1/unit/staff")).json["total"] for u in units]) == 1
 
 
@@ -134,10 +142,12 @@ async def _audited_fields(services, subject_id: str) -> list[str]:  # type: igno
 async def test_unit_edits_identity_only_of_its_own_pending_accounts(
     api: ApiClient, settings: Settings, services
 ) -> None:
-    unit = await unit_client(api, settings.sms_outbox)
-    # a registered trainee bound by the unit: the name is theirs
-    _, person = await register_trainee(api, settings.sms_outbox, name="钱十一")
+    unit = await verified_unit_client(api, settings.sms_outbox, services)
+    # a registered trainee bound by the unit, who consented: the name is still theirs
+    token, person = await register_trainee(api, settings.sms_outbox, name="钱十一")
     bound = (await unit.post("/api/v1/unit/staff/bind", {"name": "钱十一", "id_number": person["id_number"]})).json["id"]
+    unit_id = (await unit.get("/api/v1/me")).json["id"]
+    assert (await api.post(f"/api/v1/me/units/{unit_id}/consent", token=token)).status == 200
     edit = {"email": "q@example.com", "work_start": "2010-01", "specialty": "测绘", "address": "上海", "position": "总工"}
     for change in ({"name": "钱十二"}, {"sex": "female"}, {"birth_date": "1990-03-08"}):
         r = await unit.put(f"/api/v1/unit/staff/{bound}", {**edit, **change})
@@ -193,18 +203,22 @@ async def _activated_midway(api: ApiClient, settings: Settings, services, *, gua
     unit = await unit_client(api, settings.sms_outbox)
     tid = (await unit.post("/api/v1/unit/staff", form_body(name="孙拾"))).json["id"]
 
-    async def activate(account: dict) -> None:  # type: ignore[type-arg]
-        # the person activates the account between the unit's check and its write
-        await services.db["accounts"].update_one({"_id": account["_id"]}, {"$set": {"status": "active"}})
+    class ActivatedMidway(StaffService):
+        async def own_in_full(self, unit: Principal, trainee_id: str) -> dict:  # type: ignore[type-arg]
+            account = await super().own_in_full(unit, trainee_id)
+            # the person activates the account between the unit's check and its write
+            await services.db["accounts"].update_one({"_id": account["_id"]}, {"$set": {"status": "active"}})
+            return account
 
-    services.staff.before_update_write = activate
-    services.staff.identity_guard = guard
-    try:
-        edit = {"name": "孙十", "email": "s@example.com", "work_start": "2015-07", "specialty": "x", "address": "y"}
-        r = await unit.put(f"/api/v1/unit/staff/{tid}", edit)
-    finally:
-        services.staff.before_update_write = None
-        services.staff.identity_guard = True
+    class Unguarded(ActivatedMidway):  # the control: the write does not re-check "still pending, still ours"
+        @staticmethod
+        def _identity_write_guard(unit: Principal) -> dict:  # type: ignore[type-arg]
+            return {}
+
+    racing = staff_service_like(services, ActivatedMidway if guard else Unguarded)
+    edit = {"name": "孙十", "email": "s@example.com", "work_start": "2015-07", "specialty": "x", "address": "y"}
+    async with serve_app(settings, dataclasses.replace(services, staff=racing)) as other:
+        r = await other.with_token(unit.token).put(f"/api/v1/unit/staff/{tid}", edit)
     return r, (await services.db["accounts"].find_one({"_id": ObjectId(tid)}))["name"]
 
 

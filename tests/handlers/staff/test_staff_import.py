@@ -23,7 +23,16 @@ from tests.client import ApiClient
 from tests.factories import register_trainee, resident_id
 from tests.faults import FaultPlan, FaultyDatabase
 from tests.services.staff.support import crash_before_reveal, import_service
-from tests.staff_helpers import XLSX, form_body, multipart, sheet_bytes, staff_row, unit_client
+from tests.staff_helpers import (
+    XLSX,
+    form_body,
+    multipart,
+    sheet_bytes,
+    staff_row,
+    unit_client,
+    verified_unit_client,
+    verify_unit,
+)
 
 IMPORTS = "/api/v1/unit/staff/imports"
 
@@ -99,10 +108,12 @@ async def test_mixed_sheet_verdicts(api: ApiClient, settings: Settings, services
     assert payload["items"][0]["id_number"].startswith("v1.")
 
 
-async def test_exists_bound_elsewhere_cannot_bind(api: ApiClient, settings: Settings) -> None:
-    first, second = await unit_client(api, settings.sms_outbox), await unit_client(api, settings.sms_outbox)
+async def test_exists_bound_elsewhere_cannot_bind(api: ApiClient, settings: Settings, services: Services) -> None:
+    first = await verified_unit_client(api, settings.sms_outbox, services)
+    second = await unit_client(api, settings.sms_outbox)
     _, person = await register_trainee(api, settings.sms_outbox, name="冯三")
-    await first.post("/api/v1/unit/staff/bind", {"name": "冯三", "id_number": person["id_number"]})
+    r = await first.post("/api/v1/unit/staff/bind", {"name": "冯三", "id_number": person["id_number"]})
+    assert r.status == 200, r.body
     r = await dry_run(second, sheet_bytes([staff_row(id_number=person["id_number"], name="冯三")]))
     assert r.json["rows"][0]["verdict"] == "exists" and r.json["rows"][0]["can_bind"] is False
 
@@ -253,6 +264,7 @@ async def test_pending_batch_invisible_and_recovered_at_start(
     assert (await unit.get("/api/v1/unit/staff")).json["total"] == 0
     r = await api.post("/api/v1/auth/login", {"account": person, "password": "whatever-123"})
     assert r.status == 401
+    await verify_unit(api, unit, services)
     r = await unit.post("/api/v1/unit/staff/bind", {"name": "隐身", "id_number": person})
     assert r.status == 404
     assert await services.staff_imports.rollback_unfinished_imports() == 0  # the lease still runs

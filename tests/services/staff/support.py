@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from server.config import Settings
 from server.services import Principal
-from server.services.accounts.accounts import AccountRepository
+from server.services.accounts.repository import AccountRepository
 from server.services.audit import AuditLog
 from server.services.container import Services
 from server.services.staff.imports import COMMIT_LEASE, StaffImportService

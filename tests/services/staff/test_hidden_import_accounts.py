@@ -16,8 +16,8 @@ import pytest
 from bson import ObjectId
 
 from server.config import Settings
-from server.services.accounts.accounts import AccountRepository
 from server.services.accounts.identity import today_shanghai
+from server.services.accounts.repository import AccountRepository
 from server.services.container import Services
 from tests import factories
 from tests.client import ApiClient

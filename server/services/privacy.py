@@ -1,0 +1,292 @@
+"""The rights of the person (PIPL): export everything held about them, delete the account, purge.
+
+**Export** (``GET /api/v1/me/data-export``): a ZIP with ``data.json`` — account,
+profile (ID number and phone in full: it is theirs), consents, units, licences,
+enrollments, waitlist places, shipping and invoice templates, and the audit
+entries about them or by them — plus ``photo.jpg`` and the licence images.
+
+**Deletion** (``POST /api/v1/me/deletion``, with the password or an SMS code of
+purpose ``delete_account``) is immediate — no grace period: the person asked,
+proved it is them, and confirmed; a grace period would keep the data for no
+purpose of theirs. In one transaction:
+
+- the account becomes a tombstone ``{_id, role, status: "deleted", login_key:
+  "deleted:<id>", name: "已注销用户", created_at, deleted_at}`` — no name, ID
+  number, phone, email, address, WeChat, password or profile; the login key is
+  freed, so the same ID number can register again;
+- licences, shipping addresses and invoice templates are deleted; every login
+  token is revoked;
+- enrollments and waitlist places are **kept** (the association must keep its
+  records of trainings, and later payments and certificates) with their ids and
+  amounts; the shipping address the person copied into their own enrollments is
+  removed (``address: null``), a unit's address copy stays (it is the unit's).
+
+Then the photo and licence images are deleted from GridFS and the person leaves
+every waitlist (through the waitlist's own ``leave_course``: an offered seat goes
+to the next in line). A crash between the commit and these steps leaves files or
+places of a tombstone; :meth:`PrivacyService.purge_inactive` also sweeps those.
+
+**Purge** (``python -m server purge-inactive [--dry-run]``, ``POST
+/api/v1/admin/privacy/purge-inactive``): trainee accounts with no login
+(``last_login_at``), no change (``updated_at``) and no enrollment activity for
+``PII_RETENTION_DAYS`` are anonymized exactly as a deletion. Everything is audited
+(``privacy.export``, ``privacy.delete``, ``privacy.purge``) with the masked ID only.
+
+This module writes collections owned by other packages (accounts, profile,
+enrollment): a deletion must change them all in one transaction, and it only
+ever removes personal data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from gridfs import AsyncGridFSBucket
+from gridfs.errors import NoFile
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from server import errors
+from server.documents.data_export import render_data_export
+from server.models.binding import DeletionIn, DeletionOut, PurgeOut
+from server.services import Principal
+from server.services.accounts.accounts import AccountService
+from server.services.accounts.sms import SmsPurpose
+from server.services.accounts.throttle import RateLimiter
+from server.services.audit import AuditLog
+from server.services.cpu import CpuRunner
+from server.services.enrollment.enrollments import EnrollmentService
+from server.services.enrollment.templates import TemplateService
+from server.services.profile.photos import PHOTO_BUCKET
+from server.services.profile.profile import ProfileService
+from server.services.profile.qualifications import QUALIFICATION_BUCKET
+from server.services.staff.membership import UnitMembershipService
+
+log = logging.getLogger(__name__)
+
+DELETED_NAME = "已注销用户"
+KEPT_RECORDS = ["enrollments", "waitlist"]  # later: payments, certificates — add them to _anonymize
+DELETION_TRIES_PER_HOUR = 5
+EXPORTS_PER_HOUR = 10  # an export reads every image and zips them: enough for a person, not for a loop
+_OWNED = ("addresses", "invoice_templates")  # owner_id = the person: deleted with the account
+
+
+class PrivacyService:
+    """Data export, account deletion and the purge of inactive accounts."""
+
+    def __init__(
+        self,
+        db: AsyncDatabase[dict[str, Any]],
+        *,
+        accounts: AccountService,
+        profiles: ProfileService,
+        membership: UnitMembershipService,
+        templates: TemplateService,
+        enrollments: EnrollmentService,
+        limiter: RateLimiter,
+        audit: AuditLog,
+        run_cpu: CpuRunner,
+        retention_days: int,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.db = db
+        self.accounts = accounts
+        self.profiles = profiles
+        self.membership = membership
+        self.templates = templates
+        self.enrollments = enrollments
+        self.limiter = limiter
+        self.audit = audit
+        self.run_cpu = run_cpu
+        self.retention_days = retention_days
+        self.photos = AsyncGridFSBucket(db, bucket_name=PHOTO_BUCKET)
+        self.licences = AsyncGridFSBucket(db, bucket_name=QUALIFICATION_BUCKET)
+        self.now = now or (lambda: datetime.now(UTC))
+
+    # ---- export ---------------------------------------------------------------------------
+
+    async def export(self, principal: Principal, *, ip: str | None) -> tuple[str, str, bytes]:
+        """Everything held about the caller, as a ZIP (audited ``privacy.export``)."""
+        account = await self.profiles.trainee(principal.account_id)
+        me = account["_id"]
+        await self.limiter.hit(f"privacy_export|{me}", limit=EXPORTS_PER_HOUR, window_seconds=3600,
+                               message="导出过于频繁，请稍后再试")
+        qualifications = await self.db["qualifications"].find({"account_id": me}).sort("created_at", 1).to_list()
+        enrollments = await self.db["enrollments"].find({"trainee_id": me}).sort("created_at", 1).to_list()
+        audit = await self.db["audit_log"].find(
+            {"$or": [{"subject_id": me}, {"actor_id": me}]}, {"ip": 0}).sort("at", 1).to_list()
+        data = {
+            "generated_at": self.now(),
+            "account": {
+                "id": me, "role": account["role"], "status": account["status"], "created_at": account["created_at"],
+                "last_login_at": account.get("last_login_at"), "wechat_bound": bool(account.get("wechat")),
+                "created_by": account.get("created_by"),
+            },
+            "profile": self.profiles.profile_out(account).model_dump(mode="json"),
+            "consents": (account["trainee"].get("consents") or {}),
+            "units": (await self.membership.list(principal)).model_dump(mode="json")["items"],
+            "qualifications": [{k: v for k, v in q.items() if k != "account_id"} for q in qualifications],
+            "enrollments": [self.enrollments.shown(e) for e in enrollments],
+            "waitlist": await self.db["waitlist"].find({"trainee_id": me}).to_list(),
+            "addresses": (await self.templates.list_addresses(principal)).model_dump(mode="json"),
+            "invoice_templates": (await self.templates.list_invoice_templates(principal)).model_dump(mode="json"),
+            "audit_log": audit,
+        }
+        files = await self._files(account, qualifications)
+        await self.audit.record("privacy.export", actor_id=me, actor_role=principal.role,
+                                subject=account["trainee"]["id_masked"], subject_id=me, ip=ip,
+                                details={"files": len(files)})
+        return await self.run_cpu(render_data_export, data, files)  # type: ignore[no-any-return]
+
+    async def _files(self, account: dict[str, Any], qualifications: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
+        files: list[tuple[str, bytes]] = []
+        photo_id = (account["trainee"].get("photo") or {}).get("file_id")
+        if photo_id is not None and (data := await _read(self.photos, photo_id)) is not None:
+            files.append(("photo.jpg", data))
+        for q in qualifications:
+            if q.get("image_file_id") is not None and (data := await _read(self.licences, q["image_file_id"])):
+                files.append((f"qualifications/{q['_id']}.jpg", data))
+        return files
+
+    # ---- deletion ---------------------------------------------------------------------------
+
+    async def delete_me(self, principal: Principal, body: DeletionIn, *, ip: str | None) -> DeletionOut:
+        """Delete the caller's account now, proven by the password or an SMS code; audited."""
+        account = await self.profiles.trainee(principal.account_id)
+        await self.limiter.hit(f"privacy_delete|{account['_id']}", limit=DELETION_TRIES_PER_HOUR,
+                               window_seconds=3600, message="尝试次数过多，请一小时后再试")
+        code_id = None
+        if body.password:
+            if not await self.accounts.hasher.verify(account.get("password_hash"), body.password):
+                raise errors.validation("密码错误", {"password": "密码错误"}, code="reproof_invalid")
+        else:
+            assert body.sms_code is not None
+            code_id = await self.accounts.check_sms_proof(account, SmsPurpose.delete_account, body.sms_code)
+        deleted_at = await self._anonymize(account)
+        if code_id is not None:
+            await self.accounts.sms_codes.use(code_id)
+        await self.audit.record("privacy.delete", actor_id=account["_id"], actor_role=principal.role,
+                                subject=account["trainee"]["id_masked"], subject_id=account["_id"], ip=ip,
+                                details={"proof": "password" if body.password else "sms", "kept": KEPT_RECORDS})
+        unit_id = account["trainee"].get("unit_id")
+        if unit_id is not None:  # the unit loses the person from its staff: tell it why
+            text = f"学员{account['name']}（{account['trainee']['id_masked']}）已注销账号，已不再是贵单位人员。"
+            await self.membership.notifier.notify(unit_id, "staff_left", text, {"trainee_id": str(account["_id"])})
+        return DeletionOut(deleted_at=deleted_at, kept=KEPT_RECORDS)
+
+    async def _anonymize(self, account: dict[str, Any], *, still: dict[str, Any] | None = None) -> datetime:
+        """Remove the person's data in one transaction, then their files (see the module docstring).
+
+        ``still``: more conditions the account must meet at the moment of the write (the
+        purge's "still inactive"); 409 ``account_deleted`` when it no longer matches.
+        """
+        me, now = account["_id"], self.now()
+        file_ids = await self._file_ids(me)
+        tombstone = {
+            "_id": me, "role": account["role"], "status": "deleted", "login_key": f"deleted:{me}",
+            "name": DELETED_NAME, "password_hash": None, "created_at": account["created_at"],
+            "created_by": account.get("created_by"), "updated_at": now, "deleted_at": now,
+            "trainee": {"id_masked": "已注销"},
+        }
+
+        async def remove(session: AsyncClientSession) -> None:
+            replaced = await self.accounts.accounts.replace_one(
+                {"_id": me, "status": {"$ne": "deleted"}, **(still or {})}, tombstone, session=session)
+            if replaced.matched_count != 1:
+                raise errors.conflict("account_deleted", "该账号已注销或刚刚有变动")
+            await self.db["qualifications"].delete_many({"account_id": me}, session=session)
+            for name in _OWNED:
+                await self.db[name].delete_many({"owner_id": me}, session=session)
+            await self.db["enrollments"].update_many(
+                {"trainee_id": me, "created_by.account_id": me, "address": {"$ne": None}},
+                {"$set": {"address": None, "updated_at": now}}, session=session)
+            await self.db["tokens"].update_many(
+                {"account_id": me, "revoked_at": None}, {"$set": {"revoked_at": now}}, session=session)
+
+        await self._in_transaction(remove)
+        await self._delete_files(file_ids)
+        await self._leave_lines([me])
+        return now
+
+    async def _leave_lines(self, account_ids: list[ObjectId]) -> None:
+        """Take deleted people out of waitlists, so that no seat is held or offered for them."""
+        entries = await self.db["waitlist"].find(
+            {"trainee_id": {"$in": account_ids}, "status": {"$in": ["waiting", "offered"]}},
+            {"trainee_id": 1, "course_id": 1}).to_list()
+        for pair in {(e["trainee_id"], e["course_id"]) for e in entries}:
+            await self.enrollments.waitlist.leave_course(*pair)
+
+    async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[None]]) -> None:
+        """Run ``work`` in one transaction (retried on transient conflicts)."""
+        async with self.db.client.start_session() as session:
+            await session.with_transaction(work)
+
+    async def _file_ids(self, account_id: ObjectId) -> list[tuple[AsyncGridFSBucket, ObjectId]]:
+        """Every GridFS file of the person (found by metadata, so earlier orphans go too)."""
+        found: list[tuple[AsyncGridFSBucket, ObjectId]] = []
+        for bucket, name in ((self.photos, PHOTO_BUCKET), (self.licences, QUALIFICATION_BUCKET)):
+            docs = await self.db[f"{name}.files"].find({"metadata.account_id": account_id}, {"_id": 1}).to_list()
+            found += [(bucket, d["_id"]) for d in docs]
+        return found
+
+    @staticmethod
+    async def _delete_files(files: list[tuple[AsyncGridFSBucket, ObjectId]]) -> None:
+        for bucket, file_id in files:
+            try:
+                await bucket.delete(file_id)
+            except NoFile:
+                pass
+
+    # ---- purge ------------------------------------------------------------------------------
+
+    async def purge_inactive(self, *, dry_run: bool, by: Principal | None, ip: str | None = None) -> PurgeOut:
+        """Anonymize trainee accounts inactive for ``retention_days`` (``by`` None: the command line)."""
+        cutoff = self.now() - timedelta(days=self.retention_days)
+        old = {"$not": {"$gte": cutoff}}  # older than the cutoff, or never set
+        inactive = {"updated_at": old, "last_login_at": old}
+        candidates = await self.accounts.accounts.find(
+            {"role": "trainee", "status": {"$ne": "deleted"},
+             "created_at": {"$lt": cutoff}, **inactive},
+        ).to_list()
+        purged: list[ObjectId] = []
+        for account in candidates:
+            if await self.db["enrollments"].count_documents(
+                    {"trainee_id": account["_id"], "updated_at": {"$gte": cutoff}}, limit=1):
+                continue  # a recent enrollment (made by a unit, say) is activity
+            if not dry_run:
+                try:
+                    await self._anonymize(account, still=inactive)
+                except errors.AppError:
+                    continue  # deleted, or active again (a login), meanwhile
+                await self.audit.record("privacy.purge", actor_id=by.account_id if by else None,
+                                        actor_role=by.role if by else "admin",
+                                        subject=account["trainee"]["id_masked"], subject_id=account["_id"], ip=ip,
+                                        details={"retention_days": self.retention_days})
+            purged.append(account["_id"])
+        if not dry_run:
+            await self._sweep_orphans()
+        await self.audit.record("privacy.purge_run", actor_id=by.account_id if by else None,
+                                actor_role=by.role if by else "admin", ip=ip,
+                                details={"dry_run": dry_run, "count": len(purged), "retention_days": self.retention_days})
+        return PurgeOut(dry_run=dry_run, retention_days=self.retention_days, cutoff=cutoff, count=len(purged),
+                        account_ids=[str(i) for i in purged])
+
+    async def _sweep_orphans(self) -> None:
+        """Files and waitlist places of deleted accounts left by a crash between a deletion's commit and its
+        clean-up steps."""
+        deleted = await self.accounts.accounts.distinct("_id", {"status": "deleted"})
+        await self._leave_lines(deleted)
+        for bucket, name in ((self.photos, PHOTO_BUCKET), (self.licences, QUALIFICATION_BUCKET)):
+            docs = await self.db[f"{name}.files"].find({"metadata.account_id": {"$in": deleted}}, {"_id": 1}).to_list()
+            await self._delete_files([(bucket, d["_id"]) for d in docs])
+
+
+async def _read(bucket: AsyncGridFSBucket, file_id: ObjectId) -> bytes | None:
+    try:
+        return await (await bucket.open_download_stream(file_id)).read()
+    except NoFile:
+        return None
