@@ -71,7 +71,7 @@ def _set_disabled(disabled: bool) -> Callable[[Services, argparse.Namespace], Aw
             print(f"无法{'停用' if disabled else '启用'} / {exc.code}: {exc.message}", file=sys.stderr)
             return 1
         done = "已停用 / disabled" if disabled else "已启用 / enabled"
-        print(f"{done}: {services.accounts.masked_subject(account)} ({account['role']}) id={account['_id']}")
+        print(f"{done}: {services.accounts.account_masked(account)} ({account['role']}) id={account['_id']}")
         return 0
     return run
 

@@ -53,11 +53,12 @@ from server.documents.xlsx_common import check_xlsx_container
 from server.models.staff import CreatedAccountOut, ImportCommitOut, ImportOut, ImportRowOut
 from server.services import Principal
 from server.services.accounts.accounts import AccountService, NewPerson
-from server.services.accounts.identity import IdType
+from server.services.accounts.identity import IdType, mask_id_number
+from server.services.accounts.personal import id_number_of, seal_trainee
 from server.services.audit import AuditLog
 from server.services.cpu import CpuRunner
 from server.services.ids import parse_object_id
-from server.services.pii import FieldCipher
+from server.services.pii import FieldCipher, unseal
 from server.services.staff.rows import CheckedRow, check_rows
 from server.services.staff.staff import StaffService
 
@@ -214,7 +215,7 @@ class StaffImportService:
         return ImportRowOut(**base, verdict="ok")
 
     def _payload(self, good: list[CheckedRow]) -> list[dict[str, Any]]:
-        """The good rows to create, ID numbers and phones encrypted (never plain at rest)."""
+        """The good rows to create, ID numbers, phones, birth dates and e-mails encrypted (never plain at rest)."""
         out = []
         for row in good:
             body = row.data
@@ -223,7 +224,8 @@ class StaffImportService:
                 "row": row.row, "name": body.name, "sex": body.sex, "id_type": str(body.id_type),
                 "id_number": self.cipher.encrypt(body.id_number, context="id_number"),
                 "phone": self.cipher.encrypt(body.phone, context="phone"),
-                "birth_date": body.birth_date.isoformat(), "profile": StaffService.profile_fields(body),
+                "birth_date": self.cipher.encrypt(body.birth_date.isoformat(), context="birth_date"),
+                "profile": seal_trainee(self.cipher, StaffService.profile_fields(body)),
             })
         return out
 
@@ -252,7 +254,8 @@ class StaffImportService:
         await self.audit.record("staff.import_commit", actor_id=unit.account_id, actor_role=unit.role,
                                 subject_id=batch["_id"], ip=ip, details={"created": len(docs)})
         return ImportCommitOut(id=str(batch["_id"]), status="committed", created=len(docs), accounts=[
-            CreatedAccountOut(row=s["row"], id=str(d["_id"]), name=d["name"], id_masked=d["trainee"]["id_masked"],
+            CreatedAccountOut(row=s["row"], id=str(d["_id"]), name=d["name"],
+                              id_masked=mask_id_number(id_number_of(self.cipher, d["trainee"])),
                               one_time_secret=self.cipher.decrypt(s["secret"], context="one_time_secret"))
             for d, s in zip(docs, secrets, strict=True)
         ])
@@ -283,8 +286,9 @@ class StaffImportService:
         for p in payload:
             person = NewPerson(p["name"], p["sex"], IdType(p["id_type"]),
                                self.cipher.decrypt(p["id_number"], context="id_number"),
-                               date.fromisoformat(p["birth_date"]), self.cipher.decrypt(p["phone"], context="phone"),
-                               p["profile"].get("email"))
+                               date.fromisoformat(unseal(self.cipher, p["birth_date"], context="birth_date") or ""),
+                               self.cipher.decrypt(p["phone"], context="phone"),
+                               unseal(self.cipher, p["profile"].get("email"), context="email"))
             profile = p["profile"] | {"unit_id": unit_id, "bound_at": now}
             doc, secret = self.accounts.pending_trainee_doc(person, created_by=unit_id, profile=profile)
             doc.update(import_id=batch_id, import_pending=True, import_row=p["row"])
