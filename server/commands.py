@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from server.errors import AppError
 from server.models.accounts import StaffCreate
 from server.services.container import Services
+from server.services.pii_migration import migrate as migrate_pii
 
 Command = tuple[
     str,
@@ -76,8 +77,21 @@ def _set_disabled(disabled: bool) -> Callable[[Services, argparse.Namespace], Aw
     return run
 
 
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    """A command without options."""
+
+
+async def _migrate_pii(services: Services, args: argparse.Namespace) -> int:
+    """migrate-pii: what ``serve`` runs at start-up, on demand (e.g. before taking a backup)."""
+    counts = await migrate_pii(services.db, services.cipher)
+    print("已迁移 / migrated: " + ", ".join(f"{name}={n}" for name, n in counts.items()))
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "create-staff": ("create an association staff account", _staff_arguments, _create_staff),
     "disable-account": ("disable an account (every login revoked at once)", _account_arguments, _set_disabled(True)),
     "enable-account": ("re-enable a disabled account", _account_arguments, _set_disabled(False)),
+    "migrate-pii": ("seal personal data stored in clear by older versions (also run at start-up)", _no_arguments,
+                    _migrate_pii),
 }
