@@ -175,7 +175,14 @@ class StaffImportService:
         """Every row's verdict, the same packed for storage, and the good rows' encrypted payload packed."""
         rows = [self._verdict(r, existing, unit_id) for r in checked]
         good = [r for r, out in zip(checked, rows, strict=True) if out.verdict == "ok"]
-        return rows, pack([r.model_dump() for r in rows]), pack(self._payload(good))
+        stored = [self._stored_row(out, r) for out, r in zip(rows, checked, strict=True)]
+        return rows, pack(stored), pack(self._payload(good))
+
+    def _stored_row(self, out: ImportRowOut, row: CheckedRow) -> dict[str, Any]:
+        """A verdict as kept for the result sheet: the ID number sealed, masked only when shown."""
+        stored = out.model_dump(exclude={"id_masked"})
+        stored["id_number"] = self.cipher.encrypt(row.id_number, context="id_number") if row.id_number else None
+        return stored
 
     @staticmethod
     def _chunk_docs(batch: dict[str, Any], kind: str, chunks: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -403,7 +410,13 @@ class StaffImportService:
         for row in stored:
             verdict = "created" if committed and row["verdict"] == "ok" else row["verdict"]
             message = "；".join(f"{FIELD_LABELS.get(k, k)}：{v}" for k, v in (row.get("errors") or {}).items())
-            rows.append({**row, "id_masked": row.get("id_masked") or "", "verdict_label": VERDICT_LABELS[verdict],
+            rows.append({**row, "id_masked": self._row_mask(row), "verdict_label": VERDICT_LABELS[verdict],
                          "message": message or row.get("note"),
                          "secret": secrets.get(row["row"], "（已领取）" if committed and row["verdict"] == "ok" else None)})
         return await self.run_cpu(render_import_result, rows, committed)  # type: ignore[no-any-return]
+
+    def _row_mask(self, row: dict[str, Any]) -> str:
+        """The masked ID number of a stored verdict (an older batch may still hold the mask itself)."""
+        if row.get("id_number"):
+            return mask_id_number(self.cipher.decrypt(row["id_number"], context="id_number"))
+        return str(row.get("id_masked") or "")
