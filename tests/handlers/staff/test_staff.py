@@ -59,6 +59,8 @@ async def test_bind_list_search_edit_unbind(api: ApiClient, settings: Settings) 
             "address": "上海", "position": "总工"}
     r = await unit.put(f"/api/v1/unit/staff/{tid}", edit)
     assert r.status == 200 and r.json["position"] == "总工"
+    detail = (await unit.get(f"/api/v1/unit/staff/{tid}")).json  # masked, computed from the sealed values
+    assert (detail["email"], detail["id_number"]) == ("s***@example.com", item["id_masked"])
     r = await unit.put(f"/api/v1/unit/staff/{tid}", {**edit, "id_number": resident_id()})
     assert r.status == 422
     assert (await unit.delete(f"/api/v1/unit/staff/{tid}")).status == 200
