@@ -124,6 +124,8 @@ async def test_export_full_values_and_audited(api: ApiClient, settings: Settings
     sheet = load_workbook(io.BytesIO(r.body)).active
     values = [c.value for row in sheet.iter_rows() for c in row]
     assert n in values and "'=cmd|x" in values and "=cmd|x" not in values
+    # sealed at rest, in full in the unit's export (it manages its staff)
+    assert "zhaoliu@example.com" in values and any(str(v).startswith("1990-03-07") for v in values)
     assert await services.db["audit_log"].count_documents({"action": "staff.export"}) == 1
 
 
