@@ -4,7 +4,9 @@ One document per account in ``accounts``. Its ``login_key`` — unique — is a
 blind index of what a person logs in with: ``trainee:<ID number>``,
 ``unit:<USCC>`` or ``staff:<username>``, so that no query (and no log of one)
 holds an ID number in clear, whatever the person typed. ID numbers and phones
-are stored only encrypted (AES-256-GCM) with a blind index for exact lookup.
+are stored only encrypted (AES-256-GCM) with a blind index for exact lookup;
+birth dates and e-mails encrypted too, and no mask is stored
+(:mod:`server.services.accounts.personal`).
 
 No shared default password: an account made by someone else (a unit adding
 staff, an Excel import) starts ``pending`` with a random one-time secret,

@@ -8,7 +8,7 @@ is encrypted at the top level), and no mask at all: the birth date beside the
 old stored mask ``1101**********002X`` left about 9 candidates, and many
 mailboxes are the phone number (``139…@139.com``). Masks are computed from the
 decrypted value when a document is shown. Only the sex stays in clear (one
-bit: lists show it, and it halves nothing below the rule).
+bit, shown in lists: it halves the candidates, which stay far above the rule).
 """
 
 from __future__ import annotations
