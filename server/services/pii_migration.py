@@ -9,7 +9,12 @@ e-mails in clear (often the phone number, ``139…@139.com``). This step:
 - ``audit_log``: replaces masked ID numbers in ``subject`` by the account
   reference ``trainee:<id>`` and drops the phone masks of ``profile.phone_change``;
 - ``invoice_templates``: seals e-mail, 地址电话 and 开户行及账号;
-- ``staff_import_chunks``: seals birth dates and e-mails of open import payloads.
+- ``staff_import_chunks``: seals birth dates and e-mails of open import payloads, and the
+  masks kept in row verdicts;
+- ``photo_jobs``: seals the masked file names kept in a job's verdicts.
+
+The last two live a day and a week: their stored masks alone leave enough
+candidates, but no mask is kept at rest anywhere.
 
 Each document is rewritten by one update whose filter names the values read,
 so a concurrent write by a running server (which already writes the new way)
@@ -42,6 +47,7 @@ async def migrate(db: AsyncDatabase[dict[str, Any]], cipher: FieldCipher) -> dic
         "audit_log": await _audit_log(db),
         "invoice_templates": await _invoice_templates(db, cipher),
         "staff_import_chunks": await _import_chunks(db, cipher),
+        "photo_jobs": await _photo_jobs(db, cipher),
     }
     if any(counts.values()):
         log.info("personal data migrated: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
@@ -108,14 +114,32 @@ async def _invoice_templates(db: AsyncDatabase[dict[str, Any]], cipher: FieldCip
 
 async def _import_chunks(db: AsyncDatabase[dict[str, Any]], cipher: FieldCipher) -> int:
     changed = 0
-    async for chunk in db["staff_import_chunks"].find({"kind": "payload"}):
+    async for chunk in db["staff_import_chunks"].find({"kind": {"$in": ["payload", "rows"]}}):
         items = chunk.get("items") or []
-        if not any(_clear(i.get("birth_date")) or _clear((i.get("profile") or {}).get("email")) for i in items):
+        if chunk["kind"] == "rows":
+            if not any(_clear(i.get("id_masked")) for i in items):
+                continue
+            sealed = [{**i, "id_masked": seal(cipher, i.get("id_masked"), context="id_masked")} for i in items]
+        elif any(_clear(i.get("birth_date")) or _clear((i.get("profile") or {}).get("email")) for i in items):
+            sealed = [{**i, "birth_date": seal(cipher, i.get("birth_date"), context="birth_date"),
+                       "profile": seal_trainee(cipher, i.get("profile") or {})} for i in items]
+        else:
             continue
-        sealed = [{**i, "birth_date": seal(cipher, i.get("birth_date"), context="birth_date"),
-                   "profile": seal_trainee(cipher, i.get("profile") or {})} for i in items]
-        # Payload chunks are written once and never changed: the items read are the guard.
+        # Chunks are written once and never changed: the items read are the guard.
         result = await db["staff_import_chunks"].update_one({"_id": chunk["_id"], "items": items},
                                                             {"$set": {"items": sealed}})
+        changed += result.modified_count
+    return changed
+
+
+async def _photo_jobs(db: AsyncDatabase[dict[str, Any]], cipher: FieldCipher) -> int:
+    changed = 0
+    async for job in db["photo_jobs"].find({}, {"files": 1}):
+        files = job.get("files") or []
+        if not any(_clear(f.get("file")) for f in files):
+            continue
+        sealed = [{**f, "file": seal(cipher, f.get("file"), context="photo_file_name")} for f in files]
+        # A running job pushes verdicts: the array read is the guard (a miss is sealed at the next start).
+        result = await db["photo_jobs"].update_one({"_id": job["_id"], "files": files}, {"$set": {"files": sealed}})
         changed += result.modified_count
     return changed

@@ -22,6 +22,7 @@ from server.services.container import Services
 from server.services.enrollment.templates import INVOICE_SEALED
 from server.services.pii import FieldCipher, is_token, unseal
 from server.services.pii_migration import migrate
+from server.services.staff.photos import masked_file_name
 from tests.client import ApiClient
 from tests.faults import Crash, FaultPlan, FaultyDatabase
 from tests.test_pii_dump import _run_flow, dump, leaks
@@ -51,13 +52,26 @@ async def write_the_old_way(db: AsyncDatabase[dict[str, Any]], cipher: FieldCiph
         items = [{**i, "birth_date": unseal(cipher, i["birth_date"], context="birth_date"),
                   "profile": open_trainee(cipher, i["profile"])} for i in chunk["items"]]
         await db["staff_import_chunks"].update_one({"_id": chunk["_id"]}, {"$set": {"items": items}})
+    async for chunk in db["staff_import_chunks"].find({"kind": "rows"}):
+        items = [{**{k: v for k, v in i.items() if k != "id_number"},
+                  "id_masked": mask_id_number(cipher.decrypt(i["id_number"], context="id_number"))
+                  if i.get("id_number") else None} for i in chunk["items"]]
+        await db["staff_import_chunks"].update_one({"_id": chunk["_id"]}, {"$set": {"items": items}})
+    async for job in db["photo_jobs"].find({}):
+        files = [{**f, "file": masked_file_name(unseal(cipher, f["file"], context="photo_file_name") or "")}
+                 for f in job["files"]]
+        await db["photo_jobs"].update_one({"_id": job["_id"]}, {"$set": {"files": files}})
 
 
 async def shown(services: Services) -> dict[str, Any]:
     """What the readers show of every trainee and invoice template (must not change through the migration)."""
     accounts = await services.db["accounts"].find({"role": "trainee"}).sort("_id", 1).to_list()
     invoices = await services.db["invoice_templates"].find({}).sort("_id", 1).to_list()
+    rows = await services.db["staff_import_chunks"].find({"kind": "rows"}).sort("_id", 1).to_list()
+    jobs = await services.db["photo_jobs"].find({}).sort("_id", 1).to_list()
     return {
+        "import_rows": [services.staff_imports._row_mask(i) for c in rows for i in c["items"]],
+        "photo_jobs": [services.staff_photos._job_out(j).model_dump() for j in jobs],
         "profiles": [services.profiles.profile_out(a).model_dump() for a in accounts],
         "staff": [services.staff.item(a).model_dump() for a in accounts if a["trainee"].get("unit_id")],
         "invoices": [services.templates._invoice_out(d).model_dump() for d in invoices],
@@ -73,13 +87,16 @@ async def test_old_documents_are_sealed_and_read_the_same(api: ApiClient, settin
     assert await shown(services) == before  # the readers cope with unmigrated documents
     old = leaks(await dump(services), ids, phones)
     assert {c for c, *_ in old} >= {"accounts", "invoice_templates", "staff_import_chunks"}
+    assert "*" * 10 in str(await dump(services))  # masks at rest
     assert min(n for *_, n in old) < 20
 
     counts = await migrate(services.db, services.cipher)
-    assert counts["accounts"] == 4 and counts["invoice_templates"] == 1 and counts["staff_import_chunks"] == 1
+    assert counts["accounts"] == 4 and counts["invoice_templates"] == 1 and counts["photo_jobs"] == 1
+    assert counts["staff_import_chunks"] == 3  # the open payload, and the verdicts of both dry runs
     assert counts["audit_log"] > 5
     assert leaks(await dump(services), ids, phones) == []
     assert await shown(services) == before
+    assert "*" * 10 not in str(await dump(services))  # no mask at rest anywhere
     async for account in services.db["accounts"].find({"role": "trainee"}):
         t = account["trainee"]
         assert "id_masked" not in t and is_token(t["birth_date"]) and is_token(t["email"])

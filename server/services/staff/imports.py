@@ -416,7 +416,8 @@ class StaffImportService:
         return await self.run_cpu(render_import_result, rows, committed)  # type: ignore[no-any-return]
 
     def _row_mask(self, row: dict[str, Any]) -> str:
-        """The masked ID number of a stored verdict (an older batch may still hold the mask itself)."""
+        """The masked ID number of a stored verdict (a batch of an older version holds the mask, sealed
+        by the migration)."""
         if row.get("id_number"):
             return mask_id_number(self.cipher.decrypt(row["id_number"], context="id_number"))
-        return str(row.get("id_masked") or "")
+        return unseal(self.cipher, row.get("id_masked"), context="id_masked") or ""
