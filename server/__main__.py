@@ -24,6 +24,7 @@ from server.config import ConfigError, Settings, load_settings
 from server.db import EmbeddedDatabaseError, EmbeddedMongo, default_storage_path, ensure_indexes, make_client
 from server.demo import load_demo
 from server.services.container import Services, build_services, start_jobs
+from server.services.pii_migration import migrate as migrate_pii
 
 log = logging.getLogger("server")
 
@@ -117,6 +118,8 @@ async def open_services(settings: Settings) -> AsyncIterator[tuple[Services, boo
 async def serve(settings: Settings, *, demo: bool) -> int:
     """Serve HTTP until SIGINT or SIGTERM, then stop cleanly (requests, services, database)."""
     async with open_services(settings) as (services, _embedded):
+        # Personal data stored the old way (issue 10) is sealed before anything reads it; idempotent.
+        await migrate_pii(services.db, services.cipher)
         if demo:
             await _load_demo(services)
         start_jobs(services)

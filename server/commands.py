@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from server.errors import AppError
 from server.models.accounts import StaffCreate
 from server.services.container import Services
+from server.services.pii_migration import migrate as migrate_pii
 
 Command = tuple[
     str,
@@ -71,7 +72,7 @@ def _set_disabled(disabled: bool) -> Callable[[Services, argparse.Namespace], Aw
             print(f"无法{'停用' if disabled else '启用'} / {exc.code}: {exc.message}", file=sys.stderr)
             return 1
         done = "已停用 / disabled" if disabled else "已启用 / enabled"
-        print(f"{done}: {services.accounts.masked_subject(account)} ({account['role']}) id={account['_id']}")
+        print(f"{done}: {services.accounts.account_masked(account)} ({account['role']}) id={account['_id']}")
         return 0
     return run
 
@@ -88,6 +89,14 @@ async def _purge_inactive(services: Services, args: argparse.Namespace) -> int:
           f"({result.retention_days} days)")
     for account_id in result.account_ids:
         print(f"  id={account_id}")
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    """A command without options."""
+
+
+async def _migrate_pii(services: Services, args: argparse.Namespace) -> int:
+    """migrate-pii: what ``serve`` runs at start-up, on demand (e.g. before taking a backup)."""
+    counts = await migrate_pii(services.db, services.cipher)
+    print("已迁移 / migrated: " + ", ".join(f"{name}={n}" for name, n in counts.items()))
     return 0
 
 
@@ -97,4 +106,6 @@ COMMANDS: dict[str, Command] = {
     "enable-account": ("re-enable a disabled account", _account_arguments, _set_disabled(False)),
     "purge-inactive": ("remove personal data of trainee accounts inactive for PII_RETENTION_DAYS",
                        _purge_arguments, _purge_inactive),
+    "migrate-pii": ("seal personal data stored in clear by older versions (also run at start-up)", _no_arguments,
+                    _migrate_pii),
 }

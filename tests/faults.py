@@ -7,7 +7,9 @@ Crash-injection tests run an action with ``crash_before=1, 2, 3…`` until it co
 after each crash check (and repair) what the database holds.
 
 Other plans: ``fail_on`` makes writes to one collection raise (a notifier or a step that
-fails), ``before_write`` runs a coroutine before each write (to race a step with another).
+fails), ``before_write`` runs a coroutine before each write (to race a step with another),
+``rewrite`` changes the arguments of a write (a control run: the same step without the guard
+in its filter).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class FaultPlan:
     crash_before: int | None = None  # 1 = crash before the first write
     fail_on: frozenset[str] = frozenset()  # collection names whose writes raise Crash
     before_write: Callable[[str, str], Awaitable[None]] | None = None
+    # (collection, method, args, kwargs) -> (args, kwargs) actually sent
+    rewrite: Callable[[str, str, tuple[Any, ...], dict[str, Any]], tuple[tuple[Any, ...], dict[str, Any]]] | None = None
     writes: list[tuple[str, str]] = field(default_factory=list)  # (collection, method) done so far
     crashed: bool = False
 
@@ -75,6 +79,8 @@ class FaultyCollection(AsyncCollection[dict[str, Any]]):
 def _write_method(method: str) -> Callable[..., Awaitable[Any]]:
     async def write(self: FaultyCollection, *args: Any, **kwargs: Any) -> Any:
         await self.plan.check(self.name, method)
+        if self.plan.rewrite is not None:
+            args, kwargs = self.plan.rewrite(self.name, method, args, kwargs)
         return await getattr(AsyncCollection, method)(self, *args, **kwargs)
 
     write.__name__ = method

@@ -161,7 +161,7 @@ def build_services(
     unit_verification = UnitVerificationService(db, audit=audit, notifier=notifier, executor=executor)
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
                          run_cpu=run_cpu, verification=unit_verification, notifier=notifier)
-    unit_membership = UnitMembershipService(db, audit=audit, notifier=notifier)
+    unit_membership = UnitMembershipService(db, audit=audit, notifier=notifier, cipher=cipher)
     privacy = PrivacyService(db, accounts=accounts, profiles=profiles, membership=unit_membership, templates=templates,
                              enrollments=enrollments, limiter=limiter, audit=audit, run_cpu=run_cpu,
                              retention_days=settings.pii_retention_days)

@@ -203,3 +203,36 @@ def generate_key_ring_spec(kid: str = "k1") -> str:
     """A one-key ring spec ``kid:<base64 key>`` for a new deployment."""
     _check_kid(kid)
     return f"{kid}:{generate_key()}"
+
+
+# --- sealed fields of documents ----------------------------------------------------
+
+
+def is_token(value: object) -> bool:
+    """Whether ``value`` has the shape of a token made by ``FieldCipher.encrypt``."""
+    return isinstance(value, str) and _TOKEN_PATTERN.fullmatch(value) is not None
+
+
+_TOKEN_PATTERN = re.compile(rf"{TOKEN_VERSION}\.[A-Za-z0-9_-]{{1,32}}\.[A-Za-z0-9_-]+")
+
+
+def seal(cipher: FieldCipher, value: str | None, *, context: str) -> str | None:
+    """Encrypt a field value for storage; None and values already sealed are left as they are.
+
+    Idempotent, so that data passed through several services (an import's payload
+    becoming an account) and the migration of old documents never double-encrypt.
+    """
+    if value is None or is_token(value):
+        return value
+    return cipher.encrypt(value, context=context)
+
+
+def unseal(cipher: FieldCipher, value: str | None, *, context: str) -> str | None:
+    """The clear value of a stored field: decrypted if sealed, None as None.
+
+    A clear value (a document written before the field was sealed, not yet
+    migrated) is returned as it is, so readers work during the migration.
+    """
+    if value is None or not is_token(value):
+        return value
+    return cipher.decrypt(value, context=context)

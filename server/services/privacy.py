@@ -55,6 +55,7 @@ from server.documents.data_export import render_data_export
 from server.models.binding import DeletionIn, DeletionOut, PurgeOut
 from server.services import Principal
 from server.services.accounts.accounts import AccountService
+from server.services.accounts.personal import id_masked_of, trainee_subject
 from server.services.accounts.sms import SmsPurpose
 from server.services.accounts.throttle import RateLimiter
 from server.services.audit import AuditLog
@@ -138,7 +139,7 @@ class PrivacyService:
         }
         files = await self._files(account, qualifications)
         await self.audit.record("privacy.export", actor_id=me, actor_role=principal.role,
-                                subject=account["trainee"]["id_masked"], subject_id=me, ip=ip,
+                                subject=trainee_subject(me), subject_id=me, ip=ip,
                                 details={"files": len(files)})
         return await self.run_cpu(render_data_export, data, files)  # type: ignore[no-any-return]
 
@@ -170,11 +171,12 @@ class PrivacyService:
         if code_id is not None:
             await self.accounts.sms_codes.use(code_id)
         await self.audit.record("privacy.delete", actor_id=account["_id"], actor_role=principal.role,
-                                subject=account["trainee"]["id_masked"], subject_id=account["_id"], ip=ip,
+                                subject=trainee_subject(account["_id"]), subject_id=account["_id"], ip=ip,
                                 details={"proof": "password" if body.password else "sms", "kept": KEPT_RECORDS})
         unit_id = account["trainee"].get("unit_id")
         if unit_id is not None:  # the unit loses the person from its staff: tell it why
-            text = f"学员{account['name']}（{account['trainee']['id_masked']}）已注销账号，已不再是贵单位人员。"
+            masked = id_masked_of(self.accounts.cipher, account["trainee"])
+            text = f"学员{account['name']}（{masked}）已注销账号，已不再是贵单位人员。"
             await self.membership.notifier.notify(unit_id, "staff_left", text, {"trainee_id": str(account["_id"])})
         return DeletionOut(deleted_at=deleted_at, kept=KEPT_RECORDS)
 
@@ -190,7 +192,7 @@ class PrivacyService:
             "_id": me, "role": account["role"], "status": "deleted", "login_key": f"deleted:{me}",
             "name": DELETED_NAME, "password_hash": None, "created_at": account["created_at"],
             "created_by": account.get("created_by"), "updated_at": now, "deleted_at": now,
-            "trainee": {"id_masked": "已注销"},
+            "trainee": {},
         }
 
         async def remove(session: AsyncClientSession) -> None:
@@ -264,7 +266,7 @@ class PrivacyService:
                     continue  # deleted, or active again (a login), meanwhile
                 await self.audit.record("privacy.purge", actor_id=by.account_id if by else None,
                                         actor_role=by.role if by else "admin",
-                                        subject=account["trainee"]["id_masked"], subject_id=account["_id"], ip=ip,
+                                        subject=trainee_subject(account["_id"]), subject_id=account["_id"], ip=ip,
                                         details={"retention_days": self.retention_days})
             purged.append(account["_id"])
         if not dry_run:

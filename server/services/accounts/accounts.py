@@ -4,7 +4,9 @@ One document per account in ``accounts``. Its ``login_key`` — unique — is a
 blind index of what a person logs in with: ``trainee:<ID number>``,
 ``unit:<USCC>`` or ``staff:<username>``, so that no query (and no log of one)
 holds an ID number in clear, whatever the person typed. ID numbers and phones
-are stored only encrypted (AES-256-GCM) with a blind index for exact lookup.
+are stored only encrypted (AES-256-GCM) with a blind index for exact lookup;
+birth dates and e-mails encrypted too, and no mask is stored
+(:mod:`server.services.accounts.personal`).
 
 No shared default password: an account made by someone else (a unit adding
 staff, an Excel import) starts ``pending`` with a random one-time secret,
@@ -50,8 +52,15 @@ from server.models.accounts import (
 )
 from server.models.admin_accounts import STATUS_LABELS, AdminAccountItem, AdminAccountPage
 from server.services import Principal
-from server.services.accounts.identity import IdType, mask_id_number, mask_phone
+from server.services.accounts.identity import IdType, mask_phone
 from server.services.accounts.passwords import PasswordHasher, check_password_policy
+from server.services.accounts.personal import (
+    birth_date_of,
+    id_masked_of,
+    id_number_of,
+    seal_trainee,
+    trainee_subject,
+)
 from server.services.accounts.repository import AccountRepository
 from server.services.accounts.sms import SmsCodes, SmsPurpose
 from server.services.accounts.tokens import IssuedToken, TokenService
@@ -158,7 +167,7 @@ class AccountService:
         await self._insert(doc, conflict_message="该证件号码已注册，请直接登录")
         await self.audit.record(
             "account.register", actor_id=doc["_id"], actor_role="trainee",
-            subject=mask_id_number(body.id_number), subject_id=doc["_id"], ip=ip,
+            subject=trainee_subject(doc["_id"]), subject_id=doc["_id"], ip=ip,
         )
         return self.login_response(doc, await self.tokens.issue(doc["_id"], "trainee"))
 
@@ -190,7 +199,7 @@ class AccountService:
         await self._insert(doc, conflict_message="该证件号码已有账号，可直接绑定")
         await self.audit.record(
             "account.create_pending", actor_id=created_by.account_id, actor_role=created_by.role,
-            subject=mask_id_number(person.id_number), subject_id=doc["_id"], ip=ip,
+            subject=trainee_subject(doc["_id"]), subject_id=doc["_id"], ip=ip,
         )
         return PendingAccount(doc["_id"], secret)
 
@@ -200,7 +209,8 @@ class AccountService:
         """The document of a pending trainee account and its one-time secret, not inserted
         (bulk imports insert many at once)."""
         doc = self._trainee_doc(person, status="pending", created_by=created_by)
-        doc["trainee"].update(profile or {})
+        # The profile may carry sealed fields too (an e-mail): sealed here if they are not yet.
+        doc["trainee"] = seal_trainee(self.cipher, doc["trainee"] | (profile or {}))
         secret = _new_one_time_secret()
         doc["activation"] = {
             "secret_hash": self._secret_hash(doc["_id"], secret),
@@ -243,14 +253,14 @@ class AccountService:
             "trainee", self.trainee_key(person.id_number), person.name, person.phone,
             status=status, created_by=created_by,
         )
-        doc["trainee"] = {
+        # No stored mask, birth date and e-mail sealed: see server.services.accounts.personal.
+        doc["trainee"] = seal_trainee(self.cipher, {
             "sex": person.sex,
             "id_type": str(person.id_type),
             "id_number": self.cipher.encrypt(person.id_number, context="id_number"),
-            "id_masked": mask_id_number(person.id_number),
             "birth_date": person.birth_date.isoformat(),
             "email": person.email,
-        }
+        })
         return doc
 
     async def _insert(self, doc: dict[str, Any], *, conflict_message: str) -> None:
@@ -312,7 +322,7 @@ class AccountService:
     def check_new_password(self, password: str, *, account_text: str, account: dict[str, Any] | None = None) -> None:
         """422 on ``password`` unless the policy accepts it; with ``account``, also its phone and birth date."""
         phone = self.phone_of(account) if account else None
-        birth = _birth_date(account) if account else None
+        birth = birth_date_of(self.cipher, account.get("trainee")) if account else None
         self._check_password(password, account=account_text, phone=phone, birth=birth)
 
     async def _complete_activation(self, account: dict[str, Any], new_password: str) -> None:
@@ -467,7 +477,7 @@ class AccountService:
         return AdminAccountItem(
             id=str(account["_id"]), role=account["role"], role_label=ROLE_LABELS[account["role"]],
             status=account["status"], status_label=STATUS_LABELS[account["status"]], name=account["name"],
-            account_masked=self.masked_subject(account), phone_masked=mask_phone(phone) if phone else None,
+            account_masked=self.account_masked(account), phone_masked=mask_phone(phone) if phone else None,
             created_at=account["created_at"],
         )
 
@@ -492,7 +502,7 @@ class AccountService:
             name=account["name"],
             phone=self.phone_of(account),
             id_type=trainee["id_type"] if trainee else None,
-            id_number=self.cipher.decrypt(trainee["id_number"], context="id_number") if trainee else None,
+            id_number=id_number_of(self.cipher, trainee) if trainee else None,
             uscc=unit["uscc"] if unit else None,
             username=staff["username"] if staff else None,
             wechat_bound=bool(account.get("wechat")),
@@ -506,15 +516,25 @@ class AccountService:
     def login_text(self, account: dict[str, Any]) -> str:
         """What the person types as account (for the password policy)."""
         if account.get("trainee"):
-            return self.cipher.decrypt(account["trainee"]["id_number"], context="id_number")
+            return id_number_of(self.cipher, account["trainee"])
         if account.get("unit"):
             return str(account["unit"]["uscc"])
         return str(account["staff"]["username"])
 
     def masked_subject(self, account: dict[str, Any]) -> str:
-        """A name of the account fit for logs and the audit trail (a USCC is public)."""
+        """A name of the account fit for logs and the audit trail (a USCC is public).
+
+        A trainee is named by a reference to the account, never by a mask of the
+        ID number: the trail is kept for years and lands in every backup.
+        """
         if account.get("trainee"):
-            return str(account["trainee"]["id_masked"])
+            return trainee_subject(account["_id"])
+        return self.login_text(account)
+
+    def account_masked(self, account: dict[str, Any]) -> str:
+        """What the account logs in with, for display: a trainee's ID number masked (computed, not stored)."""
+        if account.get("trainee"):
+            return id_masked_of(self.cipher, account["trainee"])
         return self.login_text(account)
 
     def login_response(self, account: dict[str, Any], issued: IssuedToken) -> TokenOut:
@@ -533,11 +553,6 @@ def login_forms(account: str) -> tuple[str, str]:
     ｘ and blanks typed anywhere give the form the blind indexes are made of)."""
     folded = unicodedata.normalize("NFKC", account).strip()
     return folded, re.sub(r"\s+", "", folded).upper()
-
-
-def _birth_date(account: dict[str, Any]) -> date | None:
-    trainee = account.get("trainee")
-    return date.fromisoformat(trainee["birth_date"]) if trainee else None
 
 
 def _new_one_time_secret() -> str:

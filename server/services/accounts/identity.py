@@ -278,6 +278,18 @@ def mask_phone(value: str) -> str:
     return mask_id_number(value)
 
 
+def mask_email(value: str) -> str:
+    """Mask an e-mail address for lists: ``z***@example.com``.
+
+    Only the first character of the mailbox stays: many Chinese mailboxes are the
+    phone number (``139…@139.com``), so more would narrow the phone.
+    """
+    local, at, domain = value.partition("@")
+    if not at:
+        return "*" * len(value)
+    return (local[:1] + "***" if local else "***") + "@" + domain
+
+
 def mask_name(value: str) -> str:
     """Mask a personal name for display in lists: keep the first character."""
     name = value.strip()

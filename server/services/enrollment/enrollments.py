@@ -160,7 +160,7 @@ class EnrollmentService:
             await self._enroll_in_free_seat(doc)
         await self.audit.record(
             "enrollment.create", actor_id=by.account_id, actor_role=by.role,
-            subject=f"{trainee['trainee'].get('id_masked', '')} → {session['code']}", subject_id=doc["_id"], ip=ip,
+            subject=f"trainee:{trainee['_id']} → {session['code']}", subject_id=doc["_id"], ip=ip,
         )
         # Enrolled in the course: their places in its waitlists (any session) are no longer needed.
         await self.waitlist.leave_course(trainee["_id"], session["course_id"])

@@ -8,7 +8,10 @@ the index refuses ours and we clear and try again — two defaults cannot exist.
 The recipient's phone is personal data: stored encrypted, shown in full only
 to the owner. An enrollment keeps its own copy of an address (the template may
 change later), with the phone still encrypted under the same context;
-:meth:`TemplateService.shown_address` decrypts it for a reader.
+:meth:`TemplateService.shown_address` decrypts it for a reader. An invoice
+template's e-mail (often the phone number, ``139…@139.com``), 地址电话 and
+开户行及账号 are sealed the same way (``INVOICE_SEALED``, each field its own
+context) and decrypted for the owner.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from server.services import Principal
 from server.services.accounts.repository import AccountRepository
 from server.services.audit import AuditLog
 from server.services.ids import parse_object_id
-from server.services.pii import TOKEN_VERSION, FieldCipher
+from server.services.pii import TOKEN_VERSION, FieldCipher, seal, unseal
 
 # A soft cap against abuse, counted before the insert: concurrent creations may pass it by one
 # or two, which is harmless (no business rule depends on the exact number).
@@ -45,6 +48,8 @@ MAX_PER_OWNER = 20
 _DEFAULT_TRIES = 5
 # What an enrollment keeps of a shipping address (with ``id``: the template it was copied from).
 COPIED_ADDRESS_FIELDS = ("recipient", "phone", "region", "address", "postcode")
+# Invoice template fields sealed at rest: field name → encryption context.
+INVOICE_SEALED = {"email": "email", "address_phone": "invoice_address_phone", "bank_account": "invoice_bank_account"}
 
 
 @dataclass(frozen=True)
@@ -140,24 +145,35 @@ class TemplateService:
     async def list_invoice_templates(self, owner: Principal) -> InvoiceTemplateList:
         """All the caller's invoice templates, the default first."""
         docs = await self._list(INVOICE, owner.account_id)
-        items = [InvoiceTemplateOut(**out_fields(d, InvoiceTemplateOut)) for d in docs]
+        items = [self._invoice_out(d) for d in docs]
         return InvoiceTemplateList(items=items, total=len(items))
 
     async def create_invoice_template(
         self, owner: Principal, body: InvoiceTemplateIn, *, ip: str | None = None
     ) -> InvoiceTemplateOut:
         """A new invoice template; the first one (or one marked so) becomes the default."""
-        values = body.model_dump(mode="json", exclude={"is_default"})
-        doc = await self._create(INVOICE, owner, values, body.is_default, ip)
-        return InvoiceTemplateOut(**out_fields(doc, InvoiceTemplateOut))
+        doc = await self._create(INVOICE, owner, self._invoice_values(body), body.is_default, ip)
+        return self._invoice_out(doc)
 
     async def replace_invoice_template(
         self, owner: Principal, template_id: str, body: InvoiceTemplateIn, *, ip: str | None = None
     ) -> InvoiceTemplateOut:
         """Replace an invoice template of the caller."""
+        doc = await self._replace(INVOICE, owner, template_id, self._invoice_values(body), body.is_default, ip)
+        return self._invoice_out(doc)
+
+    def _invoice_values(self, body: InvoiceTemplateIn) -> dict[str, Any]:
+        """What is stored of an invoice template: the personal fields sealed (an empty one stays empty)."""
         values = body.model_dump(mode="json", exclude={"is_default"})
-        doc = await self._replace(INVOICE, owner, template_id, values, body.is_default, ip)
-        return InvoiceTemplateOut(**out_fields(doc, InvoiceTemplateOut))
+        for name, context in INVOICE_SEALED.items():
+            values[name] = seal(self.cipher, values.get(name) or None, context=context) or values.get(name)
+        return values
+
+    def _invoice_out(self, doc: dict[str, Any]) -> InvoiceTemplateOut:
+        """A stored invoice template for its owner, the sealed fields decrypted."""
+        shown = {**doc, **{name: unseal(self.cipher, doc.get(name), context=context)
+                           for name, context in INVOICE_SEALED.items()}}
+        return InvoiceTemplateOut(**out_fields(shown, InvoiceTemplateOut))
 
     async def delete_invoice_template(self, owner: Principal, template_id: str, *, ip: str | None = None) -> None:
         """Delete an invoice template of the caller (payments keep their own copy)."""

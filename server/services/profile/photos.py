@@ -31,6 +31,7 @@ from server import errors
 from server.documents.photo import PHOTO_HEIGHT, PHOTO_WIDTH, normalize_id_photo
 from server.models.profile import PhotoOut
 from server.services import Principal
+from server.services.accounts.personal import trainee_subject
 from server.services.accounts.repository import AccountRepository
 from server.services.audit import AuditLog
 from server.services.cpu import cpu_runner
@@ -126,7 +127,7 @@ class PhotoService:
         if old_id is not None:
             await self._delete_file(old_id)
         await self.audit.record(
-            "profile.photo_set", actor_id=actor.account_id, actor_role=actor.role, subject=t["id_masked"],
+            "profile.photo_set", actor_id=actor.account_id, actor_role=actor.role, subject=trainee_subject(account["_id"]),
             subject_id=account["_id"], ip=ip,
             details={"consent_version": PHOTO_NOTICE_VERSION if needs_consent else None, "replaced": old_id is not None},
         )

@@ -38,7 +38,13 @@ from server.services.accounts.identity import (
     IdType,
     ProfileMismatch,
     check_profile_consistency,
-    mask_phone,
+)
+from server.services.accounts.personal import (
+    birth_date_of,
+    id_number_of,
+    open_trainee,
+    seal_trainee,
+    trainee_subject,
 )
 from server.services.accounts.sms import SmsCodes, SmsPurpose
 from server.services.audit import AuditLog
@@ -78,7 +84,7 @@ class ProfileService:
 
     def profile_out(self, account: dict[str, Any]) -> ProfileOut:
         """A stored trainee account as its profile."""
-        t = account["trainee"]
+        t = open_trainee(self.cipher, account["trainee"])
         values: dict[str, Any] = {
             key: t.get(key) for key in (
                 "sex", "email", "birth_date", "work_start", "specialty", "address", "education",
@@ -90,7 +96,7 @@ class ProfileService:
         values.update(
             id=str(account["_id"]), name=account["name"], id_type=id_type,
             id_type_label=ID_TYPE_LABELS[id_type],
-            id_number=self.cipher.decrypt(t["id_number"], context="id_number"),
+            id_number=id_number_of(self.cipher, t),
             phone=self.accounts.phone_of(account),
         )
         missing = [name for name in REQUIRED_PROFILE_FIELDS if not values.get(name)]
@@ -105,30 +111,33 @@ class ProfileService:
         account = await self.trainee(principal.account_id)
         t = account["trainee"]
         sex = body.sex or t.get("sex")
-        birth = body.birth_date or _stored_date(t.get("birth_date"))
+        birth = body.birth_date or birth_date_of(self.cipher, t)
         self._check_identity(account, sex, birth, body)
         fields = {f"trainee.{key}": value for key, value in body.stored_fields().items()}
         fields.update({
             "name": body.name, "trainee.sex": sex,
             "trainee.birth_date": birth.isoformat() if birth else None, "updated_at": self.now(),
         })
+        # Compared in clear (a sealed value differs at every encryption), stored sealed.
+        shown = {**account, "trainee": open_trainee(self.cipher, t)}
         changed = sorted(k.removeprefix("trainee.") for k, v in fields.items()
-                         if k != "updated_at" and _current(account, k) != v)
+                         if k != "updated_at" and _current(shown, k) != v)
         updated = await self.collection.find_one_and_update(
-            {"_id": account["_id"], "role": "trainee"}, {"$set": fields}, return_document=ReturnDocument.AFTER
+            {"_id": account["_id"], "role": "trainee"},
+            {"$set": seal_trainee(self.cipher, fields, prefix="trainee.")}, return_document=ReturnDocument.AFTER
         )
         if updated is None:
             raise errors.not_found("学员不存在")
         await self.audit.record(
             "profile.update", actor_id=principal.account_id, actor_role=principal.role,
-            subject=t["id_masked"], subject_id=account["_id"], ip=ip, details={"fields": changed},
+            subject=trainee_subject(account["_id"]), subject_id=account["_id"], ip=ip, details={"fields": changed},
         )
         return self.profile_out(updated)
 
     def _check_identity(self, account: dict[str, Any], sex: str | None, birth: date | None,
                         body: ProfileUpdate) -> None:
         t = account["trainee"]
-        id_number = self.cipher.decrypt(t["id_number"], context="id_number")
+        id_number = id_number_of(self.cipher, t)
         try:
             check_profile_consistency(t["id_type"], id_number, birth, sex)
         except ProfileMismatch as exc:
@@ -152,8 +161,9 @@ class ProfileService:
         )
         await self.audit.record(
             "profile.phone_change", actor_id=principal.account_id, actor_role=principal.role,
-            subject=account["trainee"]["id_masked"], subject_id=account["_id"], ip=ip,
-            details={"from": mask_phone(old) if old else None, "to": mask_phone(body.phone)},
+            # No phone, not even masked: two masks of one person's phones beside each other,
+            # or beside an e-mail, narrow them; the account reference is enough to look it up.
+            subject=trainee_subject(account["_id"]), subject_id=account["_id"], ip=ip,
         )
         return self.profile_out(updated)
 
@@ -172,10 +182,6 @@ class ProfileService:
             political_status=list(POLITICAL_STATUSES), honor=list(HONORS),
             id_type={str(k): v for k, v in ID_TYPE_LABELS.items()},
         )
-
-
-def _stored_date(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
 
 
 def _current(account: dict[str, Any], dotted: str) -> Any:

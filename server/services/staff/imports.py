@@ -64,12 +64,13 @@ from server.documents.xlsx_common import check_xlsx_container
 from server.models.staff import CreatedAccountOut, ImportCommitOut, ImportOut, ImportRowOut
 from server.services import Principal
 from server.services.accounts.accounts import AccountService, NewPerson
-from server.services.accounts.identity import IdType
+from server.services.accounts.identity import IdType, mask_id_number
+from server.services.accounts.personal import id_number_of, seal_trainee
 from server.services.accounts.repository import AccountRepository
 from server.services.audit import AuditLog
 from server.services.cpu import CpuRunner
 from server.services.ids import parse_object_id
-from server.services.pii import FieldCipher
+from server.services.pii import FieldCipher, unseal
 from server.services.staff.rows import CheckedRow, check_rows
 from server.services.staff.staff import StaffService
 
@@ -215,7 +216,14 @@ class StaffImportService:
         """Every row's verdict, the same packed for storage, and the good rows' encrypted payload packed."""
         rows = [self._verdict(r, existing, unit_id) for r in checked]
         good = [r for r, out in zip(checked, rows, strict=True) if out.verdict == "ok"]
-        return rows, pack([r.model_dump() for r in rows]), pack(self._payload(good))
+        stored = [self._stored_row(out, r) for out, r in zip(rows, checked, strict=True)]
+        return rows, pack(stored), pack(self._payload(good))
+
+    def _stored_row(self, out: ImportRowOut, row: CheckedRow) -> dict[str, Any]:
+        """A verdict as kept for the result sheet: the ID number sealed, masked only when shown."""
+        stored = out.model_dump(exclude={"id_masked"})
+        stored["id_number"] = self.cipher.encrypt(row.id_number, context="id_number") if row.id_number else None
+        return stored
 
     @staticmethod
     def _chunk_docs(batch: dict[str, Any], kind: str, chunks: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -256,7 +264,7 @@ class StaffImportService:
         return ImportRowOut(**base, verdict="ok")
 
     def _payload(self, good: list[CheckedRow]) -> list[dict[str, Any]]:
-        """The good rows to create, ID numbers and phones encrypted (never plain at rest)."""
+        """The good rows to create, ID numbers, phones, birth dates and e-mails encrypted (never plain at rest)."""
         out = []
         for row in good:
             body = row.data
@@ -265,7 +273,8 @@ class StaffImportService:
                 "row": row.row, "name": body.name, "sex": body.sex, "id_type": str(body.id_type),
                 "id_number": self.cipher.encrypt(body.id_number, context="id_number"),
                 "phone": self.cipher.encrypt(body.phone, context="phone"),
-                "birth_date": body.birth_date.isoformat(), "profile": StaffService.profile_fields(body),
+                "birth_date": self.cipher.encrypt(body.birth_date.isoformat(), context="birth_date"),
+                "profile": seal_trainee(self.cipher, StaffService.profile_fields(body)),
             })
         return out
 
@@ -301,7 +310,8 @@ class StaffImportService:
         await self.audit.record("staff.import_commit", actor_id=unit.account_id, actor_role=unit.role,
                                 subject_id=batch["_id"], ip=ip, details={"created": len(docs)})
         return ImportCommitOut(id=str(batch["_id"]), status="committed", created=len(docs), accounts=[
-            CreatedAccountOut(row=s["row"], id=str(d["_id"]), name=d["name"], id_masked=d["trainee"]["id_masked"],
+            CreatedAccountOut(row=s["row"], id=str(d["_id"]), name=d["name"],
+                              id_masked=mask_id_number(id_number_of(self.cipher, d["trainee"])),
                               one_time_secret=self.cipher.decrypt(s["secret"], context="one_time_secret"))
             for d, s in zip(docs, secrets, strict=True)
         ])
@@ -332,8 +342,9 @@ class StaffImportService:
         for p in payload:
             person = NewPerson(p["name"], p["sex"], IdType(p["id_type"]),
                                self.cipher.decrypt(p["id_number"], context="id_number"),
-                               date.fromisoformat(p["birth_date"]), self.cipher.decrypt(p["phone"], context="phone"),
-                               p["profile"].get("email"))
+                               date.fromisoformat(unseal(self.cipher, p["birth_date"], context="birth_date") or ""),
+                               self.cipher.decrypt(p["phone"], context="phone"),
+                               unseal(self.cipher, p["profile"].get("email"), context="email"))
             profile = p["profile"] | {"unit_id": unit_id, "bound_at": now}
             doc, secret = self.accounts.pending_trainee_doc(person, created_by=unit_id, profile=profile)
             doc.update(import_id=batch_id, import_pending=True, import_row=p["row"])
@@ -487,7 +498,14 @@ class StaffImportService:
         for row in stored:
             verdict = "created" if committed and row["verdict"] == "ok" else row["verdict"]
             message = "；".join(f"{FIELD_LABELS.get(k, k)}：{v}" for k, v in (row.get("errors") or {}).items())
-            rows.append({**row, "id_masked": row.get("id_masked") or "", "verdict_label": VERDICT_LABELS[verdict],
+            rows.append({**row, "id_masked": self._row_mask(row), "verdict_label": VERDICT_LABELS[verdict],
                          "message": message or row.get("note"),
                          "secret": secrets.get(row["row"], "（已领取）" if committed and row["verdict"] == "ok" else None)})
         return await self.run_cpu(render_import_result, rows, committed)  # type: ignore[no-any-return]
+
+    def _row_mask(self, row: dict[str, Any]) -> str:
+        """The masked ID number of a stored verdict (a batch of an older version holds the mask, sealed
+        by the migration)."""
+        if row.get("id_number"):
+            return mask_id_number(self.cipher.decrypt(row["id_number"], context="id_number"))
+        return unseal(self.cipher, row.get("id_masked"), context="id_masked") or ""

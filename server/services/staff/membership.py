@@ -20,9 +20,11 @@ from server import errors
 from server.integrations.notifier import Notifier
 from server.models.binding import MyUnitList, MyUnitOut
 from server.services import Principal
+from server.services.accounts.personal import id_masked_of, trainee_subject
 from server.services.accounts.repository import AccountRepository
 from server.services.audit import AuditLog
 from server.services.ids import parse_object_id
+from server.services.pii import FieldCipher
 from server.services.unit_access import unit_access
 
 NOT_YOUR_UNIT = "您当前不属于该单位"
@@ -37,9 +39,11 @@ class UnitMembershipService:
         *,
         audit: AuditLog,
         notifier: Notifier,
+        cipher: FieldCipher,
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self.accounts = AccountRepository(db)
+        self.cipher = cipher
         self.audit = audit
         self.notifier = notifier
         self.now = now or (lambda: datetime.now(UTC))
@@ -89,11 +93,11 @@ class UnitMembershipService:
             assert item is not None
             return item
         await self.audit.record("staff.consent", actor_id=principal.account_id, actor_role=principal.role,
-                                subject=updated["trainee"]["id_masked"], subject_id=principal.account_id, ip=ip,
+                                subject=trainee_subject(principal.account_id), subject_id=principal.account_id, ip=ip,
                                 details={"unit_id": str(unit_oid)})
         await self.notifier.notify(
             unit_oid, "staff_consent",
-            f"学员{updated['name']}（{updated['trainee']['id_masked']}）已授权贵单位查看和维护其个人资料。",
+            f"学员{updated['name']}（{id_masked_of(self.cipher, updated['trainee'])}）已授权贵单位查看和维护其个人资料。",
             {"trainee_id": str(principal.account_id)})
         item = await self._item(updated)
         assert item is not None
@@ -119,11 +123,12 @@ class UnitMembershipService:
             updated = account
         else:
             await self.audit.record("staff.consent_withdraw", actor_id=principal.account_id,
-                                    actor_role=principal.role, subject=updated["trainee"]["id_masked"],
+                                    actor_role=principal.role, subject=trainee_subject(principal.account_id),
                                     subject_id=principal.account_id, ip=ip, details={"unit_id": str(unit_oid)})
             await self.notifier.notify(
                 unit_oid, "staff_consent_withdrawn",
-                f"学员{updated['name']}（{updated['trainee']['id_masked']}）已撤回对贵单位查看和维护其个人资料的授权。",
+                f"学员{updated['name']}（{id_masked_of(self.cipher, updated['trainee'])}）"
+                "已撤回对贵单位查看和维护其个人资料的授权。",
                 {"trainee_id": str(principal.account_id)})
         item = await self._item(updated)
         assert item is not None
@@ -140,9 +145,9 @@ class UnitMembershipService:
         if before is None:
             raise errors.not_found(NOT_YOUR_UNIT, code="unit_not_found")
         await self.audit.record("staff.leave", actor_id=principal.account_id, actor_role=principal.role,
-                                subject=before["trainee"]["id_masked"], subject_id=principal.account_id, ip=ip,
+                                subject=trainee_subject(principal.account_id), subject_id=principal.account_id, ip=ip,
                                 details={"unit_id": str(unit_oid)})
         await self.notifier.notify(
-            unit_oid, "staff_left", f"学员{before['name']}（{before['trainee']['id_masked']}）已退出贵单位。",
+            unit_oid, "staff_left", f"学员{before['name']}（{id_masked_of(self.cipher, before['trainee'])}）已退出贵单位。",
             {"trainee_id": str(principal.account_id)})
 

@@ -14,7 +14,8 @@ then GBK (Windows' Chinese zips), else left as they are. File names are read
 after NFKC folding, with any common dash (``-－—–‐﹣``) or ``_`` between name and
 number. An ID number that is not among the unit's staff answers ``unknown_id``
 whether or not it is registered elsewhere (no probing). The file names in the
-verdicts have the ID number masked, as in lists (a job keeps them for days).
+verdicts have the ID number masked, as in lists; a job keeps them for days with
+the file name sealed (it holds the ID number in full), masked when shown.
 
 More than ``INLINE_LIMIT`` files run as a background task of this process;
 its progress lives in a ``photo_jobs`` document any process can read.
@@ -45,6 +46,7 @@ from server.services.accounts.accounts import AccountService
 from server.services.accounts.identity import mask_id_number
 from server.services.audit import AuditLog
 from server.services.ids import parse_object_id
+from server.services.pii import unseal
 from server.services.profile.photos import PHOTO_MAX_BYTES, PhotoService
 from server.services.staff.staff import same_name, staff_filter
 
@@ -247,8 +249,10 @@ class StaffPhotoService:
                 result = await self._one(unit, entry, seen, consent=consent, ip=ip)
             results.append(result)
             if job_id is not None:
+                # The file name is sealed (it holds an ID number): masked when the job is shown.
+                file = self.accounts.cipher.encrypt(entry.name, context="photo_file_name")
                 await self.jobs.update_one({"_id": job_id}, {
-                    "$push": {"files": result.model_dump()},
+                    "$push": {"files": result.model_dump() | {"file": file}},
                     "$inc": {"processed": 1, f"counts.{result.verdict}": 1},
                     "$set": {"heartbeat_at": self.now()}})
 
@@ -297,10 +301,15 @@ class StaffPhotoService:
             raise errors.not_found("任务不存在")
         return self._job_out(job)
 
+    def _file_out(self, stored: dict[str, Any]) -> PhotoFileResult:
+        """A stored verdict of a job as shown: the sealed file name decrypted and masked."""
+        name = unseal(self.accounts.cipher, stored["file"], context="photo_file_name") or ""
+        return PhotoFileResult(**{**stored, "file": masked_file_name(name)})
+
     def _job_out(self, job: dict[str, Any]) -> PhotoBatchOut:
         status = job["status"]
         if status == "running" and job["heartbeat_at"] < self.now() - STALE_AFTER:
             status = "interrupted"  # the process running it stopped
         return PhotoBatchOut(job_id=str(job["_id"]), status=status, total=job["total"], processed=job["processed"],
-                             counts=job.get("counts") or {}, files=[PhotoFileResult(**f) for f in job["files"]],
+                             counts=job.get("counts") or {}, files=[self._file_out(f) for f in job["files"]],
                              started_at=job.get("started_at"), finished_at=job.get("finished_at"))

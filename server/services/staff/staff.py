@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -46,9 +46,18 @@ from server.services.accounts.identity import (
     ID_TYPE_LABELS,
     ProfileMismatch,
     check_profile_consistency,
+    mask_email,
     mask_id_number,
     mask_phone,
     validate_cn_mobile,
+)
+from server.services.accounts.personal import (
+    birth_date_of,
+    id_masked_of,
+    id_number_of,
+    open_trainee,
+    seal_trainee,
+    trainee_subject,
 )
 from server.services.accounts.throttle import RateLimiter
 from server.services.audit import AuditLog
@@ -144,12 +153,12 @@ class StaffService:
         """A stored account as a masked list item (name and masked ID only when the unit's access is limited)."""
         t = account["trainee"]
         if unit_id is not None and unit_access(unit_id, account) == "limited":
-            return StaffItem(id=str(account["_id"]), name=account["name"], id_masked=t["id_masked"], has_photo=False,
-                             status=account["status"], bound_at=t.get("bound_at"), data_access="limited")
+            return StaffItem(id=str(account["_id"]), name=account["name"], id_masked=id_masked_of(self.cipher, t),
+                             has_photo=False, status=account["status"], bound_at=t.get("bound_at"), data_access="limited")
         phone = self.accounts.phone_of(account)
         return StaffItem(
             id=str(account["_id"]), name=account["name"], sex=SEX_LABELS.get(t.get("sex") or ""),
-            id_masked=t["id_masked"], phone_masked=mask_phone(phone) if phone else None,
+            id_masked=id_masked_of(self.cipher, t), phone_masked=mask_phone(phone) if phone else None,
             education=t.get("education"), title=t.get("title"), position=t.get("position"),
             employer=t.get("employer"), has_photo=(t.get("photo") or {}).get("file_id") is not None,
             status=account["status"], bound_at=t.get("bound_at"), data_access="full",
@@ -185,8 +194,9 @@ class StaffService:
         account = await self.own_in_full(unit, trainee_id)
         profile = self.profiles.profile_out(account)
         return profile.model_copy(update={
-            "id_number": account["trainee"]["id_masked"],
+            "id_number": id_masked_of(self.cipher, account["trainee"]),
             "phone": mask_phone(profile.phone) if profile.phone else None,
+            "email": mask_email(profile.email) if profile.email else None,
         })
 
     async def update(self, unit: Principal, trainee_id: str, body: StaffUpdate, *, ip: str) -> StaffItem:
@@ -199,7 +209,7 @@ class StaffService:
         """
         account = await self.own_in_full(unit, trainee_id)
         t = account["trainee"]
-        stored_birth = date.fromisoformat(t["birth_date"]) if t.get("birth_date") else None
+        stored_birth = birth_date_of(self.cipher, t)
         # An omitted name, or the stored one typed differently (全角, blanks), keeps the stored name.
         name = account["name"] if body.name is None or same_name(body.name, account["name"]) else body.name
         sex = body.sex or t.get("sex")
@@ -208,7 +218,7 @@ class StaffService:
         changed_identity = [k for k, (new, old) in identity.items() if new != old]
         if changed_identity and not self._identity_editable(unit, account):
             raise self._identity_locked(changed_identity)
-        id_number = self.cipher.decrypt(t["id_number"], context="id_number")
+        id_number = id_number_of(self.cipher, t)
         try:
             check_profile_consistency(t["id_type"], id_number, birth, sex)
         except ProfileMismatch as exc:
@@ -217,7 +227,10 @@ class StaffService:
             raise errors.validation(fields={"work_start": "参加工作时间不能早于出生日期"})
         fields: dict[str, Any] = {f"trainee.{k}": v for k, v in body.stored_fields().items()}
         fields.update({"name": name, "trainee.sex": sex, "trainee.birth_date": birth.isoformat() if birth else None})
-        changed = sorted(k.removeprefix("trainee.") for k, v in fields.items() if _current(account, k) != v)
+        # Compared in clear (a sealed value differs at every encryption), stored sealed.
+        shown = {**account, "trainee": open_trainee(self.cipher, t)}
+        changed = sorted(k.removeprefix("trainee.") for k, v in fields.items() if _current(shown, k) != v)
+        fields = seal_trainee(self.cipher, fields, prefix="trainee.")
         fields["updated_at"] = self.now()
         # Still bound, and still in full (the person may leave or the binding change meanwhile).
         mine = {"_id": account["_id"], **staff_filter(unit.account_id), **full_access_filter(unit.account_id)}
@@ -228,7 +241,8 @@ class StaffService:
                 raise self._identity_locked(changed_identity)
             raise errors.not_found("人员不存在")  # unbound meanwhile
         await self.audit.record("staff.update", actor_id=unit.account_id, actor_role=unit.role,
-                                subject=t["id_masked"], subject_id=account["_id"], ip=ip, details={"fields": changed})
+                                subject=trainee_subject(account["_id"]), subject_id=account["_id"], ip=ip,
+                                details={"fields": changed})
         return self.item(updated, unit.account_id)
 
     @staticmethod
@@ -257,7 +271,7 @@ class StaffService:
         if account is None:
             raise errors.not_found("人员不存在")
         await self.audit.record("staff.unbind", actor_id=unit.account_id, actor_role=unit.role,
-                                subject=account["trainee"]["id_masked"], subject_id=account_id, ip=ip)
+                                subject=trainee_subject(account_id), subject_id=account_id, ip=ip)
         unit_name = await self._unit_name(unit.account_id)
         await self.notifier.notify(account_id, "unit_unbound", f"单位「{unit_name}」已将您移出本单位人员。",
                                    {"unit_id": str(unit.account_id)})
@@ -284,8 +298,7 @@ class StaffService:
                                       {"bind": {"path": "/api/v1/unit/staff/bind", "name": body.name}}) from None
             raise
         await self.audit.record("staff.add", actor_id=unit.account_id, actor_role=unit.role,
-                                subject=mask_id_number(body.id_number),
-                                subject_id=pending.account_id, ip=ip)
+                                subject=trainee_subject(pending.account_id), subject_id=pending.account_id, ip=ip)
         return StaffCreatedOut(id=str(pending.account_id), name=body.name, id_masked=mask_id_number(body.id_number),
                                status="pending", one_time_secret=pending.one_time_secret)
 
@@ -327,7 +340,7 @@ class StaffService:
             raise errors.not_found(BIND_NOT_FOUND, code="trainee_not_found")
         access = unit_access(unit.account_id, updated)
         await self.audit.record("staff.bind", actor_id=unit.account_id, actor_role=unit.role,
-                                subject=account["trainee"]["id_masked"], subject_id=account["_id"], ip=ip,
+                                subject=trainee_subject(account["_id"]), subject_id=account["_id"], ip=ip,
                                 details={"access": access})
         text = f"单位「{unit_doc['name']}」已将您绑定为本单位人员。"
         if access == "limited":
@@ -352,19 +365,18 @@ class StaffService:
                                 details={"count": len(people)})
         return await self.run_cpu(render_staff_export, people)  # type: ignore[no-any-return]
 
-    @staticmethod
-    def _limited_row(account: dict[str, Any]) -> dict[str, Any]:
+    def _limited_row(self, account: dict[str, Any]) -> dict[str, Any]:
         """A person the unit sees limited: the name and masked ID number, nothing else."""
-        return {"name": account["name"], "id_number": account["trainee"]["id_masked"],
+        return {"name": account["name"], "id_number": id_masked_of(self.cipher, account["trainee"]),
                 "remarks": "未经本人授权，仅显示姓名和脱敏证件号"}
 
     def _export_row(self, account: dict[str, Any]) -> dict[str, Any]:
-        t = account["trainee"]
+        t = open_trainee(self.cipher, account["trainee"])  # the unit's export shows its staff in full
         row = {k: t.get(k) for k in t if not isinstance(t.get(k), (dict, ObjectId, datetime))}
         row.update(
             name=account["name"], sex=SEX_LABELS.get(t.get("sex") or ""),
             id_type=ID_TYPE_LABELS.get(t.get("id_type")),  # type: ignore[call-overload]
-            id_number=self.cipher.decrypt(t["id_number"], context="id_number"),
+            id_number=id_number_of(self.cipher, t),
             phone=self.accounts.phone_of(account),
             status={"active": "已激活", "pending": "待激活", "disabled": "已停用"}.get(account["status"]),
             has_photo="有" if (t.get("photo") or {}).get("file_id") else "无",

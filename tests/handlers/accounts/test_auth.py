@@ -320,14 +320,17 @@ async def test_no_plain_id_number_or_phone_in_database_logs_or_lists(
         await api.post("/api/v1/auth/login", {"account": body["id_number"], "password": STRONG_PASSWORD})
         admin = (await api.post("/api/v1/auth/login", {"account": "auditor", "password": "Chief#Desk-2026"})).json
         audit = await api.get("/api/v1/admin/audit?page_size=100", token=admin["token"])
-    secrets_in_clear = [body["id_number"], body["phone"]]
+    # Not even the list mask: beside a birth date it leaves about 9 candidates (issue 10).
+    mask = body["id_number"][:4] + "*" * 10 + body["id_number"][-4:]
+    secrets_in_clear = [body["id_number"], body["phone"], mask]
     everything = "".join(caplog.text) + audit.body.decode()
     for name in await db.list_collection_names():
         async for doc in db[name].find({}):
             everything += repr(doc)
     for value in secrets_in_clear:
         assert value not in everything
-    assert body["id_number"][:4] + "*" * 10 + body["id_number"][-4:] in audit.body.decode()
+    me = (await api.get("/api/v1/me", token=token)).json
+    assert f"trainee:{me['id']}" in audit.body.decode()
 
 
 # ---- one budget per account, whatever its spelling ----------------------------------------

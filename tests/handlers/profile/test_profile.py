@@ -75,6 +75,13 @@ async def test_put_profile_completes_it_and_is_audited(
     entry = await db["audit_log"].find_one({"action": "profile.update"})
     assert entry is not None and "specialty" in entry["details"]["fields"]
     assert body["id_number"] not in str(entry)
+    # Birth date and e-mail are sealed (a fresh ciphertext at every write) and compared in clear:
+    # the same form again changes nothing, and the audit says so.
+    assert stored["trainee"]["email"].startswith("v1.") and stored["trainee"]["birth_date"].startswith("v1.")
+    r = await api.put("/api/v1/me/profile", full_profile(name="张三丰", ethnicity="回族"), token=token)
+    assert r.status == 200 and r.json["birth_date"] == again["birth_date"] and r.json["email"] == again["email"]
+    last = await db["audit_log"].find_one({"action": "profile.update"}, sort=[("_id", -1)])
+    assert last is not None and last["details"]["fields"] == []
 
 
 async def test_optional_fields_are_cleared_by_put(api: ApiClient, settings: Settings) -> None:

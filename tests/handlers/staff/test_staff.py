@@ -66,6 +66,8 @@ async def test_bind_list_search_edit_unbind(api: ApiClient, settings: Settings, 
             "address": "上海", "position": "总工"}
     r = await unit.put(f"/api/v1/unit/staff/{tid}", edit)
     assert r.status == 200 and r.json["position"] == "总工"
+    detail = (await unit.get(f"/api/v1/unit/staff/{tid}")).json  # masked, computed from the sealed values
+    assert (detail["email"], detail["id_number"]) == ("s***@example.com", item["id_masked"])
     r = await unit.put(f"/api/v1/unit/staff/{tid}", {**edit, "id_number": resident_id()})
     assert r.status == 422
     assert (await unit.delete(f"/api/v1/unit/staff/{tid}")).status == 200
@@ -130,6 +132,8 @@ async def test_export_full_values_and_audited(api: ApiClient, settings: Settings
     sheet = load_workbook(io.BytesIO(r.body)).active
     values = [c.value for row in sheet.iter_rows() for c in row]
     assert n in values and "'=cmd|x" in values and "=cmd|x" not in values
+    # sealed at rest, in full in the unit's export (it manages its staff)
+    assert "zhaoliu@example.com" in values and any(str(v).startswith("1990-03-07") for v in values)
     assert await services.db["audit_log"].count_documents({"action": "staff.export"}) == 1
 
 

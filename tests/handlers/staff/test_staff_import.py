@@ -194,6 +194,11 @@ async def test_multipart_upload_and_commit(api: ApiClient, settings: Settings, s
     second = await unit.get(f"{IMPORTS}/{import_id}/result.xlsx")
     cells = lambda r: [c.value for row in load_workbook(io.BytesIO(r.body)).active.iter_rows() for c in row]  # noqa: E731
     assert secret in cells(first) and secret not in cells(second)
+    # the verdicts keep the ID numbers sealed (not even masked at rest); the sheet shows them masked
+    masks = [row["id_number"][:4] + "*" * 10 + row["id_number"][-4:] for row in rows]
+    assert all(m in cells(second) for m in masks)
+    stored = str(await services.db["staff_import_chunks"].find({}).to_list())
+    assert "*" * 10 not in stored and not any(row["id_number"] in stored for row in rows)
     other = await unit_client(api, settings.sms_outbox)
     assert (await other.post(f"{IMPORTS}/{import_id}/commit")).status == 404
     assert (await other.get(f"{IMPORTS}/{import_id}/result.xlsx")).status == 404

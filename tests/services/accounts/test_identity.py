@@ -13,6 +13,7 @@ from server.services.accounts.identity import (
     ProfileMismatch,
     ResidentId,
     check_profile_consistency,
+    mask_email,
     mask_id_number,
     mask_name,
     mask_phone,
@@ -233,6 +234,12 @@ def test_mask_id_number(value: str, masked: str) -> None:
     assert mask_id_number(value) == masked
     revealed = sum(1 for c in masked if c != "*")
     assert revealed * 2 <= len(value)
+
+
+def test_mask_email() -> None:
+    assert mask_email("zhangsan@example.com") == "z***@example.com"
+    assert mask_email("13912345678@139.com") == "1***@139.com"  # the phone is not narrowed
+    assert mask_email("@example.com") == "***@example.com" and mask_email("noat") == "****"
 
 
 def test_mask_phone() -> None:
