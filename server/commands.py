@@ -89,6 +89,9 @@ async def _purge_inactive(services: Services, args: argparse.Namespace) -> int:
           f"({result.retention_days} days)")
     for account_id in result.account_ids:
         print(f"  id={account_id}")
+    return 0
+
+
 def _no_arguments(parser: argparse.ArgumentParser) -> None:
     """A command without options."""
 

@@ -56,6 +56,7 @@ from server.models.binding import DeletionIn, DeletionOut, PurgeOut
 from server.services import Principal
 from server.services.accounts.accounts import AccountService
 from server.services.accounts.personal import id_masked_of, trainee_subject
+from server.services.accounts.repository import AccountRepository
 from server.services.accounts.sms import SmsPurpose
 from server.services.accounts.throttle import RateLimiter
 from server.services.audit import AuditLog
@@ -96,6 +97,7 @@ class PrivacyService:
     ) -> None:
         self.db = db
         self.accounts = accounts
+        self.repository = AccountRepository(db)  # this service's writes, on its own database handle
         self.profiles = profiles
         self.membership = membership
         self.templates = templates
@@ -196,7 +198,7 @@ class PrivacyService:
         }
 
         async def remove(session: AsyncClientSession) -> None:
-            replaced = await self.accounts.accounts.replace_one(
+            replaced = await self.repository.replace_one(
                 {"_id": me, "status": {"$ne": "deleted"}, **(still or {})}, tombstone, session=session)
             if replaced.matched_count != 1:
                 raise errors.conflict("account_deleted", "该账号已注销或刚刚有变动")
@@ -250,7 +252,7 @@ class PrivacyService:
         cutoff = self.now() - timedelta(days=self.retention_days)
         old = {"$not": {"$gte": cutoff}}  # older than the cutoff, or never set
         inactive = {"updated_at": old, "last_login_at": old}
-        candidates = await self.accounts.accounts.find(
+        candidates = await self.repository.find(
             {"role": "trainee", "status": {"$ne": "deleted"},
              "created_at": {"$lt": cutoff}, **inactive},
         ).to_list()
@@ -280,7 +282,7 @@ class PrivacyService:
     async def _sweep_orphans(self) -> None:
         """Files and waitlist places of deleted accounts left by a crash between a deletion's commit and its
         clean-up steps."""
-        deleted = await self.accounts.accounts.distinct("_id", {"status": "deleted"})
+        deleted = await self.repository.distinct("_id", {"status": "deleted"})
         await self._leave_lines(deleted)
         for bucket, name in ((self.photos, PHOTO_BUCKET), (self.licences, QUALIFICATION_BUCKET)):
             docs = await self.db[f"{name}.files"].find({"metadata.account_id": {"$in": deleted}}, {"_id": 1}).to_list()

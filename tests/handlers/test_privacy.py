@@ -107,7 +107,7 @@ async def test_deletion_removes_personal_data_and_keeps_records_without_it(
     assert account["status"] == "deleted" and account["name"] == "已注销用户"
     assert set(account) <= {"_id", "role", "status", "login_key", "name", "password_hash", "created_at", "created_by",
                             "updated_at", "deleted_at", "trainee"}
-    assert account["trainee"] == {"id_masked": "已注销"}
+    assert account["trainee"] == {}  # no personal field left, not even a mask
     for collection in ("qualifications", "photos.files", "photos.chunks", "qualification_images.files",
                        "qualification_images.chunks", "addresses"):
         assert await db[collection].count_documents({}) == 0, collection

@@ -23,7 +23,7 @@ from tests import factories
 from tests.client import ApiClient
 from tests.faults import Crash, FaultPlan, FaultyDatabase
 from tests.services.staff.support import import_service, prepared_batch
-from tests.staff_helpers import multipart
+from tests.staff_helpers import multipart, verify_unit
 
 PORTRAIT = (Path(__file__).resolve().parents[2] / "fixtures" / "photos" / "portrait.jpg").read_bytes()
 NEW_PASSWORD = "Quartz#Lamp-2031"
@@ -69,6 +69,7 @@ async def test_an_unfinished_imports_account_is_invisible_to_every_reader(
     api: ApiClient, settings: Settings, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batch = await prepared_batch(api, settings, services, good=1)
+    await verify_unit(api, batch.unit, services)  # so that a refused bind means "not found", not "not verified"
     # the commit dies just before its reveal: the account is in, hidden, with its secret stored
     plan = FaultPlan(crash_before=6)
     with pytest.raises(Crash):
