@@ -42,7 +42,7 @@ class EmbeddedMongo:
         self.host = host
         self.port = port or free_port(host)
         self.process: subprocess.Popen[bytes] | None = None
-        self.restarts = 0
+        self.restarts = 0  # successful restarts by the supervisor
         self._log_file: Any = None
 
     @property
@@ -129,15 +129,16 @@ class EmbeddedMongo:
             log.error("embedded database (pid %s) exited with code %s; restarting in %.1f s",
                       process.pid, process.returncode, backoff)
             await asyncio.sleep(backoff)
-            self.restarts += 1
             try:
                 await self.restart()
-                log.warning("embedded database restarted (pid %s, restart #%d) on %s:%s",
-                            self.process.pid if self.process else "?", self.restarts, self.host, self.port)
-                backoff = first_backoff
             except EmbeddedDatabaseError as exc:
-                log.error("embedded database restart #%d failed: %s", self.restarts, exc)
+                log.error("embedded database restart failed: %s", exc)
                 backoff = min(backoff * 2, max_backoff)
+                continue
+            self.restarts += 1
+            log.warning("embedded database restarted (pid %s, restart #%d) on %s:%s",
+                        self.process.pid if self.process else "?", self.restarts, self.host, self.port)
+            backoff = first_backoff
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the server cleanly (SIGTERM lets WiredTiger checkpoint), then reap it."""
