@@ -432,3 +432,11 @@ def test_real_client_ip_takes_the_right_most_untrusted_hop() -> None:
     assert real_client_ip("10.0.0.1", _headers(X_Forwarded_For="junk, 10.2.2.2"), nets) == "10.2.2.2"
     assert real_client_ip("10.0.0.1", _headers(X_Real_IP="not-an-ip"), nets) == "10.0.0.1"
     assert real_client_ip("10.0.0.1", _headers(X_Forwarded_For="::ffff:8.8.4.4"), nets) == "8.8.4.4"
+
+
+def test_trusted_proxies_must_be_addresses_or_networks(make_settings) -> None:
+    from pydantic import ValidationError
+
+    assert make_settings(trusted_proxies="127.0.0.1, 10.0.0.0/8;::1").trusted_proxies
+    with pytest.raises(ValidationError, match="TRUSTED_PROXIES"):
+        make_settings(trusted_proxies="127.0.0.1, nginx")
