@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m server",
         description="培训考试报名系统服务器。Without a subcommand: start the HTTP server. "
-        "Configuration comes from environment variables (see README); options override them.",
+        "Configuration comes from environment variables (see README); options override them. "
+        "Subcommands work beside a running server: they use the database it publishes in DATA_DIR/db.url.",
     )
     parser.add_argument("--host", help="address to listen on (env HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (env PORT, default 8000)")
@@ -161,10 +162,11 @@ async def serve(settings: Settings, *, demo: bool) -> int:
         server.listen(settings.port, settings.host)
         print(f"服务已启动 / listening: {settings.base_url}  (API: {settings.base_url}/api/openapi.json)",
               flush=True)
-        await _wait_for_signal()
-        log.info("stopping: no new connections, finishing %d open request(s)", len(in_flight))
+        hurry = await _wait_for_signal()
+        log.info("stopping: no new connections, finishing %d open request(s) (a second signal: stop now)",
+                 len(in_flight))
         server.stop()
-        still_open = await in_flight.drain(settings.shutdown_grace_seconds)
+        still_open = await in_flight.drain(settings.shutdown_grace_seconds, hurry)
         if still_open:
             log.warning("%d request(s) still open after %.0f s, closing them: %s",
                         len(still_open), settings.shutdown_grace_seconds, "; ".join(still_open))
@@ -189,12 +191,14 @@ def make_http_server(app: tornado.web.Application, settings: Settings) -> tornad
     )
 
 
-async def _wait_for_signal() -> None:
-    stop = asyncio.Event()
+async def _wait_for_signal() -> asyncio.Event:
+    """Wait for SIGINT or SIGTERM; the event returned is set by a second one (an impatient Ctrl-C)."""
+    first, again = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+        loop.add_signal_handler(sig, lambda: (again if first.is_set() else first).set())
+    await first.wait()
+    return again
 
 
 async def _load_demo(services: Services) -> None:

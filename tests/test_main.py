@@ -321,3 +321,24 @@ def test_a_stale_published_address_is_ignored(tmp_path: Path) -> None:
     done = _command(tmp_path, "create-staff", "--username", "liming", "--role", "scanner", "--password-stdin",
                     stdin="a-long-pass-phrase-2\n")
     assert done.returncode == 0 and "staff account created" in done.stdout, done.stderr
+
+
+def test_a_second_signal_stops_without_waiting(tmp_path: Path) -> None:
+    port = free_port()
+    process = _start(tmp_path, port, "--demo", env={"SHUTDOWN_GRACE_SECONDS": "60"})
+    try:
+        output = _read_until(process, "listening")
+        opened = _open_requests(port, _unit_token(port, output), 1)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        impatient = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+        elapsed = time.monotonic() - impatient
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert _finish_requests(opened) == [b""]
+    assert process.returncode == 0 and "1 request(s) still open" in rest, rest
+    assert elapsed < 30  # not the 60 s grace

@@ -152,6 +152,7 @@ class ApiHandler(tornado.web.RequestHandler):
     _body_received: int = 0
     _body_seen: float = 0.0
     _body_timer: object | None = None
+    _body_refused: bool = False
     _method_started: bool = False
     _in_flight: InFlight | None = None
     _client_ip: str | None = None
@@ -164,6 +165,32 @@ class ApiHandler(tornado.web.RequestHandler):
         self._in_flight = self.application.settings.get("in_flight")
         if self._in_flight is not None:
             self._in_flight.add(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Keep the body accounting and the in-flight count when a handler brings its own hooks.
+
+        A handler that streams its body elsewhere (bulk photos spool to disk) overrides
+        ``data_received`` and ``on_finish``; without this wrapping its chunked uploads would
+        escape the size limit and the stall timer, and a stop would wait for it forever.
+        """
+        super().__init_subclass__(**kwargs)
+        own_data = cls.__dict__.get("data_received")
+        if own_data is not None and not getattr(own_data, "_accounted", False):
+            def data_received(self: ApiHandler, chunk: bytes, _own: Any = own_data) -> Any:
+                return _own(self, chunk) if self._account_body(chunk) else None
+
+            data_received._accounted = True  # type: ignore[attr-defined]
+            cls.data_received = functools.wraps(own_data)(data_received)  # type: ignore[method-assign]
+        own_finish = cls.__dict__.get("on_finish")
+        if own_finish is not None and not getattr(own_finish, "_accounted", False):
+            def on_finish(self: ApiHandler, _own: Any = own_finish) -> None:
+                try:
+                    _own(self)
+                finally:
+                    ApiHandler.on_finish(self)
+
+            on_finish._accounted = True  # type: ignore[attr-defined]
+            cls.on_finish = functools.wraps(own_finish)(on_finish)  # type: ignore[method-assign]
 
     def on_finish(self) -> None:
         """The answer is written: no longer in flight."""
@@ -308,14 +335,19 @@ class ApiHandler(tornado.web.RequestHandler):
 
     def data_received(self, chunk: bytes) -> None:
         """Collect a piece of the body; past the endpoint's limit answer the 413 envelope and stop."""
-        if self._body_chunks is None:
-            return
+        if self._account_body(chunk) and self._body_chunks is not None:
+            self._body_chunks.append(chunk)
+
+    def _account_body(self, chunk: bytes) -> bool:
+        """Count a piece of the body for the stall timer and the limit; False once the request is refused."""
+        if self._body_refused:
+            return False
         self._body_seen = tornado.ioloop.IOLoop.current().time()
         self._body_received += len(chunk)
         if self._body_received > self._body_limit:  # only a chunked body gets here: lengths are checked first
             self._refuse_body(errors.too_large(self._body_limit))
-            return
-        self._body_chunks.append(chunk)
+            return False
+        return True
 
     def _watch_body(self) -> None:
         """Answer 408 and close when the body stalls for BODY_TIMEOUT_SECONDS (a declared 100 MB never sent)."""
@@ -324,7 +356,7 @@ class ApiHandler(tornado.web.RequestHandler):
         self._body_seen = loop.time()
 
         def check() -> None:
-            if self._body_chunks is None or self._finished:
+            if self._body_refused or self._method_started or self._finished:
                 return
             idle = loop.time() - self._body_seen
             if idle < timeout:
@@ -343,6 +375,7 @@ class ApiHandler(tornado.web.RequestHandler):
 
     def _refuse_body(self, error: AppError) -> None:
         """Answer ``error`` while the body is still arriving; Tornado closes the connection once it is sent."""
+        self._body_refused = True
         self._body_chunks = None
         self._stop_body_watch()
         self.send_error(error.status, exc_info=(type(error), error, None))
@@ -587,12 +620,19 @@ class InFlight:
     def __len__(self) -> int:
         return len(self._handlers)
 
-    async def drain(self, timeout: float) -> list[str]:
-        """Wait up to ``timeout`` s for every open request to finish; describe those still open."""
+    async def drain(self, timeout: float, interrupt: asyncio.Event | None = None) -> list[str]:
+        """Wait up to ``timeout`` s (or until ``interrupt``) for every open request to finish.
+
+        Returns a description of each request still open (method, path, request id).
+        """
+        waits = [asyncio.ensure_future(self._idle.wait())]
+        if interrupt is not None:
+            waits.append(asyncio.ensure_future(interrupt.wait()))
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            pass
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
         return [f"{h.request.method} {h.request.path} rid={h.request_id}" for h in list(self._handlers)]
 
 
