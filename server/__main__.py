@@ -115,12 +115,12 @@ async def open_services(settings: Settings, *, serving: bool = True) -> AsyncIte
         embedded = EmbeddedMongo(default_storage_path(settings.data_dir).resolve())
         url = embedded.start()
         log.info("embedded database started (pid %s)", embedded.process.pid if embedded.process else "?")
-        if serving:
-            publish_url(settings.data_dir, url)
-            supervisor = asyncio.create_task(embedded.supervise(), name="embedded-db-supervisor")
     client = make_client(url, serverSelectionTimeoutMS=settings.db_selection_timeout_ms)
     services = None
     try:
+        if embedded is not None and serving:
+            publish_url(settings.data_dir, url)
+            supervisor = asyncio.create_task(embedded.supervise(), name="embedded-db-supervisor")
         db = client[settings.mongodb_db]
         await ensure_indexes(db)
         services = build_services(settings, db)
