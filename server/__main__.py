@@ -16,13 +16,24 @@ from collections.abc import AsyncIterator
 
 import pymongo
 import tornado.httpserver
+import tornado.web
 from pydantic import ValidationError
 
 from server.app import make_app
 from server.commands import COMMANDS
 from server.config import ConfigError, Settings, load_settings
-from server.db import EmbeddedDatabaseError, EmbeddedMongo, default_storage_path, ensure_indexes, make_client
+from server.db import (
+    EmbeddedDatabaseError,
+    EmbeddedMongo,
+    default_storage_path,
+    ensure_indexes,
+    make_client,
+    publish_url,
+    published_url,
+    unpublish_url,
+)
 from server.demo import load_demo
+from server.handlers.base import InFlight
 from server.services.container import Services, build_services, start_jobs
 from server.services.pii_migration import migrate as migrate_pii
 
@@ -35,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m server",
         description="培训考试报名系统服务器。Without a subcommand: start the HTTP server. "
-        "Configuration comes from environment variables (see README); options override them.",
+        "Configuration comes from environment variables (see README); options override them. "
+        "Subcommands work beside a running server: they use the database it publishes in DATA_DIR/db.url.",
     )
     parser.add_argument("--host", help="address to listen on (env HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (env PORT, default 8000)")
@@ -86,17 +98,30 @@ def configure_logging(settings: Settings) -> None:
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[tuple[Services, bool]]:
-    """Database (starting the embedded one when MONGODB_URL is empty), indexes, services."""
+async def open_services(settings: Settings, *, serving: bool = True) -> AsyncIterator[tuple[Services, bool]]:
+    """Database (starting the embedded one when MONGODB_URL is empty), indexes, services.
+
+    A serving process supervises its embedded database (restarted with backoff when it dies)
+    and publishes its URL in ``DATA_DIR/db.url``; a subcommand (``serving=False``) uses a
+    published URL whose database answers, rather than opening the same files a second time.
+    """
     embedded = None
+    supervisor: asyncio.Task[None] | None = None
     url = settings.mongodb_url
+    if not url and not serving:
+        url = await published_url(settings.data_dir) or ""
+        if url:
+            log.info("using the database of the running server (DATA_DIR/db.url)")
     if not url:
         embedded = EmbeddedMongo(default_storage_path(settings.data_dir).resolve())
         url = embedded.start()
         log.info("embedded database started (pid %s)", embedded.process.pid if embedded.process else "?")
-    client = make_client(url)
+    client = make_client(url, serverSelectionTimeoutMS=settings.db_selection_timeout_ms)
     services = None
     try:
+        if embedded is not None and serving:
+            publish_url(settings.data_dir, url)
+            supervisor = asyncio.create_task(embedded.supervise(), name="embedded-db-supervisor")
         db = client[settings.mongodb_db]
         await ensure_indexes(db)
         services = build_services(settings, db)
@@ -106,17 +131,27 @@ async def open_services(settings: Settings) -> AsyncIterator[tuple[Services, boo
             log.info("stopping periodic jobs, background jobs and the executor")
             await services.close()
         # Closing ends the driver's server sessions, a round trip that would wait out the
-        # server selection timeout (5 s) when the database is already gone.
+        # server selection timeout when the database is already gone.
         log.info("closing the database client")
         with pymongo.timeout(CLOSE_TIMEOUT_S):
             await client.close()
+        if supervisor is not None:
+            supervisor.cancel()
+            await asyncio.gather(supervisor, return_exceptions=True)
         if embedded is not None:
+            if serving:
+                unpublish_url(settings.data_dir, url)
             embedded.stop()
             log.info("embedded database stopped")
 
 
 async def serve(settings: Settings, *, demo: bool) -> int:
-    """Serve HTTP until SIGINT or SIGTERM, then stop cleanly (requests, services, database)."""
+    """Serve HTTP until SIGINT or SIGTERM, then stop cleanly (requests, services, database).
+
+    The stop: close the listening sockets (no new connections), let the requests being
+    handled finish — up to SHUTDOWN_GRACE_SECONDS, logging those still open — then close
+    the remaining (idle keep-alive) connections, the services and the database.
+    """
     async with open_services(settings) as (services, _embedded):
         # Personal data stored the old way (issue 10) is sealed before anything reads it; idempotent.
         await migrate_pii(services.db, services.cipher)
@@ -124,28 +159,49 @@ async def serve(settings: Settings, *, demo: bool) -> int:
             await _load_demo(services)
         start_jobs(services)
         app = make_app(settings, services)
-        server = tornado.httpserver.HTTPServer(
-            app, xheaders=True, max_body_size=settings.max_request_bytes
-        )
+        in_flight = InFlight()
+        app.settings["in_flight"] = in_flight
+        server = make_http_server(app, settings)
         server.listen(settings.port, settings.host)
         print(f"服务已启动 / listening: {settings.base_url}  (API: {settings.base_url}/api/openapi.json)",
               flush=True)
-        await _wait_for_signal()
-        log.info("stopping: no new connections, finishing open requests")
+        hurry = await _wait_for_signal()
+        log.info("stopping: no new connections, finishing %d open request(s) (a second signal: stop now)",
+                 len(in_flight))
         server.stop()
+        still_open = await in_flight.drain(settings.shutdown_grace_seconds, hurry)
+        if still_open:
+            log.warning("%d request(s) still open after %.0f s, closing them: %s",
+                        len(still_open), settings.shutdown_grace_seconds, "; ".join(still_open))
         try:
-            await asyncio.wait_for(server.close_all_connections(), 10)
+            await asyncio.wait_for(server.close_all_connections(), CLOSE_TIMEOUT_S * 5)
         except TimeoutError:
-            log.warning("connections still open after 10 s; closing anyway")
+            log.warning("connections still open; closing anyway")
     return 0
 
 
-async def _wait_for_signal() -> None:
-    stop = asyncio.Event()
+def make_http_server(app: tornado.web.Application, settings: Settings) -> tornado.httpserver.HTTPServer:
+    """The HTTP server with its timeouts; forwarded headers are judged by the handlers (TRUSTED_PROXIES).
+
+    ``xheaders`` stays off: Tornado would take X-Real-IP / X-Forwarded-For from any client.
+    """
+    return tornado.httpserver.HTTPServer(
+        app,
+        xheaders=False,
+        max_body_size=settings.max_request_bytes,
+        idle_connection_timeout=settings.idle_timeout_seconds,
+        body_timeout=settings.body_max_seconds,
+    )
+
+
+async def _wait_for_signal() -> asyncio.Event:
+    """Wait for SIGINT or SIGTERM; the event returned is set by a second one (an impatient Ctrl-C)."""
+    first, again = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+        loop.add_signal_handler(sig, lambda: (again if first.is_set() else first).set())
+    await first.wait()
+    return again
 
 
 async def _load_demo(services: Services) -> None:
@@ -158,7 +214,7 @@ async def _load_demo(services: Services) -> None:
 
 async def _run_command(settings: Settings, args: argparse.Namespace) -> int:
     _, _, run = COMMANDS[args.command]
-    async with open_services(settings) as (services, _):
+    async with open_services(settings, serving=False) as (services, _):
         return await run(services, args)
 
 

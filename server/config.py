@@ -8,13 +8,15 @@ or placeholder secret stops the start with a message naming the variable.
 from __future__ import annotations
 
 import base64
+import functools
+import ipaddress
 import json
 import os
 import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that must never reach production: the examples of the README and the
@@ -71,6 +73,20 @@ class Settings(BaseSettings):
     # still gets the 413 envelope; past it the connection is cut. Endpoint limits apply first.
     max_request_bytes: int = 16 * 1024 * 1024
     executor_workers: int = Field(default=2, ge=1, le=64)  # CPU work off the event loop
+    # ---- shutdown, outages, timeouts, proxies (issue 10) ----
+    # Tornado waits for a request's headers with one deadline, counted from the connection's start
+    # or the end of the previous answer: it is both the idle keep-alive timeout and the header timeout.
+    idle_timeout_seconds: float = Field(default=60, gt=0, le=3600)
+    # A body that stalls (no byte for this long) is answered 408 and its connection closed.
+    body_timeout_seconds: float = Field(default=30, gt=0, le=3600)
+    # The whole body, however slowly it trickles in (a 200 MB ZIP needs ~55 KB/s to make an hour).
+    body_max_seconds: float = Field(default=3600, gt=0)
+    # SIGTERM: how long open requests may take to finish before their connections are closed.
+    shutdown_grace_seconds: float = Field(default=10, ge=0, le=600)
+    # How long a database operation waits for a reachable server before the API answers 503.
+    db_selection_timeout_ms: int = Field(default=1500, ge=100, le=60000)
+    # Peers whose X-Forwarded-For / X-Real-IP are believed: addresses or CIDRs, comma-separated.
+    trusted_proxies: str = ""
     import_max_bytes: int = 5 * 1024 * 1024  # a staff import sheet (.xlsx)
     import_max_rows: int = Field(default=5000, ge=1)  # data rows of one import
     photo_zip_max_bytes: int = 200 * 1024 * 1024  # bulk photos: one ZIP, streamed to a temporary file
@@ -79,6 +95,16 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=4, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
     log_level: str = "INFO"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        for item in _split(value):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"TRUSTED_PROXIES: not an address or CIDR: {item!r}") from None
+        return value
 
     @model_validator(mode="after")
     def _outboxes_under_data_dir(self) -> Settings:
@@ -112,6 +138,16 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.replace(";", ",").split(",") if item.strip()]
+
+
+@functools.lru_cache(maxsize=8)
+def proxy_networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """TRUSTED_PROXIES as networks (a bare address is a /32 or /128); parsed once per value."""
+    return tuple(ipaddress.ip_network(item, strict=False) for item in _split(value))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +18,7 @@ import pytest
 from pymongo import MongoClient
 
 from server.db import EmbeddedMongo, free_port
+from tests.staff_helpers import form_body
 
 pytestmark = pytest.mark.slow
 
@@ -124,26 +127,27 @@ def _health(port: int) -> tuple[int, dict[str, object]]:
         return refused.code, json.loads(refused.read())
 
 
-def test_healthz_is_503_when_the_embedded_database_stops(tmp_path: Path) -> None:
-    # In its own process: a driver whose server vanished keeps reconnecting, which is
-    # the server's business, not the test session's.
+def test_the_embedded_database_is_restarted_after_kill_9(tmp_path: Path) -> None:
+    # In its own process: the serving process supervises its database child.
     port = free_port()
     process = _start(tmp_path, port)
     try:
         _wait_healthy(port, process)
         (database,) = _children(process.pid)
         os.kill(database, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while (answer := _health(port))[0] == 200 and time.monotonic() < deadline:
-            time.sleep(0.2)  # the probe's answer is shared for a second
-        assert answer[0] == 503 and answer[1]["error"] == {
-            "code": "database_unreachable", "message": "数据库暂时无法连接", "details": {}
-        }
+        time.sleep(0.3)
+        deadline = time.monotonic() + 30
+        while (answer := _health(port))[0] != 200 or _children(process.pid) in ([], [database]):
+            assert time.monotonic() < deadline, answer
+            time.sleep(0.2)
+        (restarted,) = _children(process.pid)
+        assert restarted != database and not _alive(database)  # reaped, not a zombie
+        assert not Path(f"/proc/{database}").exists()
     finally:
         stopping = time.monotonic()
         output = _stop(process)
-    # Closing the driver does not wait out its 5 s server selection for a database that is gone.
-    assert process.returncode == 0 and time.monotonic() - stopping < 4, output
+    assert "exited with code -9; restarting" in output and "embedded database restarted" in output, output
+    assert process.returncode == 0 and time.monotonic() - stopping < 10, output
 
 
 def test_production_with_placeholder_secrets_refuses_to_start(tmp_path: Path) -> None:
@@ -163,3 +167,178 @@ def test_help_documents_the_command_line() -> None:
     )
     for option in ("--host", "--port", "--demo"):
         assert option in result.stdout
+
+
+# ---- graceful stop (issue 10) -----------------------------------------------------------------
+
+
+def _read_until(process: subprocess.Popen[str], marker: str, timeout: float = 60) -> str:
+    """The child's output up to the line containing ``marker``."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise AssertionError("server exited:\n" + "".join(lines))
+        lines.append(line)
+        if marker in line:
+            return "".join(lines)
+    raise AssertionError("no " + marker + " in:\n" + "".join(lines))
+
+
+def _post_json(port: int, path: str, body: dict[str, object], token: str | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def _unit_token(port: int, output: str) -> str:
+    line = next(line for line in output.splitlines() if "demo unit" in line)
+    account, password = re.search(r"账号 (\S+)\s+密码 (\S+)", line).groups()  # type: ignore[union-attr]
+    status, answer = _post_json(port, "/api/v1/auth/login", {"account": account, "password": password})
+    assert status == 200, answer
+    return str(answer["token"])
+
+
+def _open_requests(port: int, token: str, n: int) -> list[tuple[socket.socket, bytes]]:
+    """``n`` POST /api/v1/unit/staff whose handlers are running: headers sent, "100 Continue" received."""
+    opened = []
+    for _ in range(n):
+        body = json.dumps(form_body(), ensure_ascii=False).encode()
+        head = (f"POST /api/v1/unit/staff HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                "Expect: 100-continue\r\nConnection: close\r\n\r\n").encode()
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sock.sendall(head)
+        assert sock.recv(100).startswith(b"HTTP/1.1 100")  # authenticated: the handler is in flight
+        opened.append((sock, body))
+    return opened
+
+
+def _finish_requests(opened: list[tuple[socket.socket, bytes]]) -> list[bytes]:
+    answers = []
+    for sock, body in opened:
+        chunks = []
+        try:
+            sock.sendall(body)
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except OSError:
+            pass  # cut
+        finally:
+            sock.close()
+        answers.append(b"".join(chunks))
+    return answers
+
+
+def _sigterm_during_requests(tmp_path: Path, env: dict[str, str] | None = None) -> tuple[list[bytes], str, int]:
+    port = free_port()
+    process = _start(tmp_path, port, "--demo", env=env)
+    try:
+        output = _read_until(process, "listening")
+        opened = _open_requests(port, _unit_token(port, output), 6)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(1.0)  # the server has stopped listening and is draining
+        refused = False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except OSError:
+            refused = True
+        answers = _finish_requests(opened)
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert refused, "no new connections while draining"
+    return answers, output + rest, process.returncode
+
+
+def test_sigterm_lets_running_requests_finish(tmp_path: Path) -> None:
+    answers, output, code = _sigterm_during_requests(tmp_path)
+    assert code == 0, output
+    assert "finishing 6 open request(s)" in output
+    for answer in answers:
+        head, _, payload = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 201"), answer[:300]
+        assert len(json.loads(payload)["one_time_secret"]) == 24  # shown once, and it arrived
+
+
+def test_control_without_a_grace_period_the_requests_are_cut(tmp_path: Path) -> None:
+    answers, output, code = _sigterm_during_requests(tmp_path, {"SHUTDOWN_GRACE_SECONDS": "0"})
+    assert code == 0 and "6 request(s) still open after 0 s" in output, output
+    assert answers == [b""] * 6
+
+
+# ---- subcommands beside a running server (issue 10) ---------------------------------------------
+
+
+def _command(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("MONGODB_URL", "SECRET_KEY", "DATA_KEYS", "INDEX_KEY")
+    }
+    environment.update({"DATA_DIR": str(tmp_path / "var"), "APP_ENV": "dev"})
+    return subprocess.run([sys.executable, "-m", "server", *args], cwd=tmp_path, env=environment, input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_subcommands_work_beside_a_running_server(tmp_path: Path) -> None:
+    port = free_port()
+    process = _start(tmp_path, port)
+    published = tmp_path / "var" / "db.url"
+    try:
+        _wait_healthy(port, process)
+        assert published.stat().st_mode & 0o777 == 0o600
+        assert published.read_text().startswith("mongodb://127.0.0.1:")
+        done = _command(tmp_path, "create-staff", "--username", "wang", "--role", "admin", "--password-stdin",
+                        stdin="a-long-pass-phrase-1\n")
+        assert done.returncode == 0 and "staff account created" in done.stdout, done.stderr
+        # The running server sees the account: one database, not a second one on the same files.
+        status, _ = _post_json(port, "/api/v1/auth/login", {"account": "wang", "password": "a-long-pass-phrase-1"})
+        assert status == 200
+        # Control: without the published address the subcommand opens the same files and fails.
+        url = published.read_text()
+        published.unlink()
+        failed = _command(tmp_path, "disable-account", "--account", "wang")
+        assert failed.returncode == 3 and "database error" in failed.stderr, failed.stderr
+        published.write_text(url)
+    finally:
+        output = _stop(process)
+    assert process.returncode == 0, output
+    assert not published.exists(), "removed on a clean stop"
+
+
+def test_a_stale_published_address_is_ignored(tmp_path: Path) -> None:
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "db.url").write_text(f"mongodb://127.0.0.1:{free_port()}/?directConnection=true\n")
+    done = _command(tmp_path, "create-staff", "--username", "liming", "--role", "scanner", "--password-stdin",
+                    stdin="a-long-pass-phrase-2\n")
+    assert done.returncode == 0 and "staff account created" in done.stdout, done.stderr
+
+
+def test_a_second_signal_stops_without_waiting(tmp_path: Path) -> None:
+    port = free_port()
+    process = _start(tmp_path, port, "--demo", env={"SHUTDOWN_GRACE_SECONDS": "60"})
+    try:
+        output = _read_until(process, "listening")
+        opened = _open_requests(port, _unit_token(port, output), 1)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        impatient = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+        elapsed = time.monotonic() - impatient
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert _finish_requests(opened) == [b""]
+    assert process.returncode == 0 and "1 request(s) still open" in rest, rest
+    assert elapsed < 30  # not the 60 s grace

@@ -10,8 +10,10 @@ error envelope of the API outline.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
+import ipaddress
 import json
 import logging
 import re
@@ -22,10 +24,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import tornado.httputil
+import tornado.ioloop
 import tornado.web
 from pydantic import BaseModel, ValidationError
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from server import errors
+from server.config import proxy_networks
 from server.errors import AppError
 from server.models.common import FieldError
 
@@ -143,12 +148,62 @@ class ApiHandler(tornado.web.RequestHandler):
 
     principal: Principal | None = None
     _body_chunks: list[bytes] | None = None
+    _body_limit: int = 0
+    _body_received: int = 0
+    _body_seen: float = 0.0
+    _body_timer: object | None = None
+    _body_refused: bool = False
+    _method_started: bool = False
+    _in_flight: InFlight | None = None
+    _client_ip: str | None = None
 
     def initialize(self) -> None:
-        """Give the request an id (kept from a trusted proxy when it looks sane)."""
+        """Give the request an id (kept from a trusted proxy when it looks sane); count it in flight."""
         incoming = self.request.headers.get("X-Request-Id")
         self.request_id = incoming if incoming and _REQUEST_ID.match(incoming) else secrets.token_hex(8)
         self.set_header("X-Request-Id", self.request_id)
+        self._in_flight = self.application.settings.get("in_flight")
+        if self._in_flight is not None:
+            self._in_flight.add(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Keep the body accounting and the in-flight count when a handler brings its own hooks.
+
+        A handler that streams its body elsewhere (bulk photos spool to disk) overrides
+        ``data_received`` and ``on_finish``; without this wrapping its chunked uploads would
+        escape the size limit and the stall timer, and a stop would wait for it forever.
+        """
+        super().__init_subclass__(**kwargs)
+        own_data = cls.__dict__.get("data_received")
+        if own_data is not None and not getattr(own_data, "_accounted", False):
+            def data_received(self: ApiHandler, chunk: bytes, _own: Any = own_data) -> Any:
+                return _own(self, chunk) if self._account_body(chunk) else None
+
+            data_received._accounted = True  # type: ignore[attr-defined]
+            cls.data_received = functools.wraps(own_data)(data_received)  # type: ignore[method-assign]
+        own_finish = cls.__dict__.get("on_finish")
+        if own_finish is not None and not getattr(own_finish, "_accounted", False):
+            def on_finish(self: ApiHandler, _own: Any = own_finish) -> None:
+                try:
+                    _own(self)
+                finally:
+                    ApiHandler.on_finish(self)
+
+            on_finish._accounted = True  # type: ignore[attr-defined]
+            cls.on_finish = functools.wraps(own_finish)(on_finish)  # type: ignore[method-assign]
+
+    def on_finish(self) -> None:
+        """The answer is written: no longer in flight."""
+        self._stop_body_watch()
+        if self._in_flight is not None:
+            self._in_flight.discard(self)
+
+    def on_connection_close(self) -> None:
+        """The client went away; a request whose method never started will never finish, so stop counting it."""
+        super().on_connection_close()
+        self._stop_body_watch()
+        if self._in_flight is not None and not self._method_started:
+            self._in_flight.discard(self)
 
     @property
     def services(self) -> Services:
@@ -162,7 +217,19 @@ class ApiHandler(tornado.web.RequestHandler):
 
     @property
     def client_ip(self) -> str:
-        """The caller's address (X-Real-IP from nginx is honoured through ``xheaders``)."""
+        """The caller's address: the peer's, or the forwarded client's when the peer is in TRUSTED_PROXIES."""
+        if self._client_ip is None:
+            self._client_ip = real_client_ip(
+                self.peer_ip, self.request.headers, proxy_networks(self.config.trusted_proxies)
+            )
+        return self._client_ip
+
+    @property
+    def peer_ip(self) -> str:
+        """The address of the socket's other end (Tornado's ``xheaders`` rewrite believes any client)."""
+        address = getattr(getattr(self.request.connection, "context", None), "address", None)
+        if isinstance(address, tuple) and address:
+            return _plain_ip(str(address[0])) or str(address[0])
         return self.request.remote_ip or ""
 
     def set_default_headers(self) -> None:
@@ -248,9 +315,16 @@ class ApiHandler(tornado.web.RequestHandler):
             raise errors.bad_request("bad_content_length", "请求头 Content-Length 无效")
         if int(declared) > limit:
             raise errors.too_large(limit)
-        self.request.connection.set_max_body_size(limit)  # type: ignore[union-attr]
+        chunked = "Transfer-Encoding" in self.request.headers
+        # A declared length is already within the limit. A chunked body is counted in data_received,
+        # which answers the 413 envelope; the connection's own cap (a bare 400 from Tornado) must not
+        # come first, also not for one huge chunk header.
+        self.request.connection.set_max_body_size(CHUNKED_CAP if chunked else limit)  # type: ignore[union-attr]
+        self._body_limit = limit
         self._body_chunks = []
-        body_coming = int(declared) > 0 or "Transfer-Encoding" in self.request.headers
+        body_coming = int(declared) > 0 or chunked
+        if body_coming:
+            self._watch_body()
         if spec is not None and spec.roles is not None and body_coming:
             return self.require_roles(spec.roles, allow_restricted=spec.allow_restricted)
         return None
@@ -260,12 +334,56 @@ class ApiHandler(tornado.web.RequestHandler):
         return (spec.max_body_bytes if spec else None) or self.config.max_json_bytes
 
     def data_received(self, chunk: bytes) -> None:
-        """Collect a piece of the body (the connection stops at the limit set in ``prepare``)."""
-        if self._body_chunks is not None:
+        """Collect a piece of the body; past the endpoint's limit answer the 413 envelope and stop."""
+        if self._account_body(chunk) and self._body_chunks is not None:
             self._body_chunks.append(chunk)
+
+    def _account_body(self, chunk: bytes) -> bool:
+        """Count a piece of the body for the stall timer and the limit; False once the request is refused."""
+        if self._body_refused:
+            return False
+        self._body_seen = tornado.ioloop.IOLoop.current().time()
+        self._body_received += len(chunk)
+        if self._body_received > self._body_limit:  # only a chunked body gets here: lengths are checked first
+            self._refuse_body(errors.too_large(self._body_limit))
+            return False
+        return True
+
+    def _watch_body(self) -> None:
+        """Answer 408 and close when the body stalls for BODY_TIMEOUT_SECONDS (a declared 100 MB never sent)."""
+        loop = tornado.ioloop.IOLoop.current()
+        timeout = self.config.body_timeout_seconds
+        self._body_seen = loop.time()
+
+        def check() -> None:
+            if self._body_refused or self._method_started or self._finished:
+                return
+            idle = loop.time() - self._body_seen
+            if idle < timeout:
+                self._body_timer = loop.call_later(timeout - idle, check)
+                return
+            log.info("request body stalled for %.0f s: %s %s rid=%s", idle, self.request.method,
+                     self.request.path, self.request_id)
+            self._refuse_body(AppError(408, "body_timeout", "请求体接收超时，请重新提交"))
+
+        self._body_timer = loop.call_later(timeout, check)
+
+    def _stop_body_watch(self) -> None:
+        if self._body_timer is not None:
+            tornado.ioloop.IOLoop.current().remove_timeout(self._body_timer)
+            self._body_timer = None
+
+    def _refuse_body(self, error: AppError) -> None:
+        """Answer ``error`` while the body is still arriving; Tornado closes the connection once it is sent."""
+        self._body_refused = True
+        self._body_chunks = None
+        self._stop_body_watch()
+        self.send_error(error.status, exc_info=(type(error), error, None))
 
     def take_body(self) -> None:
         """Join the received body and parse form fields and files from it, as Tornado does unstreamed."""
+        self._method_started = True
+        self._stop_body_watch()
         if self._body_chunks is None:
             return
         self.request.body = b"".join(self._body_chunks)
@@ -387,6 +505,9 @@ class ApiHandler(tornado.web.RequestHandler):
     def _as_app_error(self, exc: BaseException | None, status_code: int) -> AppError:
         if isinstance(exc, AppError):
             return exc
+        if database_unavailable(exc):
+            return AppError(503, "database_unavailable", "数据库暂时无法连接，请稍后重试",
+                            {"retry_after": DB_RETRY_AFTER_S}, headers={"Retry-After": str(DB_RETRY_AFTER_S)})
         if isinstance(exc, tornado.web.HTTPError) or exc is None:
             code, message = _HTTP_ERRORS.get(status_code, ("http_error", "请求无法处理"))
             return AppError(status_code, code, message)
@@ -398,6 +519,10 @@ class ApiHandler(tornado.web.RequestHandler):
         """Refusals are expected and only reach the access log; anything else is logged with its stack."""
         if isinstance(value, (AppError, tornado.web.HTTPError)):
             return
+        if database_unavailable(value):  # an outage, not a bug: one line per request, no stack
+            log.warning("database unavailable in %s %s rid=%s: %s", self.request.method, self.request.path,
+                        self.request_id, type(value).__name__)
+            return
         log.error(
             "unhandled error in %s %s rid=%s",
             self.request.method,
@@ -405,6 +530,110 @@ class ApiHandler(tornado.web.RequestHandler):
             self.request_id,
             exc_info=(typ, value, tb),
         )
+
+
+# A chunked body's connection-level cap: data_received enforces the endpoint's limit with the envelope.
+CHUNKED_CAP = 1 << 62
+DB_RETRY_AFTER_S = 5
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """True for the driver's "cannot reach the database" errors (down, unreachable, timed out).
+
+    ConnectionFailure covers AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError and
+    WaitQueueTimeoutError; ``timeout`` marks a client-side deadline that expired.
+    """
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, ConnectionFailure) or (isinstance(exc, PyMongoError) and exc.timeout):
+            return True
+        exc, seen = exc.__cause__, seen + 1
+    return False
+
+
+def _plain_ip(text: str) -> str | None:
+    """``text`` as a canonical address (IPv4-mapped IPv6 unwrapped), or None when it is not one."""
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
+
+
+def real_client_ip(
+    peer: str,
+    headers: tornado.httputil.HTTPHeaders,
+    trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
+) -> str:
+    """The client's address: the peer unless it is a trusted proxy; then the right-most untrusted hop.
+
+    X-Forwarded-For is read from the right (each proxy appends the address it saw), skipping
+    trusted proxies; what is left of the first untrusted hop was written by the client and is
+    ignored. Without X-Forwarded-For, a trusted proxy's X-Real-IP is used. Garbage stops the walk
+    at the last address a trusted proxy vouched for.
+    """
+    def is_trusted(address: str) -> bool:
+        ip = ipaddress.ip_address(address)
+        return any(ip.version == net.version and ip in net for net in trusted)
+
+    if not trusted or not _plain_ip(peer) or not is_trusted(peer):
+        return peer
+    hops = [hop.strip() for line in headers.get_list("X-Forwarded-For") for hop in line.split(",") if hop.strip()]
+    if not hops:
+        real = _plain_ip(headers.get("X-Real-IP", ""))
+        return real or peer
+    client = peer
+    for hop in reversed(hops):
+        address = _plain_ip(hop)
+        if address is None:
+            break
+        client = address
+        if not is_trusted(address):
+            break
+    return client
+
+
+class InFlight:
+    """The requests being handled right now, so that a stop can let them finish.
+
+    ``python -m server`` puts one in the application settings (``in_flight``); every
+    ApiHandler adds itself when created and leaves when its answer is written.
+    """
+
+    def __init__(self) -> None:
+        self._handlers: set[ApiHandler] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def add(self, handler: ApiHandler) -> None:
+        """A request has started."""
+        self._handlers.add(handler)
+        self._idle.clear()
+
+    def discard(self, handler: ApiHandler) -> None:
+        """A request has been answered (or its client is gone before it started)."""
+        self._handlers.discard(handler)
+        if not self._handlers:
+            self._idle.set()
+
+    def __len__(self) -> int:
+        return len(self._handlers)
+
+    async def drain(self, timeout: float, interrupt: asyncio.Event | None = None) -> list[str]:
+        """Wait up to ``timeout`` s (or until ``interrupt``) for every open request to finish.
+
+        Returns a description of each request still open (method, path, request id).
+        """
+        waits = [asyncio.ensure_future(self._idle.wait())]
+        if interrupt is not None:
+            waits.append(asyncio.ensure_future(interrupt.wait()))
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        return [f"{h.request.method} {h.request.path} rid={h.request_id}" for h in list(self._handlers)]
 
 
 class NotFoundHandler(ApiHandler):

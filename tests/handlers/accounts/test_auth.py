@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -367,8 +368,19 @@ async def _lock_account_from_many_addresses(api: ApiClient, account: str) -> Non
 
 
 async def test_a_stranger_locks_password_login_yet_the_owner_gets_in_by_sms_and_resets(
-    api: ApiClient, settings: Settings, db: AsyncDatabase[dict[str, Any]]
+    make_settings: Callable[..., Settings], db: AsyncDatabase[dict[str, Any]]
 ) -> None:
+    # The addresses come from X-Real-IP, as behind nginx: the test client is the trusted proxy.
+    settings = make_settings(trusted_proxies="127.0.0.1")
+    services = build_services(settings, db)
+    try:
+        async with serve_app(settings, services) as api:
+            await _stranger_locks_owner_gets_in(api, settings, db)
+    finally:
+        await services.close()
+
+
+async def _stranger_locks_owner_gets_in(api: ApiClient, settings: Settings, db: AsyncDatabase[dict[str, Any]]) -> None:
     old_token, body = await register_trainee(api, settings.sms_outbox)
     await _lock_account_from_many_addresses(api, body["id_number"])
     owner = _from("203.0.113.9")
