@@ -67,7 +67,14 @@ class Settings(BaseSettings):
     # The most of a refused body the server reads (and drops) so that a client which sends it anyway
     # still gets the 413 envelope; past it the connection is cut. Endpoint limits apply first.
     max_request_bytes: int = 16 * 1024 * 1024
-    executor_workers: int = Field(default=2, ge=1, le=64)  # CPU work off the event loop
+    # Blocking work runs in three pools kept apart (services/cpu.py), each with a bounded queue:
+    # past workers + queue tasks in flight the next request gets 503 server_busy with Retry-After.
+    executor_workers: int = Field(default=2, ge=1, le=64)  # CPU documents: images, Excel, PDF
+    executor_queue: int = Field(default=8, ge=0, le=10_000)
+    hash_workers: int = Field(default=2, ge=1, le=64)  # argon2 (64 MiB each)
+    hash_queue: int = Field(default=32, ge=0, le=10_000)
+    network_workers: int = Field(default=8, ge=1, le=256)  # blocking HTTP (WeChat)
+    network_queue: int = Field(default=32, ge=0, le=10_000)
     import_max_bytes: int = 5 * 1024 * 1024  # a staff import sheet (.xlsx)
     import_max_rows: int = Field(default=5000, ge=1)  # data rows of one import
     photo_zip_max_bytes: int = 200 * 1024 * 1024  # bulk photos: one ZIP, streamed to a temporary file
