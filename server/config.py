@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     # past workers + queue tasks in flight the next request gets 503 server_busy with Retry-After.
     executor_workers: int = Field(default=2, ge=1, le=64)  # CPU documents: images, Excel, PDF
     executor_queue: int = Field(default=8, ge=0, le=10_000)
+    executor_niceness: int = Field(default=10, ge=0, le=19)  # Linux: document threads yield the cores
     hash_workers: int = Field(default=2, ge=1, le=64)  # argon2 (64 MiB each)
     hash_queue: int = Field(default=32, ge=0, le=10_000)
     network_workers: int = Field(default=8, ge=1, le=256)  # blocking HTTP (WeChat)

@@ -118,6 +118,7 @@ def build_pools(settings: Settings) -> Pools:
     return make_pools(
         hash_workers=settings.hash_workers, hash_queue=settings.hash_queue,
         document_workers=settings.executor_workers, document_queue=settings.executor_queue,
+        document_niceness=settings.executor_niceness,
         network_workers=settings.network_workers, network_queue=settings.network_queue,
     )
 

@@ -28,7 +28,6 @@ from server.errors import AppError
 CpuRunner = Callable[..., Awaitable[Any]]
 T = TypeVar("T")
 
-DOCUMENT_NICENESS = 10  # CPU documents yield the cores to logins (see _lower_priority)
 BUSY_RETRY_SECONDS = 2  # a busy pool usually drains in a second or two
 _PATIENT: contextvars.ContextVar[bool] = contextvars.ContextVar("patient_cpu", default=False)
 
@@ -114,13 +113,13 @@ class Pools:
 
 def make_pools(
     *, hash_workers: int, hash_queue: int, document_workers: int, document_queue: int,
-    network_workers: int, network_queue: int,
+    network_workers: int, network_queue: int, document_niceness: int = 0,
 ) -> Pools:
     """Three bounded pools with these sizes."""
     return Pools(
         hashing=BoundedExecutor("hash", workers=hash_workers, queue=hash_queue),
         documents=BoundedExecutor("documents", workers=document_workers, queue=document_queue,
-                                  niceness=DOCUMENT_NICENESS),
+                                  niceness=document_niceness),
         network=BoundedExecutor("network", workers=network_workers, queue=network_queue),
     )
 

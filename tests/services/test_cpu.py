@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 
 import pytest
 
 from server.errors import AppError
-from server.services.cpu import BoundedExecutor, cpu_runner, patient
+from server.services.cpu import BoundedExecutor, cpu_runner, make_pools, patient
 
 
 @pytest.fixture
@@ -67,3 +68,21 @@ def test_plain_run_in_executor_is_bounded_too(pool: BoundedExecutor) -> None:
         pool.submit(time.sleep, 0)
     gate.set()
     assert [f.result() for f in futures] == [True, True]
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread nice values are Linux's")
+def test_document_threads_run_at_a_lower_priority() -> None:
+    """Niceness +10: a login's hashing thread gets the core first (bench/login_under_load.py measures it)."""
+
+    def own_nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    base = own_nice()
+    pools = make_pools(hash_workers=1, hash_queue=0, document_workers=1, document_queue=0,
+                       network_workers=1, network_queue=0, document_niceness=10)
+    try:
+        assert pools.documents.submit(own_nice).result() == min(19, base + 10)
+        assert pools.hashing.submit(own_nice).result() == base  # control: the other pools keep theirs
+        assert pools.network.submit(own_nice).result() == base
+    finally:
+        pools.shutdown()
