@@ -72,3 +72,26 @@ async def test_control_one_shared_pool_refuses_the_login_too(small: Settings, db
     busy, login, _ = await _scenario(small, db, shared)
     assert busy.status == 503
     assert (login.status, login.error_code) == (503, "server_busy")
+
+
+async def test_full_network_pool_answers_busy_for_wechat_only(
+    make_settings: Callable[..., Settings], db, wechat_stub  # type: ignore[no-untyped-def]
+) -> None:
+    settings = make_settings(network_workers=1, network_queue=0, **wechat_stub.settings_overrides())
+    built = build_services(settings, db)
+    gate = threading.Event()
+    try:
+        async with serve_app(settings, built) as api:
+            _, body = await register_trainee(api, settings.sms_outbox)
+            wechat_stub.add_code("code-1", "openid-A", session_key="SK-1")
+            held = _occupy(built.pools.network, gate)
+            r = await api.post("/api/v1/auth/wechat", {"code": "code-1"})
+            assert (r.status, r.error_code) == (503, "server_busy") and r.headers["Retry-After"] == "2"
+            assert (await _login(api, body)).status == 200
+            gate.set()
+            assert all(f.result(timeout=10) for f in held)
+            r = await api.post("/api/v1/auth/wechat", {"code": "code-1"})
+            assert (r.status, r.error_code) == (409, "wechat_not_bound"), r.body
+    finally:
+        gate.set()
+        await built.close()
