@@ -70,7 +70,8 @@ class BudgetScan:
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         """Count ``<row>`` and ``<c>``; check the dimension and every cell's row."""
-        local = name.rpartition(":")[2]
+        # Called for every element: the plain names are compared first, prefixed ones after.
+        local = name if ":" not in name else name.rpartition(":")[2]
         if local == "c":
             self._count()
             row = _row_of(attrs.get("r")) or self.row or 1

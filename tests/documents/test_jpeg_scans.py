@@ -80,13 +80,13 @@ def test_a_scan_bomb_is_refused_at_once_by_both_pipelines() -> None:
     bomb = with_extra_scans(progressive(gradient), 10_000)
     assert len(bomb) < 500_000
     for normalize in (normalize_id_photo, normalize_scan):
-        started = time.perf_counter()
+        started = time.thread_time()  # CPU time: the machine may be busy with other work
         with pytest.raises(AppError) as refused:
             normalize(bomb, max_bytes=LIMITS["max_bytes"])
         assert refused.value.code == "photo_too_many_scans"
-        assert time.perf_counter() - started < 0.5
+        assert time.thread_time() - started < 0.5
     # Control: nothing else stops it — Pillow decodes every scan, taking far longer than the refusal.
-    started = time.perf_counter()
+    started = time.thread_time()
     image = Image.open(BytesIO(bomb))
     image.load()
-    assert image.size == (2000, 2000) and time.perf_counter() - started > 1.0
+    assert image.size == (2000, 2000) and time.thread_time() - started > 1.0

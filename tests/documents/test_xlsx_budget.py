@@ -58,10 +58,10 @@ def million_rows() -> bytes:
 def _refused_quickly(data: bytes, code: str) -> AppError:
     check_xlsx_container(data, max_bytes=5 * 1024 * 1024)
     for reader in READERS:
-        started = time.perf_counter()
+        started = time.thread_time()  # CPU time: the machine may be busy with other work
         with pytest.raises(AppError) as refused:
             reader(data, max_rows=5000)
-        assert time.perf_counter() - started < 1.0, reader.__name__
+        assert time.thread_time() - started < 1.0, reader.__name__
         assert (refused.value.status, refused.value.code) == (422, code), refused.value
     return refused.value
 
@@ -98,9 +98,9 @@ def test_empty_row_elements_far_below_do_not_make_openpyxl_walk() -> None:
     rows = _header_row() + b'<row r="2"><c r="A2" t="inlineStr"><is><t>x</t></is></c></row>'
     data = _with_sheet(_worksheet(rows + b'<row r="1048576" ht="30" customHeight="1"/>', "A1:S2"))
     for reader in READERS:
-        started = time.perf_counter()
+        started = time.thread_time()
         assert [(n, v["name"]) for n, v in reader(data, max_rows=5000)] == [(2, "x")]
-        assert time.perf_counter() - started < 1.0, reader.__name__
+        assert time.thread_time() - started < 1.0, reader.__name__
 
 
 def test_control_without_the_budget_openpyxl_walks_every_empty_row() -> None:
