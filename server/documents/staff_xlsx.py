@@ -24,7 +24,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from server.documents.xlsx_budget import SheetBudget, scan_budget, unreadable
+from server.documents.xlsx_budget import SheetBudget, scan_budget, scan_worksheets, unreadable
 from server.documents.xlsx_common import XLSX_CONTENT_TYPE, escape_cell, load_workbook_safely, refused
 from server.documents.xlsx_fast import NotFast, read_sheet_values
 from server.errors import AppError
@@ -189,16 +189,23 @@ def sheet_budget(max_rows: int) -> SheetBudget:
 
 def read_staff_sheet_openpyxl(data: bytes, *, max_rows: int) -> list[tuple[int, dict[str, Any]]]:
     """:func:`read_staff_sheet` through openpyxl: the path for files calamine should not read."""
+    budget = sheet_budget(max_rows)
     try:
+        scans = scan_worksheets(data, budget)  # before openpyxl reads any sheet's dimension
         workbook = load_workbook_safely(data)
+    except AppError:
+        raise
     except Exception:  # an untrusted file openpyxl cannot make sense of: the user's problem, not ours
         raise _unreadable() from None
     try:
         sheet = workbook[SHEET_STAFF] if SHEET_STAFF in workbook.sheetnames else workbook.worksheets[0]
-        # The budget first, on the very part openpyxl will read; then the walk stops at the last
-        # row that holds a cell (the declared dimension may lie, and read-only rows pad every gap).
-        with sheet._get_source() as source:
-            last_row = scan_budget(source, sheet_budget(max_rows)).max_row
+        # The walk stops at the last row that holds a cell (the declared dimension may lie, and
+        # read-only rows pad every gap); the part openpyxl reads was scanned above.
+        scan = scans.get(sheet._worksheet_path)
+        if scan is None:  # not found the way openpyxl found it: scan the very part it reads
+            with sheet._get_source() as source:
+                scan = scan_budget(source, budget)
+        last_row = scan.max_row
         # Read-only rows start at row 1 and pad the gaps; an empty first cell has no ``.row``.
         cells = enumerate(sheet.iter_rows(min_row=1, max_row=max(1, last_row), max_col=MAX_COLUMNS), start=1)
         return _data_rows(((number, [_cell_value(c) for c in row]) for number, row in cells), max_rows)

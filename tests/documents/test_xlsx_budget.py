@@ -132,3 +132,20 @@ def test_the_scan_reports_the_last_row_with_a_cell() -> None:
         scan_budget(io.BytesIO(b'<?xml version="1.0"?><!DOCTYPE w [<!ENTITY e "x">]>' + xml),
                     sheet_budget(5000))
     assert refused.value.code == "xlsx_unreadable"
+
+
+def test_a_file_sent_to_openpyxl_without_a_dimension_is_refused_before_openpyxl_loads_it() -> None:
+    """A cell without a reference sends the file to openpyxl, whose loader would parse a sheet without a
+    dimension from end to end just to size it: the budget scan of every worksheet comes first."""
+    rows = b"".join(b'<row r="%d"><c r="A%d"><v>1</v></c></row>' % (i, i) for i in range(3, 300_002))
+    data = _with_sheet(_worksheet(_header_row() + b"<row><c><v>1</v></c></row>" + rows, None))
+    check_xlsx_container(data, max_bytes=5 * 1024 * 1024)
+    started = time.thread_time()
+    with pytest.raises(AppError) as refused:
+        read_staff_sheet(data, max_rows=5000)
+    ours = time.thread_time() - started
+    assert refused.value.code == "xlsx_too_many_rows" and ours < 1.0
+    # Control: openpyxl's loader alone, before any row is read, parses the whole sheet.
+    started = time.thread_time()
+    load_workbook_safely(data).close()
+    assert time.thread_time() - started > 10 * ours
