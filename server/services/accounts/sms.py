@@ -15,9 +15,10 @@ and a right proof takes its count back:
   refused (429) for that account before it reaches the code;
 - per address: past 30 wrong proofs in 15 minutes, whatever the account;
 - per account: past 4 wrong proofs in an hour, further proofs are still
-  checked but a wrong one no longer spends a try. Strangers together can never
-  spend all 5 tries of a code, and the account is never locked: the owner,
-  from their own address with the right code, always gets in.
+  checked but a wrong one no longer spends a try. Strangers together spend at
+  most 4 of a code's 5 tries (a code alive across the hour's boundary may lose
+  all 5; the next one then keeps at least one), and the account is never
+  locked: the owner, from their own address with the right code, gets in.
 """
 
 from __future__ import annotations
