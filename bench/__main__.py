@@ -8,11 +8,20 @@ import time
 import traceback
 from types import ModuleType
 
-from bench import enroll, healthz, me, photo_normalize, photo_upload, sessions_list, staff_import
+from bench import (
+    enroll,
+    healthz,
+    login_under_load,
+    me,
+    photo_normalize,
+    photo_upload,
+    sessions_list,
+    staff_import,
+)
 
 # Add a benchmark: a module with NAME, DESCRIPTION and run() -> list[str], listed here.
 BENCHMARKS: tuple[ModuleType, ...] = (
-    healthz, me, photo_normalize, photo_upload, sessions_list, enroll, staff_import,
+    healthz, me, photo_normalize, photo_upload, sessions_list, enroll, staff_import, login_under_load,
 )
 
 

@@ -72,7 +72,15 @@ class Settings(BaseSettings):
     # The most of a refused body the server reads (and drops) so that a client which sends it anyway
     # still gets the 413 envelope; past it the connection is cut. Endpoint limits apply first.
     max_request_bytes: int = 16 * 1024 * 1024
-    executor_workers: int = Field(default=2, ge=1, le=64)  # CPU work off the event loop
+    # Blocking work runs in three pools kept apart (services/cpu.py), each with a bounded queue:
+    # past workers + queue tasks in flight the next request gets 503 server_busy with Retry-After.
+    executor_workers: int = Field(default=2, ge=1, le=64)  # CPU documents: images, Excel, PDF
+    executor_queue: int = Field(default=8, ge=0, le=10_000)
+    executor_niceness: int = Field(default=10, ge=0, le=19)  # Linux: document threads yield the cores
+    hash_workers: int = Field(default=2, ge=1, le=64)  # argon2 (64 MiB each)
+    hash_queue: int = Field(default=32, ge=0, le=10_000)
+    network_workers: int = Field(default=8, ge=1, le=256)  # blocking HTTP (WeChat)
+    network_queue: int = Field(default=32, ge=0, le=10_000)
     # ---- shutdown, outages, timeouts, proxies (issue 10) ----
     # Tornado waits for a request's headers with one deadline, counted from the connection's start
     # or the end of the previous answer: it is both the idle keep-alive timeout and the header timeout.

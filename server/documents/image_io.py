@@ -1,7 +1,8 @@
 """Bytes in, checked image out: shared by the ID photo and the document scans.
 
 Content sniffing (JPEG or PNG by the magic bytes, 415 otherwise) and the checks
-made before any decoding (byte size, pixel count from the declared header),
+made before any decoding (byte size, pixel count from the declared header, the
+number of scans of a JPEG),
 then bounded decoding with Pillow (optionally at a reduced JPEG DCT scale,
 turned upright by EXIF), colour conversion to 8-bit sRGB and a fresh baseline
 JPEG without metadata. Pure CPU work without shared state: thread-safe.
@@ -23,6 +24,9 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from server.errors import AppError, too_large, unsupported_media
 
 JPEG_QUALITY = 92  # default of ``encode``: the ID photo's quality
+# A progressive JPEG is decoded once per scan over the whole picture: 10,000 tiny scans
+# (200 KB) cost seconds. Encoders write about 10; libjpeg's most elaborate script, 64.
+MAX_JPEG_SCANS = 100
 
 # First bytes of a PNG and of a JPEG file (SOI plus the next marker's FF).
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -69,6 +73,14 @@ def too_many_pixels(limit: int) -> AppError:
     )
 
 
+def too_many_scans(limit: int = MAX_JPEG_SCANS) -> AppError:
+    """422 ``photo_too_many_scans``: a (progressive) JPEG made of more scans than any encoder writes."""
+    return AppError(
+        422, "photo_too_many_scans",
+        f"照片文件的扫描层数过多（超过 {limit} 层），请另存为普通 JPEG 后重新上传", {"max_scans": limit},
+    )
+
+
 # --------------------------------------------------------------------------- sniffing
 
 
@@ -83,6 +95,8 @@ def checked_header(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[Hea
     limit = pixel_limit(max_pixels)
     if header.width * header.height > limit:
         raise too_many_pixels(limit)
+    if header.jpeg is not None and jpeg_scan_count(data, header.jpeg.sos_start, MAX_JPEG_SCANS) > MAX_JPEG_SCANS:
+        raise too_many_scans()
     return header, limit
 
 
@@ -195,6 +209,40 @@ def jpeg_scan_end(data: bytes, sos_start: int) -> tuple[int, bool] | None:
             return None
         # Another segment between scans (DHT, DQT, SOS, DRI, ...).
         metadata_inside |= marker == COM or 0xE0 <= marker <= 0xEF
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        pos += 2 + length
+
+
+def jpeg_scan_count(data: bytes, sos_start: int, stop_after: int) -> int:
+    """The number of scans (SOS markers) from the first one on, counting no further than ``stop_after + 1``.
+
+    Walks the markers as :func:`jpeg_scan_end` does, without decoding anything.
+    """
+    count = 0
+    pos = sos_start
+    while pos + 4 <= len(data) and count <= stop_after:
+        count += 1  # ``pos`` is at an SOS marker
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        pos = _next_marker(data, pos + 2 + length, SOS)
+        if pos < 0:
+            break
+    return count
+
+
+def _next_marker(data: bytes, pos: int, wanted: int) -> int:
+    """Where the next ``wanted`` marker starts (skipping entropy data and other segments), or -1."""
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= len(data):
+            return -1
+        marker = data[pos + 1]
+        if marker == 0x00 or marker == 0xFF or 0xD0 <= marker <= 0xD7:
+            pos += 1  # stuffed byte, fill byte or restart marker
+            continue
+        if marker == wanted:
+            return pos
+        if marker == EOI or pos + 4 > len(data):
+            return -1
         (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
         pos += 2 + length
 

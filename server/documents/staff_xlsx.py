@@ -24,6 +24,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from server.documents.xlsx_budget import SheetBudget, scan_budget, scan_worksheets, unreadable
 from server.documents.xlsx_common import XLSX_CONTENT_TYPE, escape_cell, load_workbook_safely, refused
 from server.documents.xlsx_fast import NotFast, read_sheet_values
 from server.errors import AppError
@@ -37,6 +38,9 @@ SHEET_HELP = "说明"
 SHEET_OPTIONS = "选项"
 MAX_COLUMNS = 40
 MAX_EMPTY_ROWS = 1000  # blank rows tolerated below the last allowed data row
+# <row> and <c> elements per allowed row: the template's 19 columns (text-formatted cells
+# included) with room for notes beside them. More is no sheet of ours.
+CELLS_PER_ROW = 25
 
 
 @dataclass(frozen=True)
@@ -164,10 +168,12 @@ def read_staff_sheet(data: bytes, *, max_rows: int) -> list[tuple[int, dict[str,
     The bytes must have passed ``check_xlsx_container``. A formula cell refuses
     the whole file (naming the cell); so does a missing required column or more
     than ``max_rows`` rows. calamine reads the values when it safely can (15x
-    faster), openpyxl otherwise; both give the same values.
+    faster), openpyxl otherwise; both give the same values. Either way the sheet's
+    budget (:func:`sheet_budget`) is enforced while its XML streams by, before any
+    reader walks the rows.
     """
     try:
-        rows = read_sheet_values(data, prefer=SHEET_STAFF, max_cols=MAX_COLUMNS)
+        rows = read_sheet_values(data, prefer=SHEET_STAFF, max_cols=MAX_COLUMNS, budget=sheet_budget(max_rows))
     except NotFast:
         pass
     else:
@@ -175,16 +181,33 @@ def read_staff_sheet(data: bytes, *, max_rows: int) -> list[tuple[int, dict[str,
     return read_staff_sheet_openpyxl(data, max_rows=max_rows)
 
 
+def sheet_budget(max_rows: int) -> SheetBudget:
+    """The most an import sheet may reach: ``max_rows`` data rows, a header and some blank rows."""
+    last_row = max_rows + MAX_EMPTY_ROWS
+    return SheetBudget(max_rows=last_row, max_cells=last_row * CELLS_PER_ROW)
+
+
 def read_staff_sheet_openpyxl(data: bytes, *, max_rows: int) -> list[tuple[int, dict[str, Any]]]:
     """:func:`read_staff_sheet` through openpyxl: the path for files calamine should not read."""
+    budget = sheet_budget(max_rows)
     try:
+        scans = scan_worksheets(data, budget)  # before openpyxl reads any sheet's dimension
         workbook = load_workbook_safely(data)
+    except AppError:
+        raise
     except Exception:  # an untrusted file openpyxl cannot make sense of: the user's problem, not ours
         raise _unreadable() from None
     try:
         sheet = workbook[SHEET_STAFF] if SHEET_STAFF in workbook.sheetnames else workbook.worksheets[0]
+        # The walk stops at the last row that holds a cell (the declared dimension may lie, and
+        # read-only rows pad every gap); the part openpyxl reads was scanned above.
+        scan = scans.get(sheet._worksheet_path)
+        if scan is None:  # not found the way openpyxl found it: scan the very part it reads
+            with sheet._get_source() as source:
+                scan = scan_budget(source, budget)
+        last_row = scan.max_row
         # Read-only rows start at row 1 and pad the gaps; an empty first cell has no ``.row``.
-        cells = enumerate(sheet.iter_rows(min_row=1, max_col=MAX_COLUMNS), start=1)
+        cells = enumerate(sheet.iter_rows(min_row=1, max_row=max(1, last_row), max_col=MAX_COLUMNS), start=1)
         return _data_rows(((number, [_cell_value(c) for c in row]) for number, row in cells), max_rows)
     except AppError:
         raise
@@ -195,7 +218,7 @@ def read_staff_sheet_openpyxl(data: bytes, *, max_rows: int) -> list[tuple[int, 
 
 
 def _unreadable() -> AppError:
-    return AppError(415, "xlsx_unreadable", "无法读取该 Excel 文件，请用导入模板填写并另存为 .xlsx 后重试")
+    return unreadable()
 
 
 def _data_rows(rows: Iterator[tuple[int, list[Any]]], max_rows: int) -> list[tuple[int, dict[str, Any]]]:

@@ -12,7 +12,10 @@ passed ``check_xlsx_container``):
   no other part can be read in its place;
 - each of those parts goes through expat with DTDs refused (no entity tricks);
 - the chosen worksheet is scanned: a formula cell refuses the file, naming the
-  cell; the extent of the cells with a value bounds calamine's grid.
+  cell; the extent of the cells with a value bounds calamine's grid; with a
+  :class:`~server.documents.xlsx_budget.SheetBudget`, a declared dimension or a
+  cell past the last allowed row, or too many cells, refuse the file while the
+  part streams by, before calamine builds any grid.
 
 Anything unusual (no ``xl/workbook.xml``, cells without a reference, cell types
 whose values the two readers give differently, such as errors, a grid too large,
@@ -34,6 +37,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from openpyxl.utils import get_column_letter
 
+from server.documents.xlsx_budget import BudgetScan, SheetBudget
 from server.documents.xlsx_common import refused
 from server.errors import unsupported_media
 
@@ -50,15 +54,18 @@ class NotFast(Exception):
     """The file is readable but not by the fast path: read it with openpyxl."""
 
 
-def read_sheet_values(data: bytes, *, prefer: str, max_cols: int) -> list[tuple[int, list[Any]]]:
+def read_sheet_values(
+    data: bytes, *, prefer: str, max_cols: int, budget: SheetBudget | None = None
+) -> list[tuple[int, list[Any]]]:
     """``(row number, values)`` of the sheet named ``prefer`` (else the first worksheet).
 
     Values are as openpyxl gives them: ``None`` for an empty cell, ``int`` for a
-    whole number, ``datetime`` for a date cell; text is not stripped.
+    whole number, ``datetime`` for a date cell; text is not stripped. A sheet past
+    ``budget`` is refused (422) before calamine reads anything.
     """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            package, sheet_name, scan = _verified_package(archive, prefer)
+            package, sheet_name, scan = _verified_package(archive, prefer, budget)
         with python_calamine.CalamineWorkbook.from_object(io.BytesIO(package)) as workbook:
             grid = workbook.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
     except (zipfile.BadZipFile, zlib.error, EOFError):
@@ -81,7 +88,9 @@ def _value(value: Any) -> Any:
     return value
 
 
-def _verified_package(archive: zipfile.ZipFile, prefer: str) -> tuple[bytes, str, _SheetScan]:
+def _verified_package(
+    archive: zipfile.ZipFile, prefer: str, budget: SheetBudget | None
+) -> tuple[bytes, str, _SheetScan]:
     names = archive.namelist()
     if len(set(names)) != len(names):
         raise NotFast("duplicate members")
@@ -100,7 +109,7 @@ def _verified_package(archive: zipfile.ZipFile, prefer: str) -> tuple[bytes, str
     chosen = next((s for s in worksheets if s[0] == prefer), worksheets[0] if worksheets else None)
     if chosen is None:
         raise NotFast("no worksheet")
-    scan = _SheetScan()
+    scan = _SheetScan(BudgetScan(budget) if budget else None)
     parts = {"_rels/.rels": package_rels, "xl/workbook.xml": workbook, "xl/_rels/workbook.xml.rels": relations,
              chosen[1]: _inflate(archive, chosen[1], scan)}
     for kind, target in targets.values():
@@ -153,10 +162,10 @@ def _no_dtd(*_: Any) -> None:
 
 
 class _SheetScan:
-    """expat handlers over a worksheet: formula cells, and where the cells with a value end."""
+    """expat handlers over a worksheet: formula cells, where the cells with a value end, the budget."""
 
-
-    def __init__(self) -> None:
+    def __init__(self, budget: BudgetScan | None = None) -> None:
+        self.budget = budget
         self.in_data = False
         self.seen_data = False
         self.ref: str | None = None  # the open <c>
@@ -164,6 +173,8 @@ class _SheetScan:
         self.max_row = self.max_col = -1
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
+        if self.budget is not None:
+            self.budget.start(name, attrs)
         local = name.rpartition(":")[2]  # calamine, too, goes by local names
         if local == "sheetData":
             if self.seen_data:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -30,7 +30,7 @@ from server.services.catalog.reconcile import SeatReconciler
 from server.services.catalog.seats import SeatLedger
 from server.services.catalog.session_list import SessionListService
 from server.services.catalog.waitlist import WaitlistService
-from server.services.cpu import cpu_runner
+from server.services.cpu import Pools, cpu_runner, make_pools
 from server.services.enrollment.enrollments import EnrollmentService
 from server.services.enrollment.templates import TemplateService
 from server.services.pii import FieldCipher
@@ -55,7 +55,7 @@ class Services:
 
     settings: Settings
     db: AsyncDatabase[dict[str, Any]]
-    executor: Executor
+    pools: Pools
     health: HealthProbe
     limiter: RateLimiter
     cipher: FieldCipher
@@ -87,16 +87,21 @@ class Services:
         """The principal behind a bearer token, or None."""
         return await self.tokens.resolve(token)
 
+    @property
+    def executor(self) -> Executor:
+        """The pool of CPU documents (images, Excel, PDF)."""
+        return self.pools.documents
+
     async def run_cpu(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run CPU work (images, PDF, Excel, hashing) off the event loop."""
-        return await cpu_runner(self.executor)(fn, *args)  # type: ignore[no-any-return]
+        """Run CPU document work (images, PDF, Excel) off the event loop; 503 ``server_busy`` when full."""
+        return await cpu_runner(self.pools.documents)(fn, *args)  # type: ignore[no-any-return]
 
     def start_periodic(self, name: str, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
         """Run ``job`` every ``seconds`` until :meth:`close` (jobs must be safe in many processes)."""
         self._tasks.append(asyncio.create_task(_every(name, seconds, job), name=name))
 
     async def close(self) -> None:
-        """Stop periodic jobs, background photo jobs, the WeChat adapter and the executor."""
+        """Stop periodic jobs, background photo jobs, the WeChat adapter and the pools."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -105,7 +110,7 @@ class Services:
         close_wechat = getattr(self.wechat, "close", None)
         if close_wechat is not None:
             close_wechat()
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.pools.shutdown()
 
 
 async def _every(name: str, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
@@ -118,13 +123,22 @@ async def _every(name: str, seconds: float, job: Callable[[], Awaitable[Any]]) -
         await asyncio.sleep(seconds)
 
 
+def build_pools(settings: Settings) -> Pools:
+    """The blocking-work pools of the process, sized from the settings."""
+    return make_pools(
+        hash_workers=settings.hash_workers, hash_queue=settings.hash_queue,
+        document_workers=settings.executor_workers, document_queue=settings.executor_queue,
+        document_niceness=settings.executor_niceness,
+        network_workers=settings.network_workers, network_queue=settings.network_queue,
+    )
+
+
 def build_services(
-    settings: Settings, db: AsyncDatabase[dict[str, Any]], executor: Executor | None = None
+    settings: Settings, db: AsyncDatabase[dict[str, Any]], pools: Pools | None = None
 ) -> Services:
     """Wire every service from the settings and the database."""
-    executor = executor or ThreadPoolExecutor(
-        max_workers=settings.executor_workers, thread_name_prefix="cpu"
-    )
+    pools = pools or build_pools(settings)
+    executor = pools.documents
     run_cpu = cpu_runner(executor)
     secret_key = settings.secret_key.get_secret_value().encode()
     limiter = RateLimiter(db)
@@ -135,13 +149,13 @@ def build_services(
     audit = AuditLog(db)
     tokens = TokenService(db)
     hasher = PasswordHasher(
-        time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib, executor=executor
+        time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib, executor=pools.hashing
     )
     accounts = AccountService(
         db, cipher=cipher, hasher=hasher, tokens=tokens, audit=audit, sms_codes=sms_codes,
         secret_key=secret_key,
     )
-    wechat = make_wechat_api(settings, executor)
+    wechat = make_wechat_api(settings, pools.network)
     login = LoginService(db, accounts=accounts, limiter=limiter, audit=audit, wechat=wechat,
                          slowdown=settings.login_slowdown_seconds)
     profiles = ProfileService(accounts, cipher=cipher, sms_codes=sms_codes, audit=audit)
@@ -172,7 +186,7 @@ def build_services(
     staff_photos = StaffPhotoService(db, accounts=accounts, photos=photos, audit=audit,
                                      concurrency=settings.executor_workers)
     return Services(
-        settings=settings, db=db, executor=executor, health=HealthProbe(db), limiter=limiter,
+        settings=settings, db=db, pools=pools, health=HealthProbe(db), limiter=limiter,
         cipher=cipher, sms_codes=sms_codes, audit=audit, tokens=tokens, accounts=accounts,
         wechat=wechat, login=login,
         profiles=profiles, photos=photos, qualifications=qualifications,

@@ -62,7 +62,7 @@ from server.services.accounts.personal import (
     trainee_subject,
 )
 from server.services.accounts.repository import AccountRepository
-from server.services.accounts.sms import SmsCodes, SmsPurpose
+from server.services.accounts.sms import ProofAttempt, SmsCodes, SmsPurpose
 from server.services.accounts.tokens import IssuedToken, TokenService
 from server.services.audit import AuditLog
 from server.services.ids import parse_object_id
@@ -372,7 +372,8 @@ class AccountService:
         """
         self.check_new_password(body.new_password, account_text=body.account)
         account = await self.find_by_login(body.account)
-        code_id = await self.check_sms_proof(account, SmsPurpose.reset, body.sms_code)
+        code_id = await self.check_sms_proof(account, SmsPurpose.reset, body.sms_code,
+                                             attempt=ProofAttempt(self.login_subject(body.account), ip))
         assert account is not None  # check_sms_proof refuses a missing account
         if account["status"] == "pending":
             raise errors.forbidden("账号尚未激活，请通过“激活账号”设置密码", code="account_pending")
@@ -393,17 +394,20 @@ class AccountService:
             subject=self.masked_subject(account), subject_id=account["_id"], ip=ip,
         )
 
-    async def check_sms_proof(self, account: dict[str, Any] | None, purpose: SmsPurpose, code: str) -> ObjectId:
+    async def check_sms_proof(
+        self, account: dict[str, Any] | None, purpose: SmsPurpose, code: str, *, attempt: ProofAttempt | None = None
+    ) -> ObjectId:
         """Check (not use up) an SMS code sent to the phone on record of ``account``; the code's id.
 
         An unknown account, one without a phone, no live code and a wrong code all
         answer the same 422 ``sms_proof_invalid``, and cost the same query: the
         answer tells whether an account exists (or which phone it has) only to the
-        person who received the code.
+        person who received the code. ``attempt`` applies the proof windows (429 for a
+        guessing address; see :mod:`server.services.accounts.sms`).
         """
         phone = self.phone_of(account) if account else None
         try:
-            return await self.sms_codes.check(phone, purpose, code)
+            return await self.sms_codes.check(phone, purpose, code, attempt=attempt)
         except errors.AppError as exc:
             if exc.code not in ("sms_code_invalid", "sms_code_expired"):
                 raise

@@ -17,7 +17,9 @@ activation (its 404) and the WeChat binding by SMS code.
 A stranger can keep the password windows of an account closed from a few
 addresses; the owner then logs in with an SMS code to the phone on record
 (:meth:`LoginService.login_sms`) — not counted in these windows, bounded by the
-SMS codes' own tries and quotas — and may reset the password the same way.
+SMS codes' own tries and quotas and by the SMS proof windows (per account and
+address, see :mod:`server.services.accounts.sms`), which a stranger cannot use
+to lock the owner out — and may reset the password the same way.
 
 An unknown account answers "无效账号，请先注册" as the manual says, is throttled
 like a failure and costs the same hashing time, so timing tells nothing.
@@ -43,7 +45,7 @@ from server import errors
 from server.integrations.wechat import WeChatApi
 from server.models.accounts import ActivateIn, LoginIn, SmsLoginIn, TokenOut, WeChatBindIn
 from server.services.accounts.accounts import AccountService
-from server.services.accounts.sms import SmsPurpose
+from server.services.accounts.sms import ProofAttempt, SmsPurpose
 from server.services.accounts.throttle import RateLimiter
 from server.services.accounts.tokens import IssuedToken
 from server.services.audit import AuditLog
@@ -101,16 +103,19 @@ class LoginService:
         """Log in with an SMS code (purpose ``login``) sent to the phone on record of the account.
 
         Not counted in the password windows, so a stranger's failures never keep the
-        owner out; a wrong code costs one of the code's own tries. Unknown account and
+        owner out; counted in the SMS proof windows (429 for an address that keeps
+        guessing, before it spends a try of the owner's code). Unknown account and
         wrong code answer alike (422 ``sms_proof_invalid``); the status is told only
         after the code is proven.
         """
         account = await self.accounts.find_by_login(body.account)
+        attempt = ProofAttempt(self.accounts.login_subject(body.account), ip)
         try:
-            code_id = await self.accounts.check_sms_proof(account, SmsPurpose.login, body.sms_code)
-        except errors.AppError:
+            code_id = await self.accounts.check_sms_proof(account, SmsPurpose.login, body.sms_code, attempt=attempt)
+        except errors.AppError as exc:
             # Recorded for an unknown account too (like password login): the same work either way.
-            await self._failed(account, "wrong_sms_code" if account else "account_not_found", ip)
+            reason = "sms_throttled" if exc.status == 429 else "wrong_sms_code" if account else "account_not_found"
+            await self._failed(account, reason, ip)
             raise
         assert account is not None  # check_sms_proof refuses a missing account
         await self.accounts.sms_codes.use(code_id)

@@ -3,6 +3,22 @@
 The database never holds the phone or the code in clear: a code document keeps
 the blind index of the phone and an HMAC of (phone index, purpose, code) keyed
 with ``SECRET_KEY``; the throttle keys are built from blind indexes as well.
+
+SMS proofs of an account (the SMS-code login, the password reset) are also
+counted per account and address (:data:`PROOF_WINDOWS`), because each wrong
+guess used to spend one of the 5 tries of the owner's newest code: anyone who
+knew an ID number could burn every code the owner asked for. Now an attempt is
+counted *before* the code is touched (so concurrent guesses cannot slip past)
+and a right proof takes its count back:
+
+- per account and address: past 5 wrong proofs in 15 minutes, that address is
+  refused (429) for that account before it reaches the code;
+- per address: past 30 wrong proofs in 15 minutes, whatever the account;
+- per account: past 4 wrong proofs in an hour, further proofs are still
+  checked but a wrong one no longer spends a try. Strangers together spend at
+  most 4 of a code's 5 tries (a code alive across the hour's boundary may lose
+  all 5; the next one then keeps at least one), and the account is never
+  locked: the owner, from their own address with the right code, gets in.
 """
 
 from __future__ import annotations
@@ -35,6 +51,14 @@ DAY_SECONDS = 24 * 3600
 HOUR_SECONDS = 3600
 # Asia/Shanghai has been UTC+8 all year since 1991: the daily quota resets at its midnight.
 SHANGHAI_OFFSET_SECONDS = 8 * 3600
+PROOF_WINDOW_SECONDS = 15 * 60
+PROOF_WINDOWS: tuple[tuple[str, int, int], ...] = (
+    # (key kind, wrong proofs allowed, window seconds); see the module's docstring
+    ("pair", 5, PROOF_WINDOW_SECONDS),  # like the password login's windows
+    ("ip", 30, PROOF_WINDOW_SECONDS),
+    ("account", 4, HOUR_SECONDS),  # past it: checked without spending a try, never refused
+)
+PROOF_LOCKED_MESSAGE = "验证码错误次数过多，请稍后再试"
 
 
 class SmsPurpose(StrEnum):
@@ -63,6 +87,18 @@ PURPOSE_LABELS: dict[SmsPurpose, str] = {
     SmsPurpose.change_phone: "更换手机号",
     SmsPurpose.delete_account: "注销账号",
 }
+
+
+@dataclass(frozen=True)
+class ProofAttempt:
+    """Who offers an SMS proof of an account: what the account throttle counts, and the address.
+
+    ``subject`` is :meth:`AccountService.login_subject` of the account as typed (a blind
+    index, the same for an unknown account), so the windows hold whether it exists or not.
+    """
+
+    subject: str
+    ip: str
 
 
 @dataclass(frozen=True)
@@ -204,25 +240,60 @@ class SmsCodes:
         """Accept ``code`` once for ``phone`` and ``purpose``, or raise 422 on ``sms_code``."""
         await self.use(await self.check(phone, purpose, code))
 
-    async def check(self, phone: str | None, purpose: SmsPurpose, code: str) -> ObjectId:
+    async def check(
+        self, phone: str | None, purpose: SmsPurpose, code: str, *, attempt: ProofAttempt | None = None
+    ) -> ObjectId:
         """Count one try of ``code`` and compare it, without using it up; 422 on ``sms_code`` if wrong.
 
         Returns the id of the code for :meth:`use`, so that a caller can check what
         else may refuse the request (a password policy, an account status) between
         the two, and a refusal leaves the code usable. ``phone=None`` (no such
         account, no phone on record) costs the same query and fails like a code
-        that was never sent.
+        that was never sent. With ``attempt`` (a proof of an account) the proof
+        windows apply first: 429 for an address past its budget, and past the
+        account's budget a wrong code spends no try.
         """
+        if attempt is None:
+            return await self._check(phone, purpose, code, spend=True)
+        keys = self._proof_keys(attempt)
+        spend = await self._admit(keys)
+        code_id = await self._check(phone, purpose, code, spend=spend)
+        await self._release(keys)  # a right proof is not counted
+        return code_id
+
+    def _proof_keys(self, attempt: ProofAttempt) -> tuple[str, ...]:
+        address = self.cipher.blind_index(attempt.ip or "-", context="ip")[:32]
+        keys = {"pair": f"smsproof:pair:{attempt.subject}:{address}", "ip": f"smsproof:ip:{address}",
+                "account": f"smsproof:account:{attempt.subject}"}
+        return tuple(keys[kind] for kind, _, _ in PROOF_WINDOWS)
+
+    async def _admit(self, keys: tuple[str, ...]) -> bool:
+        """Count the attempt in every proof window; 429 past an address window. Whether it may spend a try."""
+        spend = True
+        for (kind, limit, window), key in zip(PROOF_WINDOWS, keys, strict=True):
+            if kind == "account":  # never refused: the owner must always get in
+                spend = await self.limiter.hit(key, limit=2**62, window_seconds=window) <= limit
+            else:
+                await self.limiter.hit(key, limit=limit, window_seconds=window, message=PROOF_LOCKED_MESSAGE)
+        return spend
+
+    async def _release(self, keys: tuple[str, ...]) -> None:
+        for (_, _, window), key in zip(PROOF_WINDOWS, keys, strict=True):
+            await self.limiter.undo(key, window_seconds=window)
+
+    async def _check(self, phone: str | None, purpose: SmsPurpose, code: str, *, spend: bool) -> ObjectId:
         phone_index = self.phone_index(_normalize_phone(phone)) if phone is not None else "-"
         purpose = SmsPurpose(purpose)
-        # Counting the attempt before comparing makes the limit hold under concurrent guesses.
-        doc = await self.codes.find_one_and_update(
-            {"phone_index": phone_index, "purpose": purpose.value, **self._live(),
-             "attempts": {"$lt": self.max_attempts}},
-            {"$inc": {"attempts": 1}},
-            sort=[("created_at", DESCENDING)],
-            return_document=ReturnDocument.AFTER,
-        )
+        live = {"phone_index": phone_index, "purpose": purpose.value, **self._live(),
+                "attempts": {"$lt": self.max_attempts}}
+        if spend:
+            # Counting the try before comparing makes the limit hold under concurrent guesses.
+            doc = await self.codes.find_one_and_update(
+                live, {"$inc": {"attempts": 1}}, sort=[("created_at", DESCENDING)],
+                return_document=ReturnDocument.AFTER,
+            )
+        else:
+            doc = await self.codes.find_one(live, sort=[("created_at", DESCENDING)])
         if doc is None:
             raise _expired()
         expected = self._code_hash(phone_index, purpose, code if isinstance(code, str) else "")
