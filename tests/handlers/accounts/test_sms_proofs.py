@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,6 +21,12 @@ pytestmark = pytest.mark.usefixtures("db")
 LOGIN_SMS = "/api/v1/auth/login/sms"
 RESET = "/api/v1/auth/password/reset"
 OWNER = {"X-Real-IP": "203.0.113.9"}
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """The addresses come from X-Real-IP, as behind nginx: the test client is the trusted proxy."""
+    return make_settings(trusted_proxies="127.0.0.1")
 
 
 def _from(address: str) -> dict[str, str]:

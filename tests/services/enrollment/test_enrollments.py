@@ -49,15 +49,24 @@ class CountThenActLedger(SeatLedger):
 
 
 class ReadThenWriteStatus(EnrollmentService):
-    """Control: check the status with a read of its own, then write by id — racing callers both pass."""
+    """Control: check the status with a read of its own, then write by id — racing callers both pass.
+
+    The read is the one a slow caller took before the others wrote (cached per query, so the race
+    is certain rather than left to the scheduler): every caller then writes on a stale "cancellable".
+    """
+
+    stale_reads: dict[str, dict[str, Any]]
 
     async def _transition(
         self, query: dict[str, Any], allowed: tuple[str, ...], to: EnrollmentStatus, *,
         stamp: str | None = None, leaves: bool, s: AsyncClientSession | None = None,
     ) -> dict[str, Any] | None:
-        found = await self.enrollments.find_one({**query, "status": {"$in": list(allowed)}})
+        reads = self.__dict__.setdefault("stale_reads", {})
+        key = repr(sorted(query.items()))
+        found = reads.get(key) or await self.enrollments.find_one({**query, "status": {"$in": list(allowed)}})
         if found is None:
             return None
+        reads[key] = found
         return await super()._transition({"_id": found["_id"]}, tuple(str(x) for x in EnrollmentStatus), to,
                                          stamp=stamp, leaves=leaves, s=s)
 
