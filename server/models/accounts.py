@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
-from server.models.common import FieldError, OrgName, PersonName, StrictModel
+from server.models.common import (
+    ID_NUMBER_PATTERN,
+    PHONE_PATTERN,
+    USCC_PATTERN,
+    FieldError,
+    OrgName,
+    PersonName,
+    StrictModel,
+    schema,
+)
 from server.services.accounts.identity import (
     IdType,
     ProfileMismatch,
@@ -18,6 +27,7 @@ from server.services.accounts.identity import (
     validate_id_number,
     validate_uscc,
 )
+from server.services.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 
 Role = Literal["trainee", "unit", "admin", "reviewer", "scanner"]
 StaffRole = Literal["admin", "reviewer", "scanner"]
@@ -31,11 +41,19 @@ ROLE_LABELS: dict[str, str] = {
     "scanner": "协会验证员",
 }
 
-Phone = Annotated[str, StringConstraints(max_length=20), AfterValidator(validate_cn_mobile)]
-Uscc = Annotated[str, StringConstraints(max_length=30), AfterValidator(validate_uscc)]
+Phone = Annotated[str, StringConstraints(max_length=20), AfterValidator(validate_cn_mobile), schema(pattern=PHONE_PATTERN)]
+Uscc = Annotated[str, StringConstraints(max_length=30), AfterValidator(validate_uscc), schema(pattern=USCC_PATTERN)]
+IdNumberText = Annotated[str, StringConstraints(max_length=30), schema(pattern=ID_NUMBER_PATTERN)]
 # Length is checked by the password policy (which never truncates); this bound only
 # stops absurd bodies before they reach the hasher.
 Password = Annotated[str, StringConstraints(max_length=1024)]
+# A password being set: the policy's length in the schema (strength and personal data it checks itself).
+NewPassword = Annotated[str, StringConstraints(max_length=1024), schema(minLength=MIN_LENGTH, maxLength=MAX_LENGTH)]
+
+
+def one_of(*names: str) -> dict[str, Any]:
+    """JSON Schema: exactly one of the (nullable) fields ``names`` is given as a string."""
+    return {"oneOf": [{"required": [n], "properties": {n: {"type": "string"}}} for n in names]}
 SmsCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{2,31}$")]
 LoginAccount = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -55,11 +73,11 @@ class TraineeRegister(StrictModel):
     name: PersonName = Field(description="姓名")
     sex: Sex | None = Field(default=None, description="性别；居民身份证可省略（由号码推出）")
     id_type: IdType = Field(default=IdType.resident, description="证件类型")
-    id_number: Annotated[str, StringConstraints(max_length=30)] = Field(description="证件号码")
+    id_number: IdNumberText = Field(description="证件号码")
     birth_date: BirthDate | None = Field(default=None, description="出生日期；居民身份证可省略")
     phone: Phone = Field(description="手机号")
     email: EmailStr = Field(description="邮箱")
-    password: Password
+    password: NewPassword
     sms_code: SmsCode
 
     @model_validator(mode="after")
@@ -100,7 +118,7 @@ class UnitRegister(StrictModel):
     uscc: Uscc = Field(description="统一社会信用代码")
     contact_name: PersonName = Field(description="联系人")
     phone: Phone = Field(description="联系人手机号")
-    password: Password
+    password: NewPassword
     sms_code: SmsCode
 
 
@@ -123,7 +141,7 @@ class PasswordResetIn(StrictModel):
 
     account: LoginAccount = Field(description="身份证号 / 统一社会信用代码 / 协会用户名")
     sms_code: SmsCode = Field(description="发送到该账号登记手机号的重置密码验证码（用途 reset）")
-    new_password: Password = Field(description="新密码")
+    new_password: NewPassword = Field(description="新密码")
 
 
 class TokenOut(BaseModel):
@@ -158,7 +176,7 @@ class PasswordChangeIn(StrictModel):
     """Change one's own password; every other login is revoked."""
 
     old_password: Password
-    new_password: Password
+    new_password: NewPassword
 
 
 class ActivateIn(StrictModel):
@@ -167,7 +185,9 @@ class ActivateIn(StrictModel):
     account: LoginAccount
     secret: Annotated[str, StringConstraints(max_length=64)] | None = None
     sms_code: SmsCode | None = None
-    new_password: Password
+    new_password: NewPassword
+
+    model_config = ConfigDict(json_schema_extra=one_of("secret", "sms_code"))
 
     @model_validator(mode="after")
     def _one_proof(self) -> ActivateIn:
@@ -190,6 +210,8 @@ class WeChatBindIn(StrictModel):
     password: Password | None = None
     sms_code: SmsCode | None = None
 
+    model_config = ConfigDict(json_schema_extra=one_of("password", "sms_code"))
+
     @model_validator(mode="after")
     def _one_proof(self) -> WeChatBindIn:
         if (self.password is None) == (self.sms_code is None):
@@ -203,6 +225,6 @@ class StaffCreate(StrictModel):
     username: Username
     role: StaffRole
     name: PersonName
-    password: Password
+    password: NewPassword
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -34,9 +34,41 @@ def _required_text(value: str) -> str:
     return value
 
 
-PersonName = Annotated[str, StringConstraints(max_length=50), AfterValidator(_required_text)]
-OrgName = Annotated[str, StringConstraints(max_length=100), AfterValidator(_required_text)]
-ShortText = Annotated[str, StringConstraints(max_length=200), AfterValidator(clean_text)]
+# ---- what the validators check, said in the JSON Schema -----------------------------------
+# The validators stay the authority (they fold full-width forms, strip, give Chinese reasons);
+# these patterns say the same rule to generated clients. Bodies are stripped of Unicode white
+# space at both ends before any check (``str_strip_whitespace``), so the patterns allow it there.
+_WS = r"\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_CTRL = r"\x00-\x1f\x7f\u200b-\u200f\u2028-\u202e\ufeff"  # what ``clean_text`` refuses inside
+TEXT_PATTERN = rf"^[{_WS}]*[^{_CTRL}]*[{_WS}]*$"
+REQUIRED_TEXT_PATTERN = rf"^[{_WS}]*[^{_CTRL}{_WS}](?:[^{_CTRL}]*[^{_CTRL}{_WS}])?[{_WS}]*$"
+BLANK_PATTERN = rf"^[{_WS}]*$"
+# After NFKC the validators drop white space (and phone separators) and upper-case.
+PHONE_PATTERN = r"^[\s-]*(?:(?:\+|00)?86[\s-]*)?1[3-9](?:[\s-]*[0-9]){9}[\s-]*$"
+USCC_PATTERN = r"^\s*(?:[0-9A-HJ-NP-RTUW-Ya-hj-np-rtuw-y]\s*){18}$"  # GB 32100 alphabet, no I O S V Z
+ID_NUMBER_PATTERN = r"^\s*(?:[0-9A-Za-z]\s*){5,18}$"  # every document type; its own rule is in ``id_type``
+
+
+def schema(**extra: object) -> Any:
+    """JSON Schema keywords for a type, beside (not instead of) its validators."""
+    return Field(json_schema_extra=extra)  # type: ignore[arg-type]
+
+
+def required_text(max_length: int) -> Any:
+    """Text that must not be blank and has no control characters (trimmed)."""
+    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_required_text),
+                     schema(minLength=1, pattern=REQUIRED_TEXT_PATTERN)]
+
+
+def optional_text(max_length: int) -> Any:
+    """Text without control characters (trimmed; may be empty)."""
+    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(clean_text),
+                     schema(pattern=TEXT_PATTERN)]
+
+
+PersonName = required_text(50)
+OrgName = required_text(100)
+ShortText = optional_text(200)
 
 
 class StrictModel(BaseModel):

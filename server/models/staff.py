@@ -9,12 +9,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from server.models.accounts import BirthDate, Phone, Sex, settle_identity
+from server.models.accounts import BirthDate, IdNumberText, Phone, Sex, settle_identity
 from server.models.common import FieldError, PageQuery, PersonName, StrictModel
 from server.models.profile import ProfileUpdate
 from server.services.accounts.identity import IdType
-
-IdNumberText = Annotated[str, StringConstraints(max_length=30)]
 
 
 class StaffCreate(ProfileUpdate):
