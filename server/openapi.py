@@ -154,10 +154,13 @@ def _operation(pattern: str, method: str, handler: type, spec: Endpoint, refs: R
 def _upload_body(upload: Upload) -> dict[str, Any]:
     """multipart/form-data with the file and text fields, plus any accepted raw body types."""
     properties: dict[str, Any] = {name: {"type": "string", "format": "binary"} for name in upload.files}
-    properties.update({name: {"type": "string"} for name in upload.fields})
-    content: dict[str, Any] = {
-        "multipart/form-data": {"schema": {"type": "object", "properties": properties}},
-    }
+    form = upload.form.model_json_schema() if upload.form is not None else {}
+    for name in upload.fields:  # typed as the form model parses them (a bool is "true"/"false")
+        prop = form.get("properties", {}).get(name, {"type": "string"})
+        properties[name] = {k: v for k, v in prop.items() if k != "title"}
+    required = [name for name in form.get("required", []) if name in upload.fields]
+    schema: dict[str, Any] = {"type": "object", "properties": properties, **({"required": required} if required else {})}
+    content: dict[str, Any] = {"multipart/form-data": {"schema": schema}}
     for media_type in upload.raw:
         content[media_type] = {"schema": {"type": "string", "format": "binary"}}
     return {"required": True, "content": content}

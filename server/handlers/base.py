@@ -54,6 +54,7 @@ class Upload:
     files: tuple[str, ...]
     fields: tuple[str, ...] = ()
     raw: tuple[str, ...] = ()
+    form: type[BaseModel] | None = None  # the model ``fields`` are parsed with (their documented types)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 T = TypeVar("T")
 
@@ -54,16 +54,27 @@ def schema(**extra: object) -> Any:
     return Field(json_schema_extra=extra)  # type: ignore[arg-type]
 
 
+def sent_length(max_length: int) -> BeforeValidator:
+    """Refuse text longer than ``max_length`` as sent, before it is trimmed: the schema's maxLength."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > max_length:
+            raise ValueError(f"长度不能超过 {max_length} 个字符")
+        return value
+
+    return BeforeValidator(check)
+
+
 def required_text(max_length: int) -> Any:
     """Text that must not be blank and has no control characters (trimmed)."""
-    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_required_text),
-                     schema(minLength=1, pattern=REQUIRED_TEXT_PATTERN)]
+    return Annotated[str, sent_length(max_length), StringConstraints(max_length=max_length),
+                     AfterValidator(_required_text), schema(minLength=1, pattern=REQUIRED_TEXT_PATTERN)]
 
 
 def optional_text(max_length: int) -> Any:
     """Text without control characters (trimmed; may be empty)."""
-    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(clean_text),
-                     schema(pattern=TEXT_PATTERN)]
+    return Annotated[str, sent_length(max_length), StringConstraints(max_length=max_length),
+                     AfterValidator(clean_text), schema(pattern=TEXT_PATTERN)]
 
 
 PersonName = required_text(50)

@@ -29,6 +29,7 @@ from server.models.common import (
     StrictModel,
     clean_text,
     schema,
+    sent_length,
 )
 from server.services.accounts.identity import IdType
 
@@ -109,7 +110,7 @@ def _postcode(value: str) -> str | None:
 
 
 def _text(max_length: int, *, required: bool = False) -> Any:
-    return Annotated[str, StringConstraints(max_length=max_length),
+    return Annotated[str, sent_length(max_length), StringConstraints(max_length=max_length),
                      AfterValidator(_required_text if required else _optional_text),
                      schema(minLength=1, pattern=REQUIRED_TEXT_PATTERN) if required else schema(pattern=TEXT_PATTERN)]
 
