@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, Str
 
 from server.models.common import (
     ID_NUMBER_PATTERN,
+    NOT_BLANK_PATTERN,
     PHONE_PATTERN,
     USCC_PATTERN,
     FieldError,
@@ -16,6 +17,7 @@ from server.models.common import (
     PersonName,
     StrictModel,
     schema,
+    sent_length,
 )
 from server.services.accounts.identity import (
     IdType,
@@ -56,7 +58,11 @@ def one_of(*names: str) -> dict[str, Any]:
     return {"oneOf": [{"required": [n], "properties": {n: {"type": "string"}}} for n in names]}
 SmsCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{2,31}$")]
-LoginAccount = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+LoginAccount = Annotated[str, sent_length(64), StringConstraints(min_length=1, max_length=64),
+                         schema(pattern=NOT_BLANK_PATTERN)]
+# Opaque codes and tickets are taken as sent: white space is never part of one.
+OpaqueCode = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=128, pattern=r"^\S+$")]
+BindTicket = Annotated[str, StringConstraints(strip_whitespace=False, min_length=10, max_length=128, pattern=r"^\S+$")]
 
 
 def _plausible_birth_date(value: date) -> date:
@@ -199,13 +205,13 @@ class ActivateIn(StrictModel):
 class WeChatLoginIn(StrictModel):
     """The code of ``wx.login()``."""
 
-    code: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    code: OpaqueCode
 
 
 class WeChatBindIn(StrictModel):
     """Bind the WeChat identity of a ticket to an account proven by password or SMS code."""
 
-    bind_ticket: Annotated[str, StringConstraints(min_length=10, max_length=128)]
+    bind_ticket: BindTicket
     account: LoginAccount
     password: Password | None = None
     sms_code: SmsCode | None = None

@@ -43,6 +43,7 @@ _CTRL = r"\x00-\x1f\x7f\u200b-\u200f\u2028-\u202e\ufeff"  # what ``clean_text`` 
 TEXT_PATTERN = rf"^[{_WS}]*[^{_CTRL}]*[{_WS}]*$"
 REQUIRED_TEXT_PATTERN = rf"^[{_WS}]*[^{_CTRL}{_WS}](?:[^{_CTRL}]*[^{_CTRL}{_WS}])?[{_WS}]*$"
 BLANK_PATTERN = rf"^[{_WS}]*$"
+NOT_BLANK_PATTERN = rf"^[{_WS}]*[^{_WS}]"
 # After NFKC the validators drop white space (and phone separators) and upper-case.
 PHONE_PATTERN = r"^[\s-]*(?:(?:\+|00)?86[\s-]*)?1[3-9](?:[\s-]*[0-9]){9}[\s-]*$"
 USCC_PATTERN = r"^\s*(?:[0-9A-HJ-NP-RTUW-Ya-hj-np-rtuw-y]\s*){18}$"  # GB 32100 alphabet, no I O S V Z
