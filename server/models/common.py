@@ -20,11 +20,17 @@ class FieldError(ValueError):
         self.field = field
 
 
+# Unicode White_Space: what a body's ``str_strip_whitespace`` trims; trimmed the same way here,
+# so that a query (not trimmed by its model) and a body agree, and the schema patterns can say so.
+_WHITE_SPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+
+
 def clean_text(value: str) -> str:
-    """Refuse control and invisible direction characters (they spoof lists and logs)."""
+    """Trim white space, then refuse control and invisible direction characters (they spoof lists and logs)."""
+    value = value.strip(_WHITE_SPACE)
     if _CONTROL.search(value):
         raise ValueError("不能包含控制字符")
-    return value.strip()
+    return value
 
 
 def _required_text(value: str) -> str:

@@ -28,7 +28,7 @@ from tests.wechat_stub import WeChatStub
 
 ST = Path(sys.executable).with_name("st")
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "6"))
-SECONDS_PER_CALLER = int(os.environ.get("SCHEMATHESIS_SECONDS", "25"))
+SECONDS_PER_CALLER = int(os.environ.get("SCHEMATHESIS_SECONDS", "18"))
 CALLERS = ("anonymous", "trainee", "unit", "admin", "reviewer", "scanner")
 ONLY = os.environ.get("SCHEMATHESIS_CALLERS")  # e.g. "unit,admin" while investigating
 OUT = os.environ.get("SCHEMATHESIS_OUT")  # a folder for the whole output of each run
@@ -101,7 +101,7 @@ async def _run(base_url: str, token: str | None, config: Path, report: Path) -> 
     args = [
         str(ST), "--config-file", str(config), "run", f"{base_url}/api/openapi.json", "--url", base_url,
         "--checks", "all", "--max-examples", str(MAX_EXAMPLES), "--max-time", str(SECONDS_PER_CALLER),
-        "--phases", "examples,coverage,fuzzing", "--workers", "1", "--seed", "20260310",
+        "--phases", "examples,coverage,fuzzing", "--workers", "1", "--seed", os.environ.get("SCHEMATHESIS_SEED", "20260310"),
         "--generation-database", "none", "--no-color", "--request-timeout", "30",
         "--suppress-health-check", "all", "--max-failures", "50",
         "--report", "junit", "--report-junit-path", str(report),
