@@ -22,8 +22,8 @@ import pytest
 
 from server.config import Settings
 from server.services.container import Services
-from tests import factories
 from tests.client import ApiClient
+from tests.handlers.test_idor_matrix import IDS, World, build_world
 from tests.wechat_stub import WeChatStub
 
 ST = Path(sys.executable).with_name("st")
@@ -40,19 +40,19 @@ def settings(make_settings: Callable[..., Settings], wechat_stub: WeChatStub) ->
     return make_settings(**wechat_stub.settings_overrides())
 
 
-async def _callers(api: ApiClient, services: Services, settings: Settings) -> dict[str, str | None]:
-    trainee, _ = await factories.register_trainee(api, settings.sms_outbox)
-    unit, _ = await factories.register_unit(api, settings.sms_outbox)
-    callers: dict[str, str | None] = {"anonymous": None, "trainee": trainee, "unit": unit}
-    for role in ("admin", "reviewer", "scanner"):
-        callers[role] = await factories.staff_token(services, role)
+async def _callers(api: ApiClient, services: Services, settings: Settings) -> tuple[dict[str, str | None], World]:
+    """A trainee and a unit with objects of their own (the IDOR matrix's world), and each staff role."""
+    world = await build_world(api, services, settings)
+    names = {"anonymous": "anonymous", "trainee": "trainee_a", "unit": "unit_a",
+             **{role: role for role in ("admin", "reviewer", "scanner")}}
     wanted = ONLY.split(",") if ONLY else CALLERS
-    return {who: token for who, token in callers.items() if who in wanted}
+    return {who: world.tokens[names[who]] for who in CALLERS if who in wanted}, world
 
 
 # Rules no JSON Schema can state: schema-valid bodies these operations refuse with 422 (or, for
-# file contents, 400). Everything else that is schema-valid must be accepted (or be a 401/403/
-# 404/409/429 about state). Keep each reason: an entry here is a rule the schema cannot carry.
+# file contents, 400/415: a "binary" part may hold any bytes, the server reads what they are).
+# Everything else that is schema-valid must be accepted (or be a 401/403/404/409/429 about
+# state). Keep each reason: an entry here is a rule the schema cannot carry.
 BEYOND_SCHEMA: dict[str, tuple[tuple[str, ...], str]] = {
     "RegisterTraineeHandler.post": (("422",), "SMS code proof, ID check digit, password strength"),
     "RegisterUnitHandler.post": (("422",), "SMS code proof, USCC check digit, password strength"),
@@ -62,11 +62,11 @@ BEYOND_SCHEMA: dict[str, tuple[tuple[str, ...], str]] = {
     "PasswordResetHandler.post": (("422",), "SMS code proof, password strength"),
     "PhoneHandler.put": (("422",), "SMS code proof"),
     "ProfileHandler.put": (("422",), "birth date vs ID number and work start, months in the future"),
-    "MyPhotoHandler.put": (("400", "422"), "the file must be a picture with a face"),
-    "StaffPhotoHandler.put": (("400", "422"), "the file must be a picture with a face"),
-    "StaffPhotosHandler.post": (("400", "422"), "the file must be a ZIP of pictures"),
-    "ImportsHandler.post": (("400", "422"), "the file must be an .xlsx workbook"),
-    "QualificationsHandler.post": (("400", "422"), "the optional image must be a picture"),
+    "MyPhotoHandler.put": (("400", "415", "422"), "the file must be a picture with a face"),
+    "StaffPhotoHandler.put": (("400", "415", "422"), "the file must be a picture with a face"),
+    "StaffPhotosHandler.post": (("400", "415", "422"), "the file must be a ZIP of pictures"),
+    "ImportsHandler.post": (("400", "415", "422"), "the file must be an .xlsx workbook"),
+    "QualificationsHandler.post": (("400", "415", "422"), "the optional image must be a picture"),
     "StaffListHandler.post": (("422",), "ID check digit, birth date vs ID number and work start"),
     "StaffHandler.put": (("422",), "birth date vs work start, months in the future"),
     "InvoiceTemplatesHandler.post": (("422",), "USCC check digit"),
@@ -77,15 +77,18 @@ BEYOND_SCHEMA: dict[str, tuple[tuple[str, ...], str]] = {
 POSITIVE = ["2xx", "3xx", "401", "403", "404", "409", "429"]
 
 
-def config_toml(document: dict[str, Any]) -> str:
+def config_toml(document: dict[str, Any], world: World) -> str:
     """schemathesis.toml from the document and ``BEYOND_SCHEMA``.
 
     A documented 503 is an answer, not a server error; the operations of ``BEYOND_SCHEMA``
     may refuse schema-valid bodies with the statuses listed there.
     """
     operations = {op["operationId"]: op for item in document["paths"].values() for op in item.values()}
+    # Real ids in the paths, so that the runs reach past the 404s into each operation's rules.
+    lines = ["[parameters]"]
+    lines += [f'"path.{name}" = "{world.objects[kind]}"' for name, (kind, _) in IDS.items()]
+    lines.append("")
     assert set(BEYOND_SCHEMA) <= set(operations), set(BEYOND_SCHEMA) - set(operations)
-    lines = []
     for operation_id, operation in operations.items():
         if "503" in operation["responses"]:
             lines += ["[[operations]]", f'include-operation-id = "{operation_id}"',
@@ -119,9 +122,9 @@ async def _run(base_url: str, token: str | None, config: Path, report: Path) -> 
 async def test_schemathesis_finds_nothing_for_any_caller(
     api: ApiClient, services: Services, settings: Settings, tmp_path: Path
 ) -> None:
-    callers = await _callers(api, services, settings)
+    callers, world = await _callers(api, services, settings)
     config = tmp_path / "schemathesis.toml"
-    config.write_text(config_toml((await api.get("/api/openapi.json")).json), encoding="utf-8")
+    config.write_text(config_toml((await api.get("/api/openapi.json")).json, world), encoding="utf-8")
     failed: dict[str, Any] = {}
     for who, token in callers.items():
         code, output = await _run(api.base_url, token, config, tmp_path / f"{who}.xml")
