@@ -43,14 +43,18 @@ ROLE_LABELS: dict[str, str] = {
     "scanner": "协会验证员",
 }
 
-Phone = Annotated[str, StringConstraints(max_length=20), AfterValidator(validate_cn_mobile), schema(pattern=PHONE_PATTERN)]
-Uscc = Annotated[str, StringConstraints(max_length=30), AfterValidator(validate_uscc), schema(pattern=USCC_PATTERN)]
-IdNumberText = Annotated[str, StringConstraints(max_length=30), schema(pattern=ID_NUMBER_PATTERN)]
+# Lengths are judged as sent (``sent_length``), as the schema's maxLength is, before a body is trimmed.
+Phone = Annotated[str, sent_length(20), StringConstraints(max_length=20), AfterValidator(validate_cn_mobile),
+                  schema(pattern=PHONE_PATTERN)]
+Uscc = Annotated[str, sent_length(30), StringConstraints(max_length=30), AfterValidator(validate_uscc),
+                 schema(pattern=USCC_PATTERN)]
+IdNumberText = Annotated[str, sent_length(30), StringConstraints(max_length=30), schema(pattern=ID_NUMBER_PATTERN)]
 # Length is checked by the password policy (which never truncates); this bound only
 # stops absurd bodies before they reach the hasher.
-Password = Annotated[str, StringConstraints(max_length=1024)]
+Password = Annotated[str, sent_length(1024), StringConstraints(max_length=1024)]
 # A password being set: the policy's length in the schema (strength and personal data it checks itself).
-NewPassword = Annotated[str, StringConstraints(max_length=1024), schema(minLength=MIN_LENGTH, maxLength=MAX_LENGTH)]
+NewPassword = Annotated[str, sent_length(1024), StringConstraints(max_length=1024),
+                        schema(minLength=MIN_LENGTH, maxLength=MAX_LENGTH)]
 
 
 def one_of(*names: str) -> dict[str, Any]:
@@ -60,9 +64,12 @@ SmsCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{2,31}$")]
 LoginAccount = Annotated[str, sent_length(64), StringConstraints(min_length=1, max_length=64),
                          schema(pattern=NOT_BLANK_PATTERN)]
-# Opaque codes and tickets are taken as sent: white space is never part of one.
-OpaqueCode = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=128, pattern=r"^\S+$")]
-BindTicket = Annotated[str, StringConstraints(strip_whitespace=False, min_length=10, max_length=128, pattern=r"^\S+$")]
+# Opaque codes and tickets are taken as sent: printable ASCII, never white space (WeChat's codes,
+# our URL-safe tickets).
+OpaqueCode = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=128,
+                                              pattern=r"^[\x21-\x7e]+$")]
+BindTicket = Annotated[str, StringConstraints(strip_whitespace=False, min_length=10, max_length=128,
+                                              pattern=r"^[\x21-\x7e]+$")]
 
 
 def _plausible_birth_date(value: date) -> date:

@@ -50,10 +50,12 @@ TEXT_PATTERN = rf"^[{_WS}]*[^{_CTRL}]*[{_WS}]*$"
 REQUIRED_TEXT_PATTERN = rf"^[{_WS}]*[^{_CTRL}{_WS}](?:[^{_CTRL}]*[^{_CTRL}{_WS}])?[{_WS}]*$"
 BLANK_PATTERN = rf"^[{_WS}]*$"
 NOT_BLANK_PATTERN = rf"^[{_WS}]*[^{_WS}]"
-# After NFKC the validators drop white space (and phone separators) and upper-case.
-PHONE_PATTERN = r"^[\s-]*(?:(?:\+|00)?86[\s-]*)?1[3-9](?:[\s-]*[0-9]){9}[\s-]*$"
-USCC_PATTERN = r"^\s*(?:[0-9A-HJ-NP-RTUW-Ya-hj-np-rtuw-y]\s*){18}$"  # GB 32100 alphabet, no I O S V Z
-ID_NUMBER_PATTERN = r"^\s*(?:[0-9A-Za-z]\s*){5,18}$"  # every document type; its own rule is in ``id_type``
+# After NFKC the validators drop white space (Python's ``\s``, spelled out: ECMA's differs), phone
+# separators too, and upper-case.
+_PY_WS = r"\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+PHONE_PATTERN = rf"^[{_PY_WS}-]*(?:(?:\+|00)?86[{_PY_WS}-]*)?1[3-9](?:[{_PY_WS}-]*[0-9]){{9}}[{_PY_WS}-]*$"
+USCC_PATTERN = rf"^[{_PY_WS}]*(?:[0-9A-HJ-NP-RTUW-Ya-hj-np-rtuw-y][{_PY_WS}]*){{18}}$"  # GB 32100: no I O S V Z
+ID_NUMBER_PATTERN = rf"^[{_PY_WS}]*(?:[0-9A-Za-z][{_PY_WS}]*){{5,18}}$"  # any document type; its rule: ``id_type``
 
 
 def schema(**extra: object) -> Any:
