@@ -17,7 +17,10 @@ from pydantic.json_schema import models_json_schema
 from server.handlers.base import Endpoint, Upload
 
 _METHODS = ("get", "post", "put", "patch", "delete")
-_GROUP = re.compile(r"\(\?P<(?P<name>\w+)>[^)]*\)")
+_GROUP = re.compile(r"\(\?P<(?P<name>\w+)>(?P<regex>[^)]*)\)")
+# Outside its named groups a route is a literal path: escapes (``\.``) are unescaped, and
+# any other regex syntax (``[``, ``*``, ``|``…) cannot be a documented path, so it is refused.
+_LITERAL = re.compile(r"\\(?P<escaped>.)|(?P<meta>[][()*+?{}|^$])")
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -43,8 +46,37 @@ _STATUS_TEXT = {
 
 
 def route_path(pattern: str) -> str:
-    """``/api/v1/sessions/(?P<session_id>[0-9a-f]{24})`` → ``/api/v1/sessions/{session_id}``."""
-    return _GROUP.sub(lambda m: "{" + m.group("name") + "}", pattern).rstrip("$")
+    """The OpenAPI path of a route: ``/sessions/(?P<session_id>[^/]+)`` → ``/sessions/{session_id}``.
+
+    ``export\\.xlsx`` becomes ``export.xlsx`` (the URL a client must call); a pattern
+    with regex syntax outside its named groups has no single path and raises ``ValueError``.
+    """
+    body = pattern.removeprefix("^").removesuffix("$")
+    pieces: list[str] = []
+    position = 0
+    for group in _GROUP.finditer(body):
+        pieces.append(_literal(body[position:group.start()], pattern))
+        pieces.append("{" + group.group("name") + "}")
+        position = group.end()
+    pieces.append(_literal(body[position:], pattern))
+    return "".join(pieces)
+
+
+def path_parameters(pattern: str) -> dict[str, str]:
+    """The named groups of a route and their regexes (``{"session_id": "[^/]+"}``)."""
+    return {m.group("name"): m.group("regex") for m in _GROUP.finditer(pattern)}
+
+
+def _literal(text: str, pattern: str) -> str:
+    def unescape(match: re.Match[str]) -> str:
+        if match.group("meta") is not None:
+            raise ValueError(f"route {pattern!r}: regex syntax {match.group('meta')!r} outside a named group")
+        escaped = match.group("escaped")
+        if escaped.isalnum():  # \d, \w, \s… are classes, not characters
+            raise ValueError(f"route {pattern!r}: character class \\{escaped} outside a named group")
+        return escaped
+
+    return _LITERAL.sub(unescape, text)
 
 
 def build_openapi(routes: Iterable[tuple[Any, ...]], *, title: str, version: str) -> dict[str, Any]:
@@ -52,8 +84,8 @@ def build_openapi(routes: Iterable[tuple[Any, ...]], *, title: str, version: str
     operations = list(_operations(routes))
     refs, schemas = _component_schemas(_models(spec for _, _, _, spec in operations))
     paths: dict[str, dict[str, Any]] = {}
-    for path, method, handler, spec in operations:
-        paths.setdefault(path, {})[method] = _operation(path, method, handler, spec, refs)
+    for pattern, method, handler, spec in operations:
+        paths.setdefault(route_path(pattern), {})[method] = _operation(pattern, method, handler, spec, refs)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
@@ -71,7 +103,7 @@ def _operations(routes: Iterable[tuple[Any, ...]]) -> Iterable[tuple[str, str, t
         for method in _METHODS:
             spec = getattr(getattr(handler, method, None), "__endpoint__", None)
             if isinstance(spec, Endpoint):
-                yield route_path(pattern), method, handler, spec
+                yield pattern, method, handler, spec
 
 
 def _models(specs: Iterable[Endpoint]) -> list[tuple[type[BaseModel], str]]:
@@ -97,13 +129,13 @@ def _component_schemas(models: list[tuple[type[BaseModel], str]]) -> tuple[Refs,
     return dict(refs), dict(top.get("$defs", {}))
 
 
-def _operation(path: str, method: str, handler: type, spec: Endpoint, refs: Refs) -> dict[str, Any]:
+def _operation(pattern: str, method: str, handler: type, spec: Endpoint, refs: Refs) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": f"{handler.__name__}.{method}",
         "summary": spec.summary,
         "tags": list(spec.tags),
-        "parameters": _parameters(path, spec),
-        "responses": _responses(spec, refs),
+        "parameters": _parameters(pattern, spec),
+        "responses": _responses(spec, refs, has_path_id=bool(path_parameters(pattern))),
     }
     if spec.roles is not None:
         operation["security"] = [{"bearerAuth": []}]
@@ -122,19 +154,22 @@ def _operation(path: str, method: str, handler: type, spec: Endpoint, refs: Refs
 def _upload_body(upload: Upload) -> dict[str, Any]:
     """multipart/form-data with the file and text fields, plus any accepted raw body types."""
     properties: dict[str, Any] = {name: {"type": "string", "format": "binary"} for name in upload.files}
-    properties.update({name: {"type": "string"} for name in upload.fields})
-    content: dict[str, Any] = {
-        "multipart/form-data": {"schema": {"type": "object", "properties": properties}},
-    }
+    form = upload.form.model_json_schema() if upload.form is not None else {}
+    for name in upload.fields:  # typed as the form model parses them (a bool is "true"/"false")
+        prop = form.get("properties", {}).get(name, {"type": "string"})
+        properties[name] = {k: v for k, v in prop.items() if k != "title"}
+    required = [name for name in form.get("required", []) if name in upload.fields]
+    schema: dict[str, Any] = {"type": "object", "properties": properties, **({"required": required} if required else {})}
+    content: dict[str, Any] = {"multipart/form-data": {"schema": schema}}
     for media_type in upload.raw:
         content[media_type] = {"schema": {"type": "string", "format": "binary"}}
     return {"required": True, "content": content}
 
 
-def _parameters(path: str, spec: Endpoint) -> list[dict[str, Any]]:
+def _parameters(pattern: str, spec: Endpoint) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in re.findall(r"{(\w+)}", path)
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "pattern": f"^{regex}$"}}
+        for name, regex in path_parameters(pattern).items()
     ]
     if spec.query is not None:
         schema = spec.query.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -145,7 +180,13 @@ def _parameters(path: str, spec: Endpoint) -> list[dict[str, Any]]:
     return params
 
 
-def _responses(spec: Endpoint, refs: Refs) -> dict[str, Any]:
+def _responses(spec: Endpoint, refs: Refs, *, has_path_id: bool) -> dict[str, Any]:
+    """The success answer and every error status the declaration implies.
+
+    Derived, so that no endpoint forgets one: a login → 401 (and 403 with roles or a
+    restricted token); a JSON body or upload → 400/413/415/422; a query → 422; an id in
+    the path → 404; plus the statuses the endpoint declares (its conflicts, throttles, 503).
+    """
     if spec.produces:
         ok: dict[str, Any] = {
             "description": "文件",
@@ -159,11 +200,13 @@ def _responses(spec: Endpoint, refs: Refs) -> dict[str, Any]:
     responses: dict[str, Any] = {str(spec.status): ok}
     statuses = set(spec.errors)
     if spec.roles is not None:
-        statuses |= {401, 403} if spec.roles else {401}
+        statuses |= {401, 403}  # 403 also for a restricted (password-change) token
     if spec.body is not None or spec.upload is not None:
         statuses |= {400, 413, 415, 422}
     if spec.query is not None:
         statuses.add(422)
+    if has_path_id:
+        statuses.add(404)
     for status in sorted(statuses):
         responses[str(status)] = {
             "description": _STATUS_TEXT.get(status, "错误"),

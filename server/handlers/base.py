@@ -48,6 +48,7 @@ PUBLIC: frozenset[str] | None = None  # no authentication
 ANY_ROLE: frozenset[str] = frozenset()  # any logged-in account
 STAFF_ROLES = frozenset({"admin", "reviewer", "scanner"})
 
+_METHODS = ("get", "post", "put", "patch", "delete")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -58,6 +59,7 @@ class Upload:
     files: tuple[str, ...]
     fields: tuple[str, ...] = ()
     raw: tuple[str, ...] = ()
+    form: type[BaseModel] | None = None  # the model ``fields`` are parsed with (their documented types)
 
 
 @dataclass(frozen=True)
@@ -499,8 +501,14 @@ class ApiHandler(tornado.web.RequestHandler):
         self.set_default_headers()
         for name, value in error.headers.items():
             self.set_header(name, value)
+        if error.status == 405:  # RFC 9110 §15.5.6: a 405 must say which methods the resource has
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.set_status(error.status)
         self.finish(json.dumps(error.envelope(), ensure_ascii=False))
+
+    def allowed_methods(self) -> list[str]:
+        """The methods this resource implements: those declared with ``@endpoint``."""
+        return [m.upper() for m in _METHODS if hasattr(getattr(self, m, None), "__endpoint__")]
 
     def _as_app_error(self, exc: BaseException | None, status_code: int) -> AppError:
         if isinstance(exc, AppError):

@@ -76,7 +76,7 @@ class MyPhotoHandler(ApiHandler):
     @endpoint("上传证件照（multipart 字段 photo + consent，或 image/jpeg、image/png 原始内容 + ?consent=true）",
               query=PhotoUploadQuery, response=PhotoOut, roles=TRAINEE, tags=TAGS,
               max_body_bytes=PHOTO_BODY_BYTES, errors=[400, 409, 413, 415, 422],
-              upload=Upload(files=("photo",), fields=("consent",), raw=("image/jpeg", "image/png")))
+              upload=Upload(files=("photo",), fields=("consent",), raw=("image/jpeg", "image/png"), form=PhotoForm))
     async def put(self, query: PhotoUploadQuery) -> PhotoOut:
         """Normalize the picture into the ID photo; the first upload needs ``consent=true``."""
         assert self.principal is not None
@@ -109,7 +109,7 @@ class QualificationsHandler(ApiHandler):
     @endpoint("添加执业资格证书（multipart：type、number、可选 image；或 JSON 不带图片）",
               response=QualificationOut, status=201, roles=TRAINEE, tags=TAGS,
               max_body_bytes=QUALIFICATION_BODY_BYTES, errors=[400, 409, 413, 415, 422],
-              upload=Upload(files=("image",), fields=("type", "number")))
+              upload=Upload(files=("image",), fields=("type", "number"), form=QualificationCreate))
     async def post(self) -> QualificationOut:
         """Add a licence with an optional JPEG/PNG image (re-encoded without metadata)."""
         assert self.principal is not None

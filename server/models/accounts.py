@@ -5,9 +5,20 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
-from server.models.common import FieldError, OrgName, PersonName, StrictModel
+from server.models.common import (
+    ID_NUMBER_PATTERN,
+    NOT_BLANK_PATTERN,
+    PHONE_PATTERN,
+    USCC_PATTERN,
+    FieldError,
+    OrgName,
+    PersonName,
+    StrictModel,
+    schema,
+    sent_length,
+)
 from server.services.accounts.identity import (
     IdType,
     ProfileMismatch,
@@ -18,6 +29,7 @@ from server.services.accounts.identity import (
     validate_id_number,
     validate_uscc,
 )
+from server.services.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 
 Role = Literal["trainee", "unit", "admin", "reviewer", "scanner"]
 StaffRole = Literal["admin", "reviewer", "scanner"]
@@ -31,14 +43,33 @@ ROLE_LABELS: dict[str, str] = {
     "scanner": "协会验证员",
 }
 
-Phone = Annotated[str, StringConstraints(max_length=20), AfterValidator(validate_cn_mobile)]
-Uscc = Annotated[str, StringConstraints(max_length=30), AfterValidator(validate_uscc)]
+# Lengths are judged as sent (``sent_length``), as the schema's maxLength is, before a body is trimmed.
+Phone = Annotated[str, sent_length(20), StringConstraints(max_length=20), AfterValidator(validate_cn_mobile),
+                  schema(pattern=PHONE_PATTERN)]
+Uscc = Annotated[str, sent_length(30), StringConstraints(max_length=30), AfterValidator(validate_uscc),
+                 schema(pattern=USCC_PATTERN)]
+IdNumberText = Annotated[str, sent_length(30), StringConstraints(max_length=30), schema(pattern=ID_NUMBER_PATTERN)]
 # Length is checked by the password policy (which never truncates); this bound only
 # stops absurd bodies before they reach the hasher.
-Password = Annotated[str, StringConstraints(max_length=1024)]
+Password = Annotated[str, sent_length(1024), StringConstraints(max_length=1024)]
+# A password being set: the policy's length in the schema (strength and personal data it checks itself).
+NewPassword = Annotated[str, sent_length(1024), StringConstraints(max_length=1024),
+                        schema(minLength=MIN_LENGTH, maxLength=MAX_LENGTH)]
+
+
+def one_of(*names: str) -> dict[str, Any]:
+    """JSON Schema: exactly one of the (nullable) fields ``names`` is given as a string."""
+    return {"oneOf": [{"required": [n], "properties": {n: {"type": "string"}}} for n in names]}
 SmsCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{2,31}$")]
-LoginAccount = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+LoginAccount = Annotated[str, sent_length(64), StringConstraints(min_length=1, max_length=64),
+                         schema(pattern=NOT_BLANK_PATTERN)]
+# Opaque codes and tickets are taken as sent: printable ASCII, never white space (WeChat's codes,
+# our URL-safe tickets).
+OpaqueCode = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=128,
+                                              pattern=r"^[\x21-\x7e]+$")]
+BindTicket = Annotated[str, StringConstraints(strip_whitespace=False, min_length=10, max_length=128,
+                                              pattern=r"^[\x21-\x7e]+$")]
 
 
 def _plausible_birth_date(value: date) -> date:
@@ -55,11 +86,11 @@ class TraineeRegister(StrictModel):
     name: PersonName = Field(description="姓名")
     sex: Sex | None = Field(default=None, description="性别；居民身份证可省略（由号码推出）")
     id_type: IdType = Field(default=IdType.resident, description="证件类型")
-    id_number: Annotated[str, StringConstraints(max_length=30)] = Field(description="证件号码")
+    id_number: IdNumberText = Field(description="证件号码")
     birth_date: BirthDate | None = Field(default=None, description="出生日期；居民身份证可省略")
     phone: Phone = Field(description="手机号")
     email: EmailStr = Field(description="邮箱")
-    password: Password
+    password: NewPassword
     sms_code: SmsCode
 
     @model_validator(mode="after")
@@ -100,7 +131,7 @@ class UnitRegister(StrictModel):
     uscc: Uscc = Field(description="统一社会信用代码")
     contact_name: PersonName = Field(description="联系人")
     phone: Phone = Field(description="联系人手机号")
-    password: Password
+    password: NewPassword
     sms_code: SmsCode
 
 
@@ -123,7 +154,7 @@ class PasswordResetIn(StrictModel):
 
     account: LoginAccount = Field(description="身份证号 / 统一社会信用代码 / 协会用户名")
     sms_code: SmsCode = Field(description="发送到该账号登记手机号的重置密码验证码（用途 reset）")
-    new_password: Password = Field(description="新密码")
+    new_password: NewPassword = Field(description="新密码")
 
 
 class TokenOut(BaseModel):
@@ -158,7 +189,7 @@ class PasswordChangeIn(StrictModel):
     """Change one's own password; every other login is revoked."""
 
     old_password: Password
-    new_password: Password
+    new_password: NewPassword
 
 
 class ActivateIn(StrictModel):
@@ -167,7 +198,9 @@ class ActivateIn(StrictModel):
     account: LoginAccount
     secret: Annotated[str, StringConstraints(max_length=64)] | None = None
     sms_code: SmsCode | None = None
-    new_password: Password
+    new_password: NewPassword
+
+    model_config = ConfigDict(json_schema_extra=one_of("secret", "sms_code"))
 
     @model_validator(mode="after")
     def _one_proof(self) -> ActivateIn:
@@ -179,16 +212,18 @@ class ActivateIn(StrictModel):
 class WeChatLoginIn(StrictModel):
     """The code of ``wx.login()``."""
 
-    code: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    code: OpaqueCode
 
 
 class WeChatBindIn(StrictModel):
     """Bind the WeChat identity of a ticket to an account proven by password or SMS code."""
 
-    bind_ticket: Annotated[str, StringConstraints(min_length=10, max_length=128)]
+    bind_ticket: BindTicket
     account: LoginAccount
     password: Password | None = None
     sms_code: SmsCode | None = None
+
+    model_config = ConfigDict(json_schema_extra=one_of("password", "sms_code"))
 
     @model_validator(mode="after")
     def _one_proof(self) -> WeChatBindIn:
@@ -203,6 +238,6 @@ class StaffCreate(StrictModel):
     username: Username
     role: StaffRole
     name: PersonName
-    password: Password
+    password: NewPassword
 
 

@@ -8,24 +8,17 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
-from server.models.common import FieldError, PageQuery, StrictModel, clean_text
+from server.models.common import FieldError, PageQuery, StrictModel, clean_text, optional_text, required_text
 from server.models.enrollments import MyStatusOut
-
-
-def _required(value: str) -> str:
-    value = clean_text(value)
-    if not value:
-        raise ValueError("必填项")
-    return value
 
 
 def _code(value: str) -> str:
     return clean_text(value).upper()
 
 
-Label = Annotated[str, StringConstraints(max_length=50), AfterValidator(_required)]
-CourseName = Annotated[str, StringConstraints(max_length=100), AfterValidator(_required)]
-Venue = Annotated[str, StringConstraints(max_length=200), AfterValidator(_required)]
+Label = required_text(50)
+CourseName = required_text(100)
+Venue = required_text(200)
 SessionCode = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"), AfterValidator(_code)
 ]
@@ -33,7 +26,7 @@ FeeFen = Annotated[int, Field(ge=0, le=100_000_000, description="费用，单位
 Capacity = Annotated[int, Field(gt=0, le=100_000, description="计划人数")]
 Hours = Annotated[int, Field(gt=0, le=10_000, description="学时")]
 PassMark = Annotated[int, Field(ge=0, le=100, description="合格分数线（0–100）")]
-SearchText = Annotated[str, StringConstraints(max_length=50), AfterValidator(clean_text)]
+SearchText = optional_text(50)
 
 
 class SessionStatus(StrEnum):

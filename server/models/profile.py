@@ -21,7 +21,16 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints, model_validator
 
 from server.models.accounts import BirthDate, Phone, Sex, SmsCode
-from server.models.common import FieldError, PersonName, StrictModel, clean_text
+from server.models.common import (
+    REQUIRED_TEXT_PATTERN,
+    TEXT_PATTERN,
+    FieldError,
+    PersonName,
+    StrictModel,
+    clean_text,
+    schema,
+    sent_length,
+)
 from server.services.accounts.identity import IdType
 
 EDUCATION_LEVELS: tuple[str, ...] = (
@@ -101,16 +110,19 @@ def _postcode(value: str) -> str | None:
 
 
 def _text(max_length: int, *, required: bool = False) -> Any:
-    return Annotated[str, StringConstraints(max_length=max_length),
-                     AfterValidator(_required_text if required else _optional_text)]
+    return Annotated[str, sent_length(max_length), StringConstraints(max_length=max_length),
+                     AfterValidator(_required_text if required else _optional_text),
+                     schema(minLength=1, pattern=REQUIRED_TEXT_PATTERN) if required else schema(pattern=TEXT_PATTERN)]
 
 
 Education = choice(EDUCATION_LEVELS, "学历")
 Ethnicity = choice(ETHNICITIES, "民族")
 PoliticalStatus = choice(POLITICAL_STATUSES, "政治面貌")
 Honor = choice(HONORS, "院士/大师称号")
-YearMonth = Annotated[str, StringConstraints(max_length=7), AfterValidator(_year_month)]
-Postcode = Annotated[str, StringConstraints(max_length=10), AfterValidator(_postcode)]
+YearMonth = Annotated[str, StringConstraints(max_length=7), AfterValidator(_year_month),
+                      schema(pattern=r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$")]
+Postcode = Annotated[str, StringConstraints(max_length=10), AfterValidator(_postcode),
+                     schema(pattern=r"^\s*(?:[0-9]{6})?\s*$")]
 
 
 class ProfileUpdate(StrictModel):

@@ -6,11 +6,12 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from server.models.common import StrictModel
+from server.models.common import PHONE_PATTERN, StrictModel, schema, sent_length
 from server.services.accounts.identity import validate_cn_mobile
 from server.services.accounts.sms import SmsPurpose
 
-SmsPhone = Annotated[str, StringConstraints(max_length=20), AfterValidator(validate_cn_mobile)]
+SmsPhone = Annotated[str, sent_length(20), StringConstraints(max_length=20), AfterValidator(validate_cn_mobile),
+                     schema(pattern=PHONE_PATTERN)]
 
 
 class SmsCodeIn(StrictModel):

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import re
+import unicodedata
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from server.models.accounts import BirthDate, Phone, Sex, settle_identity
+from server.models.accounts import BirthDate, IdNumberText, Phone, Sex, settle_identity
 from server.models.common import FieldError, PageQuery, PersonName, StrictModel
 from server.models.profile import ProfileUpdate
 from server.services.accounts.identity import IdType
-
-IdNumberText = Annotated[str, StringConstraints(max_length=30)]
 
 
 class StaffCreate(ProfileUpdate):
@@ -183,11 +183,64 @@ class PhotoBatchOut(BaseModel):
     finished_at: datetime | None = None
 
 
-def birth_from_cell(value: Any) -> Any:
-    """An Excel date cell as ``date``; text is left to the model to parse."""
+BIRTH_FORMATS = "YYYY-MM-DD、YYYY-MM、YYYY年MM月、YYYY.MM 或日期单元格"
+_EXCEL_EPOCH = date(1899, 12, 30)  # serial 1 is 1900-01-01 (Excel's phantom 1900-02-29 is before any birth here)
+_BIRTH_TEXT = re.compile(
+    r"(?P<y>\d{4})\s*(?:[-/.年]\s*(?P<m>\d{1,2})\s*(?:[-/.月]\s*(?:(?P<d>\d{1,2})\s*日?)?)?|(?P<md>\d{2}(?:\d{2})?))"
+)
+
+
+def birth_from_cell(value: Any) -> date | str:
+    """A 出生年月 cell as a ``date``, or ``"YYYY-MM"`` when only the month is given.
+
+    Accepted: date cells (datetime/date), Excel serial numbers of a General cell,
+    ``YYYYMMDD``/``YYYYMM`` numbers, a ``YYYY.MM`` number (as ``work_start`` reads it),
+    and text ``YYYY-MM-DD``, ``YYYY-MM``, ``YYYY年MM月[DD日]``, ``YYYY.MM[.DD]``,
+    ``YYYY/MM/DD``, ``YYYYMMDD`` (full-width digits too). Anything else, or a day
+    that does not exist, raises ``ValueError`` with the Chinese message.
+    """
     if isinstance(value, datetime):
         return value.date()
-    return value
+    if isinstance(value, date):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _birth_number(value)
+    if isinstance(value, str):
+        return _birth_text(value)
+    raise ValueError(f"出生年月格式应为 {BIRTH_FORMATS}")
+
+
+def _birth_number(value: float) -> date | str:
+    if float(value).is_integer():
+        digits = str(int(value))
+        if len(digits) in (6, 8):  # 198807 / 19880715 typed into a General cell
+            return _birth_text(digits)
+        if 1900 <= value <= 2100:  # a year alone: not a serial number of 1905
+            raise ValueError("出生年月须包含月份，如 1988-07")
+        if 1 <= value <= 73_050:  # a date serial (to 2099) that lost its date format
+            return _EXCEL_EPOCH + timedelta(days=int(value))
+    elif 1900 <= value < 2100:  # 1988.07 typed as a number: read as work_start reads it
+        try:
+            return _work_start_number(value)
+        except ValueError:
+            pass
+    raise ValueError(f"出生年月格式应为 {BIRTH_FORMATS}（请以文本填写）")
+
+
+def _birth_text(text: str) -> date | str:
+    match = _BIRTH_TEXT.fullmatch(unicodedata.normalize("NFKC", text).strip())
+    if match is None:
+        raise ValueError(f"出生年月格式应为 {BIRTH_FORMATS}")
+    year, month, day = match.group("y"), match.group("m"), match.group("d")
+    if match.group("md"):  # YYYYMM or YYYYMMDD
+        month, day = match.group("md")[:2], match.group("md")[2:] or None
+    try:
+        if day is None:
+            date(int(year), int(month), 1)  # the month exists
+            return f"{year}-{int(month):02d}"
+        return date(int(year), int(month), int(day))
+    except ValueError:
+        raise ValueError(f"出生年月不是有效的日期：{text.strip()[:20]}") from None
 
 
 def work_start_from_cell(value: Any) -> Any:

@@ -6,29 +6,26 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 from server.models.accounts import Phone
-from server.models.common import FieldError, PersonName, StrictModel, clean_text
+from server.models.common import (
+    BLANK_PATTERN,
+    REQUIRED_TEXT_PATTERN,
+    USCC_PATTERN,
+    FieldError,
+    PersonName,
+    StrictModel,
+    optional_text,
+    required_text,
+)
 from server.services.accounts.identity import validate_uscc
 
-
-def _required(value: str) -> str:
-    value = clean_text(value)
-    if not value:
-        raise ValueError("必填项")
-    return value
-
-
-def _optional(value: str) -> str:
-    return clean_text(value)
-
-
-Region = Annotated[str, StringConstraints(max_length=100), AfterValidator(_required)]
-StreetAddress = Annotated[str, StringConstraints(max_length=200), AfterValidator(_required)]
+Region = required_text(100)
+StreetAddress = required_text(200)
 Postcode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
-InvoiceTitle = Annotated[str, StringConstraints(max_length=100), AfterValidator(_required)]
-OptionalText = Annotated[str, StringConstraints(max_length=200), AfterValidator(_optional)]
+InvoiceTitle = required_text(100)
+OptionalText = optional_text(200)
 
 
 # ---- shipping addresses ---------------------------------------------------------------------
@@ -107,6 +104,20 @@ class InvoiceTemplateIn(StrictModel):
     bank_account: OptionalText = Field(default="", description="开户行及账号（专票必填）")
     email: EmailStr | None = Field(default=None, description="接收邮箱（电子发票必填）")
     is_default: bool = False
+
+    # The rules of ``_rules`` in the schema, so that generated clients check them too.
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"if": {"properties": {"medium": {"const": "electronic"}}, "required": ["medium"]},
+         "then": {"required": ["email"], "properties": {"email": {"type": "string"}}}},
+        {"if": {"properties": {"kind": {"const": "special"}}, "required": ["kind"]},
+         "then": {"required": ["address_phone", "bank_account"], "properties": {
+             "title_type": {"const": "company"},
+             "address_phone": {"minLength": 1, "pattern": REQUIRED_TEXT_PATTERN},
+             "bank_account": {"minLength": 1, "pattern": REQUIRED_TEXT_PATTERN}}}},
+        {"if": {"properties": {"title_type": {"const": "company"}}, "required": ["title_type"]},
+         "then": {"required": ["tax_id"], "properties": {"tax_id": {"pattern": USCC_PATTERN}}},
+         "else": {"properties": {"tax_id": {"pattern": BLANK_PATTERN}}}},
+    ]})
 
     @model_validator(mode="after")
     def _rules(self) -> InvoiceTemplateIn:

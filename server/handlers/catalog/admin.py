@@ -58,9 +58,10 @@ class CourseHandler(ApiHandler):
 class SessionsHandler(ApiHandler):
     """``/api/v1/admin/sessions``."""
 
-    @endpoint("班次列表（含草稿）", query=AdminSessionQuery, response=AdminSessionPage, roles=READ, tags=TAGS)
+    @endpoint("班次列表（含草稿）", query=AdminSessionQuery, response=AdminSessionPage, roles=READ, tags=TAGS,
+              errors=[404])
     async def get(self, query: AdminSessionQuery) -> AdminSessionPage:
-        """Every session, newest first."""
+        """Every session, newest first; 404 ``course_not_found`` when filtered by an unknown course."""
         docs, total = await self.services.catalog.list_sessions(
             q=query.q, course_id=query.course_id, status=query.status, skip=query.skip, limit=query.page_size
         )

@@ -85,7 +85,8 @@ class StaffPhotoHandler(ApiHandler):
     @endpoint("上传单位人员证件照（multipart 字段 photo + consent，或图片原始内容 + ?consent=true）",
               query=PhotoUploadQuery, response=PhotoOut, roles=UNIT, tags=TAGS,
               max_body_bytes=PHOTO_MAX_BYTES + MULTIPART_SLACK, errors=[404, 413, 415, 422],
-              upload=Upload(files=("photo",), fields=("consent",), raw=("image/jpeg", "image/png")))
+              upload=Upload(files=("photo",), fields=("consent",), raw=("image/jpeg", "image/png"),
+                            form=StaffPhotoForm))
     async def put(self, trainee_id: str, query: PhotoUploadQuery) -> PhotoOut:
         """Normalize the picture into the person's ID photo (the unit confirms the person's consent)."""
         assert self.principal is not None

@@ -141,6 +141,11 @@ class EnrollmentService:
         """Enroll ``trainee`` (an account document) in the session; the new enrollment document (as stored)."""
         session = await self.catalog.get_session(session_id)
         self._check_may_enroll(trainee, session)
+        # Eligibility before inputs: an enrolled person is told so, not asked for an address.
+        # (A courtesy read only: the unique index in ``_claim_course`` remains the guard.)
+        if await self.enrollments.find_one(
+                {"trainee_id": trainee["_id"], "course_id": session["course_id"], "active": True}, {"_id": 1}):
+            raise _already_enrolled()
         address = await self._address(session, by, address_id)
         return await self._enroll(trainee, session, by=by, address=address, ip=ip)
 

@@ -23,7 +23,13 @@ from pydantic import ValidationError
 from server.documents.staff_xlsx import EXAMPLE_ID
 from server.models.common import FieldError
 from server.models.staff import StaffCreate, birth_from_cell, work_start_from_cell
-from server.services.accounts.identity import ID_TYPE_LABELS, mask_id_number, validate_id_number
+from server.services.accounts.identity import (
+    ID_TYPE_LABELS,
+    IdType,
+    mask_id_number,
+    parse_resident_id,
+    validate_id_number,
+)
 
 _SEX = {"男": "male", "女": "female", "male": "male", "female": "female"}
 _ID_TYPES = {label: str(kind) for kind, label in ID_TYPE_LABELS.items()} | {"身份证": "resident_id"}
@@ -123,7 +129,11 @@ def _fold(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
             errors["id_number"] = "证件号码须以文本格式填写（数字格式会丢失位数）"
             continue
         elif key == "birth_date":
-            value = _date_text(birth_from_cell(value))
+            try:
+                value = birth_from_cell(value)
+            except ValueError as exc:
+                errors["birth_date"] = str(exc)
+                continue
         elif key == "work_start":
             try:
                 value = work_start_from_cell(value)
@@ -135,17 +145,29 @@ def _fold(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         elif not isinstance(value, (str, date, datetime)):
             value = str(value)
         values[key] = value
+    _settle_birth_month(values, errors)
     return values, errors
 
 
-def _date_text(value: Any) -> Any:
-    if isinstance(value, str):
-        parts = value.replace("/", "-").replace(".", "-").replace("年", "-").replace("月", "-").rstrip("日").split("-")
-        if len(parts) == 3 and all(p.isdigit() for p in parts):
-            return f"{int(parts[0]):04d}-{int(parts[1]):02d}-{int(parts[2]):02d}"
-        if len(value) == 8 and value.isdigit():
-            return f"{value[:4]}-{value[4:6]}-{value[6:]}"
-    return value
+def _settle_birth_month(values: dict[str, Any], errors: dict[str, str]) -> None:
+    """A 出生年月 of year and month only: checked against a resident ID, which gives the full date.
+
+    Other documents do not encode the birth date, and the account needs the day: there a
+    month alone is refused with the reason (no day is made up).
+    """
+    month = values.get("birth_date")
+    if not isinstance(month, str):
+        return
+    del values["birth_date"]
+    if str(values.get("id_type") or IdType.resident) != IdType.resident:
+        errors["birth_date"] = "证件类型不是居民身份证时，出生年月须填写到日，如 1988-07-15"
+        return
+    try:
+        born = parse_resident_id(validate_id_number(IdType.resident, str(values.get("id_number")))).birth_date
+    except ValueError:
+        return  # the ID number's own error is reported by the model
+    if born.strftime("%Y-%m") != month:
+        errors["birth_date"] = "出生年月与居民身份证号码不一致"
 
 
 def _field_message(error: Any) -> tuple[str, str]:

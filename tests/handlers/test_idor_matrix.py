@@ -1,0 +1,298 @@
+"""The IDOR matrix, generated from the OpenAPI document: nobody reaches another's objects by id.
+
+For every operation with an id in its path, the objects of principal A (a trainee's address,
+invoice template, licence, enrollment; a unit's staff member with a photo, committed import,
+photo job; the association's course, session and an account) are used by every *other*
+principal: another trainee, another unit, the wrong staff role, anonymous. Each answer must
+be 401/403/404 and the database must be unchanged (bookkeeping aside). Then A itself reads
+each object (a positive control: the ids are live, so a leak would show as a 200).
+
+A new endpoint with an id enters the matrix by itself; the test fails when it meets a path
+parameter or a body it has no entry for (``IDS``, ``BODIES``): extend them, do not skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from pymongo.asynchronous.database import AsyncDatabase
+
+from server.config import Settings
+from server.services.container import Services
+from server.services.enrollment.templates import TemplateService
+from tests import factories
+from tests.client import ApiClient, Response
+from tests.conftest import serve_app
+from tests.staff_helpers import form_body, multipart, sheet_bytes, staff_row
+
+PORTRAIT = (Path(__file__).resolve().parents[1] / "fixtures" / "photos" / "portrait.jpg").read_bytes()
+STAFF_ROLES = ("admin", "reviewer", "scanner")
+# Collections that change on any request, whoever sends it (login bookkeeping, throttles, the trail).
+BOOKKEEPING = {"audit_log", "rate_limits", "tokens", "sms_codes"}
+# Operations with an id that are public by design (a published session is a public page).
+PUBLIC_BY_DESIGN = {"SessionDetailHandler.get"}
+
+# Path parameter → (the object of principal A it names, who may use it besides the staff roles the
+# operation admits). A parameter missing here fails the test: decide whose object it names.
+IDS: dict[str, tuple[str, frozenset[str]]] = {
+    "address_id": ("address", frozenset({"trainee_a"})),
+    "template_id": ("invoice_template", frozenset({"trainee_a"})),
+    "qualification_id": ("qualification", frozenset({"trainee_a"})),
+    "enrollment_id": ("enrollment", frozenset({"trainee_a"})),
+    "trainee_id": ("staff_member", frozenset({"unit_a"})),
+    "import_id": ("staff_import", frozenset({"unit_a"})),
+    "job_id": ("photo_job", frozenset({"unit_a"})),
+    "course_id": ("course", frozenset()),
+    "session_id": ("session", frozenset()),
+    "account_id": ("account", frozenset()),
+}
+
+
+def _address() -> dict[str, Any]:
+    return {"recipient": "张三", "phone": "13912345678", "region": "上海市徐汇区", "address": "宜山路 700 号"}
+
+
+def _invoice() -> dict[str, Any]:
+    return {"kind": "normal", "medium": "paper", "title_type": "personal", "title": "张三"}
+
+
+# Valid bodies, so that only the ownership guard can stop the call (a 422 would hide a leak).
+BODIES: dict[str, dict[str, Any]] = {
+    "AddressHandler.put": {"json": {**_address(), "recipient": "李四"}},
+    "InvoiceTemplateHandler.put": {"json": {**_invoice(), "title": "李四"}},
+    "CourseHandler.patch": {"json": {"name": "被改名的课程"}},
+    "SessionHandler.patch": {"json": {"venue": "被改的地点"}},
+    "StaffHandler.put": {"json": {"email": "x@example.com", "work_start": "2015-07", "specialty": "测量",
+                                  "address": "别处"}},
+    "StaffPhotoHandler.put": {"body": PORTRAIT, "headers": {"Content-Type": "image/jpeg"}, "query": "?consent=true"},
+}
+
+
+@dataclass
+class World:
+    """Principals (tokens) and principal A's objects (ids)."""
+
+    tokens: dict[str, str | None] = field(default_factory=dict)
+    objects: dict[str, str] = field(default_factory=dict)
+
+
+async def _ok(r: Response, what: str) -> Any:
+    assert 200 <= r.status < 300, f"{what}: {r.status} {r.body[:300]!r}"
+    return r.json if r.body and r.headers.get("Content-Type", "").startswith("application/json") else None
+
+
+async def build_world(api: ApiClient, services: Services, settings: Settings) -> World:
+    """Two trainees, two units, each staff role; principal A's objects, made through the API."""
+    world = World()
+    outbox = settings.sms_outbox
+    for who in ("trainee_a", "trainee_b"):
+        world.tokens[who], _ = await factories.register_trainee(api, outbox)
+    for who in ("unit_a", "unit_b"):
+        world.tokens[who], _ = await factories.register_unit(api, outbox)
+    for role in STAFF_ROLES:
+        world.tokens[role] = await factories.staff_token(services, role)
+    world.tokens["anonymous"] = None
+    t, u, admin = world.tokens["trainee_a"], world.tokens["unit_a"], world.tokens["admin"]
+    me = await _ok(await api.get("/api/v1/me", token=t), "me")
+    world.objects["account"] = me["id"]
+    world.objects["address"] = (await _ok(await api.post("/api/v1/addresses", _address(), token=t), "address"))["id"]
+    world.objects["invoice_template"] = (
+        await _ok(await api.post("/api/v1/invoice-templates", _invoice(), token=t), "template"))["id"]
+    body, ctype = multipart([("image", "licence.jpg", PORTRAIT)], {"type": "注册土木工程师", "number": "AY0001"})
+    r = await api.request("POST", "/api/v1/me/qualifications", body=body, headers={"Content-Type": ctype}, token=t)
+    world.objects["qualification"] = (await _ok(r, "qualification"))["id"]
+    r = await api.request("PUT", "/api/v1/me/photo?consent=true", body=PORTRAIT,
+                          headers={"Content-Type": "image/jpeg"}, token=t)
+    await _ok(r, "own photo")
+    # the association's catalog, and trainee A's enrollment in it
+    course = await _ok(await api.post("/api/v1/admin/courses", factories.course_body(), token=admin), "course")
+    world.objects["course"] = course["id"]
+    from tests.handlers.enrollment.test_enrollments import window  # today's dates, as that area tests them
+
+    session = await factories.published_session(api, admin, course["id"], **window())
+    world.objects["session"] = session["id"]
+    enrolled = await api.post("/api/v1/enrollments", {"session_id": session["id"]}, token=t)
+    world.objects["enrollment"] = (await _ok(enrolled, "enrollment"))["id"]
+    # unit A: a staff member with a photo, a committed import, a finished photo job
+    person = await _ok(await api.post("/api/v1/unit/staff", form_body(), token=u), "staff member")
+    world.objects["staff_member"] = person["id"]
+    r = await api.request("PUT", f"/api/v1/unit/staff/{person['id']}/photo?consent=true", body=PORTRAIT,
+                          headers={"Content-Type": "image/jpeg"}, token=u)
+    await _ok(r, "staff photo")
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    r = await api.request("POST", "/api/v1/unit/staff/imports", body=sheet_bytes([staff_row(name="导入甲")]),
+                          headers={"Content-Type": xlsx}, token=u)
+    world.objects["staff_import"] = (await _ok(r, "import"))["id"]
+    await _ok(await api.post(f"/api/v1/unit/staff/imports/{world.objects['staff_import']}/commit", token=u), "commit")
+    world.objects["photo_job"] = await _photo_job(api, u)
+    return world
+
+
+async def _photo_job(api: ApiClient, unit: str | None) -> str:
+    """A finished background photo job of the unit (more files than are done inline)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for i in range(21):
+            archive.writestr(f"某人-{i}.jpg", b"x")  # bad names: quick verdicts
+    r = await api.request("POST", "/api/v1/unit/staff/photos?consent=true", body=out.getvalue(),
+                          headers={"Content-Type": "application/zip"}, token=unit)
+    job = (await _ok(r, "photo job"))["job_id"]
+    assert job, r.body
+    for _ in range(100):
+        if (await api.get(f"/api/v1/unit/staff/photo-jobs/{job}", token=unit)).json["status"] != "running":
+            return str(job)
+        await asyncio.sleep(0.1)
+    raise AssertionError("the photo job did not finish")
+
+
+async def dump(db: AsyncDatabase[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Every document of every collection but the bookkeeping ones."""
+    state = {}
+    for name in sorted(await db.list_collection_names()):
+        if name not in BOOKKEEPING:
+            state[name] = await db[name].find().sort("_id", 1).to_list()
+    return state
+
+
+@dataclass(frozen=True)
+class Call:
+    """One operation of the document, with principal A's ids in its path."""
+
+    method: str
+    path: str
+    operation: dict[str, Any]
+    owners: frozenset[str]
+
+    @property
+    def operation_id(self) -> str:
+        """``Handler.method``."""
+        return str(self.operation["operationId"])
+
+
+def calls(document: dict[str, Any], world: World) -> list[Call]:
+    """Every operation with a path parameter, filled with A's ids (fails on an unknown parameter)."""
+    found = []
+    for path, item in document["paths"].items():
+        names = re.findall(r"{(\w+)}", path)
+        if not names:
+            continue
+        for method, operation in item.items():
+            missing = [n for n in names if n not in IDS]
+            assert not missing, f"{method.upper()} {path}: no entry in IDS for {missing}"
+            if "security" not in operation:
+                assert operation["operationId"] in PUBLIC_BY_DESIGN, f"{method.upper()} {path} is public with an id"
+                continue
+            if "requestBody" in operation:
+                assert operation["operationId"] in BODIES, f"{operation['operationId']}: no entry in BODIES"
+            concrete = path
+            owners: frozenset[str] = frozenset()
+            for name in names:
+                kind, who = IDS[name]
+                concrete = concrete.replace("{" + name + "}", world.objects[kind])
+                owners |= who
+            found.append(Call(method.upper(), concrete, operation, owners))
+    return found
+
+
+def staff_admitted(operation: dict[str, Any]) -> set[str]:
+    """Staff roles the operation admits by role (they see every account's objects by design)."""
+    description = operation.get("description", "")
+    if not description.startswith("角色："):
+        return set(STAFF_ROLES)  # any logged-in role
+    return set(description.removeprefix("角色：").split(", ")) & set(STAFF_ROLES)
+
+
+async def send(api: ApiClient, call: Call, token: str | None) -> Response:
+    """The call with its body (if any), as ``token``."""
+    extra = BODIES.get(call.operation_id, {})
+    if "json" in extra:
+        return await api.request(call.method, call.path, json=extra["json"], token=token)
+    return await api.request(call.method, call.path + extra.get("query", ""), body=extra.get("body"),
+                             headers=extra.get("headers"), token=token)
+
+
+async def run_matrix(api: ApiClient, db: AsyncDatabase[dict[str, Any]], world: World,
+                     only: str | None = None, tried: list[str] | None = None) -> list[str]:
+    """Every call as every other principal; the list of what got through (empty: all refused)."""
+    document = (await api.get("/api/openapi.json")).json
+    leaks = []
+    tried = [] if tried is None else tried
+    for call in calls(document, world):
+        if only and not re.search(only, call.path):
+            continue
+        allowed = call.owners | staff_admitted(call.operation)
+        for who, token in world.tokens.items():
+            if who in allowed:
+                continue
+            before = await dump(db)
+            tried.append(f"{call.method} {call.path} as {who}")
+            r = await send(api, call, token)
+            expected = {401} if token is None else {403, 404}
+            if r.status not in expected:
+                leaks.append(f"{call.method} {call.path} as {who}: {r.status} {r.body[:120]!r}")
+            if await dump(db) != before:
+                leaks.append(f"{call.method} {call.path} as {who}: the database changed")
+    return leaks
+
+
+async def test_nobody_reaches_another_principals_objects(
+    api: ApiClient, services: Services, settings: Settings, db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    world = await build_world(api, services, settings)
+    tried: list[str] = []
+    assert await run_matrix(api, db, world, tried=tried) == []
+    # Every id-carrying operation was tried by several others (e.g. 26 operations × 3–7 callers today).
+    assert len({t.split(" as ")[0] for t in tried}) == len(calls((await api.get("/api/openapi.json")).json, world))
+    assert len(tried) >= 3 * len({t.split(" as ")[0] for t in tried}), tried
+    # Positive control: every id is live, so a leak would have answered 200.
+    document = (await api.get("/api/openapi.json")).json
+    for call in calls(document, world):
+        if call.method == "GET":
+            owner = next(iter(call.owners), None) or next(iter(staff_admitted(call.operation)))
+            r = await send(api, call, world.tokens[owner])
+            assert 200 <= r.status < 300, f"{call.path} as {owner}: {r.status} {r.body[:200]!r}"
+
+
+def test_every_path_parameter_has_an_owner() -> None:
+    """The mapping is complete for today's routes (a new parameter name must be added to IDS)."""
+    from server.app import all_routes
+    from server.openapi import path_parameters
+
+    names = {name for route in all_routes() for name in path_parameters(route[0])}
+    assert names <= set(IDS), names - set(IDS)
+
+
+class OwnerBlindTemplates(TemplateService):
+    """The control: template deletion without the owner in the filter (the guard the matrix protects)."""
+
+    async def _delete(self, kind: Any, owner: Any, template_id: str, ip: str | None) -> None:
+        result = await self.db[kind.collection].delete_one({"_id": ObjectId(template_id)})
+        if result.deleted_count == 0:
+            from server import errors
+
+            raise errors.not_found("不存在")
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+async def test_the_matrix_fails_without_the_owner_guard(
+    api: ApiClient, services: Services, settings: Settings, db: AsyncDatabase[dict[str, Any]], guarded: bool
+) -> None:
+    world = await build_world(api, services, settings)
+    if guarded:
+        assert await run_matrix(api, db, world, only="/addresses/") == []
+        return
+    blind = OwnerBlindTemplates.__new__(OwnerBlindTemplates)
+    blind.__dict__.update(services.templates.__dict__)
+    leaky = dataclasses.replace(services, templates=blind)
+    async with serve_app(settings, leaky) as other_api:
+        leaks = await run_matrix(other_api, db, world, only="/addresses/")
+    assert any("DELETE" in leak and "database changed" in leak for leak in leaks), leaks
