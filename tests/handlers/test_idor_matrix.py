@@ -32,7 +32,7 @@ from server.services.enrollment.templates import TemplateService
 from tests import factories
 from tests.client import ApiClient, Response
 from tests.conftest import serve_app
-from tests.staff_helpers import form_body, multipart, sheet_bytes, staff_row
+from tests.staff_helpers import form_body, multipart, sheet_bytes, staff_row, verify_unit
 
 PORTRAIT = (Path(__file__).resolve().parents[1] / "fixtures" / "photos" / "portrait.jpg").read_bytes()
 STAFF_ROLES = ("admin", "reviewer", "scanner")
@@ -54,6 +54,8 @@ IDS: dict[str, tuple[str, frozenset[str]]] = {
     "course_id": ("course", frozenset()),
     "session_id": ("session", frozenset()),
     "account_id": ("account", frozenset()),
+    # unit A's account: trainee A is bound to it (their own unit), staff review its licence
+    "unit_id": ("unit", frozenset({"trainee_a"})),
 }
 
 
@@ -74,6 +76,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "StaffHandler.put": {"json": {"email": "x@example.com", "work_start": "2015-07", "specialty": "测量",
                                   "address": "别处"}},
     "StaffPhotoHandler.put": {"body": PORTRAIT, "headers": {"Content-Type": "image/jpeg"}, "query": "?consent=true"},
+    "UnitDecisionHandler.post": {"json": {"decision": "reject", "reason": "营业执照不清晰"}},
 }
 
 
@@ -94,8 +97,9 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     """Two trainees, two units, each staff role; principal A's objects, made through the API."""
     world = World()
     outbox = settings.sms_outbox
+    people = {}
     for who in ("trainee_a", "trainee_b"):
-        world.tokens[who], _ = await factories.register_trainee(api, outbox)
+        world.tokens[who], people[who] = await factories.register_trainee(api, outbox)
     for who in ("unit_a", "unit_b"):
         world.tokens[who], _ = await factories.register_unit(api, outbox)
     for role in STAFF_ROLES:
@@ -134,6 +138,11 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     world.objects["staff_import"] = (await _ok(r, "import"))["id"]
     await _ok(await api.post(f"/api/v1/unit/staff/imports/{world.objects['staff_import']}/commit", token=u), "commit")
     world.objects["photo_job"] = await _photo_job(api, u)
+    # unit A, verified by the association, binds trainee A: their unit, with a licence on file
+    await verify_unit(api, api.with_token(u), services)
+    world.objects["unit"] = (await _ok(await api.get("/api/v1/me", token=u), "unit me"))["id"]
+    bind = {"name": people["trainee_a"]["name"], "id_number": people["trainee_a"]["id_number"]}
+    await _ok(await api.post("/api/v1/unit/staff/bind", bind, token=u), "bind trainee A")
     return world
 
 
@@ -211,6 +220,14 @@ def staff_admitted(operation: dict[str, Any]) -> set[str]:
     return set(description.removeprefix("角色：").split(", ")) & set(STAFF_ROLES)
 
 
+def admits(operation: dict[str, Any], principal: str) -> bool:
+    """Whether the operation's roles include the role of ``principal`` (``trainee_a`` → trainee)."""
+    description = operation.get("description", "")
+    if not description.startswith("角色："):
+        return True
+    return principal.split("_")[0] in description.removeprefix("角色：").split(", ")
+
+
 async def send(api: ApiClient, call: Call, token: str | None) -> Response:
     """The call with its body (if any), as ``token``."""
     extra = BODIES.get(call.operation_id, {})
@@ -257,7 +274,8 @@ async def test_nobody_reaches_another_principals_objects(
     document = (await api.get("/api/openapi.json")).json
     for call in calls(document, world):
         if call.method == "GET":
-            owner = next(iter(call.owners), None) or next(iter(staff_admitted(call.operation)))
+            owner = next((o for o in sorted(call.owners) if admits(call.operation, o)), None) \
+                or next(iter(staff_admitted(call.operation)))
             r = await send(api, call, world.tokens[owner])
             assert 200 <= r.status < 300, f"{call.path} as {owner}: {r.status} {r.body[:200]!r}"
 
