@@ -185,7 +185,8 @@ def _responses(spec: Endpoint, refs: Refs, *, has_path_id: bool) -> dict[str, An
 
     Derived, so that no endpoint forgets one: a login → 401 (and 403 with roles or a
     restricted token); a JSON body or upload → 400/413/415/422; a query → 422; an id in
-    the path → 404; plus the statuses the endpoint declares (its conflicts, throttles, 503).
+    the path → 404; every endpoint → 503 (the database unreachable, or a bounded worker pool
+    full: both with Retry-After); plus the statuses the endpoint declares (conflicts, throttles).
     """
     if spec.produces:
         ok: dict[str, Any] = {
@@ -198,7 +199,7 @@ def _responses(spec: Endpoint, refs: Refs, *, has_path_id: bool) -> dict[str, An
     else:
         ok = {"description": "成功"}
     responses: dict[str, Any] = {str(spec.status): ok}
-    statuses = set(spec.errors)
+    statuses = set(spec.errors) | {503}
     if spec.roles is not None:
         statuses |= {401, 403}  # 403 also for a restricted (password-change) token
     if spec.body is not None or spec.upload is not None:

@@ -53,7 +53,7 @@ class SmsLoginHandler(ApiHandler):
     """``/api/v1/auth/login/sms``."""
 
     @endpoint("短信验证码登录（验证码发送到账号登记的手机号）", body=SmsLoginIn, response=TokenOut,
-              tags=TAGS, errors=[403])
+              tags=TAGS, errors=[403, 429])
     async def post(self, body: SmsLoginIn) -> TokenOut:
         """Log in with an SMS code to the phone on record; works while password login is locked."""
         return await self.services.login.login_sms(body, ip=self.client_ip)
@@ -62,7 +62,7 @@ class SmsLoginHandler(ApiHandler):
 class PasswordResetHandler(ApiHandler):
     """``/api/v1/auth/password/reset``."""
 
-    @endpoint("短信验证码重置密码", body=PasswordResetIn, response=OkOut, tags=TAGS, errors=[403])
+    @endpoint("短信验证码重置密码", body=PasswordResetIn, response=OkOut, tags=TAGS, errors=[403, 429])
     async def post(self, body: PasswordResetIn) -> OkOut:
         """Set a new password proven by an SMS code to the phone on record; every login is revoked."""
         await self.services.accounts.reset_password(body, ip=self.client_ip)
