@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -31,12 +30,16 @@ from server.services.catalog.waitlist import WaitlistService
 from server.services.cpu import cpu_runner
 from server.services.enrollment.enrollments import EnrollmentService
 from server.services.enrollment.templates import TemplateService
+from server.services.jobs.notify import KIND as NOTIFY_KIND
+from server.services.jobs.notify import notify_handler
+from server.services.jobs.queue import JobQueue
+from server.services.jobs.runner import JobRunner
 from server.services.pii import FieldCipher
 from server.services.profile.photos import PhotoService
 from server.services.profile.profile import ProfileService
 from server.services.profile.qualifications import QualificationService
 from server.services.staff.imports import StaffImportService
-from server.services.staff.photos import StaffPhotoService
+from server.services.staff.photos import PHOTO_JOB_KIND, StaffPhotoService
 from server.services.staff.staff import StaffService
 
 log = logging.getLogger(__name__)
@@ -71,7 +74,8 @@ class Services:
     staff_imports: StaffImportService
     staff_photos: StaffPhotoService
     enrollments: EnrollmentService
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    jobs: JobQueue
+    runner: JobRunner
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -82,30 +86,16 @@ class Services:
         return await cpu_runner(self.executor)(fn, *args)  # type: ignore[no-any-return]
 
     def start_periodic(self, name: str, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
-        """Run ``job`` every ``seconds`` until :meth:`close` (jobs must be safe in many processes)."""
-        self._tasks.append(asyncio.create_task(_every(name, seconds, job), name=name))
+        """Run ``job`` once every ``seconds`` across all processes (claimed per period by the job runner)."""
+        self.runner.every(name, seconds, job)
 
     async def close(self) -> None:
-        """Stop periodic jobs, background photo jobs, the WeChat adapter and the executor."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-        await self.staff_photos.close()
+        """Stop the job runner (running jobs released), the WeChat adapter and the executor."""
+        await self.runner.stop()
         close_wechat = getattr(self.wechat, "close", None)
         if close_wechat is not None:
             close_wechat()
         self.executor.shutdown(wait=True, cancel_futures=True)
-
-
-async def _every(name: str, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
-    # A periodic job logs its failure and lives on: one bad run must not stop it.
-    while True:
-        try:
-            await job()
-        except Exception:
-            log.exception("periodic job %s failed", name)
-        await asyncio.sleep(seconds)
 
 
 def build_services(
@@ -138,7 +128,11 @@ def build_services(
     photos = PhotoService(db, profiles=profiles, audit=audit, executor=executor)
     qualifications = QualificationService(db, audit=audit, executor=executor)
     notifier = make_notifier(settings)
-    waitlist = WaitlistService(db, notifier=notifier, audit=audit)
+    jobs = JobQueue(db, audit=audit, max_attempts=settings.jobs_max_attempts,
+                    backoff_seconds=settings.jobs_backoff_seconds)
+    runner = JobRunner(jobs, db, concurrency=settings.jobs_concurrency, lease_seconds=settings.jobs_lease_seconds,
+                       poll_seconds=settings.jobs_poll_seconds)
+    waitlist = WaitlistService(db, jobs=jobs, audit=audit)
     catalog = CatalogService(db, audit=audit, waitlist=waitlist)  # raised capacity goes to the waitlist
     session_list = SessionListService(db, catalog=catalog)
     templates = TemplateService(db, cipher=cipher, audit=audit)
@@ -152,8 +146,11 @@ def build_services(
         db, accounts=accounts, staff=staff, cipher=cipher, audit=audit, run_cpu=run_cpu,
         max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows,
     )
-    staff_photos = StaffPhotoService(db, accounts=accounts, photos=photos, audit=audit,
+    staff_photos = StaffPhotoService(db, accounts=accounts, photos=photos, audit=audit, jobs=jobs,
                                      concurrency=settings.executor_workers)
+    # Every job kind, in every process: any runner may pick up any job.
+    runner.register(NOTIFY_KIND, notify_handler(notifier))
+    runner.register(PHOTO_JOB_KIND, staff_photos.run_job)
     return Services(
         settings=settings, db=db, executor=executor, health=HealthProbe(db), limiter=limiter,
         cipher=cipher, sms_codes=sms_codes, audit=audit, tokens=tokens, accounts=accounts,
@@ -161,15 +158,17 @@ def build_services(
         profiles=profiles, photos=photos, qualifications=qualifications,
         catalog=catalog, session_list=session_list, templates=templates,
         notifier=notifier, enrollments=enrollments,
-        staff=staff, staff_imports=staff_imports, staff_photos=staff_photos,
+        staff=staff, staff_imports=staff_imports, staff_photos=staff_photos, jobs=jobs, runner=runner,
     )
 
 
 def start_jobs(services: Services) -> None:
-    """The periodic jobs of a serving process; each is safe to run in several processes at once."""
+    """Schedule the periodic tasks (each runs once per period across all processes) and start the runner."""
     services.start_periodic("expire_unpaid", 60, services.enrollments.expire_unpaid)
     services.start_periodic("lapse_waitlist_offers", 60, services.enrollments.waitlist.lapse_offers)
     services.start_periodic("repair_reservations", 300, services.enrollments.repair)
     services.start_periodic("repair_waitlist", 300, services.enrollments.waitlist.repair)
     # Also the start-up recovery: the first run is immediate. Lease-guarded, so safe in many processes.
     services.start_periodic("rollback_unfinished_imports", 120, services.staff_imports.rollback_unfinished_imports)
+    services.start_periodic("purge_job_files", 3600, services.jobs.purge)
+    services.runner.start()

@@ -23,6 +23,7 @@ from server.services import Principal
 from server.services.accounts.identity import today_shanghai
 from server.services.container import Services
 from tests import factories
+from tests.outbox import wait_for_lines
 
 ADMIN = Principal(ObjectId(), "admin")
 
@@ -225,7 +226,7 @@ async def test_a_freed_seat_is_offered_to_the_waitlist(
     with pytest.raises(errors.AppError) as refused:
         await services.enrollments.enroll(other, sid, by=as_trainee(other), address_id=None, ip=None)
     assert refused.value.code == "session_full"
-    assert "waitlist_offer" in settings.notify_outbox.read_text()
+    assert (await wait_for_lines(settings.notify_outbox, 1))[0]["kind"] == "waitlist_offer"
     # ... but the offered trainee can.
     doc = await services.enrollments.enroll(waiting, sid, by=as_trainee(waiting), address_id=None, ip=None)
     assert doc["status"] == "pending_payment"
@@ -303,7 +304,7 @@ async def test_a_unit_hears_of_the_offer_for_its_staff(services: Services, db: A
     enrolled = await enroll(services, first, session)
     await services.enrollments.join_waitlist(unit, str(session["_id"]), str(staff["_id"]))
     await services.enrollments.cancel(as_trainee(first), str(enrolled["_id"]), ip=None)
-    lines = [json.loads(line) for line in settings.notify_outbox.read_text().splitlines()]
+    lines = await wait_for_lines(settings.notify_outbox, 2)
     assert {(n["account_id"], n["kind"]) for n in lines} == {(str(staff["_id"]), "waitlist_offer"),
                                                            (str(unit.account_id), "waitlist_offer")}
     to_unit = next(n for n in lines if n["account_id"] == str(unit.account_id))
@@ -394,7 +395,7 @@ async def test_waitlist_repair_finishes_or_undoes_half_done_offers(
     assert (await db["waitlist"].find_one({"_id": unheld}))["status"] == "offered"
     stored = await db["sessions"].find_one({"_id": session["_id"]})
     assert stored["held_for"] == [held, unheld] and stored["waiting"] == []
-    outbox = settings.notify_outbox.read_text()
+    outbox = json.dumps(await wait_for_lines(settings.notify_outbox, 2))
     assert str(a["_id"]) in outbox and str(b["_id"]) in outbox
 
 
