@@ -119,7 +119,8 @@ async def serve(settings: Settings, *, demo: bool) -> int:
     async with open_services(settings) as (services, _embedded):
         if demo:
             await _load_demo(services)
-        start_jobs(services)
+        if settings.jobs_in_process:  # else dedicated `python -m server worker` processes run them
+            start_jobs(services)
         app = make_app(settings, services)
         server = tornado.httpserver.HTTPServer(
             app, xheaders=True, max_body_size=settings.max_request_bytes

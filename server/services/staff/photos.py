@@ -316,12 +316,23 @@ class StaffPhotoService:
                 result = await self._one(unit, entry, seen, consent=consent, ip=ip)
             results.append(result)
             if job_id is not None:
-                await self.progress.update_one({"_id": job_id, "done_idx": {"$ne": idx}}, {
-                    "$push": {"files": result.model_dump(), "done_idx": idx},
-                    "$inc": {"processed": 1, f"counts.{result.verdict}": 1}})
+                await self._record(job_id, idx, result)
 
-        await asyncio.gather(*(one(i, e) for i, e in enumerate(entries) if i not in (skip or set())))
+        # A failure (the database away) stops the siblings too: the job is retried as a whole.
+        try:
+            async with asyncio.TaskGroup() as group:
+                for i, entry in enumerate(entries):
+                    if i not in (skip or set()):
+                        group.create_task(one(i, entry))
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
         return results
+
+    async def _record(self, job_id: ObjectId, idx: int, result: PhotoFileResult) -> None:
+        """Add a file's verdict to the job's progress, once: a rerun of the job cannot count it again."""
+        await self.progress.update_one({"_id": job_id, "done_idx": {"$ne": idx}}, {
+            "$push": {"files": result.model_dump(), "done_idx": idx},
+            "$inc": {"processed": 1, f"counts.{result.verdict}": 1}})
 
     async def _one(self, unit: Principal, entry: PhotoEntry, seen: set[str], *, consent: bool,
                    ip: str) -> PhotoFileResult:
