@@ -8,7 +8,7 @@ import tornado.web
 
 from server import __version__
 from server.config import Settings
-from server.handlers import audit, profile, system
+from server.handlers import audit, jobs, profile, system
 from server.handlers.accounts import admin as accounts_admin
 from server.handlers.accounts import auth, sms
 from server.handlers.base import NotFoundHandler, log_request
@@ -22,6 +22,7 @@ from server.services.container import Services
 # Each area's handler module contributes its ``routes``; add new modules here.
 HANDLER_MODULES = (
     system, auth, sms, audit, accounts_admin, profile, catalog_admin, sessions, templates, enrollments, staff,
+    jobs,
 )
 
 
