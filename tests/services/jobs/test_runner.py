@@ -238,3 +238,39 @@ async def test_control_without_the_period_claim_a_task_runs_in_every_process(
     ran: list[int] = []
     await _run_periods(db, [_NoClaim(JobQueue(db), db) for _ in range(3)], ran, 0.3)
     assert len(ran) > len(set(ran))
+
+
+async def _long_job_with_two_runners(db: AsyncDatabase[dict[str, Any]], runner_cls: type[JobRunner]) -> dict[str, Any]:
+    """A job three leases long, and a second runner polling for work all along."""
+    runners = [runner_cls(JobQueue(db), db, lease_seconds=0.6, poll_seconds=0.05) for _ in range(2)]
+    for runner in runners:
+        runner.register("long", _counting(db, delay=1.8))
+    job_id = await runners[0].queue.enqueue("long", {"n": 1})
+    runners[0].start()
+    await _until(lambda: _status(runners[0].queue, job_id, "running"))
+    runners[1].start()
+    try:
+        await _until(lambda: _status(runners[0].queue, job_id, "done"))
+        await asyncio.sleep(1.0)  # a second run, if any, has time to finish too
+    finally:
+        for runner in runners:
+            await runner.stop(grace=3)
+    job = await runners[0].queue.get(job_id)
+    assert job is not None
+    return {"attempts": job["attempts"], "effects": await db["effects"].count_documents({"job_id": job_id})}
+
+
+async def test_a_long_job_keeps_its_lease(db: AsyncDatabase[dict[str, Any]]) -> None:
+    assert await _long_job_with_two_runners(db, JobRunner) == {"attempts": 1, "effects": 1}
+
+
+class _NoRenewal(JobRunner):
+    """Control: a runner that never renews the lease of a job it runs."""
+
+    async def _keep_lease(self, job: Job, work: asyncio.Task[Any]) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_control_without_renewal_a_long_job_runs_twice(db: AsyncDatabase[dict[str, Any]]) -> None:
+    outcome = await _long_job_with_two_runners(db, _NoRenewal)
+    assert outcome["effects"] > 1 and outcome["attempts"] > 1, outcome
