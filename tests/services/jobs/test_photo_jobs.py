@@ -183,3 +183,22 @@ async def test_a_job_survives_kill_9_of_its_worker(
     assert await db["job_files.files"].count_documents({}) == 0
     assert await db["audit_log"].count_documents({"action": "staff.photos_bulk", "subject_id": job.id}) == 1
     assert second.returncode == 0
+
+
+async def test_a_dead_photo_job_shows_interrupted_until_an_admin_retries_it(
+    api: ApiClient, settings: Settings, services: Services, db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    from tests.factories import staff_token
+
+    await services.runner.stop()
+    job_id = await _photo_job(api, settings, 21)
+    owner = (await db["photo_jobs"].find_one())["unit_id"]
+    unit = api.with_token((await services.tokens.issue(owner, "unit")).token)
+    await db["jobs"].update_one({}, {"$set": {"status": "dead", "attempts": 8, "last_error": "OSError: disk"}})
+    r = await unit.get(f"/api/v1/unit/staff/photo-jobs/{job_id}")
+    assert r.status == 200 and r.json["status"] == "interrupted" and r.json["processed"] == 0
+    admin = await staff_token(services)
+    assert (await api.post(f"/api/v1/admin/jobs/{job_id}/retry", token=admin)).status == 200
+    assert await services.runner.run_until_idle() == 1
+    r = await unit.get(f"/api/v1/unit/staff/photo-jobs/{job_id}")
+    assert r.json["status"] == "done" and r.json["counts"] == {"saved": 21}
