@@ -132,6 +132,11 @@ class JobQueue:
         """Copy a job's input file into ``destination`` (a handler's scratch file)."""
         await self.bucket.download_to_stream(file_id, destination)
 
+    async def file_info(self, file_ids: list[ObjectId]) -> dict[ObjectId, tuple[str, int]]:
+        """Name and length of each of a job's input files (names live with the file, gone when it is)."""
+        found = self.files.find({"_id": {"$in": file_ids}}, {"filename": 1, "length": 1})
+        return {f["_id"]: (f["filename"], f["length"]) async for f in found}
+
     async def read_file(self, file_id: ObjectId) -> bytes:
         """A (small) input file of a job, whole."""
         stream = await self.bucket.open_download_stream(file_id)

@@ -234,8 +234,10 @@ class StaffPhotoService:
                 files = [await self.queue.put_file("photos.zip", f)]
             payload["source"] = "zip"
         else:
-            files = [await self.queue.put_file(e.name, e.read()) for e in entries]  # parts held in memory
-            payload.update(source="files", names=[e.name for e in entries], sizes=[e.size for e in entries])
+            # Parts are held in memory. Their names (with ID numbers) stay with the files, which go when
+            # the job is done, not in the payload that is kept for days.
+            files = [await self.queue.put_file(e.name, e.read()) for e in entries]
+            payload["source"] = "files"
         now = self.now()
         job = {"_id": ObjectId(), "unit_id": unit.account_id, "status": "running", "total": len(entries),
                "processed": 0, "counts": {}, "files": [], "done_idx": [], "started_at": now,
@@ -285,9 +287,9 @@ class StaffPhotoService:
                 await self.queue.download(job.files[0], f)
             archive, entries = await self.photos.run_cpu(open_zip_entries, path)
             return entries, archive.close
-        entries = []
-        for name, size, file_id in zip(p["names"], p["sizes"], job.files, strict=True):
-            entries.append(PhotoEntry(name, size, lambda: b"", aread=lambda fid=file_id: self.queue.read_file(fid)))
+        info = await self.queue.file_info(job.files)
+        entries = [PhotoEntry(*info[file_id], read=lambda: b"", aread=lambda fid=file_id: self.queue.read_file(fid))
+                   for file_id in job.files]
         return entries, lambda: None
 
     @staticmethod

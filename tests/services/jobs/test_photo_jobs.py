@@ -202,3 +202,29 @@ async def test_a_dead_photo_job_shows_interrupted_until_an_admin_retries_it(
     assert await services.runner.run_until_idle() == 1
     r = await unit.get(f"/api/v1/unit/staff/photo-jobs/{job_id}")
     assert r.json["status"] == "done" and r.json["counts"] == {"saved": 21}
+
+
+async def test_many_jpgs_go_to_gridfs_one_file_each(api: ApiClient, settings: Settings, services: Services,
+                                                    db: AsyncDatabase[dict[str, Any]]) -> None:
+    from tests.staff_helpers import multipart
+
+    await services.runner.stop()
+    unit = await unit_client(api, settings.sms_outbox)
+    people = []
+    for i in range(21):
+        body = form_body(name=f"多图{i}")
+        assert (await unit.post("/api/v1/unit/staff", body)).status == 201
+        people.append(body)
+    files = [("files", f"{p['name']}-{p['id_number']}.jpg", PORTRAIT) for p in people]
+    body, content_type = multipart(files, {"consent": "true"})
+    r = await unit.request("POST", PHOTOS, body=body, headers={"Content-Type": content_type})
+    assert r.status == 200 and r.json["status"] == "running", r.body
+    assert await db["job_files.files"].count_documents({}) == 21
+    job = await db["jobs"].find_one()
+    assert not any(p["id_number"] in str(job) for p in people)  # the names (ID numbers) stay with the files
+    await services.runner.run_until_idle()
+    r = await unit.get(f"/api/v1/unit/staff/photo-jobs/{r.json['job_id']}")
+    assert r.json["status"] == "done" and r.json["counts"] == {"saved": 21}
+    assert await db["job_files.files"].count_documents({}) == 0
+    done = str(await db["jobs"].find_one())
+    assert not any(p["id_number"] in done for p in people)
