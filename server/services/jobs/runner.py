@@ -79,6 +79,7 @@ class JobRunner:
         self._last_period: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._main: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def register(self, kind: str, handler: Handler) -> None:
         """Run jobs of ``kind`` with ``handler(job)``; what it returns is kept as the job's result."""
@@ -93,15 +94,20 @@ class JobRunner:
     def start(self) -> None:
         """Start polling in the background (until :meth:`stop`)."""
         if self._main is None:
+            self._stopping = False
             self.queue.wakeups.append(self._wake.set)
             self._main = asyncio.create_task(self._loop(), name=f"job-runner {self.owner}")
 
     async def stop(self, grace: float = STOP_GRACE_S) -> None:
         """Stop claiming; give running jobs ``grace`` seconds, then cut them short and release them."""
         if self._main is not None:
+            # The flag as well as the cancel: a cancel that lands as the loop wakes can be lost.
+            self._stopping = True
+            self._wake.set()
             self._main.cancel()
             await asyncio.gather(self._main, return_exceptions=True)
             self._main = None
+            self._stopping = False  # run_until_idle may still be used by hand
             with contextlib.suppress(ValueError):
                 self.queue.wakeups.remove(self._wake.set)
         tasks = [*self._running, *self._periodic_running.values()]
@@ -112,7 +118,7 @@ class JobRunner:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.tick_periodic()
                 await self._fill()
@@ -122,7 +128,8 @@ class JobRunner:
                 log.exception("job runner poll failed")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
 
     async def run_until_idle(self) -> int:
         """Run due jobs until none is left (tests, one-off drains); how many were run."""
@@ -141,7 +148,7 @@ class JobRunner:
     async def _fill(self) -> int:
         """Claim due jobs while there are free slots; how many were started."""
         started = 0
-        while len(self._running) < self.concurrency and self.handlers:
+        while len(self._running) < self.concurrency and self.handlers and not self._stopping:
             doc = await self.queue.claim(self.owner, list(self.handlers), self.lease)
             if doc is None:
                 break

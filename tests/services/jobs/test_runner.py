@@ -274,3 +274,17 @@ class _NoRenewal(JobRunner):
 async def test_control_without_renewal_a_long_job_runs_twice(db: AsyncDatabase[dict[str, Any]]) -> None:
     outcome = await _long_job_with_two_runners(db, _NoRenewal)
     assert outcome["effects"] > 1 and outcome["attempts"] > 1, outcome
+
+
+async def test_stop_returns_while_jobs_keep_finishing(db: AsyncDatabase[dict[str, Any]]) -> None:
+    """A stop landing as a finished job wakes the loop must still stop it (Python 3.11's wait_for lost such cancels)."""
+    queue = JobQueue(db)
+    for attempt in range(20):
+        runner = JobRunner(queue, db, poll_seconds=0.01)
+        runner.register("count", _counting(db))
+        for i in range(5):
+            await queue.enqueue("count", {"n": i})
+        runner.start()
+        await asyncio.sleep(0.004 * (attempt % 5))
+        await asyncio.wait_for(runner.stop(), 10)
+    assert await db["jobs"].count_documents({"status": "running"}) == 0
