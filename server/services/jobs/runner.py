@@ -101,10 +101,13 @@ class JobRunner:
     async def stop(self, grace: float = STOP_GRACE_S) -> None:
         """Stop claiming; give running jobs ``grace`` seconds, then cut them short and release them."""
         if self._main is not None:
-            # The flag as well as the cancel: a cancel that lands as the loop wakes can be lost.
+            # The loop sees the flag and ends by itself: a cancel could cut a claim short (the job
+            # claimed, nobody running it until its lease lapses), and Python 3.11's wait_for may
+            # swallow one. The cancel is only a fallback for a loop stuck on an absent database.
             self._stopping = True
             self._wake.set()
-            self._main.cancel()
+            if not (await asyncio.wait({self._main}, timeout=grace))[0]:
+                self._main.cancel()
             await asyncio.gather(self._main, return_exceptions=True)
             self._main = None
             self._stopping = False  # run_until_idle may still be used by hand
@@ -184,14 +187,15 @@ class JobRunner:
             log.warning("job %s (%s) cut short: its lease was lost", job.id, job.kind)
             return
         except Exception as exc:
-            status = await self.queue.fail(doc, self.owner, describe_error(exc))
+            # shielded: a stop arriving now must not leave the job running under a dead lease
+            status = await asyncio.shield(self.queue.fail(doc, self.owner, describe_error(exc)))
             log.warning("job %s (%s) attempt %d failed -> %s: %s", job.id, job.kind, job.attempt, status,
                         type(exc).__name__, exc_info=status == "dead")
             return
         finally:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
-        if not await self.queue.finish(job.id, self.owner, result):
+        if not await asyncio.shield(self.queue.finish(job.id, self.owner, result)):
             log.warning("job %s (%s) finished after its lease was lost", job.id, job.kind)
 
     async def _keep_lease(self, job: Job, work: asyncio.Task[Any]) -> None:
