@@ -42,7 +42,8 @@ from server.services.jobs.queue import Job, JobQueue, describe_error
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Job], Awaitable[dict[str, Any] | None]]
-STOP_GRACE_S = 5.0
+STOP_GRACE_S = 5.0  # running jobs finish or are given back
+LOOP_GRACE_S = 1.0  # the polling loop ends by itself at once, unless stuck on an absent database
 
 
 @dataclass
@@ -106,14 +107,19 @@ class JobRunner:
             # swallow one. The cancel is only a fallback for a loop stuck on an absent database.
             self._stopping = True
             self._wake.set()
-            if not (await asyncio.wait({self._main}, timeout=grace))[0]:
+            if not (await asyncio.wait({self._main}, timeout=min(grace, LOOP_GRACE_S)))[0]:
                 self._main.cancel()
             await asyncio.gather(self._main, return_exceptions=True)
             self._main = None
             self._stopping = False  # run_until_idle may still be used by hand
             with contextlib.suppress(ValueError):
                 self.queue.wakeups.remove(self._wake.set)
-        tasks = [*self._running, *self._periodic_running.values()]
+        # Periodic tasks are guarded steps that the next period repeats: cut short at once, as before.
+        periodic = [t for t in self._periodic_running.values() if not t.done()]
+        for task in periodic:
+            task.cancel()
+        await asyncio.gather(*periodic, return_exceptions=True)
+        tasks = list(self._running)
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
             for task in tasks:

@@ -250,7 +250,7 @@ class StaffPhotoService:
         # If this fails the uploaded files are orphans: JobQueue.purge drops them later.
         async with self.client.start_session() as s:
             await s.with_transaction(both)
-        return self._job_out(job, None)
+        return self._job_out(job, {"status": "queued"})
 
     async def run_job(self, job: Job) -> dict[str, Any]:
         """The ``staff_photos`` job: the files not yet judged get their verdict (idempotent by job id).
@@ -380,8 +380,10 @@ class StaffPhotoService:
 
     def _job_out(self, job: dict[str, Any], queued: dict[str, Any] | None) -> PhotoBatchOut:
         status = job["status"]
-        if status == "running" and queued is not None and queued["status"] == "dead":
-            status = "interrupted"  # every attempt failed; an administrator may retry it
+        if status == "running" and (queued is None or queued["status"] == "dead"):
+            # Dead: every attempt failed (an administrator may retry it). No job: a background task of
+            # the version before the job runner, lost with its process.
+            status = "interrupted"
         return PhotoBatchOut(job_id=str(job["_id"]), status=status, total=job["total"], processed=job["processed"],
                              counts=job.get("counts") or {}, files=[PhotoFileResult(**f) for f in job["files"]],
                              started_at=job.get("started_at"), finished_at=job.get("finished_at"))

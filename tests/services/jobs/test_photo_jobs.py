@@ -228,3 +228,21 @@ async def test_many_jpgs_go_to_gridfs_one_file_each(api: ApiClient, settings: Se
     assert await db["job_files.files"].count_documents({}) == 0
     done = str(await db["jobs"].find_one())
     assert not any(p["id_number"] in done for p in people)
+
+
+async def test_a_photo_job_of_the_old_in_process_kind_shows_interrupted(
+    api: ApiClient, settings: Settings, services: Services, db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """A progress document left by the in-process tasks before the job runner: no job will finish it."""
+    from datetime import UTC, datetime, timedelta
+
+    from bson import ObjectId
+
+    unit_id = ObjectId()
+    legacy = {"_id": ObjectId(), "unit_id": unit_id, "status": "running", "total": 30, "processed": 4,
+              "counts": {}, "files": [], "started_at": datetime.now(UTC),
+              "expires_at": datetime.now(UTC) + timedelta(days=7)}
+    await db["photo_jobs"].insert_one(legacy)
+    unit = api.with_token((await services.tokens.issue(unit_id, "unit")).token)
+    r = await unit.get(f"/api/v1/unit/staff/photo-jobs/{legacy['_id']}")
+    assert r.status == 200 and r.json["status"] == "interrupted" and r.json["processed"] == 4
