@@ -157,7 +157,8 @@ async def serve(settings: Settings, *, demo: bool) -> int:
         await migrate_pii(services.db, services.cipher)
         if demo:
             await _load_demo(services)
-        start_jobs(services)
+        if settings.jobs_in_process:  # else dedicated `python -m server worker` processes run them
+            start_jobs(services)
         app = make_app(settings, services)
         in_flight = InFlight()
         app.settings["in_flight"] = in_flight

@@ -8,7 +8,7 @@ import tornado.web
 
 from server import __version__
 from server.config import Settings
-from server.handlers import audit, privacy, profile, system
+from server.handlers import audit, jobs, privacy, profile, system
 from server.handlers.accounts import admin as accounts_admin
 from server.handlers.accounts import auth, sms
 from server.handlers.base import NotFoundHandler, log_request
@@ -25,6 +25,7 @@ from server.services.container import Services
 HANDLER_MODULES = (
     system, auth, sms, audit, accounts_admin, profile, catalog_admin, sessions, templates, enrollments, staff,
     unit_verification, unit_membership, privacy,
+    jobs,
 )
 
 

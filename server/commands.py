@@ -7,7 +7,10 @@ start-up (settings, database, indexes) and returns the exit code.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
+import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -15,8 +18,10 @@ from pydantic import ValidationError
 
 from server.errors import AppError
 from server.models.accounts import StaffCreate
-from server.services.container import Services
+from server.services.container import Services, start_jobs
 from server.services.pii_migration import migrate as migrate_pii
+
+log = logging.getLogger("server.worker")
 
 Command = tuple[
     str,
@@ -103,6 +108,21 @@ async def _migrate_pii(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _worker(services: Services, args: argparse.Namespace) -> int:
+    """Run background jobs and periodic tasks until SIGINT/SIGTERM (no HTTP); any number may run."""
+    start_jobs(services)
+    print(f"后台任务进程已启动 / job worker running ({services.runner.owner}, "
+          f"{services.settings.jobs_concurrency} at a time)", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    # Closing the services stops the runner: running jobs get a short grace, then are given back.
+    log.info("worker stopping")
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "create-staff": ("create an association staff account", _staff_arguments, _create_staff),
     "disable-account": ("disable an account (every login revoked at once)", _account_arguments, _set_disabled(True)),
@@ -111,4 +131,6 @@ COMMANDS: dict[str, Command] = {
                        _purge_arguments, _purge_inactive),
     "migrate-pii": ("seal personal data stored in clear by older versions (also run at start-up)", _no_arguments,
                     _migrate_pii),
+    "worker": ("run background jobs and periodic tasks, without HTTP (see README: Background jobs)",
+               _no_arguments, _worker),
 }

@@ -113,6 +113,14 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"TRUSTED_PROXIES: not an address or CIDR: {item!r}") from None
         return value
+    # Background jobs (services/jobs): a runner in every app process unless JOBS_IN_PROCESS=false
+    # (then run `python -m server worker`); see the README, "Background jobs".
+    jobs_in_process: bool = True
+    jobs_concurrency: int = Field(default=2, ge=1, le=64)  # jobs run at once by one process
+    jobs_lease_seconds: float = Field(default=60, ge=1)  # a silent runner's job is reclaimed after this
+    jobs_poll_seconds: float = Field(default=1.0, gt=0)
+    jobs_max_attempts: int = Field(default=8, ge=1)  # then the job is dead until an admin retries it
+    jobs_backoff_seconds: float = Field(default=10, ge=0)  # wait after the first failure; doubles each time
 
     @model_validator(mode="after")
     def _outboxes_under_data_dir(self) -> Settings:

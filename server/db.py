@@ -490,6 +490,34 @@ INDEXES: tuple[CollectionIndexes, ...] = (
     CollectionIndexes("photos.files", (IndexModel([("metadata.account_id", ASCENDING)], name="account"),)),
     CollectionIndexes("qualification_images.files",
                       (IndexModel([("metadata.account_id", ASCENDING)], name="account"),)),
+    # ---- background jobs (issue 9) ----
+    CollectionIndexes(
+        "jobs",
+        (
+            # Claiming: due queued/failed jobs, and running ones whose lease lapsed.
+            IndexModel([("status", ASCENDING), ("run_at", ASCENDING)], name="status_run_at"),
+            IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)], name="status_lease"),
+            # An outbox entry is enqueued at most once per key (a repeated step adds no second message).
+            IndexModel([("dedupe_key", ASCENDING)], unique=True,
+                       partialFilterExpression={"dedupe_key": {"$type": "string"}}, name="dedupe_key_unique"),
+            IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="created"),
+            IndexModel([("files", ASCENDING)], name="files"),
+            IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),  # done jobs only
+        ),
+    ),
+    CollectionIndexes(
+        "job_files.files",
+        (IndexModel([("filename", ASCENDING), ("uploadDate", ASCENDING)], name="filename_1_uploadDate_1"),),
+    ),
+    CollectionIndexes(
+        "job_files.chunks",
+        (IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], unique=True, name="files_id_1_n_1"),),
+    ),
+    CollectionIndexes(
+        # One document per (periodic task, period): its unique _id is the once-per-period claim.
+        "job_schedule",
+        (IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),),
+    ),
 )
 
 

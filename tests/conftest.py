@@ -99,8 +99,9 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 @pytest.fixture
 async def services(settings: Settings, db: AsyncDatabase[dict[str, Any]]) -> AsyncIterator[Services]:
-    """Every service, wired as in production, on the test's database."""
+    """Every service, wired as in production, on the test's database (its job runner started, no periodic tasks)."""
     built = build_services(settings, db)
+    built.runner.start()
     try:
         yield built
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -21,3 +22,14 @@ def last_code(path: Path, phone: str) -> str:
         if message["phone"] == phone:
             return str(message["code"])
     raise AssertionError(f"no SMS to {phone} in {path}")
+
+
+async def wait_for_lines(path: Path, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+    """The outbox once it holds at least ``count`` messages: notifications are sent by a job runner."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(lines := read_outbox(path)) < count:
+        if loop.time() > deadline:
+            raise AssertionError(f"{len(lines)} of {count} messages in {path} after {timeout} s")
+        await asyncio.sleep(0.05)
+    return lines

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -33,6 +32,10 @@ from server.services.catalog.waitlist import WaitlistService
 from server.services.cpu import Pools, cpu_runner, make_pools
 from server.services.enrollment.enrollments import EnrollmentService
 from server.services.enrollment.templates import TemplateService
+from server.services.jobs.notify import KIND as NOTIFY_KIND
+from server.services.jobs.notify import NotificationOutbox, notify_handler
+from server.services.jobs.queue import JobQueue
+from server.services.jobs.runner import JobRunner
 from server.services.pii import FieldCipher
 from server.services.privacy import PrivacyService
 from server.services.profile.photos import PhotoService
@@ -40,7 +43,7 @@ from server.services.profile.profile import ProfileService
 from server.services.profile.qualifications import QualificationService
 from server.services.staff.imports import StaffImportService
 from server.services.staff.membership import UnitMembershipService
-from server.services.staff.photos import StaffPhotoService
+from server.services.staff.photos import PHOTO_JOB_KIND, StaffPhotoService
 from server.services.staff.staff import StaffService
 from server.services.staff.verification import UnitVerificationService
 
@@ -81,7 +84,8 @@ class Services:
     unit_verification: UnitVerificationService
     unit_membership: UnitMembershipService
     privacy: PrivacyService
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    jobs: JobQueue
+    runner: JobRunner
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -97,30 +101,16 @@ class Services:
         return await cpu_runner(self.pools.documents)(fn, *args)  # type: ignore[no-any-return]
 
     def start_periodic(self, name: str, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
-        """Run ``job`` every ``seconds`` until :meth:`close` (jobs must be safe in many processes)."""
-        self._tasks.append(asyncio.create_task(_every(name, seconds, job), name=name))
+        """Run ``job`` once every ``seconds`` across all processes (claimed per period by the job runner)."""
+        self.runner.every(name, seconds, job)
 
     async def close(self) -> None:
-        """Stop periodic jobs, background photo jobs, the WeChat adapter and the pools."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-        await self.staff_photos.close()
+        """Stop the job runner (running jobs released), the WeChat adapter and the pools."""
+        await self.runner.stop()
         close_wechat = getattr(self.wechat, "close", None)
         if close_wechat is not None:
             close_wechat()
         self.pools.shutdown()
-
-
-async def _every(name: str, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
-    # A periodic job logs its failure and lives on: one bad run must not stop it.
-    while True:
-        try:
-            await job()
-        except Exception:
-            log.exception("periodic job %s failed", name)
-        await asyncio.sleep(seconds)
 
 
 def build_pools(settings: Settings) -> Pools:
@@ -162,8 +152,12 @@ def build_services(
     photos = PhotoService(db, profiles=profiles, audit=audit, executor=executor)
     qualifications = QualificationService(db, audit=audit, executor=executor)
     notifier = make_notifier(settings)
+    jobs = JobQueue(db, audit=audit, max_attempts=settings.jobs_max_attempts,
+                    backoff_seconds=settings.jobs_backoff_seconds)
+    runner = JobRunner(jobs, db, concurrency=settings.jobs_concurrency, lease_seconds=settings.jobs_lease_seconds,
+                       poll_seconds=settings.jobs_poll_seconds)
     seats = SeatLedger(db)  # the only writer of a session's seats
-    waitlist = WaitlistService(db, seats=seats, notifier=notifier, audit=audit)
+    waitlist = WaitlistService(db, seats=seats, jobs=jobs, audit=audit)
     catalog = CatalogService(db, audit=audit, hand_off=waitlist.offer_next)  # raised capacity goes to the waitlist
     reconciler = SeatReconciler(db, seats=seats, waitlist=waitlist, audit=audit)
     session_list = SessionListService(db, catalog=catalog)
@@ -172,10 +166,11 @@ def build_services(
         db, catalog=catalog, templates=templates, waitlist=waitlist, seats=seats, audit=audit,
         payment_term=timedelta(days=settings.payment_term_days),
     )
-    unit_verification = UnitVerificationService(db, audit=audit, notifier=notifier, executor=executor)
+    outbox = NotificationOutbox(jobs)  # services tell people through the outbox, never the notifier itself
+    unit_verification = UnitVerificationService(db, audit=audit, notifier=outbox, executor=executor)
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
-                         run_cpu=run_cpu, verification=unit_verification, notifier=notifier)
-    unit_membership = UnitMembershipService(db, audit=audit, notifier=notifier, cipher=cipher)
+                         run_cpu=run_cpu, verification=unit_verification, notifier=outbox)
+    unit_membership = UnitMembershipService(db, audit=audit, notifier=outbox, cipher=cipher)
     privacy = PrivacyService(db, accounts=accounts, profiles=profiles, membership=unit_membership, templates=templates,
                              enrollments=enrollments, limiter=limiter, audit=audit, run_cpu=run_cpu,
                              retention_days=settings.pii_retention_days)
@@ -183,8 +178,11 @@ def build_services(
         db, accounts=accounts, staff=staff, cipher=cipher, audit=audit, run_cpu=run_cpu,
         max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows,
     )
-    staff_photos = StaffPhotoService(db, accounts=accounts, photos=photos, audit=audit,
+    staff_photos = StaffPhotoService(db, accounts=accounts, photos=photos, audit=audit, jobs=jobs,
                                      concurrency=settings.executor_workers)
+    # Every job kind, in every process: any runner may pick up any job.
+    runner.register(NOTIFY_KIND, notify_handler(notifier))
+    runner.register(PHOTO_JOB_KIND, staff_photos.run_job)
     return Services(
         settings=settings, db=db, pools=pools, health=HealthProbe(db), limiter=limiter,
         cipher=cipher, sms_codes=sms_codes, audit=audit, tokens=tokens, accounts=accounts,
@@ -195,14 +193,17 @@ def build_services(
         staff=staff, staff_imports=staff_imports, staff_photos=staff_photos,
         unit_verification=unit_verification,
         unit_membership=unit_membership, privacy=privacy,
+        jobs=jobs, runner=runner,
     )
 
 
 def start_jobs(services: Services) -> None:
-    """The periodic jobs of a serving process; each is safe to run in several processes at once."""
+    """Schedule the periodic tasks (each runs once per period across all processes) and start the runner."""
     services.start_periodic("expire_unpaid", 60, services.enrollments.expire_unpaid)
     services.start_periodic("lapse_waitlist_offers", 60, services.enrollments.waitlist.lapse_offers)
     # Seats against enrollments and the waitlist, whatever left them apart (a crash, a failover).
     services.start_periodic("reconcile_seats", 300, services.reconciler.reconcile)
     # Also the start-up recovery: the first run is immediate. Lease-guarded, so safe in many processes.
     services.start_periodic("rollback_unfinished_imports", 120, services.staff_imports.rollback_unfinished_imports)
+    services.start_periodic("purge_job_files", 3600, services.jobs.purge)
+    services.runner.start()

@@ -3,7 +3,8 @@
 A ZIP of a unit's photos may reach 200 MB (``PHOTO_ZIP_MAX_BYTES``), far over what
 any other endpoint accepts. ``ApiHandler.prepare`` size-checks and authenticates
 before a byte of the body is read, with this handler's own limit; the body is
-then written to a temporary file as it arrives instead of being held in memory. A raw
+then written to a temporary file as it arrives instead of being held in memory (a
+background job takes its files to GridFS and the temporary file is removed). A raw
 ZIP body (``application/zip``) is read from that file entry by entry; a
 multipart body (several JPGs, or one ZIP part) is parsed in memory and is held
 to ``MULTIPART_MAX_BYTES``.
@@ -80,21 +81,23 @@ class StaffPhotosHandler(ApiHandler):
         elif content_type not in ZIP_TYPES:
             raise errors.unsupported_media("请以 multipart/form-data（多个 JPG）或 application/zip 上传")
         archive, entries = await self.services.run_cpu(open_zip_entries, path)
-        return await self._upload(entries, consent, path, archive.close)
+        return await self._upload(entries, consent, path, archive.close, is_zip=True)
 
     async def _upload(self, entries: list[PhotoEntry], consent: bool, path: str,
-                      close: Any = None) -> PhotoBatchOut:
+                      close: Any = None, *, is_zip: bool = False) -> PhotoBatchOut:
         def cleanup() -> None:
             if close is not None:
                 close()
             with contextlib.suppress(OSError):
                 os.unlink(path)
 
-        self._discard()  # the service owns ``path`` now (a job may outlive this request)
+        # The service owns ``path`` now: it reads it (a job copies it to GridFS), then cleans it up.
+        self._spool = None if self._spool is not None and self._spool.name == path else self._spool
+        self._discard()
         self._zip_path = None
         assert self.principal is not None
-        return await self.services.staff_photos.upload(self.principal, entries, consent=consent,
-                                                       ip=self.client_ip, cleanup=cleanup)
+        return await self.services.staff_photos.upload(self.principal, entries, consent=consent, ip=self.client_ip,
+                                                       archive=path if is_zip else None, cleanup=cleanup)
 
     def _multipart(self, path: str) -> tuple[list[PhotoEntry], str | None, bool]:
         if self._received > MULTIPART_MAX_BYTES:
@@ -118,7 +121,7 @@ class StaffPhotosHandler(ApiHandler):
         return entries, None, consent
 
     def on_finish(self) -> None:
-        """Remove the temporary file unless a job took it over."""
+        """Remove the temporary file unless the service took it over."""
         self._discard()
 
     def on_connection_close(self) -> None:

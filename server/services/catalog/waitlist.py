@@ -31,12 +31,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from server import errors
-from server.integrations.notifier import Notifier
 from server.services import Principal
 from server.services.accounts.identity import SHANGHAI
 from server.services.audit import AuditLog
 from server.services.catalog.seats import SeatLedger, in_transaction, seats_left
 from server.services.catalog.window import check_enrollment_open, enrollment_closes_at
+from server.services.jobs.notify import enqueue_notification
+from server.services.jobs.queue import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class WaitlistService:
         db: AsyncDatabase[dict[str, Any]],
         *,
         seats: SeatLedger,
-        notifier: Notifier,
+        jobs: JobQueue,
         audit: AuditLog,
         now: Callable[[], datetime] | None = None,
     ) -> None:
@@ -63,7 +64,7 @@ class WaitlistService:
         self.entries = db["waitlist"]
         self.enrollments = db["enrollments"]
         self.seats = seats
-        self.notifier = notifier
+        self.jobs = jobs  # notifications go through the outbox: a failing notifier never fails an action
         self.audit = audit
         self.now = now or (lambda: datetime.now(UTC))
 
@@ -187,15 +188,16 @@ class WaitlistService:
         shown = until.astimezone(SHANGHAI).strftime("%m月%d日 %H:%M")
         data = {"session_id": str(offered["session_id"]), "trainee_id": str(offered["trainee_id"]),
                 "offer_until": until.isoformat()}
-        await self.notifier.notify(
-            offered["trainee_id"], "waitlist_offer",
-            f"您候补的班次 {session['code']} 有空位了，名额为您保留至 {shown}（北京时间），请尽快完成报名。", data)
+        await enqueue_notification(
+            self.jobs, offered["trainee_id"], "waitlist_offer",
+            f"您候补的班次 {session['code']} 有空位了，名额为您保留至 {shown}（北京时间），请尽快完成报名。", data,
+            dedupe_key=f"waitlist_offer:{offered['_id']}:trainee")
         creator = offered.get("created_by") or {}
         if creator.get("role") == "unit":
-            await self.notifier.notify(
-                creator["account_id"], "waitlist_offer",
+            await enqueue_notification(
+                self.jobs, creator["account_id"], "waitlist_offer",
                 f"贵单位为员工候补的班次 {session['code']} 有空位了，名额保留至 {shown}（北京时间），请尽快为其完成报名。",
-                data)
+                data, dedupe_key=f"waitlist_offer:{offered['_id']}:unit")
 
     # ---- offers ---------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from server.services.container import Services
 from tests import factories
 from tests.client import ApiClient
 from tests.factories import register_trainee, register_unit
+from tests.outbox import wait_for_lines
 from tests.services.enrollment.helpers import seat_problems
 
 
@@ -252,7 +253,7 @@ async def test_a_raised_capacity_goes_to_the_waitlist_first(api: ApiClient, sett
     assert r.status == 200 and r.json["seats_left"] == 0, r.body
     entry = await db["waitlist"].find_one({"trainee_id": ObjectId(waiting_id)})
     assert entry["status"] == "offered"
-    assert waiting_id in settings.notify_outbox.read_text()
+    assert waiting_id in str(await wait_for_lines(settings.notify_outbox, 1))
     assert (await enroll(api, newcomer, sid)).error_code == "session_full"
     assert (await enroll(api, waiting, sid)).status == 201
 

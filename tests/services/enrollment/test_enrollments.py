@@ -9,7 +9,6 @@ unique index dropped from the test's database.
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,6 +25,7 @@ from server.services.accounts.identity import today_shanghai
 from server.services.catalog.seats import SeatLedger, seats_left
 from server.services.container import Services
 from server.services.enrollment.enrollments import EnrollmentService
+from tests.outbox import wait_for_lines
 from tests.services.enrollment.helpers import (
     as_trainee,
     enroll,
@@ -237,7 +237,7 @@ async def test_a_freed_seat_is_offered_to_the_waitlist(
     with pytest.raises(errors.AppError) as refused:
         await services.enrollments.enroll(other, sid, by=as_trainee(other), address_id=None, ip=None)
     assert refused.value.code == "session_full"
-    assert "waitlist_offer" in settings.notify_outbox.read_text()
+    assert (await wait_for_lines(settings.notify_outbox, 1))[0]["kind"] == "waitlist_offer"
     # ... but the offered trainee can.
     doc = await services.enrollments.enroll(waiting, sid, by=as_trainee(waiting), address_id=None, ip=None)
     assert doc["status"] == "pending_payment"
@@ -304,7 +304,7 @@ async def test_a_unit_hears_of_the_offer_for_its_staff(services: Services, db: A
     enrolled = await enroll(services.enrollments, first, session)
     await services.enrollments.join_waitlist(unit, str(session["_id"]), str(staff["_id"]))
     await services.enrollments.cancel(as_trainee(first), str(enrolled["_id"]), ip=None)
-    lines = [json.loads(line) for line in settings.notify_outbox.read_text().splitlines()]
+    lines = await wait_for_lines(settings.notify_outbox, 2)
     assert {(n["account_id"], n["kind"]) for n in lines} == {(str(staff["_id"]), "waitlist_offer"),
                                                            (str(unit.account_id), "waitlist_offer")}
     to_unit = next(n for n in lines if n["account_id"] == str(unit.account_id))
