@@ -176,7 +176,8 @@ def build_services(
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
                          run_cpu=run_cpu, verification=unit_verification, notifier=notifier)
     unit_membership = UnitMembershipService(db, audit=audit, notifier=notifier, cipher=cipher)
-    privacy = PrivacyService(db, accounts=accounts, profiles=profiles, membership=unit_membership, templates=templates,
+    privacy = PrivacyService(db, accounts=accounts, profiles=profiles, photos=photos, qualifications=qualifications,
+                             tokens=tokens, membership=unit_membership, templates=templates,
                              enrollments=enrollments, limiter=limiter, audit=audit, run_cpu=run_cpu,
                              retention_days=settings.pii_retention_days)
     staff_imports = StaffImportService(

@@ -98,6 +98,18 @@ class WaitlistService:
         await self.announce(offers)
         return await self.entries.find_one({"_id": entry["_id"]}) or entry
 
+    async def of_trainee(self, trainee_id: ObjectId) -> list[dict[str, Any]]:
+        """Every waitlist entry of the trainee, as stored (for the data export)."""
+        return await self.entries.find({"trainee_id": trainee_id}).to_list()
+
+    async def leave_all(self, trainee_ids: list[ObjectId]) -> None:
+        """Take these people out of every line (deleted accounts): no seat is held or offered for them."""
+        entries = await self.entries.find(
+            {"trainee_id": {"$in": trainee_ids}, "status": {"$in": ["waiting", "offered"]}},
+            {"trainee_id": 1, "course_id": 1}).to_list()
+        for pair in {(e["trainee_id"], e["course_id"]) for e in entries}:
+            await self.leave_course(*pair)
+
     async def position(self, entry: dict[str, Any]) -> int:
         """1 for the first in line."""
         ahead = await self.entries.count_documents(

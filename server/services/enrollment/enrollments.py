@@ -359,6 +359,23 @@ class EnrollmentService:
         docs = await self.enrollments.find(query).sort("created_at", -1).skip(skip).limit(limit).to_list()
         return [self.shown(d) for d in docs], total
 
+    # ---- for the rights of the person (services/privacy) ----------------------------------
+
+    async def of_trainee(self, trainee_id: ObjectId) -> list[dict[str, Any]]:
+        """Every enrollment of the trainee, oldest first, as stored (for the data export)."""
+        return await self.enrollments.find({"trainee_id": trainee_id}).sort("created_at", 1).to_list()
+
+    async def changed_since(self, trainee_id: ObjectId, since: datetime) -> bool:
+        """Whether any enrollment of the trainee changed since ``since`` (activity, for the purge)."""
+        return bool(await self.enrollments.count_documents(
+            {"trainee_id": trainee_id, "updated_at": {"$gte": since}}, limit=1))
+
+    async def forget_address(self, trainee_id: ObjectId, *, at: datetime, session: AsyncClientSession | None) -> None:
+        """Remove the shipping address the trainee copied into their own enrollments (a unit's copy stays)."""
+        await self.enrollments.update_many(
+            {"trainee_id": trainee_id, "created_by.account_id": trainee_id, "address": {"$ne": None}},
+            {"$set": {"address": None, "updated_at": at}}, session=session)
+
     def shown(self, doc: dict[str, Any]) -> dict[str, Any]:
         """The enrollment as its readers see it (the trainee, the enroller, association staff — all
         entitled to the shipping details): the address copy's phone decrypted."""
