@@ -157,8 +157,7 @@ class SeatReconciler:
         waiting: list[ObjectId] = []
         for entry in sorted(entries, key=lambda e: (e["created_at"], e["_id"])):
             if entry["trainee_id"] in enrolled:
-                await self.entries.update_one({"_id": entry["_id"]}, {
-                    "$set": {"status": "withdrawn", "withdrawn_at": self.now()}, "$unset": {"active": ""}}, session=s)
+                await self.waitlist.withdraw_enrolled(entry["_id"], s=s)
                 fixes.append(f"waitlist entry {entry['_id']} ({entry['status']}) withdrawn: enrolled in the course")
             elif entry["status"] == "offered" and (entry["_id"] in held_before
                                                    or taken + len(held_for) < session["capacity"]):
@@ -176,9 +175,7 @@ class SeatReconciler:
         """An entry that is not (or can no longer be) offered a seat waits in line."""
         if entry["status"] == "waiting":
             return
-        await self.entries.update_one({"_id": entry["_id"]}, {
-            "$set": {"status": "waiting"}, "$unset": {"offered_at": "", "offer_until": "", "offering_at": ""}},
-            session=s)
+        await self.waitlist.put_back_in_line(entry["_id"], s=s)
         fixes.append(f"waitlist entry {entry['_id']} ({entry['status']}) without a held seat back in line")
 
     async def _enrolled_in_course(

@@ -182,6 +182,19 @@ class WaitlistService:
             {"trainee_id": entry["trainee_id"], "course_id": entry["course_id"], "active": True},
             limit=1, session=s))
 
+    # ---- for the reconciler (reconcile.py rebuilds the session's line fields itself) ----------
+
+    async def withdraw_enrolled(self, entry_id: ObjectId, *, s: AsyncClientSession) -> None:
+        """Take an entry out of line because its trainee is enrolled in the course."""
+        await self.entries.update_one({"_id": entry_id}, {
+            "$set": {"status": "withdrawn", "withdrawn_at": self.now()}, "$unset": {"active": ""}}, session=s)
+
+    async def put_back_in_line(self, entry_id: ObjectId, *, s: AsyncClientSession) -> None:
+        """An entry whose offer holds no seat (or a half-made legacy offer) waits in line again."""
+        await self.entries.update_one({"_id": entry_id}, {
+            "$set": {"status": "waiting"}, "$unset": {"offered_at": "", "offer_until": "", "offering_at": ""}},
+            session=s)
+
     async def _drop_enrolled(self, entry: dict[str, Any], s: AsyncClientSession) -> None:
         await self.entries.update_one(
             {"_id": entry["_id"], "status": "waiting"},
