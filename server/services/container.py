@@ -165,13 +165,13 @@ def build_services(
     seats = SeatLedger(db)  # the only writer of a session's seats
     waitlist = WaitlistService(db, seats=seats, notifier=notifier, audit=audit)
     catalog = CatalogService(db, audit=audit, hand_off=waitlist.offer_next)  # raised capacity goes to the waitlist
-    reconciler = SeatReconciler(db, seats=seats, waitlist=waitlist, audit=audit)
     session_list = SessionListService(db, catalog=catalog)
     templates = TemplateService(db, cipher=cipher, audit=audit)
     enrollments = EnrollmentService(
         db, catalog=catalog, templates=templates, waitlist=waitlist, seats=seats, audit=audit,
         payment_term=timedelta(days=settings.payment_term_days),
     )
+    reconciler = SeatReconciler(db, seats=seats, waitlist=waitlist, enrollment_service=enrollments, audit=audit)
     unit_verification = UnitVerificationService(db, audit=audit, notifier=notifier, executor=executor)
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
                          run_cpu=run_cpu, verification=unit_verification, notifier=notifier)

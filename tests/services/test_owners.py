@@ -36,8 +36,7 @@ OWNERS: dict[str, set[str]] = {
     "courses": {"catalog/catalog.py"},
     "sessions": {"catalog/catalog.py", "catalog/seats.py"},  # the seat fields: seats.py only (test_seats)
     "waitlist": {"catalog/waitlist.py"},
-    # reconcile.py settles enrollments left ``reserving`` by the design before the seat ledger (legacy data)
-    "enrollments": {"enrollment/enrollments.py", "catalog/reconcile.py"},
+    "enrollments": {"enrollment/enrollments.py"},
     "invoice_templates": {"enrollment/templates.py", _MIGRATION},
     "qualifications": {"profile/qualifications.py"},
     "staff_imports": {"staff/imports.py"},

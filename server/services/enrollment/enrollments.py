@@ -376,6 +376,16 @@ class EnrollmentService:
             {"trainee_id": trainee_id, "created_by.account_id": trainee_id, "address": {"$ne": None}},
             {"$set": {"address": None, "updated_at": at}}, session=session)
 
+    # ---- for the seat reconciler (catalog/reconcile.py) -------------------------------------
+
+    async def settle_reserving(self, enrollment_id: ObjectId, *, seated_as: str | None, s: AsyncClientSession) -> None:
+        """An enrollment left ``reserving`` by the design before the seat ledger: ``seated_as`` it, or dropped (None)."""
+        query = {"_id": enrollment_id, "status": "reserving"}
+        if seated_as is not None:
+            await self.enrollments.update_one(query, {"$set": {"status": seated_as}}, session=s)
+        else:
+            await self.enrollments.delete_one(query, session=s)
+
     def shown(self, doc: dict[str, Any]) -> dict[str, Any]:
         """The enrollment as its readers see it (the trainee, the enroller, association staff — all
         entitled to the shipping details): the address copy's phone decrypted."""
