@@ -45,6 +45,14 @@ OWNERS: dict[str, set[str]] = {
 }
 
 
+# GridFS bucket -> the module that owns it (the only one that opens it, for reading too).
+BUCKET_OWNERS = {
+    "photos": "profile/photos.py",
+    "qualification_images": "profile/qualifications.py",
+    "unit_licences": "staff/verification.py",
+}
+
+
 def _constants(tree: ast.Module) -> dict[str, str]:
     """Module-level ``NAME = "text"``: collection names given by a constant (``db[COLLECTION]``)."""
     found: dict[str, str] = {}
@@ -110,6 +118,27 @@ def writers() -> dict[str, set[str]]:
 def test_every_collection_is_written_only_by_its_owners() -> None:
     wrong = {name: sorted(modules - OWNERS.get(name, set())) for name, modules in writers().items()}
     assert {name: modules for name, modules in wrong.items() if modules} == {}
+
+
+def buckets_in(source: str) -> set[str]:
+    """The GridFS buckets a module opens (``AsyncGridFSBucket(db, bucket_name=...)``), or ``?`` when unknown."""
+    tree = ast.parse(source)
+    constants = _constants(tree)
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "AsyncGridFSBucket":
+            name = next((k.value for k in node.keywords if k.arg == "bucket_name"), None)
+            if isinstance(name, ast.Constant):
+                found.add(name.value)
+            else:
+                found.add(constants.get(name.id, "?") if isinstance(name, ast.Name) else "?")
+    return found
+
+
+def test_every_bucket_is_opened_only_by_its_owner() -> None:
+    opened = {(name, str(path.relative_to(SERVICES)))
+              for path in sorted(SERVICES.rglob("*.py")) for name in buckets_in(path.read_text())}
+    assert opened == set(BUCKET_OWNERS.items())
 
 
 def test_privacy_writes_nothing_itself() -> None:
