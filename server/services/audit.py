@@ -63,3 +63,8 @@ class AuditLog:
         total = await self.entries.count_documents(query)
         cursor = self.entries.find(query).sort("at", -1).skip(skip).limit(limit)
         return await cursor.to_list(), total
+
+    async def about_or_by(self, account_id: ObjectId) -> list[dict[str, Any]]:
+        """Every entry about the person or by them, oldest first, without IPs (for the data export)."""
+        query = {"$or": [{"subject_id": account_id}, {"actor_id": account_id}]}
+        return await self.entries.find(query, {"ip": 0}).sort("at", 1).to_list()

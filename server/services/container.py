@@ -159,19 +159,20 @@ def build_services(
     seats = SeatLedger(db)  # the only writer of a session's seats
     waitlist = WaitlistService(db, seats=seats, jobs=jobs, audit=audit)
     catalog = CatalogService(db, audit=audit, hand_off=waitlist.offer_next)  # raised capacity goes to the waitlist
-    reconciler = SeatReconciler(db, seats=seats, waitlist=waitlist, audit=audit)
     session_list = SessionListService(db, catalog=catalog)
     templates = TemplateService(db, cipher=cipher, audit=audit)
     enrollments = EnrollmentService(
         db, catalog=catalog, templates=templates, waitlist=waitlist, seats=seats, audit=audit,
         payment_term=timedelta(days=settings.payment_term_days),
     )
+    reconciler = SeatReconciler(db, seats=seats, waitlist=waitlist, enrollment_service=enrollments, audit=audit)
     outbox = NotificationOutbox(jobs)  # services tell people through the outbox, never the notifier itself
     unit_verification = UnitVerificationService(db, audit=audit, notifier=outbox, executor=executor)
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
                          run_cpu=run_cpu, verification=unit_verification, notifier=outbox)
     unit_membership = UnitMembershipService(db, audit=audit, notifier=outbox, cipher=cipher)
-    privacy = PrivacyService(db, accounts=accounts, profiles=profiles, membership=unit_membership, templates=templates,
+    privacy = PrivacyService(db, accounts=accounts, profiles=profiles, photos=photos, qualifications=qualifications,
+                             tokens=tokens, membership=unit_membership, templates=templates,
                              enrollments=enrollments, limiter=limiter, audit=audit, run_cpu=run_cpu,
                              retention_days=settings.pii_retention_days)
     staff_imports = StaffImportService(

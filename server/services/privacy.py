@@ -32,9 +32,9 @@ places of a tombstone; :meth:`PrivacyService.purge_inactive` also sweeps those.
 ``PII_RETENTION_DAYS`` are anonymized exactly as a deletion. Everything is audited
 (``privacy.export``, ``privacy.delete``, ``privacy.purge``) with the masked ID only.
 
-This module writes collections owned by other packages (accounts, profile,
-enrollment): a deletion must change them all in one transaction, and it only
-ever removes personal data.
+This module owns no collection: it orchestrates. A deletion changes collections of
+other packages (accounts, profile, enrollment) in one transaction, each through its
+owner's method with the transaction's session.
 """
 
 from __future__ import annotations
@@ -45,8 +45,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from gridfs import AsyncGridFSBucket
-from gridfs.errors import NoFile
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -59,13 +57,14 @@ from server.services.accounts.personal import id_masked_of, trainee_subject
 from server.services.accounts.repository import AccountRepository
 from server.services.accounts.sms import SmsPurpose
 from server.services.accounts.throttle import RateLimiter
+from server.services.accounts.tokens import TokenService
 from server.services.audit import AuditLog
 from server.services.cpu import CpuRunner
 from server.services.enrollment.enrollments import EnrollmentService
 from server.services.enrollment.templates import TemplateService
-from server.services.profile.photos import PHOTO_BUCKET
+from server.services.profile.photos import PhotoService
 from server.services.profile.profile import ProfileService
-from server.services.profile.qualifications import QUALIFICATION_BUCKET
+from server.services.profile.qualifications import QualificationService
 from server.services.staff.membership import UnitMembershipService
 
 log = logging.getLogger(__name__)
@@ -74,7 +73,6 @@ DELETED_NAME = "已注销用户"
 KEPT_RECORDS = ["enrollments", "waitlist"]  # later: payments, certificates — add them to _anonymize
 DELETION_TRIES_PER_HOUR = 5
 EXPORTS_PER_HOUR = 10  # an export reads every image and zips them: enough for a person, not for a loop
-_OWNED = ("addresses", "invoice_templates")  # owner_id = the person: deleted with the account
 
 
 class PrivacyService:
@@ -86,6 +84,9 @@ class PrivacyService:
         *,
         accounts: AccountService,
         profiles: ProfileService,
+        photos: PhotoService,
+        qualifications: QualificationService,
+        tokens: TokenService,
         membership: UnitMembershipService,
         templates: TemplateService,
         enrollments: EnrollmentService,
@@ -95,10 +96,13 @@ class PrivacyService:
         retention_days: int,
         now: Callable[[], datetime] | None = None,
     ) -> None:
-        self.db = db
+        self.db = db  # for the transaction's session only: every write goes through an owner
         self.accounts = accounts
-        self.repository = AccountRepository(db)  # this service's writes, on its own database handle
+        self.repository = AccountRepository(db)  # the accounts' repository, on this service's database handle
         self.profiles = profiles
+        self.photos = photos
+        self.qualifications = qualifications
+        self.tokens = tokens
         self.membership = membership
         self.templates = templates
         self.enrollments = enrollments
@@ -106,8 +110,6 @@ class PrivacyService:
         self.audit = audit
         self.run_cpu = run_cpu
         self.retention_days = retention_days
-        self.photos = AsyncGridFSBucket(db, bucket_name=PHOTO_BUCKET)
-        self.licences = AsyncGridFSBucket(db, bucket_name=QUALIFICATION_BUCKET)
         self.now = now or (lambda: datetime.now(UTC))
 
     # ---- export ---------------------------------------------------------------------------
@@ -118,10 +120,9 @@ class PrivacyService:
         me = account["_id"]
         await self.limiter.hit(f"privacy_export|{me}", limit=EXPORTS_PER_HOUR, window_seconds=3600,
                                message="导出过于频繁，请稍后再试")
-        qualifications = await self.db["qualifications"].find({"account_id": me}).sort("created_at", 1).to_list()
-        enrollments = await self.db["enrollments"].find({"trainee_id": me}).sort("created_at", 1).to_list()
-        audit = await self.db["audit_log"].find(
-            {"$or": [{"subject_id": me}, {"actor_id": me}]}, {"ip": 0}).sort("at", 1).to_list()
+        qualifications = await self.qualifications.of_person(me)
+        enrollments = await self.enrollments.of_trainee(me)
+        audit = await self.audit.about_or_by(me)
         data = {
             "generated_at": self.now(),
             "account": {
@@ -134,7 +135,7 @@ class PrivacyService:
             "units": (await self.membership.list(principal)).model_dump(mode="json")["items"],
             "qualifications": [{k: v for k, v in q.items() if k != "account_id"} for q in qualifications],
             "enrollments": [self.enrollments.shown(e) for e in enrollments],
-            "waitlist": await self.db["waitlist"].find({"trainee_id": me}).to_list(),
+            "waitlist": await self.enrollments.waitlist.of_trainee(me),
             "addresses": (await self.templates.list_addresses(principal)).model_dump(mode="json"),
             "invoice_templates": (await self.templates.list_invoice_templates(principal)).model_dump(mode="json"),
             "audit_log": audit,
@@ -147,11 +148,10 @@ class PrivacyService:
 
     async def _files(self, account: dict[str, Any], qualifications: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
         files: list[tuple[str, bytes]] = []
-        photo_id = (account["trainee"].get("photo") or {}).get("file_id")
-        if photo_id is not None and (data := await _read(self.photos, photo_id)) is not None:
+        if (data := await self.photos.read_file(account)) is not None:
             files.append(("photo.jpg", data))
         for q in qualifications:
-            if q.get("image_file_id") is not None and (data := await _read(self.licences, q["image_file_id"])):
+            if q.get("image_file_id") is not None and (data := await self.qualifications.read_image(q["image_file_id"])):
                 files.append((f"qualifications/{q['_id']}.jpg", data))
         return files
 
@@ -189,7 +189,6 @@ class PrivacyService:
         purge's "still inactive"); 409 ``account_deleted`` when it no longer matches.
         """
         me, now = account["_id"], self.now()
-        file_ids = await self._file_ids(me)
         tombstone = {
             "_id": me, "role": account["role"], "status": "deleted", "login_key": f"deleted:{me}",
             "name": DELETED_NAME, "password_hash": None, "created_at": account["created_at"],
@@ -202,48 +201,25 @@ class PrivacyService:
                 {"_id": me, "status": {"$ne": "deleted"}, **(still or {})}, tombstone, session=session)
             if replaced.matched_count != 1:
                 raise errors.conflict("account_deleted", "该账号已注销或刚刚有变动")
-            await self.db["qualifications"].delete_many({"account_id": me}, session=session)
-            for name in _OWNED:
-                await self.db[name].delete_many({"owner_id": me}, session=session)
-            await self.db["enrollments"].update_many(
-                {"trainee_id": me, "created_by.account_id": me, "address": {"$ne": None}},
-                {"$set": {"address": None, "updated_at": now}}, session=session)
-            await self.db["tokens"].update_many(
-                {"account_id": me, "revoked_at": None}, {"$set": {"revoked_at": now}}, session=session)
+            await self.qualifications.forget_person(me, session=session)
+            await self.templates.forget_owner(me, session=session)
+            await self.enrollments.forget_address(me, at=now, session=session)
+            await self.tokens.revoke_all(me, at=now, session=session)
 
         await self._in_transaction(remove)
-        await self._delete_files(file_ids)
-        await self._leave_lines([me])
+        await self._after_commit([me])
         return now
 
-    async def _leave_lines(self, account_ids: list[ObjectId]) -> None:
-        """Take deleted people out of waitlists, so that no seat is held or offered for them."""
-        entries = await self.db["waitlist"].find(
-            {"trainee_id": {"$in": account_ids}, "status": {"$in": ["waiting", "offered"]}},
-            {"trainee_id": 1, "course_id": 1}).to_list()
-        for pair in {(e["trainee_id"], e["course_id"]) for e in entries}:
-            await self.enrollments.waitlist.leave_course(*pair)
+    async def _after_commit(self, account_ids: list[ObjectId]) -> None:
+        """The steps outside the transaction: files (GridFS has no transactions) and waitlist places."""
+        await self.photos.delete_files_of(account_ids)
+        await self.qualifications.delete_images_of(account_ids)
+        await self.enrollments.waitlist.leave_all(account_ids)
 
     async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[None]]) -> None:
         """Run ``work`` in one transaction (retried on transient conflicts)."""
         async with self.db.client.start_session() as session:
             await session.with_transaction(work)
-
-    async def _file_ids(self, account_id: ObjectId) -> list[tuple[AsyncGridFSBucket, ObjectId]]:
-        """Every GridFS file of the person (found by metadata, so earlier orphans go too)."""
-        found: list[tuple[AsyncGridFSBucket, ObjectId]] = []
-        for bucket, name in ((self.photos, PHOTO_BUCKET), (self.licences, QUALIFICATION_BUCKET)):
-            docs = await self.db[f"{name}.files"].find({"metadata.account_id": account_id}, {"_id": 1}).to_list()
-            found += [(bucket, d["_id"]) for d in docs]
-        return found
-
-    @staticmethod
-    async def _delete_files(files: list[tuple[AsyncGridFSBucket, ObjectId]]) -> None:
-        for bucket, file_id in files:
-            try:
-                await bucket.delete(file_id)
-            except NoFile:
-                pass
 
     # ---- purge ------------------------------------------------------------------------------
 
@@ -258,8 +234,7 @@ class PrivacyService:
         ).to_list()
         purged: list[ObjectId] = []
         for account in candidates:
-            if await self.db["enrollments"].count_documents(
-                    {"trainee_id": account["_id"], "updated_at": {"$gte": cutoff}}, limit=1):
+            if await self.enrollments.changed_since(account["_id"], cutoff):
                 continue  # a recent enrollment (made by a unit, say) is activity
             if not dry_run:
                 try:
@@ -283,14 +258,5 @@ class PrivacyService:
         """Files and waitlist places of deleted accounts left by a crash between a deletion's commit and its
         clean-up steps."""
         deleted = await self.repository.distinct("_id", {"status": "deleted"})
-        await self._leave_lines(deleted)
-        for bucket, name in ((self.photos, PHOTO_BUCKET), (self.licences, QUALIFICATION_BUCKET)):
-            docs = await self.db[f"{name}.files"].find({"metadata.account_id": {"$in": deleted}}, {"_id": 1}).to_list()
-            await self._delete_files([(bucket, d["_id"]) for d in docs])
+        await self._after_commit(deleted)
 
-
-async def _read(bucket: AsyncGridFSBucket, file_id: ObjectId) -> bytes | None:
-    try:
-        return await (await bucket.open_download_stream(file_id)).read()
-    except NoFile:
-        return None

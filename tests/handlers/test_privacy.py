@@ -16,8 +16,12 @@ from bson import ObjectId
 
 from server.commands import COMMANDS
 from server.config import Settings
+from server.services.accounts.tokens import TokenService
 from server.services.container import Services
+from server.services.enrollment.enrollments import EnrollmentService
+from server.services.enrollment.templates import TemplateService
 from server.services.privacy import PrivacyService
+from server.services.profile.qualifications import QualificationService
 from tests import factories
 from tests.client import ApiClient
 from tests.factories import STRONG_PASSWORD, register_trainee, sms_code
@@ -146,12 +150,22 @@ class _NoTransaction(PrivacyService):
         await work(None)
 
 
+def _privacy_on(faulty: FaultyDatabase, services: Services, cls: type[PrivacyService]) -> PrivacyService:
+    """A privacy service whose transaction's writes (each through its owner) all go through ``faulty``."""
+    templates = TemplateService(faulty, cipher=services.cipher, audit=services.audit)
+    real = services.enrollments
+    enrollments = EnrollmentService(faulty, catalog=real.catalog, templates=templates, waitlist=real.waitlist,
+                                    seats=real.seats, audit=services.audit, payment_term=real.payment_term)
+    return cls(faulty, accounts=services.accounts, profiles=services.profiles, photos=services.photos,
+               qualifications=QualificationService(faulty, audit=services.audit, executor=services.pools.documents),
+               tokens=TokenService(faulty), membership=services.unit_membership, templates=templates,
+               enrollments=enrollments, limiter=services.limiter, audit=services.audit,
+               run_cpu=services.run_cpu, retention_days=30)
+
+
 async def _crash_midway(services: Services, person: dict[str, Any], cls: type[PrivacyService]) -> dict[str, Any]:
     faulty = FaultyDatabase(services.db, FaultPlan(crash_before=3))  # after the account and the licences
-    privacy = cls(faulty, accounts=services.accounts, profiles=services.profiles,
-                  membership=services.unit_membership, templates=services.templates,
-                  enrollments=services.enrollments, limiter=services.limiter, audit=services.audit,
-                  run_cpu=services.run_cpu, retention_days=30)
+    privacy = _privacy_on(faulty, services, cls)
     account = await services.db["accounts"].find_one({"_id": person["oid"]})
     with pytest.raises(Crash):
         await privacy._anonymize(account)
@@ -236,7 +250,8 @@ async def test_purge_spares_an_account_used_meanwhile(
     account_id = ObjectId((await api.get("/api/v1/me", token=token)).json["id"])
     await _age(services, account_id, 2000)
     privacy = _LogsInMeanwhile(services.db, accounts=services.accounts, profiles=services.profiles,
-                               membership=services.unit_membership, templates=services.templates,
+                               photos=services.photos, qualifications=services.qualifications,
+                               tokens=services.tokens, membership=services.unit_membership, templates=services.templates,
                                enrollments=services.enrollments, limiter=services.limiter, audit=services.audit,
                                run_cpu=services.run_cpu, retention_days=365)
     privacy.guard = guard

@@ -71,7 +71,7 @@ async def shown(services: Services) -> dict[str, Any]:
     jobs = await services.db["photo_jobs"].find({}).sort("_id", 1).to_list()
     return {
         "import_rows": [services.staff_imports._row_mask(i) for c in rows for i in c["items"]],
-        "photo_jobs": [services.staff_photos._job_out(j).model_dump() for j in jobs],
+        "photo_jobs": [services.staff_photos._job_out(j, None).model_dump() for j in jobs],
         "profiles": [services.profiles.profile_out(a).model_dump() for a in accounts],
         "staff": [services.staff.item(a).model_dump() for a in accounts if a["trainee"].get("unit_id")],
         "invoices": [services.templates._invoice_out(d).model_dump() for d in invoices],

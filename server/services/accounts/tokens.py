@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from server.services import Principal
@@ -119,12 +120,15 @@ class TokenService:
             {"_id": token_id, "revoked_at": None}, {"$set": {"revoked_at": self.now()}}
         )
 
-    async def revoke_all(self, account_id: ObjectId, *, except_id: ObjectId | None = None) -> int:
-        """Log the account out everywhere (but ``except_id``); the number revoked."""
+    async def revoke_all(
+        self, account_id: ObjectId, *, except_id: ObjectId | None = None, at: datetime | None = None,
+        session: AsyncClientSession | None = None,
+    ) -> int:
+        """Log the account out everywhere (but ``except_id``), in the caller's transaction if any; the number revoked."""
         query: dict[str, Any] = {"account_id": account_id, "revoked_at": None}
         if except_id is not None:
             query["_id"] = {"$ne": except_id}
-        result = await self.tokens.update_many(query, {"$set": {"revoked_at": self.now()}})
+        result = await self.tokens.update_many(query, {"$set": {"revoked_at": at or self.now()}}, session=session)
         return result.modified_count
 
     async def widen_scope(self, token_id: ObjectId) -> None:

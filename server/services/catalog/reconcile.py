@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -33,6 +33,9 @@ from server.services.accounts.identity import SHANGHAI
 from server.services.audit import AuditLog
 from server.services.catalog.seats import SeatLedger, in_transaction
 from server.services.catalog.waitlist import Offer, WaitlistService
+
+if TYPE_CHECKING:  # the enrollment package builds on this one: no import at run time
+    from server.services.enrollment.enrollments import EnrollmentService
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,7 @@ class SeatReconciler:
         *,
         seats: SeatLedger,
         waitlist: WaitlistService,
+        enrollment_service: EnrollmentService,
         audit: AuditLog,
         now: Callable[[], datetime] | None = None,
     ) -> None:
@@ -62,6 +66,7 @@ class SeatReconciler:
         self.entries = db["waitlist"]
         self.seats = seats
         self.waitlist = waitlist
+        self.enrollment_service = enrollment_service  # the owner of ``enrollments``: its writes go there
         self.audit = audit
         self.now = now or (lambda: datetime.now(UTC))
 
@@ -136,12 +141,11 @@ class SeatReconciler:
         for enrollment_id in [e for e, status in statuses.items() if status == LEGACY_RESERVING]:
             del statuses[enrollment_id]
             if enrollment_id in ledger:
-                await self.enrollments.update_one({"_id": enrollment_id, "status": LEGACY_RESERVING},
-                                                  {"$set": {"status": SEAT_HOLDING[0]}}, session=s)
+                await self.enrollment_service.settle_reserving(enrollment_id, seated_as=SEAT_HOLDING[0], s=s)
                 statuses[enrollment_id] = SEAT_HOLDING[0]
                 fixes.append(f"reservation {enrollment_id} with a seat became {SEAT_HOLDING[0]}")
             elif enrollment_id.generation_time <= self.now() - IN_FLIGHT:
-                await self.enrollments.delete_one({"_id": enrollment_id, "status": LEGACY_RESERVING}, session=s)
+                await self.enrollment_service.settle_reserving(enrollment_id, seated_as=None, s=s)
                 fixes.append(f"reservation {enrollment_id} without a seat dropped")
 
     async def _line(
@@ -157,8 +161,7 @@ class SeatReconciler:
         waiting: list[ObjectId] = []
         for entry in sorted(entries, key=lambda e: (e["created_at"], e["_id"])):
             if entry["trainee_id"] in enrolled:
-                await self.entries.update_one({"_id": entry["_id"]}, {
-                    "$set": {"status": "withdrawn", "withdrawn_at": self.now()}, "$unset": {"active": ""}}, session=s)
+                await self.waitlist.withdraw_enrolled(entry["_id"], s=s)
                 fixes.append(f"waitlist entry {entry['_id']} ({entry['status']}) withdrawn: enrolled in the course")
             elif entry["status"] == "offered" and (entry["_id"] in held_before
                                                    or taken + len(held_for) < session["capacity"]):
@@ -176,9 +179,7 @@ class SeatReconciler:
         """An entry that is not (or can no longer be) offered a seat waits in line."""
         if entry["status"] == "waiting":
             return
-        await self.entries.update_one({"_id": entry["_id"]}, {
-            "$set": {"status": "waiting"}, "$unset": {"offered_at": "", "offer_until": "", "offering_at": ""}},
-            session=s)
+        await self.waitlist.put_back_in_line(entry["_id"], s=s)
         fixes.append(f"waitlist entry {entry['_id']} ({entry['status']}) without a held seat back in line")
 
     async def _enrolled_in_course(

@@ -99,6 +99,18 @@ class WaitlistService:
         await self.announce(offers)
         return await self.entries.find_one({"_id": entry["_id"]}) or entry
 
+    async def of_trainee(self, trainee_id: ObjectId) -> list[dict[str, Any]]:
+        """Every waitlist entry of the trainee, as stored (for the data export)."""
+        return await self.entries.find({"trainee_id": trainee_id}).to_list()
+
+    async def leave_all(self, trainee_ids: list[ObjectId]) -> None:
+        """Take these people out of every line (deleted accounts): no seat is held or offered for them."""
+        entries = await self.entries.find(
+            {"trainee_id": {"$in": trainee_ids}, "status": {"$in": ["waiting", "offered"]}},
+            {"trainee_id": 1, "course_id": 1}).to_list()
+        for pair in {(e["trainee_id"], e["course_id"]) for e in entries}:
+            await self.leave_course(*pair)
+
     async def position(self, entry: dict[str, Any]) -> int:
         """1 for the first in line."""
         ahead = await self.entries.count_documents(
@@ -170,6 +182,19 @@ class WaitlistService:
         return entry.get("course_id") is not None and bool(await self.enrollments.count_documents(
             {"trainee_id": entry["trainee_id"], "course_id": entry["course_id"], "active": True},
             limit=1, session=s))
+
+    # ---- for the reconciler (reconcile.py rebuilds the session's line fields itself) ----------
+
+    async def withdraw_enrolled(self, entry_id: ObjectId, *, s: AsyncClientSession) -> None:
+        """Take an entry out of line because its trainee is enrolled in the course."""
+        await self.entries.update_one({"_id": entry_id}, {
+            "$set": {"status": "withdrawn", "withdrawn_at": self.now()}, "$unset": {"active": ""}}, session=s)
+
+    async def put_back_in_line(self, entry_id: ObjectId, *, s: AsyncClientSession) -> None:
+        """An entry whose offer holds no seat (or a half-made legacy offer) waits in line again."""
+        await self.entries.update_one({"_id": entry_id}, {
+            "$set": {"status": "waiting"}, "$unset": {"offered_at": "", "offer_until": "", "offering_at": ""}},
+            session=s)
 
     async def _drop_enrolled(self, entry: dict[str, Any], s: AsyncClientSession) -> None:
         await self.entries.update_one(

@@ -141,12 +141,15 @@ class EnrollmentService:
         """Enroll ``trainee`` (an account document) in the session; the new enrollment document (as stored)."""
         session = await self.catalog.get_session(session_id)
         self._check_may_enroll(trainee, session)
-        # Eligibility before inputs: an enrolled person is told so, not asked for an address.
-        # (A courtesy read only: the unique index in ``_claim_course`` remains the guard.)
-        if await self.enrollments.find_one(
-                {"trainee_id": trainee["_id"], "course_id": session["course_id"], "active": True}, {"_id": 1}):
-            raise _already_enrolled()
-        address = await self._address(session, by, address_id)
+        try:
+            address = await self._address(session, by, address_id)
+        except errors.AppError:
+            # Eligibility before inputs: an enrolled person is told so, not asked for an address. (A
+            # read only on this refusal path, off the hot path: the unique index remains the guard.)
+            if await self.enrollments.find_one(
+                    {"trainee_id": trainee["_id"], "course_id": session["course_id"], "active": True}, {"_id": 1}):
+                raise _already_enrolled() from None
+            raise
         return await self._enroll(trainee, session, by=by, address=address, ip=ip)
 
     def _check_may_enroll(self, trainee: dict[str, Any], session: dict[str, Any]) -> None:
@@ -358,6 +361,33 @@ class EnrollmentService:
         total = await self.enrollments.count_documents(query)
         docs = await self.enrollments.find(query).sort("created_at", -1).skip(skip).limit(limit).to_list()
         return [self.shown(d) for d in docs], total
+
+    # ---- for the rights of the person (services/privacy) ----------------------------------
+
+    async def of_trainee(self, trainee_id: ObjectId) -> list[dict[str, Any]]:
+        """Every enrollment of the trainee, oldest first, as stored (for the data export)."""
+        return await self.enrollments.find({"trainee_id": trainee_id}).sort("created_at", 1).to_list()
+
+    async def changed_since(self, trainee_id: ObjectId, since: datetime) -> bool:
+        """Whether any enrollment of the trainee changed since ``since`` (activity, for the purge)."""
+        return bool(await self.enrollments.count_documents(
+            {"trainee_id": trainee_id, "updated_at": {"$gte": since}}, limit=1))
+
+    async def forget_address(self, trainee_id: ObjectId, *, at: datetime, session: AsyncClientSession | None) -> None:
+        """Remove the shipping address the trainee copied into their own enrollments (a unit's copy stays)."""
+        await self.enrollments.update_many(
+            {"trainee_id": trainee_id, "created_by.account_id": trainee_id, "address": {"$ne": None}},
+            {"$set": {"address": None, "updated_at": at}}, session=session)
+
+    # ---- for the seat reconciler (catalog/reconcile.py) -------------------------------------
+
+    async def settle_reserving(self, enrollment_id: ObjectId, *, seated_as: str | None, s: AsyncClientSession) -> None:
+        """An enrollment left ``reserving`` by the design before the seat ledger: ``seated_as`` it, or dropped (None)."""
+        query = {"_id": enrollment_id, "status": "reserving"}
+        if seated_as is not None:
+            await self.enrollments.update_one(query, {"$set": {"status": seated_as}}, session=s)
+        else:
+            await self.enrollments.delete_one(query, session=s)
 
     def shown(self, doc: dict[str, Any]) -> dict[str, Any]:
         """The enrollment as its readers see it (the trainee, the enroller, association staff — all

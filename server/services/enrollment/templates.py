@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -272,6 +273,11 @@ class TemplateService:
                 await collection.update_one({"_id": oid}, {"$set": {"is_default": True}})
             except DuplicateKeyError:
                 pass
+
+    async def forget_owner(self, owner_id: ObjectId, *, session: AsyncClientSession | None) -> None:
+        """Delete every address and invoice template of the owner, inside the caller's transaction."""
+        for kind in (ADDRESS, INVOICE):
+            await self.db[kind.collection].delete_many({"owner_id": owner_id}, session=session)
 
     async def _record(
         self, action: str, owner: Principal, subject_id: ObjectId, ip: str | None, details: dict[str, Any] | None = None

@@ -181,6 +181,19 @@ class PhotoService:
             raise errors.not_found("学员不存在")
         return await self._read(account)
 
+    async def read_file(self, account: dict[str, Any]) -> bytes | None:
+        """The trainee's ID photo JPEG, or None when there is none (for the data export)."""
+        try:
+            return await self._read(account)
+        except errors.AppError:
+            return None
+
+    async def delete_files_of(self, account_ids: list[ObjectId]) -> None:
+        """Delete every photo file of these people (found by metadata, so earlier orphans go too)."""
+        files = self.bucket.find({"metadata.account_id": {"$in": account_ids}})
+        for file_id in [f._id async for f in files]:
+            await self._delete_file(file_id)
+
     async def _read(self, account: dict[str, Any]) -> bytes:
         file_id = ((account.get("trainee") or {}).get("photo") or {}).get("file_id")
         if file_id is None:

@@ -19,6 +19,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from server import errors
@@ -137,6 +138,29 @@ class QualificationService:
             await self.bucket.delete(file_id)
         except NoFile:
             pass
+
+    # ---- for the rights of the person (services/privacy) ----------------------------------
+
+    async def of_person(self, account_id: ObjectId) -> list[dict[str, Any]]:
+        """The stored licences of one person, oldest first (for the data export)."""
+        return await self.collection.find({"account_id": account_id}).sort("created_at", 1).to_list()
+
+    async def read_image(self, file_id: ObjectId) -> bytes | None:
+        """One licence image by file id, or None when it is gone."""
+        try:
+            return await (await self.bucket.open_download_stream(file_id)).read()
+        except NoFile:
+            return None
+
+    async def forget_person(self, account_id: ObjectId, *, session: AsyncClientSession | None) -> None:
+        """Delete the person's licences, inside the caller's transaction (the images go after it)."""
+        await self.collection.delete_many({"account_id": account_id}, session=session)
+
+    async def delete_images_of(self, account_ids: list[ObjectId]) -> None:
+        """Delete every licence image of these people (found by metadata, so earlier orphans go too)."""
+        files = self.bucket.find({"metadata.account_id": {"$in": account_ids}})
+        for file_id in [f._id async for f in files]:
+            await self._delete_file(file_id)
 
 
 def _object_id(value: str) -> ObjectId:

@@ -44,8 +44,14 @@ async def _id_of(client: ApiClient) -> str:
     return str((await client.get("/api/v1/me")).json["id"])
 
 
-def _notes(settings: Settings, account_id: str, kind: str) -> list[dict[str, Any]]:
-    return [n for n in read_outbox(settings.notify_outbox) if n["account_id"] == account_id and n["kind"] == kind]
+async def _notes(settings: Settings, account_id: str, kind: str) -> list[dict[str, Any]]:
+    """The account's notifications of ``kind``, once the job runner has sent at least one (or after 10 s)."""
+    for _ in range(200):
+        found = [n for n in read_outbox(settings.notify_outbox) if n["account_id"] == account_id and n["kind"] == kind]
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    return []
 
 
 # ---- unit verification ---------------------------------------------------------------------------
@@ -78,14 +84,14 @@ async def test_verification_lifecycle(api: ApiClient, settings: Settings, servic
     assert r.status == 200 and r.json["status"] == "rejected"
     r = await unit.get("/api/v1/unit/licence")
     assert r.json["status"] == "rejected" and r.json["reason"] == "执照模糊"
-    assert "执照模糊" in _notes(settings, unit_id, "unit_rejected")[0]["text"]
+    assert "执照模糊" in (await _notes(settings, unit_id, "unit_rejected"))[0]["text"]
     # deciding again is refused (only pending units are decided)
     r = await api.post(f"/api/v1/admin/units/{unit_id}/verification", {"decision": "approve"}, token=admin)
     assert r.status == 409 and r.error_code == "verification_not_pending"
     # a new upload replaces the old file, then the approval
     await verify_unit(api, unit, services)
     assert await services.db["unit_licences.files"].count_documents({}) == 1
-    assert _notes(settings, unit_id, "unit_verified")
+    assert await _notes(settings, unit_id, "unit_verified")
     r = await unit.request("PUT", "/api/v1/unit/licence", body=LICENCE, headers={"Content-Type": "image/jpeg"})
     assert r.status == 409 and r.error_code == "unit_already_verified"
     actions = [e["action"] for e in await services.db["audit_log"].find({"subject_id": ObjectId(unit_id)}).to_list()]
@@ -211,7 +217,7 @@ async def test_a_bound_stranger_is_limited_and_told(api: ApiClient, settings: Se
     # the person's own profile is untouched, and they were told
     profile = (await api.get("/api/v1/me/profile", token=token)).json
     assert profile["email"] == "huang@example.com"
-    assert _notes(settings, tid, "unit_bound") and "授权" in _notes(settings, tid, "unit_bound")[0]["text"]
+    assert await _notes(settings, tid, "unit_bound") and "授权" in (await _notes(settings, tid, "unit_bound"))[0]["text"]
     r = await api.get("/api/v1/me/units", token=token)
     assert r.json["total"] == 1 and r.json["items"][0]["unit_sees"] == "limited"
     assert r.json["items"][0]["id"] == await _id_of(unit) and r.json["items"][0]["consent"] is False
@@ -248,7 +254,7 @@ async def test_consent_gives_full_access_and_leaving_ends_it(
     r = await me.post(f"/api/v1/me/units/{unit_id}/consent")
     assert r.status == 200 and r.json["consent"] is True and r.json["unit_sees"] == "full"
     assert (await me.post(f"/api/v1/me/units/{unit_id}/consent")).status == 200  # idempotent
-    assert len(_notes(settings, unit_id, "staff_consent")) == 1
+    assert len(await _notes(settings, unit_id, "staff_consent")) == 1
     seen = await _attack(unit, tid)
     assert seen["detail"].status == seen["edit"].status == seen["photo"].status == seen["upload"].status == 200
     assert person["phone"] in seen["cells"]
@@ -256,12 +262,12 @@ async def test_consent_gives_full_access_and_leaving_ends_it(
     r = await me.delete(f"/api/v1/me/units/{unit_id}/consent")
     assert r.status == 200 and r.json["consent"] is False and r.json["unit_sees"] == "limited"
     assert (await unit.get(f"/api/v1/unit/staff/{tid}")).status == 403
-    assert _notes(settings, unit_id, "staff_consent_withdrawn")
+    assert await _notes(settings, unit_id, "staff_consent_withdrawn")
     assert (await me.post(f"/api/v1/me/units/{unit_id}/consent")).json["unit_sees"] == "full"
     # leaving: unbound, consent gone, the unit told; a new binding starts limited again
     assert (await me.delete(f"/api/v1/me/units/{other_id}")).status == 404
     assert (await me.delete(f"/api/v1/me/units/{unit_id}")).status == 200
-    assert _notes(settings, unit_id, "staff_left")
+    assert await _notes(settings, unit_id, "staff_left")
     assert (await unit.get("/api/v1/unit/staff")).json["total"] == 0
     assert (await me.get("/api/v1/me/units")).json["total"] == 0
     assert (await unit.get(f"/api/v1/unit/staff/{tid}")).status == 404

@@ -169,5 +169,5 @@ async def test_control_without_the_in_flight_margin_seats_are_taken_away(
 
 async def test_reconciliation_is_a_periodic_job_of_the_server(services: Services) -> None:
     start_jobs(services)
-    assert "reconcile_seats" in {task.get_name() for task in services._tasks}
+    assert "reconcile_seats" in {task.name for task in services.runner.periodic}
     await services.close()

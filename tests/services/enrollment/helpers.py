@@ -72,7 +72,7 @@ def rewire(services: Services, *, seats: SeatLedger | None = None, waitlist_cls:
     and optionally on another database object (a tests.faults.FaultyDatabase)."""
     db = db if db is not None else services.db
     seats = seats or SeatLedger(db)
-    waitlist = waitlist_cls(db, seats=seats, notifier=services.notifier, audit=services.audit)
+    waitlist = waitlist_cls(db, seats=seats, jobs=services.jobs, audit=services.audit)
     return enrollments_cls(db, catalog=services.catalog, templates=services.templates, waitlist=waitlist,
                            seats=seats, audit=services.audit,
                            payment_term=timedelta(days=services.settings.payment_term_days))
@@ -81,8 +81,9 @@ def rewire(services: Services, *, seats: SeatLedger | None = None, waitlist_cls:
 def later_reconciler(services: Services, db: AsyncDatabase[dict[str, Any]]) -> SeatReconciler:
     """Reconciliation as the periodic job runs it, an hour later (in-flight seats are then stale), on ``db``."""
     seats = SeatLedger(db)
-    waitlist = WaitlistService(db, seats=seats, notifier=services.notifier, audit=services.audit)
-    return SeatReconciler(db, seats=seats, waitlist=waitlist, audit=services.audit,
+    enrollments = rewire(services, seats=seats, db=db)
+    return SeatReconciler(db, seats=seats, waitlist=enrollments.waitlist, enrollment_service=enrollments,
+                          audit=services.audit,
                           now=lambda: datetime.now(UTC) + timedelta(hours=1))
 
 

@@ -95,7 +95,7 @@ class _NotifiesDirectly(WaitlistService):
 async def test_control_a_direct_notifier_call_fails_the_cancel(broken: tuple[Services, Path],
                                                                db: AsyncDatabase[dict[str, Any]]) -> None:
     services, _ = broken
-    services.enrollments.waitlist = _NotifiesDirectly(db, jobs=services.jobs, audit=services.audit,
+    services.enrollments.waitlist = _NotifiesDirectly(db, seats=services.seats, jobs=services.jobs, audit=services.audit,
                                                       notifier=services.notifier)
     with pytest.raises(OSError):
         await _offer_after_a_cancel(services, db)

@@ -72,7 +72,7 @@ class _ForgetsProgress(StaffPhotoService):
         kwargs["skip"] = set()
         return await super()._process(*args, **kwargs)
 
-    async def _record(self, job_id: Any, idx: int, result: Any) -> None:
+    async def _record(self, job_id: Any, idx: int, result: Any, name: str) -> None:
         await self.progress.update_one({"_id": job_id}, {
             "$push": {"files": result.model_dump(), "done_idx": idx},
             "$inc": {"processed": 1, f"counts.{result.verdict}": 1}})
