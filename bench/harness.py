@@ -489,6 +489,19 @@ def call(proc: Proc, method: str, path: str, body: object = None, token: str | N
         conn.close()
 
 
+def timed_upload(proc: Proc, method: str, path: str, token: str, body: bytes, content_type: str) -> tuple[int, float]:
+    """One upload to ``proc`` on its own connection; returns (status, milliseconds to the whole answer)."""
+    conn = http.client.HTTPConnection(HOST, proc.port, timeout=60)
+    try:
+        started = time.perf_counter()
+        conn.request(method, path, body=body, headers={"Content-Type": content_type, "Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        response.read()
+        return response.status, (time.perf_counter() - started) * 1000
+    finally:
+        conn.close()
+
+
 def register_trainee(proc: Proc, id_number: str, phone: str, password: str = "Bench#Pass-2026") -> str:
     """Register a trainee through the API (SMS code read from the server's outbox); its token."""
     return _register(proc, "trainee", phone, {

@@ -18,7 +18,6 @@ medians), so a 503 ``server_busy`` or a slow refusal shows.
 
 from __future__ import annotations
 
-import http.client
 import statistics
 import threading
 import time
@@ -97,16 +96,7 @@ def _login(proc: harness.Proc, account: str) -> float:
 
 
 def _post_xlsx(proc: harness.Proc, token: str, data: bytes) -> tuple[int, float]:
-    conn = http.client.HTTPConnection(harness.HOST, proc.port, timeout=60)
-    try:
-        started = time.perf_counter()
-        conn.request("POST", "/api/v1/unit/staff/imports", body=data,
-                     headers={"Content-Type": XLSX, "Authorization": f"Bearer {token}"})
-        response = conn.getresponse()
-        response.read()
-        return response.status, (time.perf_counter() - started) * 1000
-    finally:
-        conn.close()
+    return harness.timed_upload(proc, "POST", "/api/v1/unit/staff/imports", token, data, XLSX)
 
 
 class _background:

@@ -125,16 +125,7 @@ def _poll_healthz(proc: harness.Proc, stop: threading.Event, out: list[float]) -
 
 
 def _upload(proc: harness.Proc, token: str, body: bytes, content_type: str) -> tuple[int, float]:
-    conn = http.client.HTTPConnection(harness.HOST, proc.port, timeout=60)
-    try:
-        t0 = time.perf_counter()
-        conn.request("PUT", "/api/v1/me/photo", body=body,
-                     headers={"Content-Type": content_type, "Authorization": f"Bearer {token}"})
-        response = conn.getresponse()
-        response.read()
-        return response.status, (time.perf_counter() - t0) * 1000
-    finally:
-        conn.close()
+    return harness.timed_upload(proc, "PUT", "/api/v1/me/photo", token, body, content_type)
 
 
 def _multipart(photo: bytes) -> tuple[bytes, str]:
