@@ -33,3 +33,14 @@ async def wait_for_lines(path: Path, count: int, timeout: float = 15.0) -> list[
             raise AssertionError(f"{len(lines)} of {count} messages in {path} after {timeout} s")
         await asyncio.sleep(0.05)
     return lines
+
+
+async def wait_for_notes(path: Path, account_id: str, kind: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The account's notifications of ``kind`` once the job runner has sent one (empty after ``timeout``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (found := [n for n in read_outbox(path) if n["account_id"] == account_id and n["kind"] == kind]):
+        if loop.time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    return found

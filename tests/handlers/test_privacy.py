@@ -28,7 +28,7 @@ from tests.factories import STRONG_PASSWORD, register_trainee, sms_code
 from tests.faults import Crash, FaultPlan, FaultyDatabase
 from tests.handlers.enrollment.test_enrollments import new_session, trainee_with_photo
 from tests.handlers.enrollment.test_templates import address_body
-from tests.outbox import read_outbox
+from tests.outbox import wait_for_notes
 from tests.staff_helpers import multipart, verified_unit_client
 
 PORTRAIT = (Path(__file__).resolve().parents[1] / "fixtures" / "photos" / "portrait.jpg").read_bytes()
@@ -123,7 +123,7 @@ async def test_deletion_removes_personal_data_and_keeps_records_without_it(
     # the unit no longer has the person, and is told
     assert (await person["unit"].get("/api/v1/unit/staff")).json["total"] == 0
     unit_id = (await person["unit"].get("/api/v1/me")).json["id"]
-    notes = [n for n in read_outbox(settings.notify_outbox) if n["account_id"] == unit_id and n["kind"] == "staff_left"]
+    notes = await wait_for_notes(settings.notify_outbox, unit_id, "staff_left")  # sent by the job runner
     assert len(notes) == 1 and "注销" in notes[0]["text"]
     audit = await db["audit_log"].find_one({"action": "privacy.delete", "subject_id": person["oid"]})
     assert audit is not None and person["body"]["id_number"] not in str(audit)

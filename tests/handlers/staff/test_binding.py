@@ -23,7 +23,7 @@ from server.services.staff.verification import UnitVerificationService
 from tests.client import ApiClient
 from tests.conftest import serve_app
 from tests.factories import register_trainee, resident_id, staff_token
-from tests.outbox import read_outbox
+from tests.outbox import wait_for_notes
 from tests.staff_helpers import (
     LICENCE,
     form_body,
@@ -45,13 +45,7 @@ async def _id_of(client: ApiClient) -> str:
 
 
 async def _notes(settings: Settings, account_id: str, kind: str) -> list[dict[str, Any]]:
-    """The account's notifications of ``kind``, once the job runner has sent at least one (or after 10 s)."""
-    for _ in range(200):
-        found = [n for n in read_outbox(settings.notify_outbox) if n["account_id"] == account_id and n["kind"] == kind]
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    return []
+    return await wait_for_notes(settings.notify_outbox, account_id, kind)
 
 
 # ---- unit verification ---------------------------------------------------------------------------

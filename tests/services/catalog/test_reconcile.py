@@ -4,6 +4,7 @@ logged for an operator and audited — and a seat taken by an enrollment in flig
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from server import errors
 from server.services.catalog.reconcile import SeatReconciler
 from server.services.container import Services, start_jobs
 from tests.faults import FaultPlan, FaultyDatabase
+from tests.outbox import wait_for_lines
 from tests.services.enrollment.helpers import (
     as_trainee,
     enroll,
@@ -79,7 +81,8 @@ async def test_every_kind_of_difference_is_repaired_logged_and_audited(
         assert any(needle in line for line in lines), (needle, lines)
     audit, _ = await services.audit.list(action="seats.reconcile", subject_id=sid)
     assert len(audit) == 1 and len(audit[0]["details"]["repairs"]) == repaired
-    assert str(waiting_trainee["_id"]) in settings.notify_outbox.read_text()  # told after the commit
+    told = await wait_for_lines(settings.notify_outbox, 1)  # after the commit, by the job runner
+    assert str(waiting_trainee["_id"]) in json.dumps(told)
     assert await services.reconciler.reconcile() == 0  # and then there is nothing left to do
 
 
