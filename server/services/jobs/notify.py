@@ -4,19 +4,58 @@ An action (a cancel that frees a seat, …) enqueues the notification in its own
 or right after its decisive write, and never calls the notifier itself: a notifier that
 is down cannot turn a successful action into an error, and the message goes out, with
 retries and backoff, when it is back.
+
+The delivery side (``NOTIFY_BACKEND=wechat_sms``, :class:`PersonalNotifier`) picks one channel
+per person and message: a WeChat subscribe message when the account is bound to WeChat, a
+template is configured for the kind and the person has an acceptance left (one is consumed), else
+an SMS to the phone on record. A WeChat refusal (43101: no acceptance left, …) falls back to SMS
+at once; WeChat down raises, so the runner retries with backoff.
+
+Owns ``notify_deliveries``: one document per notification (``_id`` = the ``notify`` job's id,
+its ``notification_id``) — the channel chosen, and ``sent`` once delivered. A retry of a job
+whose message already went out sends nothing; a retry after a WeChat failure uses the same
+channel and the acceptance already consumed for it. (A crash between the provider's answer and
+the ``sent`` mark sends the message again: at least once, never silently lost.)
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
-from server.integrations.notifier import Notifier
+from server.integrations.notifier import Notifier, make_notifier
+from server.integrations.sms import SmsSender, make_sms_sender
+from server.integrations.wechat_subscribe import (
+    SubscribeMessenger,
+    SubscribeRefused,
+    make_subscribe_messenger,
+    mask_openid,
+    template_data,
+    template_page,
+)
+from server.services.accounts.identity import mask_phone
 from server.services.jobs.queue import Job, JobQueue
 
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+    from server.config import Settings
+    from server.services.accounts.accounts import AccountService
+    from server.services.accounts.subscriptions import SubscriptionService
+
+log = logging.getLogger(__name__)
+
 KIND = "notify"
+DELIVERIES = "notify_deliveries"
+DELIVERY_KEPT = timedelta(days=30)  # a delivery record outlives any retry of its job (TTL on expires_at)
+REFUSED_BY_WECHAT = 43101  # the person has no acceptance left for the template
 
 
 async def enqueue_notification(
@@ -57,3 +96,112 @@ def notify_handler(notifier: Notifier) -> Any:
         return {"sent": True}
 
     return run
+
+
+class PersonalNotifier:
+    """A :class:`Notifier` that delivers to the person: WeChat subscribe message if accepted, else SMS.
+
+    Called by the ``notify`` job with ``data["notification_id"]`` (the job id): the delivery is
+    idempotent by that id (see the module docstring).
+    """
+
+    def __init__(
+        self, db: AsyncDatabase[dict[str, Any]], *, accounts: AccountService, subscriptions: SubscriptionService,
+        wechat: SubscribeMessenger, sms: SmsSender, templates: dict[str, str], page: str,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.db = db
+        self.deliveries = db[DELIVERIES]
+        self.accounts = accounts
+        self.subscriptions = subscriptions
+        self.wechat = wechat
+        self.sms = sms
+        self.templates = templates
+        self.page = page
+        self.now = now or (lambda: datetime.now(UTC))
+
+    async def notify(self, account_id: ObjectId, kind: str, text: str, data: dict[str, Any] | None = None) -> None:
+        """Deliver once per ``notification_id``: WeChat when accepted, SMS otherwise; raise to be retried."""
+        data = dict(data or {})
+        nid = str(data.pop("notification_id", None) or ObjectId())
+        record = await self.deliveries.find_one({"_id": nid})
+        if record is not None and record["status"] != "pending":
+            return  # sent (or undeliverable) already: a replay sends nothing
+        account = await self.accounts.accounts.find_one({"_id": account_id})
+        if account is None or account.get("status") == "deleted":
+            await self._settle(nid, account_id, kind, "undeliverable", "sms", reason="no_account")
+            return
+        openid = (account.get("wechat") or {}).get("openid")
+        if record is None:
+            record = await self._choose(nid, account_id, kind, openid)
+        if record["channel"] == "wechat" and openid:
+            try:
+                await self.wechat.send(openid, self.templates[kind], template_data(kind, data),
+                                       template_page(kind, data, self.page))
+            except SubscribeRefused as refused:
+                if refused.errcode == REFUSED_BY_WECHAT:
+                    await self.subscriptions.forget(account_id, kind)
+                log.info("notification %s to %s: WeChat refused (%s), by SMS instead", nid, mask_openid(openid),
+                         refused.errcode)
+                await self.deliveries.update_one({"_id": nid}, {"$set": {
+                    "channel": "sms", "wechat_error": refused.errcode, "updated_at": self.now()}})
+            else:
+                await self._settle(nid, account_id, kind, "sent", "wechat")
+                return
+        phone = self.accounts.phone_of(account)
+        if not phone:
+            log.warning("notification %s (%s) to account %s: no WeChat acceptance and no phone", nid, kind, account_id)
+            await self._settle(nid, account_id, kind, "undeliverable", "sms", reason="no_phone")
+            return
+        await self.sms.send(phone=phone, purpose=kind, code="", text=text)
+        log.info("notification %s (%s) sent by SMS to %s", nid, kind, mask_phone(phone))
+        await self._settle(nid, account_id, kind, "sent", "sms")
+
+    async def _choose(self, nid: str, account_id: ObjectId, kind: str, openid: str | None) -> dict[str, Any]:
+        """Pick the channel and, for WeChat, consume one acceptance — in one transaction with the record."""
+        now = self.now()
+        record = {"_id": nid, "account_id": account_id, "kind": kind, "status": "pending", "channel": "sms",
+                  "created_at": now, "updated_at": now, "expires_at": now + DELIVERY_KEPT}
+
+        async def choose(s: AsyncClientSession) -> dict[str, Any]:
+            chosen = dict(record)
+            if openid and kind in self.templates and await self.subscriptions.consume(account_id, kind, session=s):
+                chosen["channel"] = "wechat"
+            await self.deliveries.insert_one(chosen, session=s)
+            return chosen
+
+        try:
+            async with self.db.client.start_session() as s:
+                return await s.with_transaction(choose)  # type: ignore[no-any-return]
+        except DuplicateKeyError:  # another runner chose first (a lapsed lease): follow its choice
+            existing = await self.deliveries.find_one({"_id": nid})
+            assert existing is not None
+            return existing
+
+    async def _settle(self, nid: str, account_id: ObjectId, kind: str, status: str, channel: str,
+                      reason: str | None = None) -> None:
+        now = self.now()
+        await self.deliveries.update_one({"_id": nid}, {
+            "$set": {"status": status, "channel": channel, "reason": reason, "updated_at": now, "settled_at": now},
+            "$setOnInsert": {"account_id": account_id, "kind": kind, "created_at": now,
+                             "expires_at": now + DELIVERY_KEPT}}, upsert=True)
+
+    def close(self) -> None:
+        """Close the WeChat adapter's connections (shutdown)."""
+        close = getattr(self.wechat, "close", None)
+        if close is not None:
+            close()
+
+
+def build_notifier(
+    settings: Settings, db: AsyncDatabase[dict[str, Any]], *, accounts: AccountService,
+    subscriptions: SubscriptionService, network: Executor,
+) -> Notifier:
+    """The delivery chosen by ``NOTIFY_BACKEND``: ``file`` (an outbox file) or ``wechat_sms`` (per person)."""
+    if settings.notify_backend == "wechat_sms":
+        return PersonalNotifier(
+            db, accounts=accounts, subscriptions=subscriptions,
+            wechat=make_subscribe_messenger(settings, network), sms=make_sms_sender(settings),
+            templates=subscriptions.templates, page=settings.wechat_subscribe_page,
+        )
+    return make_notifier(settings)
