@@ -15,7 +15,9 @@ Owns ``notify_deliveries``: one document per notification (``_id`` = the ``notif
 its ``notification_id``) — the channel chosen, and ``sent`` once delivered. A retry of a job
 whose message already went out sends nothing; a retry after a WeChat failure uses the same
 channel and the acceptance already consumed for it. (A crash between the provider's answer and
-the ``sent`` mark sends the message again: at least once, never silently lost.)
+the ``sent`` mark sends the message again: at least once, never silently lost.) Two runners
+holding the same job at once (a lapsed lease) do not both send: the sender claims the record
+under a short lease (``sending_until``), the other one's attempt fails and is retried.
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ KIND = "notify"
 DELIVERIES = "notify_deliveries"
 DELIVERY_KEPT = timedelta(days=30)  # a delivery record outlives any retry of its job (TTL on expires_at)
 REFUSED_BY_WECHAT = 43101  # the person has no acceptance left for the template
+SENDING_LEASE = timedelta(minutes=2)  # one runner sends a notification at a time; longer than any send
+
+
+class DeliveryInProgress(Exception):  # noqa: N818 — a retry signal for the job runner
+    """Another runner is sending this notification right now (a lapsed job lease): retry later."""
 
 
 async def enqueue_notification(
@@ -134,7 +141,35 @@ class PersonalNotifier:
         openid = (account.get("wechat") or {}).get("openid")
         if record is None:
             record = await self._choose(nid, account_id, kind, openid)
-        if record["channel"] == "wechat" and openid:
+        if not await self._claim(nid):
+            return
+        try:
+            await self._deliver(nid, account, kind, text, data, record["channel"], openid)
+        except BaseException:
+            await self.deliveries.update_one({"_id": nid}, {"$unset": {"sending_until": ""}})  # the retry may send
+            raise
+
+    async def _claim(self, nid: str) -> bool:
+        """Become the one sender of a pending notification (under a short lease).
+
+        False when it was settled meanwhile; :class:`DeliveryInProgress` (the job is retried
+        later) when another runner is sending it right now.
+        """
+        now = self.now()
+        claimed = await self.deliveries.update_one(
+            {"_id": nid, "status": "pending", "$or": [{"sending_until": None}, {"sending_until": {"$lt": now}}]},
+            {"$set": {"sending_until": now + SENDING_LEASE}})
+        if claimed.modified_count == 1:
+            return True
+        current = await self.deliveries.find_one({"_id": nid}, {"status": 1})
+        if current is not None and current["status"] != "pending":
+            return False
+        raise DeliveryInProgress(f"notification {nid} is being sent by another runner")
+
+    async def _deliver(self, nid: str, account: dict[str, Any], kind: str, text: str, data: dict[str, Any],
+                       channel: str, openid: str | None) -> None:
+        account_id = account["_id"]
+        if channel == "wechat" and openid:
             try:
                 await self.wechat.send(openid, self.templates[kind], template_data(kind, data),
                                        template_page(kind, data, self.page))
@@ -183,6 +218,7 @@ class PersonalNotifier:
         now = self.now()
         await self.deliveries.update_one({"_id": nid}, {
             "$set": {"status": status, "channel": channel, "reason": reason, "updated_at": now, "settled_at": now},
+            "$unset": {"sending_until": ""},
             "$setOnInsert": {"account_id": account_id, "kind": kind, "created_at": now,
                              "expires_at": now + DELIVERY_KEPT}}, upsert=True)
 
