@@ -239,10 +239,15 @@ class _SubscribeSendHandler(tornado.web.RequestHandler):
     def initialize(self, stub: WeChatStub) -> None:
         self.stub = stub
 
-    def post(self) -> None:
+    async def post(self) -> None:
         stub = self.stub
         stub.send_attempts += 1
         rid = secrets.token_hex(8)
+        if stub.delay:  # a slow WeChat: two senders of one message overlap
+            try:
+                await asyncio.wait_for(stub._closing.wait(), stub.delay)
+            except TimeoutError:
+                pass
         if stub.mode == "http_500":
             self.set_status(500)
             self.finish("<html><body>500 Internal Server Error</body></html>")
