@@ -139,12 +139,13 @@ class PersonalNotifier:
             await self._settle(nid, account_id, kind, "undeliverable", "sms", reason="no_account")
             return
         openid = (account.get("wechat") or {}).get("openid")
+        message = self._wechat_message(nid, kind, data) if openid else None
         if record is None:
-            record = await self._choose(nid, account_id, kind, openid)
+            record = await self._choose(nid, account_id, kind, openid if message else None)
         if not await self._claim(nid):
             return
         try:
-            await self._deliver(nid, account, kind, text, data, record["channel"], openid)
+            await self._deliver(nid, account, kind, text, record["channel"], openid, message)
         except BaseException:
             await self.deliveries.update_one({"_id": nid}, {"$unset": {"sending_until": ""}})  # the retry may send
             raise
@@ -166,13 +167,12 @@ class PersonalNotifier:
             return False
         raise DeliveryInProgress(f"notification {nid} is being sent by another runner")
 
-    async def _deliver(self, nid: str, account: dict[str, Any], kind: str, text: str, data: dict[str, Any],
-                       channel: str, openid: str | None) -> None:
+    async def _deliver(self, nid: str, account: dict[str, Any], kind: str, text: str, channel: str,
+                       openid: str | None, message: tuple[dict[str, Any], str] | None) -> None:
         account_id = account["_id"]
-        if channel == "wechat" and openid:
+        if channel == "wechat" and openid and message:
             try:
-                await self.wechat.send(openid, self.templates[kind], template_data(kind, data),
-                                       template_page(kind, data, self.page))
+                await self.wechat.send(openid, self.templates[kind], *message)
             except SubscribeRefused as refused:
                 if refused.errcode == REFUSED_BY_WECHAT:
                     await self.subscriptions.forget(account_id, kind)
@@ -191,6 +191,16 @@ class PersonalNotifier:
         await self.sms.send(phone=phone, purpose=kind, code="", text=text)
         log.info("notification %s (%s) sent by SMS to %s", nid, kind, mask_phone(phone))
         await self._settle(nid, account_id, kind, "sent", "sms")
+
+    def _wechat_message(self, nid: str, kind: str, data: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+        """The subscribe message's data and page; None without a template or with data that does not fit."""
+        if kind not in self.templates:
+            return None
+        try:
+            return template_data(kind, data), template_page(kind, data, self.page)
+        except (KeyError, TypeError, ValueError) as exc:  # a notification not following the contract
+            log.error("notification %s (%s): data does not fit the template (%s); by SMS", nid, kind, exc)
+            return None
 
     async def _choose(self, nid: str, account_id: ObjectId, kind: str, openid: str | None) -> dict[str, Any]:
         """Pick the channel and, for WeChat, consume one acceptance — in one transaction with the record."""

@@ -230,3 +230,13 @@ async def test_two_runners_sending_one_notification_at_once_send_it_once(
     else:
         assert len(wechat_stub.subscribe_messages) == 2, answers
     assert await remaining(delivery, me, "payment_approved") == 1  # one acceptance used either way
+
+
+async def test_data_not_fitting_the_template_goes_by_sms_and_keeps_the_acceptance(
+    delivery: Services, wechat_stub: WeChatStub,
+) -> None:
+    me = await person(delivery, openid="o-trainee-7")
+    await accept(delivery, me, "payment_rejected")
+    await send(delivery, me, "payment_rejected", {"payment_id": "p", "reference": "R", "reason": "金额不符"})  # no pay_by
+    assert wechat_stub.subscribe_messages == [] and len(sms(delivery)) == 1
+    assert await remaining(delivery, me, "payment_rejected") == 1
