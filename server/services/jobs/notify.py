@@ -9,7 +9,8 @@ The delivery side (``NOTIFY_BACKEND=wechat_sms``, :class:`PersonalNotifier`) pic
 per person and message: a WeChat subscribe message when the account is bound to WeChat, a
 template is configured for the kind and the person has an acceptance left (one is consumed), else
 an SMS to the phone on record. A WeChat refusal (43101: no acceptance left, …) falls back to SMS
-at once; WeChat down raises, so the runner retries with backoff.
+at once; WeChat down raises, so the runner retries with backoff, and after ``WECHAT_TRIES`` failed
+attempts the SMS goes instead (a message is late, never lost to a long WeChat outage).
 
 Owns ``notify_deliveries``: one document per notification (``_id`` = the ``notify`` job's id,
 its ``notification_id``) — the channel chosen, and ``sent`` once delivered. A retry of a job
@@ -28,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
+from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -37,6 +39,7 @@ from server.integrations.sms import SmsSender, make_sms_sender
 from server.integrations.wechat_subscribe import (
     SubscribeMessenger,
     SubscribeRefused,
+    SubscribeUnavailable,
     make_subscribe_messenger,
     mask_openid,
     template_data,
@@ -58,6 +61,7 @@ KIND = "notify"
 DELIVERIES = "notify_deliveries"
 DELIVERY_KEPT = timedelta(days=30)  # a delivery record outlives any retry of its job (TTL on expires_at)
 REFUSED_BY_WECHAT = 43101  # the person has no acceptance left for the template
+WECHAT_TRIES = 4  # WeChat unreachable this many attempts (10+20+40 s of backoff by default): send the SMS instead
 SENDING_LEASE = timedelta(minutes=2)  # one runner sends a notification at a time; longer than any send
 
 
@@ -173,6 +177,14 @@ class PersonalNotifier:
         if channel == "wechat" and openid and message:
             try:
                 await self.wechat.send(openid, self.templates[kind], *message)
+            except SubscribeUnavailable:
+                failed = await self.deliveries.find_one_and_update(
+                    {"_id": nid}, {"$inc": {"wechat_failures": 1}}, return_document=ReturnDocument.AFTER)
+                if failed is None or failed["wechat_failures"] < WECHAT_TRIES:
+                    raise  # the runner retries with backoff
+                log.warning("notification %s to %s: WeChat unavailable %d times, by SMS instead", nid,
+                            mask_openid(openid), failed["wechat_failures"])
+                await self.deliveries.update_one({"_id": nid}, {"$set": {"channel": "sms", "updated_at": self.now()}})
             except SubscribeRefused as refused:
                 if refused.errcode == REFUSED_BY_WECHAT:
                     await self.subscriptions.forget(account_id, kind)

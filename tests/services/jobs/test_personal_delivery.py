@@ -18,7 +18,7 @@ from server.config import Settings
 from server.models.subscriptions import SubscriptionsIn
 from server.services import Principal
 from server.services.container import Services, build_services
-from server.services.jobs.notify import DeliveryInProgress, PersonalNotifier, enqueue_notification
+from server.services.jobs.notify import WECHAT_TRIES, DeliveryInProgress, PersonalNotifier, enqueue_notification
 from tests.faults import FaultPlan, FaultyDatabase
 from tests.outbox import read_outbox
 from tests.wechat_stub import WeChatStub
@@ -240,3 +240,19 @@ async def test_data_not_fitting_the_template_goes_by_sms_and_keeps_the_acceptanc
     await send(delivery, me, "payment_rejected", {"payment_id": "p", "reference": "R", "reason": "金额不符"})  # no pay_by
     assert wechat_stub.subscribe_messages == [] and len(sms(delivery)) == 1
     assert await remaining(delivery, me, "payment_rejected") == 1
+
+
+async def test_a_long_wechat_outage_sends_the_sms_instead(delivery: Services, wechat_stub: WeChatStub) -> None:
+    me = await person(delivery, openid="o-trainee-8")
+    await accept(delivery, me, "payment_approved")
+    await wechat_stub.go_down()
+    job_id = await send(delivery, me)  # done, by SMS, after WECHAT_TRIES attempts
+    job = await delivery.db["jobs"].find_one({"_id": job_id})
+    assert job["attempts"] == WECHAT_TRIES
+    [text] = sms(delivery)
+    assert text["text"] == TEXT
+    record = await delivery.db["notify_deliveries"].find_one({"_id": str(job_id)})
+    assert record["channel"] == "sms" and record["wechat_failures"] == WECHAT_TRIES and record["status"] == "sent"
+    wechat_stub.come_back()
+    await asyncio.sleep(0.3)
+    assert wechat_stub.subscribe_messages == []
