@@ -11,6 +11,7 @@ from server.config import Settings
 from server.handlers import audit, jobs, privacy, profile, system
 from server.handlers.accounts import admin as accounts_admin
 from server.handlers.accounts import auth, sms
+from server.handlers.accounts import subscriptions as notify_subscriptions
 from server.handlers.base import NotFoundHandler, log_request
 from server.handlers.catalog import admin as catalog_admin
 from server.handlers.catalog import sessions
@@ -26,6 +27,7 @@ HANDLER_MODULES = (
     system, auth, sms, audit, accounts_admin, profile, catalog_admin, sessions, templates, enrollments, staff,
     unit_verification, unit_membership, privacy,
     jobs,
+    notify_subscriptions,
 )
 
 

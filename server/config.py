@@ -55,8 +55,17 @@ class Settings(BaseSettings):
 
     sms_backend: Literal["file"] = "file"
     sms_outbox: Path = Path()  # default: DATA_DIR/sms-outbox.jsonl
-    notify_backend: Literal["file"] = "file"
+    notify_backend: Literal["file", "wechat_sms"] = "file"  # wechat_sms: subscribe message if accepted, else SMS
     notify_outbox: Path = Path()  # default: DATA_DIR/notify-outbox.jsonl
+    # WeChat subscribe message templates (订阅消息模板 ids from the mini-program's admin console), one per
+    # notification kind; a kind without a template always goes by SMS. See README, "Notifications".
+    wechat_template_payment_approved: str = ""
+    wechat_template_payment_rejected: str = ""
+    wechat_template_invoice_ready: str = ""
+    wechat_template_payment_deadline_near: str = ""
+    wechat_subscribe_page: str = "pages/payments/index"  # the mini-program page a subscribe message opens
+    wechat_miniprogram_state: Literal["formal", "trial", "developer"] = "formal"  # which build that page opens in
+    payment_reminder_hours: int = Field(default=24, ge=1, le=24 * 14)  # 缴费截止提醒: this long before pay_by
 
     wechat_appid: str = ""
     wechat_secret: SecretStr = SecretStr("")

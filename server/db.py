@@ -518,6 +518,8 @@ INDEXES: tuple[CollectionIndexes, ...] = (
         "job_schedule",
         (IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),),
     ),
+    # One document per notification delivered (its idempotency record), kept 30 days.
+    CollectionIndexes("notify_deliveries", (IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),)),
 )
 
 

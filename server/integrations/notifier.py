@@ -2,9 +2,13 @@
 
 A notification says that something happened to a person's enrollment (a seat
 freed for them, a payment reviewed, a pass issued, a certificate ready). The
-real delivery is a WeChat subscribe message where the trainee agreed, SMS
-otherwise; ``FileNotifier`` (``NOTIFY_BACKEND=file``) appends one JSON line per
-notification to ``NOTIFY_OUTBOX`` for development and tests.
+real delivery (``NOTIFY_BACKEND=wechat_sms``) is a WeChat subscribe message where
+the trainee agreed, SMS otherwise: it needs the database (who accepted what, the
+phone on record), so it is built with the services, see
+:class:`server.services.jobs.notify.PersonalNotifier` and its adapters
+:mod:`server.integrations.wechat_subscribe` and :mod:`server.integrations.sms`.
+``FileNotifier`` (``NOTIFY_BACKEND=file``) appends one JSON line per notification
+to ``NOTIFY_OUTBOX`` for development and tests.
 """
 
 from __future__ import annotations
@@ -40,8 +44,7 @@ class FileNotifier:
 
 
 def make_notifier(settings: Settings) -> Notifier:
-    """The notifier chosen by ``NOTIFY_BACKEND``."""
+    """The file notifier (``NOTIFY_BACKEND=file``); ``wechat_sms`` is built by ``services.jobs.notify.build_notifier``."""
     if settings.notify_backend == "file":
         return FileNotifier(settings.notify_outbox)
-    # WeChat subscribe messages and SMS become adapters here, chosen per person.
     raise ValueError(f"unknown NOTIFY_BACKEND {settings.notify_backend!r}")

@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from server.config import Settings
 from server.db import HealthProbe
-from server.integrations.notifier import Notifier, make_notifier
+from server.integrations.notifier import Notifier
 from server.integrations.sms import make_sms_sender
 from server.integrations.wechat import WeChatApi, make_wechat_api
 from server.services import Principal
@@ -21,6 +21,7 @@ from server.services.accounts.accounts import AccountService
 from server.services.accounts.login import LoginService
 from server.services.accounts.passwords import PasswordHasher
 from server.services.accounts.sms import SmsCodes
+from server.services.accounts.subscriptions import SubscriptionService, subscribe_templates
 from server.services.accounts.throttle import RateLimiter
 from server.services.accounts.tokens import TokenService
 from server.services.audit import AuditLog
@@ -30,10 +31,11 @@ from server.services.catalog.seats import SeatLedger
 from server.services.catalog.session_list import SessionListService
 from server.services.catalog.waitlist import WaitlistService
 from server.services.cpu import Pools, cpu_runner, make_pools
+from server.services.enrollment.deadlines import DeadlineReminders
 from server.services.enrollment.enrollments import EnrollmentService
 from server.services.enrollment.templates import TemplateService
 from server.services.jobs.notify import KIND as NOTIFY_KIND
-from server.services.jobs.notify import NotificationOutbox, notify_handler
+from server.services.jobs.notify import NotificationOutbox, build_notifier, notify_handler
 from server.services.jobs.queue import JobQueue
 from server.services.jobs.runner import JobRunner
 from server.services.pii import FieldCipher
@@ -86,6 +88,8 @@ class Services:
     privacy: PrivacyService
     jobs: JobQueue
     runner: JobRunner
+    subscriptions: SubscriptionService
+    reminders: DeadlineReminders
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -110,6 +114,9 @@ class Services:
         close_wechat = getattr(self.wechat, "close", None)
         if close_wechat is not None:
             close_wechat()
+        close_notifier = getattr(self.notifier, "close", None)
+        if close_notifier is not None:
+            close_notifier()
         self.pools.shutdown()
 
 
@@ -151,7 +158,8 @@ def build_services(
     profiles = ProfileService(accounts, cipher=cipher, sms_codes=sms_codes, audit=audit)
     photos = PhotoService(db, profiles=profiles, audit=audit, executor=executor)
     qualifications = QualificationService(db, audit=audit, executor=executor)
-    notifier = make_notifier(settings)
+    subscriptions = SubscriptionService(db, templates=subscribe_templates(settings), audit=audit)
+    notifier = build_notifier(settings, db, accounts=accounts, subscriptions=subscriptions, network=pools.network)
     jobs = JobQueue(db, audit=audit, max_attempts=settings.jobs_max_attempts,
                     backoff_seconds=settings.jobs_backoff_seconds)
     runner = JobRunner(jobs, db, concurrency=settings.jobs_concurrency, lease_seconds=settings.jobs_lease_seconds,
@@ -174,7 +182,7 @@ def build_services(
     privacy = PrivacyService(db, accounts=accounts, profiles=profiles, photos=photos, qualifications=qualifications,
                              tokens=tokens, membership=unit_membership, templates=templates,
                              enrollments=enrollments, limiter=limiter, audit=audit, run_cpu=run_cpu,
-                             retention_days=settings.pii_retention_days)
+                             retention_days=settings.pii_retention_days, subscriptions=subscriptions)
     staff_imports = StaffImportService(
         db, accounts=accounts, staff=staff, cipher=cipher, audit=audit, run_cpu=run_cpu,
         max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows,
@@ -184,6 +192,7 @@ def build_services(
     # Every job kind, in every process: any runner may pick up any job.
     runner.register(NOTIFY_KIND, notify_handler(notifier))
     runner.register(PHOTO_JOB_KIND, staff_photos.run_job)
+    reminders = DeadlineReminders(db, jobs=jobs, window=timedelta(hours=settings.payment_reminder_hours))
     return Services(
         settings=settings, db=db, pools=pools, health=HealthProbe(db), limiter=limiter,
         cipher=cipher, sms_codes=sms_codes, audit=audit, tokens=tokens, accounts=accounts,
@@ -195,6 +204,7 @@ def build_services(
         unit_verification=unit_verification,
         unit_membership=unit_membership, privacy=privacy,
         jobs=jobs, runner=runner,
+        subscriptions=subscriptions, reminders=reminders,
     )
 
 
@@ -207,4 +217,6 @@ def start_jobs(services: Services) -> None:
     # Also the start-up recovery: the first run is immediate. Lease-guarded, so safe in many processes.
     services.start_periodic("rollback_unfinished_imports", 120, services.staff_imports.rollback_unfinished_imports)
     services.start_periodic("purge_job_files", 3600, services.jobs.purge)
+    # 缴费截止提醒: unpaid enrollments whose pay_by is near, once per enrollment and deadline.
+    services.start_periodic("remind_payment_deadlines", 600, services.reminders.remind)
     services.runner.start()

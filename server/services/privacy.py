@@ -2,8 +2,8 @@
 
 **Export** (``GET /api/v1/me/data-export``): a ZIP with ``data.json`` — account,
 profile (ID number and phone in full: it is theirs), consents, units, licences,
-enrollments, waitlist places, shipping and invoice templates, and the audit
-entries about them or by them — plus ``photo.jpg`` and the licence images.
+enrollments, waitlist places, shipping and invoice templates, WeChat subscribe-message
+consent (``notify_subscriptions``), and the audit entries about them or by them — plus ``photo.jpg`` and the licence images.
 
 **Deletion** (``POST /api/v1/me/deletion``, with the password or an SMS code of
 purpose ``delete_account``) is immediate — no grace period: the person asked,
@@ -14,8 +14,8 @@ purpose of theirs. In one transaction:
   "deleted:<id>", name: "已注销用户", created_at, deleted_at}`` — no name, ID
   number, phone, email, address, WeChat, password or profile; the login key is
   freed, so the same ID number can register again;
-- licences, shipping addresses and invoice templates are deleted; every login
-  token is revoked;
+- licences, shipping addresses, invoice templates and WeChat subscribe-message
+  consent are deleted; every login token is revoked;
 - enrollments and waitlist places are **kept** (the association must keep its
   records of trainings, and later payments and certificates) with their ids and
   amounts; the shipping address the person copied into their own enrollments is
@@ -56,6 +56,7 @@ from server.services.accounts.accounts import AccountService
 from server.services.accounts.personal import id_masked_of, trainee_subject
 from server.services.accounts.repository import AccountRepository
 from server.services.accounts.sms import SmsPurpose
+from server.services.accounts.subscriptions import SubscriptionService
 from server.services.accounts.throttle import RateLimiter
 from server.services.accounts.tokens import TokenService
 from server.services.audit import AuditLog
@@ -94,6 +95,7 @@ class PrivacyService:
         audit: AuditLog,
         run_cpu: CpuRunner,
         retention_days: int,
+        subscriptions: SubscriptionService | None = None,
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self.db = db  # for the transaction's session only: every write goes through an owner
@@ -110,6 +112,7 @@ class PrivacyService:
         self.audit = audit
         self.run_cpu = run_cpu
         self.retention_days = retention_days
+        self.subscriptions = subscriptions or SubscriptionService(db, templates={}, audit=audit)
         self.now = now or (lambda: datetime.now(UTC))
 
     # ---- export ---------------------------------------------------------------------------
@@ -139,6 +142,7 @@ class PrivacyService:
             "addresses": (await self.templates.list_addresses(principal)).model_dump(mode="json"),
             "invoice_templates": (await self.templates.list_invoice_templates(principal)).model_dump(mode="json"),
             "audit_log": audit,
+            "notify_subscriptions": await self.subscriptions.of_account(me),
         }
         files = await self._files(account, qualifications)
         await self.audit.record("privacy.export", actor_id=me, actor_role=principal.role,
@@ -205,6 +209,7 @@ class PrivacyService:
             await self.templates.forget_owner(me, session=session)
             await self.enrollments.forget_address(me, at=now, session=session)
             await self.tokens.revoke_all(me, at=now, session=session)
+            await self.subscriptions.forget_account(me, session=session)
 
         await self._in_transaction(remove)
         await self._after_commit([me])

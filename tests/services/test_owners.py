@@ -44,6 +44,8 @@ OWNERS: dict[str, set[str]] = {
     "photo_jobs": {"staff/photos.py", _MIGRATION},
     "jobs": {"jobs/queue.py"},
     "job_schedule": {"jobs/runner.py"},
+    "notify_subscriptions": {"accounts/subscriptions.py"},
+    "notify_deliveries": {"jobs/notify.py"},
 }
 
 

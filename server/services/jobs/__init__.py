@@ -3,7 +3,8 @@
 Owns the collection ``jobs`` (one document per job: kind, payload, status, attempts, lease,
 last error), the GridFS bucket ``job_files`` (a job's input files: never local disk, so any
 process can run it after any restart) and ``job_schedule`` (one document per periodic task
-and period: the claim that makes each period's run happen once across all processes).
+and period: the claim that makes each period's run happen once across all processes), and
+``notify_deliveries`` (``notify.py``: one record per notification delivered, its idempotency key).
 
 Invariants: a job is ``running`` only under a live lease of one runner; every state change
 of a job is one guarded single-document update (``status`` and ``owner`` in the filter), so
