@@ -246,3 +246,26 @@ async def test_two_reviewers_saving_the_same_invoice_at_once_notify_once(
     files = await stored_files(db)
     stored = await db["payments"].find_one({"_id": payment["_id"]})
     assert stored is not None and [f["_id"] for f in files] == [stored["invoice_issue"]["file_id"]]  # no orphan
+
+
+async def test_a_deleted_trainee_loses_the_invoice_pdfs_the_payment_and_its_record_stay(
+    api: ApiClient, services: Services, db: AsyncDatabase[dict[str, Any]], admin: str, reviewer: str,
+) -> None:
+    trainee, payment = await approved_trainee_payment(api, services, admin)
+    assert (await record(api, reviewer, payment["_id"], demo_pdf())).status == 200
+    # a unit's payment (someone else's invoice) is not touched
+    sid = await session_id(api, admin)
+    unit = await unit_client(api, services.settings.sms_outbox)
+    _, _, staff_enrollment = await enrolled_trainee(api, services, sid)
+    unit_payment = await make_payment(services, [staff_enrollment], payer_role="unit",
+                                      payer_id=(await unit.get("/api/v1/me")).json["id"])
+    assert (await record(api, reviewer, unit_payment["_id"], demo_pdf("99990000"), number="99990000")).status == 200
+    r = await api.post("/api/v1/me/deletion", {"password": factories.STRONG_PASSWORD, "confirm": True}, token=trainee)
+    assert r.status == 200, r.body
+    kept = await db["payments"].find_one({"_id": payment["_id"]})
+    assert kept is not None and kept["status"] == "approved" and kept["amount_fen"] == payment["amount_fen"]
+    assert kept["invoice_issue"]["number"] == FIELDS["number"] and kept["invoice_issue"]["file_id"] is None
+    files = await stored_files(db)
+    assert [f["metadata"]["payment_id"] for f in files] == [unit_payment["_id"]]
+    assert (await unit.get(f"/api/v1/payments/{unit_payment['_id']}/invoice.pdf")).status == 200
+    assert (await api.get(f"/api/v1/payments/{payment['_id']}/invoice.pdf", token=reviewer)).status == 404
