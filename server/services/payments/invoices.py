@@ -26,9 +26,9 @@ The only writer of ``payments.invoice_issue`` and the owner of the GridFS bucket
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket
@@ -55,6 +55,7 @@ from server.services.jobs.notify import enqueue_notification
 from server.services.jobs.queue import JobQueue
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 INVOICE_BUCKET = "invoice_files"
 INVOICE_READY = "invoice_ready"
@@ -91,8 +92,8 @@ class InvoiceService:
         _check_approved(await self.payments.find_one({"_id": oid}, {"status": 1}))
         file_id = await self._store(oid, pdf) if pdf is not None else None
         try:
-            before, issue, notified = await in_transaction(
-                self.db, lambda s: self._write(s, oid, body, file_id, principal.account_id))
+            before, issue, notified = await self._in_transaction(
+                lambda s: self._write(s, oid, body, file_id, principal.account_id))
         except BaseException:
             if file_id is not None:
                 await self._delete_file(file_id)
@@ -119,11 +120,20 @@ class InvoiceService:
                       "content_type": PDF_CONTENT_TYPE},
         )
 
+    async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        """Run ``work`` in one transaction (retried whole on a transient conflict)."""
+        return await in_transaction(self.db, work)
+
+    async def _current(self, s: AsyncClientSession | None, oid: ObjectId) -> dict[str, Any]:
+        """The payment as the transaction sees it; 404, or 409 unless approved."""
+        return _check_approved(await self.payments.find_one({"_id": oid}, session=s))
+
     async def _write(
-        self, s: AsyncClientSession, oid: ObjectId, body: InvoiceIssueIn, file_id: ObjectId | None, by: ObjectId
+        self, s: AsyncClientSession | None, oid: ObjectId, body: InvoiceIssueIn, file_id: ObjectId | None,
+        by: ObjectId,
     ) -> tuple[dict[str, Any] | None, dict[str, Any], bool]:
         """In the transaction: the record replaced, the new record, whether the payer is notified."""
-        payment = _check_approved(await self.payments.find_one({"_id": oid}, session=s))
+        payment = await self._current(s, oid)
         before = payment.get("invoice_issue")
         same_number = before is not None and before.get("number") == body.number
         if file_id is None and same_number:
