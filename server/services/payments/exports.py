@@ -62,7 +62,7 @@ class PaymentExportService:
     # ---- logistics ----------------------------------------------------------------------------
 
     async def logistics(self, principal: Principal, session_id: str, *, ip: str | None) -> tuple[str, str, bytes]:
-        """The mailing list of a session as xlsx (audited ``export.logistics``)."""
+        """The mailing list of a session as xlsx (audited ``payment.logistics_export``)."""
         sid = parse_object_id(session_id, "班次不存在")
         session = await self.db["sessions"].find_one({"_id": sid})
         if session is None:
@@ -79,7 +79,7 @@ class PaymentExportService:
                                   | {p["unit_id"] for p in payments if p.get("unit_id")})
         rows = [row for e in enrollments
                 if (row := self._logistics_row(e, session, paid_by.get(e["_id"]), names)) is not None]
-        await self.audit.record("export.logistics", actor_id=principal.account_id, actor_role=principal.role,
+        await self.audit.record("payment.logistics_export", actor_id=principal.account_id, actor_role=principal.role,
                                 subject=f"session:{session['code']}", subject_id=sid, ip=ip,
                                 details={"rows": len(rows)})
         title = f"{session.get('course_name', '')}（{session['code']} {session.get('round', '')}）"
@@ -117,14 +117,14 @@ class PaymentExportService:
     # ---- payments of a period -------------------------------------------------------------------
 
     async def payments(self, principal: Principal, query: PaymentsExportQuery, *, ip: str | None) -> tuple[str, str, bytes]:
-        """The payments submitted in the period as xlsx (audited ``export.payments``); 400 for a bad period."""
+        """The payments submitted in the period as xlsx (audited ``payment.export``); 400 for a bad period."""
         start, end = check_period(query.from_, query.to)
         payments = await self.db["payments"].find(
             {"submitted_at": {"$gte": start, "$lt": end}}).sort("submitted_at", 1).to_list()
         people = await self._people(payments)
         sessions = await self._sessions({sid for p in payments for sid in p.get("session_ids", [])})
         rows = [self._payment_row(p, people, sessions) for p in payments]
-        await self.audit.record("export.payments", actor_id=principal.account_id, actor_role=principal.role,
+        await self.audit.record("payment.export", actor_id=principal.account_id, actor_role=principal.role,
                                 subject="payments", ip=ip,
                                 details={"from": query.from_.isoformat(), "to": query.to.isoformat(), "rows": len(rows)})
         return await self.run_cpu(render_payments, query.from_, query.to, rows)  # type: ignore[no-any-return]

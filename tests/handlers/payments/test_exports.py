@@ -90,7 +90,7 @@ async def test_logistics_lists_books_and_paper_invoices_of_the_session_only(
     data = as_dicts(sheet_rows(r.body))
     assert [row["寄送内容"] for row in data] == ["纸质普票 发票号码 99990000"]
     assert data[0]["备注"] == "未填写收货地址，请联系付款方"  # a session without books asked for no address
-    assert await db["audit_log"].count_documents({"action": "export.logistics"}) == 2
+    assert await db["audit_log"].count_documents({"action": "payment.logistics_export"}) == 2
 
 
 async def test_a_unit_payments_paper_invoice_is_listed_once(
@@ -161,7 +161,7 @@ async def test_payments_export_of_a_period(
     assert first["发票号码"] == "33330000" and first["发票类型"] == "普票·电子"
     assert data[1]["状态"] == "已驳回" and data[1]["驳回原因"] == "金额不符"
     assert data[2]["状态"] == "待审核" and data[2]["审核人"] is None
-    assert await db["audit_log"].count_documents({"action": "export.payments"}) == 1
+    assert await db["audit_log"].count_documents({"action": "payment.export"}) == 1
 
 
 @pytest.mark.parametrize("query,code", [
