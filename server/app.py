@@ -16,6 +16,8 @@ from server.handlers.base import NotFoundHandler, log_request
 from server.handlers.catalog import admin as catalog_admin
 from server.handlers.catalog import sessions
 from server.handlers.enrollment import enrollments, templates
+from server.handlers.payments import exports as payment_exports
+from server.handlers.payments import invoices as payment_invoices
 from server.handlers.staff import membership as unit_membership
 from server.handlers.staff import staff
 from server.handlers.staff import verification as unit_verification
@@ -28,6 +30,7 @@ HANDLER_MODULES = (
     unit_verification, unit_membership, privacy,
     jobs,
     notify_subscriptions,
+    payment_invoices, payment_exports,
 )
 
 

@@ -38,6 +38,8 @@ from server.services.jobs.notify import KIND as NOTIFY_KIND
 from server.services.jobs.notify import NotificationOutbox, build_notifier, notify_handler
 from server.services.jobs.queue import JobQueue
 from server.services.jobs.runner import JobRunner
+from server.services.payments.exports import PaymentExportService
+from server.services.payments.invoices import InvoiceService
 from server.services.pii import FieldCipher
 from server.services.privacy import PrivacyService
 from server.services.profile.photos import PhotoService
@@ -90,6 +92,8 @@ class Services:
     runner: JobRunner
     subscriptions: SubscriptionService
     reminders: DeadlineReminders
+    invoices: InvoiceService
+    payment_exports: PaymentExportService
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -179,10 +183,13 @@ def build_services(
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
                          run_cpu=run_cpu, verification=unit_verification, notifier=outbox)
     unit_membership = UnitMembershipService(db, audit=audit, notifier=outbox, cipher=cipher)
+    invoices = InvoiceService(db, jobs=jobs, audit=audit, run_cpu=run_cpu)
+    payment_exports = PaymentExportService(db, cipher=cipher, templates=templates, audit=audit, run_cpu=run_cpu)
     privacy = PrivacyService(db, accounts=accounts, profiles=profiles, photos=photos, qualifications=qualifications,
                              tokens=tokens, membership=unit_membership, templates=templates,
                              enrollments=enrollments, limiter=limiter, audit=audit, run_cpu=run_cpu,
-                             retention_days=settings.pii_retention_days, subscriptions=subscriptions)
+                             retention_days=settings.pii_retention_days, invoices=invoices,
+                             subscriptions=subscriptions)
     staff_imports = StaffImportService(
         db, accounts=accounts, staff=staff, cipher=cipher, audit=audit, run_cpu=run_cpu,
         max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows,
@@ -205,6 +212,7 @@ def build_services(
         unit_membership=unit_membership, privacy=privacy,
         jobs=jobs, runner=runner,
         subscriptions=subscriptions, reminders=reminders,
+        invoices=invoices, payment_exports=payment_exports,
     )
 
 

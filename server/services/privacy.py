@@ -63,6 +63,7 @@ from server.services.audit import AuditLog
 from server.services.cpu import CpuRunner
 from server.services.enrollment.enrollments import EnrollmentService
 from server.services.enrollment.templates import TemplateService
+from server.services.payments.invoices import InvoiceService
 from server.services.profile.photos import PhotoService
 from server.services.profile.profile import ProfileService
 from server.services.profile.qualifications import QualificationService
@@ -95,6 +96,7 @@ class PrivacyService:
         audit: AuditLog,
         run_cpu: CpuRunner,
         retention_days: int,
+        invoices: InvoiceService,
         subscriptions: SubscriptionService | None = None,
         now: Callable[[], datetime] | None = None,
     ) -> None:
@@ -112,6 +114,7 @@ class PrivacyService:
         self.audit = audit
         self.run_cpu = run_cpu
         self.retention_days = retention_days
+        self.invoices = invoices  # payments are kept; the invoice PDFs of the person's own payments go
         self.subscriptions = subscriptions or SubscriptionService(db, templates={}, audit=audit)
         self.now = now or (lambda: datetime.now(UTC))
 
@@ -209,6 +212,7 @@ class PrivacyService:
             await self.templates.forget_owner(me, session=session)
             await self.enrollments.forget_address(me, at=now, session=session)
             await self.tokens.revoke_all(me, at=now, session=session)
+            await self.invoices.forget_payer(me, at=now, session=session)
             await self.subscriptions.forget_account(me, session=session)
 
         await self._in_transaction(remove)
@@ -219,6 +223,7 @@ class PrivacyService:
         """The steps outside the transaction: files (GridFS has no transactions) and waitlist places."""
         await self.photos.delete_files_of(account_ids)
         await self.qualifications.delete_images_of(account_ids)
+        await self.invoices.delete_files_of(account_ids)
         await self.enrollments.waitlist.leave_all(account_ids)
 
     async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[None]]) -> None:

@@ -79,6 +79,12 @@ BODIES: dict[str, dict[str, Any]] = {
     "UnitDecisionHandler.post": {"json": {"decision": "reject", "reason": "营业执照不清晰"}},
 }
 
+# Issue 11, invoices: trainee A's approved payment with an e-invoice PDF (kept apart from the tables above so
+# the payments area's own lines merge cleanly; ``payment`` must stay an approved payment with a PDF).
+IDS["payment_id"] = ("payment", frozenset({"trainee_a"}))
+BODIES["PaymentInvoiceHandler.put"] = {
+    "json": {"number": "26312000000087654321", "date": "2026-03-02", "type": "normal", "medium": "electronic"}}
+
 
 @dataclass
 class World:
@@ -143,7 +149,30 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     world.objects["unit"] = (await _ok(await api.get("/api/v1/me", token=u), "unit me"))["id"]
     bind = {"name": people["trainee_a"]["name"], "id_number": people["trainee_a"]["id_number"]}
     await _ok(await api.post("/api/v1/unit/staff/bind", bind, token=u), "bind trainee A")
+    world.objects["payment"] = await _invoiced_payment(api, services, t, admin, world.tokens["reviewer"])
     return world
+
+
+async def _invoiced_payment(api: ApiClient, services: Services, trainee: str | None, admin: str | None,
+                            reviewer: str | None) -> str:
+    """Trainee A's approved payment (of an enrollment in a course of its own) with an e-invoice PDF."""
+    from tests.handlers.enrollment.test_enrollments import window
+    from tests.services.payments.invoice_helpers import demo_pdf, make_payment
+
+    course = await _ok(await api.post("/api/v1/admin/courses", factories.course_body(), token=admin), "course 2")
+    session = await factories.published_session(api, admin, course["id"], **window())
+    enrolled = await _ok(await api.post("/api/v1/enrollments", {"session_id": session["id"]}, token=trainee), "enroll 2")
+    me = await _ok(await api.get("/api/v1/me", token=trainee), "me")
+    payment = await make_payment(services, [enrolled["id"]], payer_role="trainee", payer_id=me["id"])
+    body, ctype = multipart([("file", "发票.pdf", demo_pdf())], {**BODIES["PaymentInvoiceHandler.put"]["json"]})
+    r = await api.request("PUT", f"/api/v1/review/payments/{payment['_id']}/invoice", body=body,
+                          headers={"Content-Type": ctype}, token=reviewer)
+    await _ok(r, "invoice")
+    for _ in range(200):  # the invoice_ready notification is sent by the job runner: let it finish first
+        if await services.db["jobs"].count_documents({"payload.kind": "invoice_ready", "status": "done"}):
+            return str(payment["_id"])
+        await asyncio.sleep(0.05)
+    raise AssertionError("the invoice_ready notification was not sent")
 
 
 async def _photo_job(api: ApiClient, unit: str | None) -> str:

@@ -160,7 +160,7 @@ def _privacy_on(faulty: FaultyDatabase, services: Services, cls: type[PrivacySer
                qualifications=QualificationService(faulty, audit=services.audit, executor=services.pools.documents),
                tokens=TokenService(faulty), membership=services.unit_membership, templates=templates,
                enrollments=enrollments, limiter=services.limiter, audit=services.audit,
-               run_cpu=services.run_cpu, retention_days=30)
+               run_cpu=services.run_cpu, retention_days=30, invoices=services.invoices)
 
 
 async def _crash_midway(services: Services, person: dict[str, Any], cls: type[PrivacyService]) -> dict[str, Any]:
@@ -253,7 +253,7 @@ async def test_purge_spares_an_account_used_meanwhile(
                                photos=services.photos, qualifications=services.qualifications,
                                tokens=services.tokens, membership=services.unit_membership, templates=services.templates,
                                enrollments=services.enrollments, limiter=services.limiter, audit=services.audit,
-                               run_cpu=services.run_cpu, retention_days=365)
+                               run_cpu=services.run_cpu, retention_days=365, invoices=services.invoices)
     privacy.guard = guard
     result = await privacy.purge_inactive(dry_run=False, by=None)
     status = (await services.db["accounts"].find_one({"_id": account_id}))["status"]

@@ -74,6 +74,8 @@ BEYOND_SCHEMA: dict[str, tuple[tuple[str, ...], str]] = {
     "SessionsHandler.post": (("422",), "enrollment and training dates in order"),
     "SessionHandler.patch": (("422",), "enrollment and training dates in order (with the stored ones)"),
 }
+BEYOND_SCHEMA["PaymentInvoiceHandler.put"] = (("400", "415", "422"), "the optional file must be a readable PDF")
+BEYOND_SCHEMA["PaymentsExportHandler.get"] = (("400",), "from ≤ to, and at most 366 days apart")
 POSITIVE = ["2xx", "3xx", "401", "403", "404", "409", "429"]
 
 

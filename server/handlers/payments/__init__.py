@@ -1,0 +1,1 @@
+"""HTTP adapters of payments: submit, review, invoices and exports."""
