@@ -1,0 +1,1 @@
+"""Payments: submitted transfer proofs, their review, the OCR pre-check and invoices."""
