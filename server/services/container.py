@@ -36,6 +36,9 @@ from server.services.jobs.notify import KIND as NOTIFY_KIND
 from server.services.jobs.notify import NotificationOutbox, notify_handler
 from server.services.jobs.queue import JobQueue
 from server.services.jobs.runner import JobRunner
+from server.services.payments.ocr import JOB_KIND as OCR_JOB_KIND
+from server.services.payments.ocr import PaymentOcr, gridfs_proof_reader
+from server.services.payments.ocr_reader import OcrWorker
 from server.services.pii import FieldCipher
 from server.services.privacy import PrivacyService
 from server.services.profile.photos import PhotoService
@@ -86,6 +89,7 @@ class Services:
     privacy: PrivacyService
     jobs: JobQueue
     runner: JobRunner
+    payment_ocr: PaymentOcr
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -107,6 +111,7 @@ class Services:
     async def close(self) -> None:
         """Stop the job runner (running jobs released), the WeChat adapter and the pools."""
         await self.runner.stop()
+        self.payment_ocr.worker.close()
         close_wechat = getattr(self.wechat, "close", None)
         if close_wechat is not None:
             close_wechat()
@@ -184,6 +189,10 @@ def build_services(
     # Every job kind, in every process: any runner may pick up any job.
     runner.register(NOTIFY_KIND, notify_handler(notifier))
     runner.register(PHOTO_JOB_KIND, staff_photos.run_job)
+    payment_ocr = PaymentOcr(  # its OCR process starts with the first job, then keeps the models loaded
+        db, worker=OcrWorker(memory_mb=settings.ocr_memory_mb, timeout=settings.ocr_timeout_seconds),
+        read_proof=gridfs_proof_reader(db), max_attempts=settings.jobs_max_attempts)
+    runner.register(OCR_JOB_KIND, payment_ocr.run_job)
     return Services(
         settings=settings, db=db, pools=pools, health=HealthProbe(db), limiter=limiter,
         cipher=cipher, sms_codes=sms_codes, audit=audit, tokens=tokens, accounts=accounts,
@@ -195,6 +204,7 @@ def build_services(
         unit_verification=unit_verification,
         unit_membership=unit_membership, privacy=privacy,
         jobs=jobs, runner=runner,
+        payment_ocr=payment_ocr,
     )
 
 
