@@ -34,6 +34,8 @@ from server.services.payments.phash import phash_image, to_hex
 
 log = logging.getLogger(__name__)
 
+# How running out of address space shows: Python, onnxruntime (C++), the loader mapping a library.
+_OUT_OF_MEMORY = ("bad_alloc", "failed to map segment", "Cannot allocate memory")
 MAX_SIDE = 2400  # larger pictures are scaled down first (a phone screenshot is about this tall)
 
 
@@ -191,7 +193,7 @@ class OcrWorker:
         return f"识别进程异常退出（可能超出 {self.memory_mb} MB 内存限制）"
 
     def _failure_message(self, kind: str, detail: str) -> str:
-        if kind == "MemoryError" or "bad_alloc" in (detail or ""):
+        if kind == "MemoryError" or any(sign in (detail or "") for sign in _OUT_OF_MEMORY):
             return f"识别所需内存超出 {self.memory_mb} MB 限制"
         return f"识别程序出错（{kind}）"
 

@@ -1,0 +1,144 @@
+"""The OCR pre-check on generated screenshots (1080×2400, noise, JPEG artefacts), and its job end to end.
+
+The models load once for this module (one :class:`OcrWorker`); the job tests use the worker the
+container wires, through the real job runner, on payments inserted as submit stores them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from server.config import Settings
+from server.demo.screenshots import Layout
+from server.services.container import Services, build_services
+from server.services.payments.ocr_flags import Expected, compute_flags
+from server.services.payments.ocr_reader import OcrWorker, Reading
+from tests.services.payments.ocr_helpers import (
+    ACCOUNT_NAME,
+    ACCOUNT_NUMBER,
+    ENROLLED_AT,
+    FEE_FEN,
+    PAID_AT,
+    REFERENCE,
+    enqueue_ocr,
+    insert_payment,
+    resaved,
+    screenshot,
+    set_account,
+    wait_for_ocr,
+)
+
+EXPECTED = Expected(amount_fen=FEE_FEN, reference=REFERENCE, account_name=ACCOUNT_NAME, account_number=ACCOUNT_NUMBER,
+                    not_before=ENROLLED_AT, now=datetime.now(UTC))
+
+
+@pytest.fixture(scope="module")
+def worker() -> Iterator[OcrWorker]:
+    """One OCR process (models loaded once) for the module."""
+    ocr = OcrWorker(memory_mb=2048, timeout=120)
+    try:
+        yield ocr
+    finally:
+        ocr.close()
+
+
+@pytest.mark.parametrize(("layout", "paid_at"), [
+    ("wechat", PAID_AT), ("alipay", PAID_AT.replace(second=0)),  # Alipay shows minutes only
+    ("bank", PAID_AT),
+])
+def test_each_layout_is_read_exactly(worker: OcrWorker, layout: Layout, paid_at: datetime) -> None:
+    image = screenshot(layout)
+    assert len(image) > 50_000  # a noisy full-size JPEG, not a flat picture
+    [reading] = worker.read_blocking([image])
+    assert (reading.amount_fen, reading.payee_name, reading.payee_account_tail, reading.paid_at, reading.remark) == (
+        FEE_FEN, ACCOUNT_NAME, "7890", paid_at, f"{REFERENCE} 培训费")
+    assert reading.error is None and reading.phash and reading.lines
+    assert compute_flags([reading], EXPECTED) == []
+
+
+def test_a_wrong_amount_is_flagged(worker: OcrWorker) -> None:
+    [reading] = worker.read_blocking([screenshot("bank", amount_fen=120000)])
+    assert reading.amount_fen == 120000
+    assert [(f.code, f.message) for f in compute_flags([reading], EXPECTED)] == [
+        ("amount_mismatch", "识别金额 ¥1,200.00 与应缴金额 ¥1,280.00 不符")]
+
+
+def test_a_picture_that_is_not_an_image_gets_an_error_and_the_worker_goes_on(worker: OcrWorker) -> None:
+    broken, good = worker.read_blocking([b"%PDF-1.4 not a picture", screenshot("alipay")])
+    assert broken.error == "图片无法打开，未能识别"
+    assert good.amount_fen == FEE_FEN
+
+
+def _ocr_without_volatile(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc["ocr"].items() if k not in ("at", "job_id")} | {
+        "readings": [{k: v for k, v in r.items() if k != "seconds"} for r in doc["ocr"]["readings"]]}
+
+
+async def test_the_job_reads_flags_and_finds_a_reused_screenshot(services: Services,
+                                                                  db: AsyncDatabase[dict[str, Any]]) -> None:
+    await set_account(db)
+    original = screenshot("wechat")
+    first = await insert_payment(db, [original])
+    await enqueue_ocr(services.jobs, first)
+    done = await wait_for_ocr(db, first)
+    assert done["ocr"]["status"] == "done" and done["ocr"]["flags"] == []
+    reading = Reading.from_doc(done["ocr"]["readings"][0])
+    assert (reading.amount_fen, reading.payee_name, reading.payee_account_tail, reading.remark) == (
+        FEE_FEN, ACCOUNT_NAME, "7890", f"{REFERENCE} 培训费")
+    assert reading.paid_at is not None and reading.paid_at.replace(tzinfo=UTC) == PAID_AT
+    assert done["status"] == "submitted" and "review" not in done  # OCR never decides
+
+    # The same screenshot, re-saved smaller, in a later payment; and another transfer for the wrong amount.
+    reused = await insert_payment(db, [resaved(original)], reference="XK2M8P4R")
+    other = await insert_payment(db, [screenshot("wechat", amount_fen=96000, remark="QW3E5R7T",
+                                                 paid_at=PAID_AT + timedelta(hours=5))], reference="QW3E5R7T")
+    for payment_id in (reused, other):
+        await enqueue_ocr(services.jobs, payment_id)
+    reused_doc, other_doc = await wait_for_ocr(db, reused), await wait_for_ocr(db, other)
+    assert [(f["code"], f["proof_index"]) for f in reused_doc["ocr"]["flags"]] == [
+        ("reference_missing", 0), ("duplicate_screenshot", 0)]
+    assert reused_doc["ocr"]["flags"][1]["message"] == f"该截图已用于付款 {REFERENCE}（审核中）的第 1 张凭证"
+    assert [f["code"] for f in other_doc["ocr"]["flags"]] == ["amount_mismatch"]
+
+    # Run again (an administrator's retry): the same result; the earlier payment is not flagged by the later one.
+    before = _ocr_without_volatile(await db["payments"].find_one({"_id": first}) or {})
+    again = await services.jobs.enqueue("payment_ocr", {"payment_id": str(first)})
+    async with asyncio.timeout(60):
+        while (await db["jobs"].find_one({"_id": again}) or {}).get("status") != "done":
+            await asyncio.sleep(0.1)
+    after = await db["payments"].find_one({"_id": first}) or {}
+    assert _ocr_without_volatile(after) == before
+
+
+async def _failing_run(make_settings: Callable[..., Settings], db: AsyncDatabase[dict[str, Any]],
+                       **limits: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One payment's OCR under ``limits`` with two attempts: the payment and its job afterwards."""
+    built = build_services(make_settings(jobs_max_attempts=2, jobs_backoff_seconds=0, **limits), db)
+    try:
+        payment_id = await insert_payment(db, [screenshot("bank")])
+        job_id = await enqueue_ocr(built.jobs, payment_id)
+        assert await built.runner.run_until_idle() == 2  # retried once, then given up
+        return await db["payments"].find_one({"_id": payment_id}) or {}, await db["jobs"].find_one({"_id": job_id}) or {}
+    finally:
+        await built.close()
+
+
+async def test_past_the_time_limit_the_reading_is_killed_and_fails_after_the_retries(
+        make_settings: Callable[..., Settings], db: AsyncDatabase[dict[str, Any]]) -> None:
+    payment, job = await _failing_run(make_settings, db, ocr_timeout_seconds=0.3)
+    assert payment["ocr"]["status"] == "failed" and payment["ocr"]["error"] == "识别超时（超过 0.3 秒）"
+    assert payment["status"] == "submitted" and job["status"] == "dead" and job["attempts"] == 2
+
+
+async def test_past_the_memory_limit_the_reading_fails(make_settings: Callable[..., Settings],
+                                                       db: AsyncDatabase[dict[str, Any]]) -> None:
+    payment, job = await _failing_run(make_settings, db, ocr_memory_mb=300)
+    assert payment["ocr"] | {"at": None, "job_id": None} == {
+        "status": "failed", "readings": [], "flags": [], "error": "识别所需内存超出 300 MB 限制", "at": None, "job_id": None}
+    assert job["status"] == "dead"
