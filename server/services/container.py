@@ -190,7 +190,8 @@ def build_services(
     runner.register(NOTIFY_KIND, notify_handler(notifier))
     runner.register(PHOTO_JOB_KIND, staff_photos.run_job)
     payment_ocr = PaymentOcr(  # its OCR process starts with the first job, then keeps the models loaded
-        db, worker=OcrWorker(memory_mb=settings.ocr_memory_mb, timeout=settings.ocr_timeout_seconds),
+        db, worker=OcrWorker(memory_mb=settings.ocr_memory_mb, timeout=settings.ocr_timeout_seconds,
+                            niceness=settings.executor_niceness),
         read_proof=gridfs_proof_reader(db), max_attempts=settings.jobs_max_attempts)
     runner.register(OCR_JOB_KIND, payment_ocr.run_job)
     return Services(

@@ -152,16 +152,16 @@ class PaymentOcr:
         )
 
     async def _priors(self, payment_id: ObjectId, readings: list[Reading]) -> list[PriorProof]:
-        """Earlier payments' proofs sharing a hash band with one of these (every one within the threshold does).
+        """Other payments' proofs sharing a hash band with one of these (every one within the threshold does).
 
-        Earlier only (ids grow with time): the later of two payments with one screenshot is the one flagged,
-        also when both are checked at the same moment (each wrote its hashes before looking).
+        Of two payments checked at the same moment with one screenshot, at least one sees the other:
+        each wrote its hashes before looking (:meth:`run_job`).
         """
         wanted = sorted({band for r in readings if r.phash for band in bands(r.phash)})
         if not wanted:
             return []
         cursor = self.payments.find(
-            {"ocr.phash_bands": {"$in": wanted}, "_id": {"$lt": payment_id}},
+            {"ocr.phash_bands": {"$in": wanted}, "_id": {"$ne": payment_id}},
             {"reference": 1, "status": 1, "ocr.proof_hashes": 1},
         ).sort("_id", -1).limit(PRIORS_LIMIT)
         priors = []

@@ -141,14 +141,14 @@ def reference_flags(readings: Sequence[Reading], expected: Expected) -> list[Fla
 
 def duplicate_flags(readings: Sequence[Reading], priors: Sequence[PriorProof],
                     threshold: int = PHASH_THRESHOLD) -> list[Flag]:
-    """A proof that is a screenshot already used by another payment (the first such payment named)."""
+    """A proof whose screenshot another payment also uses (the most recent such payment named)."""
     flags = []
     for index, reading in enumerate(readings):
         match = next((p for p in priors if same_transfer(reading, p, threshold)), None)
         if match is not None:
             state = STATUS_ZH.get(match.status, match.status)
             flags.append(Flag("duplicate_screenshot",
-                              f"该截图已用于付款 {match.reference}（{state}）的第 {match.proof_index + 1} 张凭证", index))
+                              f"该截图也用于付款 {match.reference}（{state}）的第 {match.proof_index + 1} 张凭证", index))
     return flags
 
 

@@ -109,12 +109,13 @@ class OcrError(Exception):
         self.message = message
 
 
-def _serve(conn: Connection, memory_mb: int) -> None:
+def _serve(conn: Connection, memory_mb: int, niceness: int) -> None:
     """The child process: cap the memory, lower the priority, load the models once, read on request."""
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    with contextlib.suppress(OSError):
-        os.nice(10)  # requests of the server come first
+    if niceness:
+        with contextlib.suppress(OSError):
+            os.nice(niceness)  # requests of the server come first
     try:
         reader = TextReader()
     except Exception as exc:  # MemoryError, or onnxruntime's bad_alloc: reported, then this process ends
@@ -134,11 +135,12 @@ def _serve(conn: Connection, memory_mb: int) -> None:
 
 
 class OcrWorker:
-    """One OCR child process with a memory cap (``memory_mb``) and a time limit per call (``timeout``)."""
+    """One OCR child process with a memory cap (``memory_mb``), a time limit per call (``timeout``), niced."""
 
-    def __init__(self, *, memory_mb: int, timeout: float) -> None:
+    def __init__(self, *, memory_mb: int, timeout: float, niceness: int = 10) -> None:
         self.memory_mb = memory_mb
         self.timeout = timeout
+        self.niceness = niceness
         self._context = multiprocessing.get_context("spawn")
         self._process: Any = None
         self._conn: Connection | None = None
@@ -168,7 +170,8 @@ class OcrWorker:
             return self._conn
         self._kill()
         parent, child = self._context.Pipe()
-        process = self._context.Process(target=_serve, args=(child, self.memory_mb), name="ocr-worker", daemon=True)
+        process = self._context.Process(target=_serve, args=(child, self.memory_mb, self.niceness), name="ocr-worker",
+                                        daemon=True)
         process.start()
         child.close()
         self._process, self._conn, self.pid = process, parent, process.pid

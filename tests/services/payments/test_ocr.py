@@ -17,8 +17,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from server.config import Settings
 from server.demo.screenshots import Layout
 from server.services.container import Services, build_services
+from server.services.jobs.queue import JobQueue
+from server.services.jobs.runner import JobRunner
+from server.services.payments.ocr import JOB_KIND, PaymentOcr, gridfs_proof_reader
 from server.services.payments.ocr_flags import Expected, compute_flags
 from server.services.payments.ocr_reader import OcrWorker, Reading
+from tests.faults import FaultPlan, FaultyDatabase
 from tests.services.payments.ocr_helpers import (
     ACCOUNT_NAME,
     ACCOUNT_NUMBER,
@@ -38,10 +42,16 @@ EXPECTED = Expected(amount_fen=FEE_FEN, reference=REFERENCE, account_name=ACCOUN
                     not_before=ENROLLED_AT, now=datetime.now(UTC))
 
 
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """The default settings, the OCR process not niced: the tests share the machine with other work."""
+    return make_settings(executor_niceness=0)
+
+
 @pytest.fixture(scope="module")
 def worker() -> Iterator[OcrWorker]:
-    """One OCR process (models loaded once) for the module."""
-    ocr = OcrWorker(memory_mb=2048, timeout=120)
+    """One OCR process (models loaded once) for the module; not niced, as the tests share the machine."""
+    ocr = OcrWorker(memory_mb=2048, timeout=120, niceness=0)
     try:
         yield ocr
     finally:
@@ -70,9 +80,9 @@ def test_a_wrong_amount_is_flagged(worker: OcrWorker) -> None:
 
 
 def test_a_picture_that_is_not_an_image_gets_an_error_and_the_worker_goes_on(worker: OcrWorker) -> None:
-    broken, good = worker.read_blocking([b"%PDF-1.4 not a picture", screenshot("alipay")])
-    assert broken.error == "图片无法打开，未能识别"
-    assert good.amount_fen == FEE_FEN
+    [broken] = worker.read_blocking([b"%PDF-1.4 not a picture"])
+    assert broken.error == "图片无法打开，未能识别" and broken.amount_fen is None
+    assert worker.read_blocking([]) == []  # still there
 
 
 def _ocr_without_volatile(doc: dict[str, Any]) -> dict[str, Any]:
@@ -103,23 +113,65 @@ async def test_the_job_reads_flags_and_finds_a_reused_screenshot(services: Servi
     reused_doc, other_doc = await wait_for_ocr(db, reused), await wait_for_ocr(db, other)
     assert [(f["code"], f["proof_index"]) for f in reused_doc["ocr"]["flags"]] == [
         ("reference_missing", 0), ("duplicate_screenshot", 0)]
-    assert reused_doc["ocr"]["flags"][1]["message"] == f"该截图已用于付款 {REFERENCE}（审核中）的第 1 张凭证"
+    assert reused_doc["ocr"]["flags"][1]["message"] == f"该截图也用于付款 {REFERENCE}（审核中）的第 1 张凭证"
     assert [f["code"] for f in other_doc["ocr"]["flags"]] == ["amount_mismatch"]
 
-    # Run again (an administrator's retry): the same result; the earlier payment is not flagged by the later one.
-    before = _ocr_without_volatile(await db["payments"].find_one({"_id": first}) or {})
-    again = await services.jobs.enqueue("payment_ocr", {"payment_id": str(first)})
+    # Run again (an administrator's retry): the same result.
+    before = _ocr_without_volatile(reused_doc)
+    again = await services.jobs.enqueue("payment_ocr", {"payment_id": str(reused)})
     async with asyncio.timeout(60):
         while (await db["jobs"].find_one({"_id": again}) or {}).get("status") != "done":
             await asyncio.sleep(0.1)
-    after = await db["payments"].find_one({"_id": first}) or {}
-    assert _ocr_without_volatile(after) == before
+    assert _ocr_without_volatile(await db["payments"].find_one({"_id": reused}) or {}) == before
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+async def test_two_payments_checked_at_once_with_one_screenshot(worker: OcrWorker, db: AsyncDatabase[dict[str, Any]],
+                                                                guarded: bool) -> None:
+    """Both jobs run at once and both look for the other before either has finished: one still sees the other,
+    because each records its hashes before looking. The control run drops that early write (the hashes then
+    arrive with the final result only): neither payment is flagged."""
+    await set_account(db)
+    image = screenshot("alipay", width=540, height=1200)  # half size: only the hash, amount and time matter here
+    payments = [await insert_payment(db, [image], reference="AAAA1111"),
+                await insert_payment(db, [resaved(image)], reference="BBBB2222")]
+    writes: dict[asyncio.Task[Any] | None, int] = {}
+    finals = asyncio.Barrier(2)
+
+    async def both_looked_before_either_finishes(collection: str, method: str) -> None:
+        if collection == "payments":  # each job writes its hashes, looks, then writes its result
+            task = asyncio.current_task()
+            writes[task] = writes.get(task, 0) + 1
+            if writes[task] == 2:
+                await finals.wait()
+
+    def drop_the_early_hashes(collection: str, method: str, args: tuple[Any, ...],
+                              kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if collection == "payments" and "ocr.proof_hashes" in args[1].get("$set", {}):
+            return ({"_id": "no such payment"}, *args[1:]), kwargs
+        return args, kwargs
+
+    plan = FaultPlan(before_write=both_looked_before_either_finishes,
+                     rewrite=None if guarded else drop_the_early_hashes)
+    queue = JobQueue(db)
+    runner = JobRunner(queue, db, concurrency=2)
+    faulty = FaultyDatabase(db, plan)
+    runner.register(JOB_KIND, PaymentOcr(faulty, worker=worker, read_proof=gridfs_proof_reader(db),
+                                         max_attempts=1).run_job)
+    for payment_id in payments:
+        await enqueue_ocr(queue, payment_id)
+    async with asyncio.timeout(60):
+        assert await runner.run_until_idle() == 2
+    flagged = [[f["code"] for f in (await db["payments"].find_one({"_id": p}) or {})["ocr"]["flags"]] for p in payments]
+    assert all(codes.count("reference_missing") == 1 for codes in flagged)  # the same screenshot: one reference
+    duplicates = sum("duplicate_screenshot" in codes for codes in flagged)
+    assert duplicates >= 1 if guarded else duplicates == 0
 
 
 async def _failing_run(make_settings: Callable[..., Settings], db: AsyncDatabase[dict[str, Any]],
                        **limits: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """One payment's OCR under ``limits`` with two attempts: the payment and its job afterwards."""
-    built = build_services(make_settings(jobs_max_attempts=2, jobs_backoff_seconds=0, **limits), db)
+    built = build_services(make_settings(jobs_max_attempts=2, jobs_backoff_seconds=0, executor_niceness=0, **limits), db)
     try:
         payment_id = await insert_payment(db, [screenshot("bank")])
         job_id = await enqueue_ocr(built.jobs, payment_id)

@@ -74,7 +74,7 @@ def test_a_near_hash_with_the_same_reading_is_the_same_transfer() -> None:
     near = to_hex(int(GOOD.phash or "", 16) ^ 0b101)  # two bits off
     flags = compute_flags([replace(GOOD, phash=near)], EXPECTED, [prior(GOOD)])
     assert [(f.code, f.message) for f in flags] == [
-        ("duplicate_screenshot", "该截图已用于付款 XK2M8P4R（已通过）的第 1 张凭证")]
+        ("duplicate_screenshot", "该截图也用于付款 XK2M8P4R（已通过）的第 1 张凭证")]
     # near hashes, but another amount or another time: two transfers that look alike
     assert not same_transfer(replace(GOOD, amount_fen=96000), prior(GOOD))
     assert not same_transfer(replace(GOOD, paid_at=PAID_AT + timedelta(hours=3)), prior(GOOD))
