@@ -155,6 +155,8 @@ class OcrWorker:
 
     def read_blocking(self, images: list[bytes]) -> list[Reading]:
         """:meth:`read`, for a thread of its own (the bench)."""
+        if not images:
+            return []  # nothing to read: no process started for it
         with self._lock:
             deadline = time.monotonic() + self.timeout
             conn = self._ensure_started(deadline)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from server.config import Settings
@@ -123,6 +124,22 @@ async def test_the_job_reads_flags_and_finds_a_reused_screenshot(services: Servi
         while (await db["jobs"].find_one({"_id": again}) or {}).get("status") != "done":
             await asyncio.sleep(0.1)
     assert _ocr_without_volatile(await db["payments"].find_one({"_id": reused}) or {}) == before
+
+
+async def test_a_missing_proof_file_is_flagged_and_a_decided_payment_keeps_its_decision(
+        services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
+    payment_id = await insert_payment(db, [screenshot("bank")], status="approved")
+    review = {"decision": "approved", "reason": None, "reviewer_id": ObjectId(), "at": datetime.now(UTC)}
+    await db["payments"].update_one({"_id": payment_id}, {"$set": {"review": review}})
+    before = await db["payments"].find_one({"_id": payment_id}) or {}
+    await db["payment_proofs.files"].delete_many({})  # the picture is gone (the chunks may stay: unreachable)
+    await enqueue_ocr(services.jobs, payment_id)
+    done = await wait_for_ocr(db, payment_id)
+    assert done["ocr"]["status"] == "done"
+    assert [(f["code"], f["message"], f["proof_index"]) for f in done["ocr"]["flags"]] == [
+        ("unreadable", "凭证文件缺失，未能识别", 0)]
+    assert {k: v for k, v in done.items() if k != "ocr"} == {k: v for k, v in before.items() if k != "ocr"}
+    assert done["status"] == "approved" and done["review"]["decision"] == "approved"  # OCR wrote its field only
 
 
 @pytest.mark.parametrize("guarded", [True, False])
