@@ -51,6 +51,25 @@ def enqueue_args(payment_id: ObjectId) -> dict[str, Any]:
     return {"kind": JOB_KIND, "payload": {"payment_id": str(payment_id)}, "dedupe_key": f"{JOB_KIND}:{payment_id}"}
 
 
+READING_FIELDS = ("amount_fen", "paid_at", "payee_name", "payee_account_tail", "remark", "lines", "seconds", "error")
+
+
+def ocr_for_review(ocr: dict[str, Any] | None) -> dict[str, Any]:
+    """What the reviewer (and the API) sees of ``payments.ocr``: status, readings, flags, time, error.
+
+    The bookkeeping of the reused-screenshot check (hashes, bands) and the job id stay inside.
+    """
+    ocr = ocr or {"status": "pending"}
+    return {
+        "status": ocr.get("status", "pending"),
+        "readings": [{k: r.get(k) for k in READING_FIELDS} for r in ocr.get("readings") or []],
+        "flags": [{"code": f["code"], "message": f["message"], "proof_index": f.get("proof_index"),
+                   "soft": bool(f.get("soft"))} for f in ocr.get("flags") or []],
+        "at": ocr.get("at"),
+        "error": ocr.get("error"),
+    }
+
+
 def gridfs_proof_reader(db: AsyncDatabase[dict[str, Any]]) -> ReadProof:
     """Read a proof picture from the ``payment_proofs`` bucket."""
     bucket = AsyncGridFSBucket(db, bucket_name=PROOFS_BUCKET)

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from server.demo.screenshots import render_transfer_screenshot
+from server.services.payments.ocr import ocr_for_review
 from server.services.payments.ocr_flags import Expected, PriorProof, compute_flags, same_transfer
 from server.services.payments.ocr_reader import Reading
 from server.services.payments.phash import bands, hamming, phash_bytes, to_hex
@@ -98,3 +99,15 @@ def test_the_hash_of_a_resaved_screenshot_is_near_and_of_another_one_far() -> No
 def test_the_renderer_is_pure() -> None:
     assert screenshot("alipay") == screenshot("alipay")
     assert screenshot("alipay") != screenshot("alipay", amount_fen=1)
+
+
+def test_the_review_view_of_a_result_keeps_the_bookkeeping_inside() -> None:
+    stored = {"status": "done", "at": PAID_AT, "job_id": "j", "phash_bands": ["0:e7"],
+              "proof_hashes": [{"phash": GOOD.phash}], "readings": [GOOD.to_doc()],
+              "flags": [f.to_doc() for f in compute_flags([replace(GOOD, remark=None)], EXPECTED, [])]}
+    view = ocr_for_review(stored)
+    assert set(view) == {"status", "readings", "flags", "at", "error"}
+    assert "phash" not in view["readings"][0] and view["readings"][0]["amount_fen"] == FEE_FEN
+    assert view["flags"] == [{"code": "reference_missing", "message": f"转账备注中未见付款编号 {REFERENCE}",
+                              "proof_index": 0, "soft": True}]
+    assert ocr_for_review(None)["status"] == "pending"
