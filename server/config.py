@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     jobs_poll_seconds: float = Field(default=1.0, gt=0)
     jobs_max_attempts: int = Field(default=8, ge=1)  # then the job is dead until an admin retries it
     jobs_backoff_seconds: float = Field(default=10, ge=0)  # wait after the first failure; doubles each time
+    # The OCR pre-check of payment proofs (issue 11): one child process per server process
+    ocr_timeout_seconds: float = Field(default=60, gt=0, le=3600)  # per job (all its proofs), models loading included
+    ocr_memory_mb: int = Field(default=2048, ge=64, le=65536)  # the OCR process's address space (RLIMIT_AS)
 
     @model_validator(mode="after")
     def _outboxes_under_data_dir(self) -> Settings:

@@ -520,6 +520,9 @@ INDEXES: tuple[CollectionIndexes, ...] = (
     ),
     # One document per notification delivered (its idempotency record), kept 30 days.
     CollectionIndexes("notify_deliveries", (IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),)),
+    # ---- payments: the OCR pre-check (issue 11) ----
+    # The same screenshot in another payment: proofs sharing a band of their perceptual hash (phash.py).
+    CollectionIndexes("payments", (IndexModel([("ocr.phash_bands", ASCENDING)], name="ocr_phash_bands"),)),
 )
 
 

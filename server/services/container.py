@@ -40,6 +40,9 @@ from server.services.jobs.queue import JobQueue
 from server.services.jobs.runner import JobRunner
 from server.services.payments.exports import PaymentExportService
 from server.services.payments.invoices import InvoiceService
+from server.services.payments.ocr import JOB_KIND as OCR_JOB_KIND
+from server.services.payments.ocr import PaymentOcr, gridfs_proof_reader
+from server.services.payments.ocr_reader import OcrWorker
 from server.services.pii import FieldCipher
 from server.services.privacy import PrivacyService
 from server.services.profile.photos import PhotoService
@@ -94,6 +97,7 @@ class Services:
     reminders: DeadlineReminders
     invoices: InvoiceService
     payment_exports: PaymentExportService
+    payment_ocr: PaymentOcr
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -115,6 +119,7 @@ class Services:
     async def close(self) -> None:
         """Stop the job runner (running jobs released), the WeChat adapter and the pools."""
         await self.runner.stop()
+        self.payment_ocr.worker.close()
         close_wechat = getattr(self.wechat, "close", None)
         if close_wechat is not None:
             close_wechat()
@@ -200,6 +205,11 @@ def build_services(
     runner.register(NOTIFY_KIND, notify_handler(notifier))
     runner.register(PHOTO_JOB_KIND, staff_photos.run_job)
     reminders = DeadlineReminders(db, jobs=jobs, window=timedelta(hours=settings.payment_reminder_hours))
+    payment_ocr = PaymentOcr(  # its OCR process starts with the first job, then keeps the models loaded
+        db, worker=OcrWorker(memory_mb=settings.ocr_memory_mb, timeout=settings.ocr_timeout_seconds,
+                            niceness=settings.executor_niceness),
+        read_proof=gridfs_proof_reader(db), max_attempts=settings.jobs_max_attempts)
+    runner.register(OCR_JOB_KIND, payment_ocr.run_job)
     return Services(
         settings=settings, db=db, pools=pools, health=HealthProbe(db), limiter=limiter,
         cipher=cipher, sms_codes=sms_codes, audit=audit, tokens=tokens, accounts=accounts,
@@ -213,6 +223,7 @@ def build_services(
         jobs=jobs, runner=runner,
         subscriptions=subscriptions, reminders=reminders,
         invoices=invoices, payment_exports=payment_exports,
+        payment_ocr=payment_ocr,
     )
 
 
