@@ -178,8 +178,8 @@ async def test_capacity_cannot_drop_below_seats_taken(
     assert r.status == 200 and r.json["capacity"] == 5 and r.json["seats_left"] == 0
 
 
-@pytest.mark.parametrize("path", ["/api/v1/admin/sessions/nope", f"/api/v1/admin/sessions/{ObjectId()}",
-                                  f"/api/v1/admin/courses/{ObjectId()}", "/api/v1/admin/courses/xyz"])
+@pytest.mark.parametrize("path", ["/api/v1/admin/sessions/nope", "/api/v1/admin/sessions/6b10a15d5ea3633c4f5c6a3b",
+                                  "/api/v1/admin/courses/6b10a15d5ea3633c4f5c6a3c", "/api/v1/admin/courses/xyz"])
 async def test_missing_or_malformed_ids_are_404(api: ApiClient, admin: str, path: str) -> None:
     assert (await api.get(path, token=admin)).status == 404
     assert (await patch(api, path, {"venue": "x"} if "sessions" in path else {"hours": 2}, admin)).status == 404
