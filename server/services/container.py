@@ -201,6 +201,7 @@ def build_services(
 def start_jobs(services: Services) -> None:
     """Schedule the periodic tasks (each runs once per period across all processes) and start the runner."""
     services.start_periodic("expire_unpaid", 60, services.enrollments.expire_unpaid)
+    services.start_periodic("finish_ended_sessions", 3600, services.enrollments.finish_ended_sessions)
     services.start_periodic("lapse_waitlist_offers", 60, services.enrollments.waitlist.lapse_offers)
     # Seats against enrollments and the waitlist, whatever left them apart (a crash, a failover).
     services.start_periodic("reconcile_seats", 300, services.reconciler.reconcile)
