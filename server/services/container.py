@@ -36,6 +36,8 @@ from server.services.jobs.notify import KIND as NOTIFY_KIND
 from server.services.jobs.notify import NotificationOutbox, notify_handler
 from server.services.jobs.queue import JobQueue
 from server.services.jobs.runner import JobRunner
+from server.services.payments.account import AssociationAccount
+from server.services.payments.payments import PaymentService
 from server.services.pii import FieldCipher
 from server.services.privacy import PrivacyService
 from server.services.profile.photos import PhotoService
@@ -86,6 +88,8 @@ class Services:
     privacy: PrivacyService
     jobs: JobQueue
     runner: JobRunner
+    association_account: AssociationAccount
+    payments: PaymentService
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -166,6 +170,9 @@ def build_services(
         payment_term=timedelta(days=settings.payment_term_days),
     )
     reconciler = SeatReconciler(db, seats=seats, waitlist=waitlist, enrollment_service=enrollments, audit=audit)
+    association_account = AssociationAccount(db, audit=audit)
+    payments = PaymentService(db, enrollments=enrollments, templates=templates, account=association_account,
+                              jobs=jobs, audit=audit, cipher=cipher, secret_key=secret_key, run_cpu=run_cpu)
     outbox = NotificationOutbox(jobs)  # services tell people through the outbox, never the notifier itself
     unit_verification = UnitVerificationService(db, audit=audit, notifier=outbox, executor=executor)
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
@@ -173,7 +180,7 @@ def build_services(
     unit_membership = UnitMembershipService(db, audit=audit, notifier=outbox, cipher=cipher)
     privacy = PrivacyService(db, accounts=accounts, profiles=profiles, photos=photos, qualifications=qualifications,
                              tokens=tokens, membership=unit_membership, templates=templates,
-                             enrollments=enrollments, limiter=limiter, audit=audit, run_cpu=run_cpu,
+                             enrollments=enrollments, payments=payments, limiter=limiter, audit=audit, run_cpu=run_cpu,
                              retention_days=settings.pii_retention_days)
     staff_imports = StaffImportService(
         db, accounts=accounts, staff=staff, cipher=cipher, audit=audit, run_cpu=run_cpu,
@@ -195,6 +202,7 @@ def build_services(
         unit_verification=unit_verification,
         unit_membership=unit_membership, privacy=privacy,
         jobs=jobs, runner=runner,
+        association_account=association_account, payments=payments,
     )
 
 
@@ -208,4 +216,5 @@ def start_jobs(services: Services) -> None:
     # Also the start-up recovery: the first run is immediate. Lease-guarded, so safe in many processes.
     services.start_periodic("rollback_unfinished_imports", 120, services.staff_imports.rollback_unfinished_imports)
     services.start_periodic("purge_job_files", 3600, services.jobs.purge)
+    services.start_periodic("sweep_orphan_proofs", 3600, services.payments.sweep_orphan_proofs)
     services.runner.start()

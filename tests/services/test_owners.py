@@ -44,6 +44,8 @@ OWNERS: dict[str, set[str]] = {
     "photo_jobs": {"staff/photos.py", _MIGRATION},
     "jobs": {"jobs/queue.py"},
     "job_schedule": {"jobs/runner.py"},
+    "payments": {"payments/payments.py"},
+    "association_settings": {"payments/account.py"},
 }
 
 
@@ -53,6 +55,7 @@ BUCKET_OWNERS = {
     "qualification_images": "profile/qualifications.py",
     "unit_licences": "staff/verification.py",
     "job_files": "jobs/queue.py",
+    "payment_proofs": "payments/payments.py",
 }
 
 

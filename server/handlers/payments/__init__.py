@@ -1,0 +1,1 @@
+"""Payments: the association's account, submitting a transfer proof, the review queue."""
