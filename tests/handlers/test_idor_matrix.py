@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import json
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -56,6 +57,9 @@ IDS: dict[str, tuple[str, frozenset[str]]] = {
     "account_id": ("account", frozenset()),
     # unit A's account: trainee A is bound to it (their own unit), staff review its licence
     "unit_id": ("unit", frozenset({"trainee_a"})),
+    # trainee A's payment (of their enrollment) and its first proof image
+    "payment_id": ("payment", frozenset({"trainee_a"})),
+    "index": ("proof_index", frozenset({"trainee_a"})),
 }
 
 
@@ -77,6 +81,7 @@ BODIES: dict[str, dict[str, Any]] = {
                                   "address": "别处"}},
     "StaffPhotoHandler.put": {"body": PORTRAIT, "headers": {"Content-Type": "image/jpeg"}, "query": "?consent=true"},
     "UnitDecisionHandler.post": {"json": {"decision": "reject", "reason": "营业执照不清晰"}},
+    "RejectHandler.post": {"json": {"reason_code": "proof_unclear"}},
 }
 
 
@@ -126,6 +131,11 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     world.objects["session"] = session["id"]
     enrolled = await api.post("/api/v1/enrollments", {"session_id": session["id"]}, token=t)
     world.objects["enrollment"] = (await _ok(enrolled, "enrollment"))["id"]
+    payload = {"enrollment_ids": [world.objects["enrollment"]], "invoice_template_id": world.objects["invoice_template"]}
+    body, ctype = multipart([("proofs", "transfer.jpg", PORTRAIT)], {"payload": json.dumps(payload)})
+    r = await api.request("POST", "/api/v1/payments", body=body, headers={"Content-Type": ctype}, token=t)
+    world.objects["payment"] = (await _ok(r, "payment"))["id"]
+    world.objects["proof_index"] = "0"
     # unit A: a staff member with a photo, a committed import, a finished photo job
     person = await _ok(await api.post("/api/v1/unit/staff", form_body(), token=u), "staff member")
     world.objects["staff_member"] = person["id"]

@@ -120,7 +120,8 @@ class ProofHandler(ApiHandler):
     async def get(self, payment_id: str, index: str) -> None:
         """The ``index``-th proof image (0-based)."""
         assert self.principal is not None
-        content_type, data = await self.services.payments.proof(self.principal, payment_id, int(index))
+        number = int(index) if index.isdigit() and len(index) <= 2 else -1  # anything else: no such proof
+        content_type, data = await self.services.payments.proof(self.principal, payment_id, number)
         self.write_inline(content_type, data)
 
 
@@ -177,7 +178,7 @@ routes = [
     (r"/api/v1/payments", PaymentsHandler),
     (r"/api/v1/payments/due", PaymentDueHandler),  # before the id route, which would take "due"
     (rf"/api/v1/payments/{_ID}", PaymentHandler),
-    (rf"/api/v1/payments/{_ID}/proofs/(?P<index>[0-9]{{1,2}})", ProofHandler),
+    (rf"/api/v1/payments/{_ID}/proofs/(?P<index>[^/]+)", ProofHandler),
     (r"/api/v1/review/payments", ReviewQueueHandler),
     (r"/api/v1/review/payments/reasons", RejectReasonsHandler),
     (rf"/api/v1/review/payments/{_ID}/approve", ApproveHandler),

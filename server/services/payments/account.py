@@ -46,6 +46,11 @@ class AssociationAccount:
             "association.account_set", actor_id=admin.account_id, actor_role=admin.role, ip=ip,
             subject="协会收款账户",
             details={"account_name": body.account_name, "bank_name": body.bank_name,
-                     "account_tail": body.account_number[-4:],
-                     "previous_tail": (old.get("account_number") or "")[-4:] or None})
+                     "account_tail": _tail(body.account_number),
+                     "previous_tail": _tail(old.get("account_number") or "") or None})
         return await self.get()
+
+
+def _tail(account_number: str) -> str:
+    """The last four digits of an account number (spaces ignored)."""
+    return account_number.replace(" ", "")[-4:]
