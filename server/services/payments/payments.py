@@ -31,6 +31,7 @@ note) is shown to the payer on the payment and on each enrollment, which gets a 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -146,12 +147,34 @@ class PaymentService:
     async def due(self, principal: Principal, enrollment_ids: list[str]) -> PaymentDueOut:
         """The account, the amount and the reference for these enrollments (checked as a submit would)."""
         docs = await self._payable(principal, enrollment_ids)
-        lines = [_line(d) for d in docs]
+        lines = await self._lines(docs)
+        accounts = await self._accounts({line["trainee_id"] for line in lines})
         return PaymentDueOut(
             account=await self.account.get(), amount_fen=sum(line["fee_fen"] for line in lines),
             reference=self.reference_for(principal.account_id, docs),
-            lines=await self._lines_out(lines),
+            lines=[self._line_out(line, accounts) for line in lines],
         )
+
+    async def _lines(self, enrollments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The payment's lines: what each enrollment costs, with its session code and course name (a record
+        of what was paid for, also read by the queue without further lookups)."""
+        sessions = {x["_id"]: x async for x in self.sessions.find(
+            {"_id": {"$in": list({e["session_id"] for e in enrollments})}}, {"code": 1, "course_id": 1})}
+        courses = {c["_id"]: c["name"] async for c in self.courses.find(
+            {"_id": {"$in": list({x["course_id"] for x in sessions.values()})}}, {"name": 1})}
+        lines = []
+        for e in enrollments:
+            session = sessions.get(e["session_id"]) or {}
+            lines.append({"enrollment_id": e["_id"], "trainee_id": e["trainee_id"], "session_id": e["session_id"],
+                          "course_id": e["course_id"], "fee_fen": int(e["fee_fen"]),
+                          "session_code": session.get("code", ""),
+                          "course_name": courses.get(session.get("course_id"), "")})
+        return lines
+
+    async def _accounts(self, ids: set[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
+        """Names (and the sealed ID number, for its mask) of these accounts."""
+        return {a["_id"]: a async for a in self.accounts.find(
+            {"_id": {"$in": list(ids)}}, {"name": 1, "trainee.id_number": 1, "role": 1}, include_pending=True)}
 
     def reference_for(self, payer_id: ObjectId, enrollments: list[dict[str, Any]]) -> str:
         """The payment reference of paying ``enrollments`` now (see the module notes)."""
@@ -193,7 +216,7 @@ class PaymentService:
         for data in files:  # one at a time: five big pictures must not take every worker
             proofs.append(await self.run_cpu(normalize_proof, data))
         payment_id, now = ObjectId(), self.now()
-        lines = [_line(d) for d in docs]
+        lines = await self._lines(docs)
         stored: list[ObjectId] = []
         try:
             for proof in proofs:
@@ -305,20 +328,12 @@ class PaymentService:
 
     async def shown(self, docs: list[dict[str, Any]], *, staff: bool) -> list[PaymentOut]:
         """Payments as their readers see them: names, masked ID numbers, invoice decrypted (``ocr``: staff)."""
-        trainee_ids = {line["trainee_id"] for d in docs for line in d["lines"]}
-        payer_ids = {d["payer"]["account_id"] for d in docs}
-        accounts = {a["_id"]: a async for a in self.accounts.find(
-            {"_id": {"$in": list(trainee_ids | payer_ids)}}, {"name": 1, "trainee": 1, "role": 1},
-            include_pending=True)}
-        session_ids = {line["session_id"] for d in docs for line in d["lines"]}
-        sessions = {s["_id"]: s async for s in self.sessions.find({"_id": {"$in": list(session_ids)}},
-                                                                    {"code": 1, "course_id": 1})}
-        courses = {c["_id"]: c async for c in self.courses.find(
-            {"_id": {"$in": list({s["course_id"] for s in sessions.values()})}}, {"name": 1})}
+        accounts = await self._accounts({line["trainee_id"] for d in docs for line in d["lines"]}
+                                        | {d["payer"]["account_id"] for d in docs})
         out = []
         for d in docs:
             pid = str(d["_id"])
-            lines = [self._line_out(line, accounts, sessions, courses) for line in d["lines"]]
+            lines = [self._line_out(line, accounts) for line in d["lines"]]
             review = d.get("review")
             out.append(PaymentOut(
                 id=pid, reference=d["reference"], status=d["status"], status_label=PAYMENT_STATUS_LABELS[d["status"]],
@@ -347,25 +362,13 @@ class PaymentService:
                                      "bank_account": shown.get("bank_account") or "",
                                      "tax_id": shown.get("tax_id") or ""})
 
-    async def _lines_out(self, lines: list[dict[str, Any]]) -> list[PaymentLineOut]:
-        accounts = {a["_id"]: a async for a in self.accounts.find(
-            {"_id": {"$in": [line["trainee_id"] for line in lines]}}, {"name": 1, "trainee": 1},
-            include_pending=True)}
-        sessions = {s["_id"]: s async for s in self.sessions.find(
-            {"_id": {"$in": [line["session_id"] for line in lines]}}, {"code": 1, "course_id": 1})}
-        courses = {c["_id"]: c async for c in self.courses.find(
-            {"_id": {"$in": list({s["course_id"] for s in sessions.values()})}}, {"name": 1})}
-        return [self._line_out(line, accounts, sessions, courses) for line in lines]
-
-    def _line_out(self, line: dict[str, Any], accounts: dict[ObjectId, dict[str, Any]],
-                  sessions: dict[ObjectId, dict[str, Any]], courses: dict[ObjectId, dict[str, Any]]) -> PaymentLineOut:
+    def _line_out(self, line: dict[str, Any], accounts: dict[ObjectId, dict[str, Any]]) -> PaymentLineOut:
         trainee = accounts.get(line["trainee_id"]) or {}
-        session = sessions.get(line["session_id"]) or {}
         return PaymentLineOut(
             enrollment_id=str(line["enrollment_id"]), trainee_id=str(line["trainee_id"]),
             trainee_name=trainee.get("name", ""), id_masked=id_masked_of(self.cipher, trainee.get("trainee") or {}),
-            session_id=str(line["session_id"]), session_code=session.get("code", ""),
-            course_name=(courses.get(session.get("course_id")) or {}).get("name", ""), fee_fen=line["fee_fen"])
+            session_id=str(line["session_id"]), session_code=line.get("session_code", ""),
+            course_name=line.get("course_name", ""), fee_fen=line["fee_fen"])
 
     # ---- review -----------------------------------------------------------------------------------
 
@@ -385,9 +388,9 @@ class PaymentService:
         elif query.flag:
             filters["ocr.flags.code"] = query.flag
         order = 1 if query.status == "submitted" else -1
-        total = await self.payments.count_documents(filters)
-        docs = await self.payments.find(filters).sort([("submitted_at", order), ("_id", order)]) \
+        page = self.payments.find(filters).sort([("submitted_at", order), ("_id", order)]) \
             .skip(query.skip).limit(query.page_size).to_list()
+        total, docs = await asyncio.gather(self.payments.count_documents(filters), page)
         return docs, total
 
     async def approve(self, reviewer: Principal, payment_id: str, *, ip: str | None) -> dict[str, Any]:
@@ -443,7 +446,7 @@ class PaymentService:
         """The payer is told of the decision (enqueued in the decision's transaction)."""
         pid, ref, review = str(payment["_id"]), payment["reference"], payment["review"]
         if review["decision"] == "approved":
-            titles = await self._session_titles(payment, s)
+            titles = self._session_titles(payment)
             text = (f"您提交的缴费（编号 {ref}，金额 {payment['amount_fen'] / 100:.2f} 元）已审核通过。"
                     f"{'、'.join(titles)}")
             data = {"payment_id": pid, "reference": ref, "amount_fen": payment["amount_fen"], "session_titles": titles}
@@ -458,13 +461,10 @@ class PaymentService:
         await enqueue_notification(self.jobs, payment["payer"]["account_id"], kind, text, data,
                                    dedupe_key=f"{kind}:{pid}", session=s)
 
-    async def _session_titles(self, payment: dict[str, Any], s: AsyncClientSession) -> list[str]:
-        sessions = await self.sessions.find({"_id": {"$in": payment["session_ids"]}}, {"code": 1, "course_id": 1,
-                                                                                        "round": 1},
-                                            session=s).to_list()
-        courses = {c["_id"]: c["name"] async for c in self.courses.find(
-            {"_id": {"$in": [x["course_id"] for x in sessions]}}, {"name": 1}, session=s)}
-        return [f"{courses.get(x['course_id'], '')}（{x['code']}）" for x in sessions]
+    @staticmethod
+    def _session_titles(payment: dict[str, Any]) -> list[str]:
+        return list(dict.fromkeys(f"{line.get('course_name', '')}（{line.get('session_code', '')}）"
+                                  for line in payment["lines"]))
 
     async def _already_decided(self, oid: ObjectId) -> errors.AppError:
         """409 carrying the decision that won."""
@@ -489,12 +489,6 @@ class PaymentService:
             {"payer.account_id": account_id, "payer.role": "trainee"},
             {"$set": {**{f"invoice.{name}": None for name in INVOICE_SEALED}, "payer_forgotten_at": at,
                       "updated_at": at}}, session=session)
-
-
-def _line(enrollment: dict[str, Any]) -> dict[str, Any]:
-    return {"enrollment_id": enrollment["_id"], "trainee_id": enrollment["trainee_id"],
-            "session_id": enrollment["session_id"], "course_id": enrollment["course_id"],
-            "fee_fen": int(enrollment["fee_fen"])}
 
 
 def _check_payable(enrollment: dict[str, Any]) -> None:
