@@ -250,6 +250,10 @@ class PaymentService:
             subject=f"payment:{doc['reference']}",
             details={"enrollments": [str(i) for i in doc["enrollment_ids"]], "amount_fen": doc["amount_fen"],
                      "proofs": len(stored), "ignored_amount_fen": body.amount_fen})
+        for enrollment_id in doc["enrollment_ids"]:
+            await self.audit.record("enrollment.payment_submitted", actor_id=principal.account_id,
+                                    actor_role=principal.role, subject_id=enrollment_id, ip=ip,
+                                    details={"payment_id": str(payment_id)})
         return doc
 
     async def _insert(self, doc: dict[str, Any], s: AsyncClientSession) -> None:

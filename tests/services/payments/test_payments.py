@@ -178,6 +178,9 @@ async def test_approve_moves_the_payment_and_every_enrollment_and_notifies(
     assert note["payload"]["account_id"] == str(unit.account_id) and note["payload"]["kind"] == "payment_approved"
     assert set(note["payload"]["data"]) == {"payment_id", "reference", "amount_fen", "session_titles"}
     assert note["payload"]["data"]["amount_fen"] == 240000
+    actions = [e["action"] async for e in db["audit_log"].find({})]
+    assert actions.count("enrollment.payment_submitted") == 2 and actions.count("enrollment.approved") == 2
+    assert {"payment.submit", "payment.approve"} <= set(actions)
 
 
 async def test_reject_gives_the_reason_and_a_new_deadline_and_a_resubmit_is_a_new_payment(
