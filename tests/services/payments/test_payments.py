@@ -400,3 +400,56 @@ async def test_orphan_proof_files_are_swept(services: Services, db: AsyncDatabas
     assert await services.payments.sweep_orphan_proofs() == 0
     assert await later.sweep_orphan_proofs() == 1
     assert await db["payment_proofs.files"].count_documents({}) == 1  # the payment's own file stays
+
+
+def _without_enrollment_guard(collection: str, method: str, args: tuple[Any, ...],
+                              kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Control: the enrollments' transitions written without the lifecycle's status condition."""
+    if collection == "enrollments" and method == "find_one_and_update":
+        return ({k: v for k, v in args[0].items() if k != "status"}, *args[1:]), kwargs
+    return args, kwargs
+
+
+async def _cancel_during_submit(services: Services, db: AsyncDatabase[dict[str, Any]], settings: Settings,
+                                *, guarded: bool) -> tuple[bool, dict[str, Any], list[str]]:
+    """A submit that has checked its enrollment waits at its first payment write while the enrollment is
+    cancelled; (whether both succeeded, the state, the seat problems)."""
+    from tests.services.enrollment.helpers import seat_problems
+
+    trainees, [doc] = await unpaid(services, db)
+    me = as_trainee(trainees[0])
+    reached, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def after_the_cancel(collection: str, method: str) -> None:
+        if collection == "payments":
+            reached.set()
+            await cancelled.wait()
+
+    plan = FaultPlan(before_write=after_the_cancel, rewrite=None if guarded else _without_enrollment_guard)
+    late = build_services(settings, FaultyDatabase(db, plan))
+    try:
+        submitting = asyncio.create_task(late.payments.submit(me, submit_body([doc]), [proof_png()], ip=None))
+        await reached.wait()
+        await services.enrollments.cancel(me, str(doc["_id"]), ip=None)
+        cancelled.set()
+        try:
+            await submitting
+            both = True
+        except errors.AppError as refused:
+            assert refused.status == 409 and refused.code == "enrollment_changed"
+            both = False
+    finally:
+        await late.close()
+    return both, await state(db, [doc["_id"]]), await seat_problems(db, doc["session_id"])
+
+
+async def test_control_a_cancel_between_the_check_and_the_write_without_the_guard(
+    services: Services, db: AsyncDatabase[dict[str, Any]], settings: Settings
+) -> None:
+    """With the guard the submit is refused (409, nothing written); without it the cancelled enrollment
+    is moved under review anyway — a payment for an enrollment whose seat is gone."""
+    both, after, problems = await _cancel_during_submit(services, db, settings, guarded=True)
+    assert not both and after["statuses"] == ["cancelled"] and not after["payments"] and problems == []
+    both, after, problems = await _cancel_during_submit(services, db, settings, guarded=False)
+    assert both and after["statuses"] == ["payment_submitted"] and len(after["payments"]) == 1
+    assert problems, "the control should leave an enrollment under review without its seat"
