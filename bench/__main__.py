@@ -14,6 +14,7 @@ from bench import (
     login_under_load,
     me,
     ocr,
+    payments,
     photo_normalize,
     photo_upload,
     sessions_list,
@@ -24,6 +25,7 @@ from bench import (
 BENCHMARKS: tuple[ModuleType, ...] = (
     healthz, me, photo_normalize, photo_upload, sessions_list, enroll, staff_import, login_under_load,
     ocr,
+    payments,
 )
 
 

@@ -344,6 +344,26 @@ INDEXES: tuple[CollectionIndexes, ...] = (
         ),
     ),
     CollectionIndexes(
+        "payments",
+        (
+            # The reference in the transfer remark; also refuses a second submission of the same enrollments.
+            IndexModel([("reference", ASCENDING)], unique=True, name="reference_unique"),
+            IndexModel([("status", ASCENDING), ("submitted_at", ASCENDING)], name="queue"),
+            IndexModel([("session_ids", ASCENDING), ("status", ASCENDING)], name="by_session"),
+            IndexModel([("unit_id", ASCENDING), ("status", ASCENDING)], name="by_unit"),
+            IndexModel([("payer.account_id", ASCENDING), ("submitted_at", DESCENDING)], name="payer_newest"),
+            IndexModel([("proofs.file_id", ASCENDING)], name="proof_files"),
+        ),
+    ),
+    CollectionIndexes(
+        "payment_proofs.files",
+        (IndexModel([("filename", ASCENDING), ("uploadDate", ASCENDING)], name="filename_1_uploadDate_1"),),
+    ),
+    CollectionIndexes(
+        "payment_proofs.chunks",
+        (IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], unique=True, name="files_id_1_n_1"),),
+    ),
+    CollectionIndexes(
         "waitlist",
         (
             IndexModel([("session_id", ASCENDING), ("trainee_id", ASCENDING)], unique=True,

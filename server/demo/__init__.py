@@ -18,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 from server.demo.catalog import catalog as demo_catalog
 from server.demo.enrollment import demo_enrollments
 from server.demo.notifications import demo_notifications
+from server.demo.payments import demo_payments
 from server.demo.staff import demo_unit
 from server.demo.trainee import demo_trainee
 from server.models.accounts import StaffCreate
@@ -46,6 +47,7 @@ LOADERS: list[DemoLoader] = [
     demo_unit,  # staff.py: a unit with bound staff
     demo_enrollments,  # enrollment.py: self and unit enrollments
     demo_notifications,  # notifications.py: WeChat subscribe-message consent of the demo trainee
+    demo_payments,  # payments.py: the association account; payments waiting, rejected, approved
 ]
 
 MARKER_ID = "demo"

@@ -20,6 +20,7 @@ class EnrollmentStatus(StrEnum):
     rejected = "rejected"
     cancelled = "cancelled"
     expired = "expired"
+    completed = "completed"  # the course is finished: no longer active, it may be taken again
 
     @property
     def label(self) -> str:
@@ -39,6 +40,7 @@ ENROLLMENT_STATUS_LABELS: dict[EnrollmentStatus, str] = {
     EnrollmentStatus.rejected: "驳回",
     EnrollmentStatus.cancelled: "已取消",
     EnrollmentStatus.expired: "已过期",
+    EnrollmentStatus.completed: "已结业",
 }
 
 INACTIVE_STATUSES: frozenset[EnrollmentStatus] = frozenset(
@@ -120,6 +122,8 @@ class EnrollmentOut(BaseModel):
     created_by_role: str
     address: EnrollmentAddress | None = Field(description="邮寄书籍的收货地址（报名时的副本）")
     created_at: datetime
+    payment_id: str | None = Field(default=None, description="最近一次缴费记录")
+    rejection_reason: str | None = Field(default=None, description="缴费被驳回的原因（驳回后可重新缴费）")
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> EnrollmentOut:
@@ -129,6 +133,8 @@ class EnrollmentOut(BaseModel):
             trainee_id=str(doc["trainee_id"]), status=MyStatusOut.of(doc["status"]), fee_fen=doc["fee_fen"],
             pay_by=doc.get("pay_by"), created_by_role=doc["created_by"]["role"], address=doc.get("address"),
             created_at=doc["created_at"],
+            payment_id=str(doc["payment_id"]) if doc.get("payment_id") else None,
+            rejection_reason=(doc.get("rejection") or {}).get("reason") if doc["status"] == "rejected" else None,
         )
 
 

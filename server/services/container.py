@@ -38,11 +38,13 @@ from server.services.jobs.notify import KIND as NOTIFY_KIND
 from server.services.jobs.notify import NotificationOutbox, build_notifier, notify_handler
 from server.services.jobs.queue import JobQueue
 from server.services.jobs.runner import JobRunner
+from server.services.payments.account import AssociationAccount
 from server.services.payments.exports import PaymentExportService
 from server.services.payments.invoices import InvoiceService
 from server.services.payments.ocr import JOB_KIND as OCR_JOB_KIND
-from server.services.payments.ocr import PaymentOcr, gridfs_proof_reader
+from server.services.payments.ocr import PaymentOcr
 from server.services.payments.ocr_reader import OcrWorker
+from server.services.payments.payments import PaymentService, proof_file_reader
 from server.services.pii import FieldCipher
 from server.services.privacy import PrivacyService
 from server.services.profile.photos import PhotoService
@@ -98,6 +100,8 @@ class Services:
     invoices: InvoiceService
     payment_exports: PaymentExportService
     payment_ocr: PaymentOcr
+    association_account: AssociationAccount
+    payments: PaymentService
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -183,6 +187,9 @@ def build_services(
         payment_term=timedelta(days=settings.payment_term_days),
     )
     reconciler = SeatReconciler(db, seats=seats, waitlist=waitlist, enrollment_service=enrollments, audit=audit)
+    association_account = AssociationAccount(db, audit=audit)
+    payments = PaymentService(db, enrollments=enrollments, templates=templates, account=association_account,
+                              jobs=jobs, audit=audit, cipher=cipher, secret_key=secret_key, run_cpu=run_cpu)
     outbox = NotificationOutbox(jobs)  # services tell people through the outbox, never the notifier itself
     unit_verification = UnitVerificationService(db, audit=audit, notifier=outbox, executor=executor)
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
@@ -192,7 +199,7 @@ def build_services(
     payment_exports = PaymentExportService(db, cipher=cipher, templates=templates, audit=audit, run_cpu=run_cpu)
     privacy = PrivacyService(db, accounts=accounts, profiles=profiles, photos=photos, qualifications=qualifications,
                              tokens=tokens, membership=unit_membership, templates=templates,
-                             enrollments=enrollments, limiter=limiter, audit=audit, run_cpu=run_cpu,
+                             enrollments=enrollments, payments=payments, limiter=limiter, audit=audit, run_cpu=run_cpu,
                              retention_days=settings.pii_retention_days, invoices=invoices,
                              subscriptions=subscriptions)
     staff_imports = StaffImportService(
@@ -208,7 +215,7 @@ def build_services(
     payment_ocr = PaymentOcr(  # its OCR process starts with the first job, then keeps the models loaded
         db, worker=OcrWorker(memory_mb=settings.ocr_memory_mb, timeout=settings.ocr_timeout_seconds,
                             niceness=settings.executor_niceness),
-        read_proof=gridfs_proof_reader(db), max_attempts=settings.jobs_max_attempts)
+        read_proof=proof_file_reader(db), max_attempts=settings.jobs_max_attempts)
     runner.register(OCR_JOB_KIND, payment_ocr.run_job)
     return Services(
         settings=settings, db=db, pools=pools, health=HealthProbe(db), limiter=limiter,
@@ -224,12 +231,14 @@ def build_services(
         subscriptions=subscriptions, reminders=reminders,
         invoices=invoices, payment_exports=payment_exports,
         payment_ocr=payment_ocr,
+        association_account=association_account, payments=payments,
     )
 
 
 def start_jobs(services: Services) -> None:
     """Schedule the periodic tasks (each runs once per period across all processes) and start the runner."""
     services.start_periodic("expire_unpaid", 60, services.enrollments.expire_unpaid)
+    services.start_periodic("finish_ended_sessions", 3600, services.enrollments.finish_ended_sessions)
     services.start_periodic("lapse_waitlist_offers", 60, services.enrollments.waitlist.lapse_offers)
     # Seats against enrollments and the waitlist, whatever left them apart (a crash, a failover).
     services.start_periodic("reconcile_seats", 300, services.reconciler.reconcile)
@@ -238,4 +247,5 @@ def start_jobs(services: Services) -> None:
     services.start_periodic("purge_job_files", 3600, services.jobs.purge)
     # 缴费截止提醒: unpaid enrollments whose pay_by is near, once per enrollment and deadline.
     services.start_periodic("remind_payment_deadlines", 600, services.reminders.remind)
+    services.start_periodic("sweep_orphan_proofs", 3600, services.payments.sweep_orphan_proofs)
     services.runner.start()

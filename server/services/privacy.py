@@ -19,7 +19,9 @@ purpose of theirs. In one transaction:
 - enrollments and waitlist places are **kept** (the association must keep its
   records of trainings, and later payments and certificates) with their ids and
   amounts; the shipping address the person copied into their own enrollments is
-  removed (``address: null``), a unit's address copy stays (it is the unit's).
+  removed (``address: null``), a unit's address copy stays (it is the unit's);
+- payments are **kept** too (financial records: amounts, lines, proofs, the invoice title and tax
+  id), without the sealed contact fields of the invoice copy (e-mail, 地址电话, 开户行及账号).
 
 Then the photo and licence images are deleted from GridFS and the person leaves
 every waitlist (through the waitlist's own ``leave_course``: an offered seat goes
@@ -64,6 +66,7 @@ from server.services.cpu import CpuRunner
 from server.services.enrollment.enrollments import EnrollmentService
 from server.services.enrollment.templates import TemplateService
 from server.services.payments.invoices import InvoiceService
+from server.services.payments.payments import PaymentService
 from server.services.profile.photos import PhotoService
 from server.services.profile.profile import ProfileService
 from server.services.profile.qualifications import QualificationService
@@ -72,7 +75,7 @@ from server.services.staff.membership import UnitMembershipService
 log = logging.getLogger(__name__)
 
 DELETED_NAME = "已注销用户"
-KEPT_RECORDS = ["enrollments", "waitlist"]  # later: payments, certificates — add them to _anonymize
+KEPT_RECORDS = ["enrollments", "waitlist", "payments"]  # later: certificates — add them to _anonymize
 DELETION_TRIES_PER_HOUR = 5
 EXPORTS_PER_HOUR = 10  # an export reads every image and zips them: enough for a person, not for a loop
 
@@ -92,6 +95,7 @@ class PrivacyService:
         membership: UnitMembershipService,
         templates: TemplateService,
         enrollments: EnrollmentService,
+        payments: PaymentService,
         limiter: RateLimiter,
         audit: AuditLog,
         run_cpu: CpuRunner,
@@ -110,6 +114,7 @@ class PrivacyService:
         self.membership = membership
         self.templates = templates
         self.enrollments = enrollments
+        self.payments = payments
         self.limiter = limiter
         self.audit = audit
         self.run_cpu = run_cpu
@@ -142,6 +147,7 @@ class PrivacyService:
             "qualifications": [{k: v for k, v in q.items() if k != "account_id"} for q in qualifications],
             "enrollments": [self.enrollments.shown(e) for e in enrollments],
             "waitlist": await self.enrollments.waitlist.of_trainee(me),
+            "payments": await self.payments.of_payer(me),
             "addresses": (await self.templates.list_addresses(principal)).model_dump(mode="json"),
             "invoice_templates": (await self.templates.list_invoice_templates(principal)).model_dump(mode="json"),
             "audit_log": audit,
@@ -211,6 +217,7 @@ class PrivacyService:
             await self.qualifications.forget_person(me, session=session)
             await self.templates.forget_owner(me, session=session)
             await self.enrollments.forget_address(me, at=now, session=session)
+            await self.payments.forget_payer(me, at=now, session=session)
             await self.tokens.revoke_all(me, at=now, session=session)
             await self.invoices.forget_payer(me, at=now, session=session)
             await self.subscriptions.forget_account(me, session=session)

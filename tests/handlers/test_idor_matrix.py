@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import json
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -56,6 +57,9 @@ IDS: dict[str, tuple[str, frozenset[str]]] = {
     "account_id": ("account", frozenset()),
     # unit A's account: trainee A is bound to it (their own unit), staff review its licence
     "unit_id": ("unit", frozenset({"trainee_a"})),
+    # trainee A's payment (of their enrollment; approved with an invoice) and its first proof image
+    "payment_id": ("payment", frozenset({"trainee_a"})),
+    "index": ("proof_index", frozenset({"trainee_a"})),
 }
 
 
@@ -77,11 +81,10 @@ BODIES: dict[str, dict[str, Any]] = {
                                   "address": "别处"}},
     "StaffPhotoHandler.put": {"body": PORTRAIT, "headers": {"Content-Type": "image/jpeg"}, "query": "?consent=true"},
     "UnitDecisionHandler.post": {"json": {"decision": "reject", "reason": "营业执照不清晰"}},
+    "RejectHandler.post": {"json": {"reason_code": "proof_unclear"}},
 }
 
-# Issue 11, invoices: trainee A's approved payment with an e-invoice PDF (kept apart from the tables above so
-# the payments area's own lines merge cleanly; ``payment`` must stay an approved payment with a PDF).
-IDS["payment_id"] = ("payment", frozenset({"trainee_a"}))
+# trainee A's payment, approved, with an e-invoice PDF (the invoice download's owner check needs it)
 BODIES["PaymentInvoiceHandler.put"] = {
     "json": {"number": "26312000000087654321", "date": "2026-03-02", "type": "normal", "medium": "electronic"}}
 
@@ -132,6 +135,11 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     world.objects["session"] = session["id"]
     enrolled = await api.post("/api/v1/enrollments", {"session_id": session["id"]}, token=t)
     world.objects["enrollment"] = (await _ok(enrolled, "enrollment"))["id"]
+    payload = {"enrollment_ids": [world.objects["enrollment"]], "invoice_template_id": world.objects["invoice_template"]}
+    body, ctype = multipart([("proofs", "transfer.jpg", PORTRAIT)], {"payload": json.dumps(payload)})
+    r = await api.request("POST", "/api/v1/payments", body=body, headers={"Content-Type": ctype}, token=t)
+    world.objects["payment"] = (await _ok(r, "payment"))["id"]
+    world.objects["proof_index"] = "0"
     # unit A: a staff member with a photo, a committed import, a finished photo job
     person = await _ok(await api.post("/api/v1/unit/staff", form_body(), token=u), "staff member")
     world.objects["staff_member"] = person["id"]
@@ -149,28 +157,22 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     world.objects["unit"] = (await _ok(await api.get("/api/v1/me", token=u), "unit me"))["id"]
     bind = {"name": people["trainee_a"]["name"], "id_number": people["trainee_a"]["id_number"]}
     await _ok(await api.post("/api/v1/unit/staff/bind", bind, token=u), "bind trainee A")
-    world.objects["payment"] = await _invoiced_payment(api, services, t, admin, world.tokens["reviewer"])
+    world.objects["payment"] = await _invoiced_payment(api, services, world.objects["payment"], world.tokens["reviewer"])
     return world
 
 
-async def _invoiced_payment(api: ApiClient, services: Services, trainee: str | None, admin: str | None,
-                            reviewer: str | None) -> str:
-    """Trainee A's approved payment (of an enrollment in a course of its own) with an e-invoice PDF."""
-    from tests.handlers.enrollment.test_enrollments import window
-    from tests.services.payments.invoice_helpers import demo_pdf, make_payment
+async def _invoiced_payment(api: ApiClient, services: Services, payment_id: str, reviewer: str | None) -> str:
+    """Trainee A's payment, approved by the reviewer, with an e-invoice PDF."""
+    from tests.services.payments.invoice_helpers import demo_pdf
 
-    course = await _ok(await api.post("/api/v1/admin/courses", factories.course_body(), token=admin), "course 2")
-    session = await factories.published_session(api, admin, course["id"], **window())
-    enrolled = await _ok(await api.post("/api/v1/enrollments", {"session_id": session["id"]}, token=trainee), "enroll 2")
-    me = await _ok(await api.get("/api/v1/me", token=trainee), "me")
-    payment = await make_payment(services, [enrolled["id"]], payer_role="trainee", payer_id=me["id"])
+    await _ok(await api.post(f"/api/v1/review/payments/{payment_id}/approve", {}, token=reviewer), "approve")
     body, ctype = multipart([("file", "发票.pdf", demo_pdf())], {**BODIES["PaymentInvoiceHandler.put"]["json"]})
-    r = await api.request("PUT", f"/api/v1/review/payments/{payment['_id']}/invoice", body=body,
+    r = await api.request("PUT", f"/api/v1/review/payments/{payment_id}/invoice", body=body,
                           headers={"Content-Type": ctype}, token=reviewer)
     await _ok(r, "invoice")
     for _ in range(200):  # the invoice_ready notification is sent by the job runner: let it finish first
         if await services.db["jobs"].count_documents({"payload.kind": "invoice_ready", "status": "done"}):
-            return str(payment["_id"])
+            return payment_id
         await asyncio.sleep(0.05)
     raise AssertionError("the invoice_ready notification was not sent")
 

@@ -20,6 +20,7 @@ from server.services.accounts.tokens import TokenService
 from server.services.container import Services
 from server.services.enrollment.enrollments import EnrollmentService
 from server.services.enrollment.templates import TemplateService
+from server.services.payments.payments import PaymentService
 from server.services.privacy import PrivacyService
 from server.services.profile.qualifications import QualificationService
 from tests import factories
@@ -51,9 +52,16 @@ async def _person(api: ApiClient, settings: Settings, services: Services) -> dic
     sid = await new_session(api, admin, mails_books=True)
     r = await me.post("/api/v1/enrollments", {"session_id": sid, "address_id": address.json["id"]})
     assert r.status == 201, r.body
+    enrollment = r.json["id"]
+    invoice = {"kind": "normal", "medium": "electronic", "title_type": "personal", "title": "郭一",
+               "email": "guo@example.com"}
+    form, content_type = multipart([("proofs", "转账.jpg", PORTRAIT)],
+                                   {"payload": json.dumps({"enrollment_ids": [enrollment], "invoice": invoice})})
+    r = await me.request("POST", "/api/v1/payments", body=form, headers={"Content-Type": content_type})
+    assert r.status == 201, r.body
     me_id = (await me.get("/api/v1/me")).json["id"]
-    return {"token": token, "body": body, "id": me_id, "oid": ObjectId(me_id), "enrollment": r.json["id"],
-            "unit": unit}
+    return {"token": token, "body": body, "id": me_id, "oid": ObjectId(me_id), "enrollment": enrollment,
+            "unit": unit, "payment": r.json["id"]}
 
 
 async def _personal_strings(person: dict[str, Any]) -> list[str]:
@@ -79,6 +87,8 @@ async def test_data_export_holds_everything_about_the_person(
     assert data["qualifications"][0]["number"] == "Z-778"
     assert data["addresses"]["items"][0]["phone"] == person["body"]["phone"]
     assert [e["_id"] for e in data["enrollments"]] == [person["enrollment"]]
+    assert [p["id"] for p in data["payments"]] == [person["payment"]]
+    assert data["payments"][0]["invoice"]["email"] == "guo@example.com"
     assert data["units"][0]["unit_sees"] == "limited" and "photo" in data["consents"]
     assert {"account.register", "staff.bind"} <= {e["action"] for e in data["audit_log"]}
     assert all("ip" not in e for e in data["audit_log"])
@@ -101,7 +111,7 @@ async def test_deletion_removes_personal_data_and_keeps_records_without_it(
     assert r.status == 422 and "confirm" in r.json["error"]["details"]["fields"]
     assert (await me.get("/api/v1/me")).status == 200  # nothing happened yet
     r = await me.post("/api/v1/me/deletion", {"password": STRONG_PASSWORD, "confirm": True})
-    assert r.status == 200 and r.json["kept"] == ["enrollments", "waitlist"], r.body
+    assert r.status == 200 and r.json["kept"] == ["enrollments", "waitlist", "payments"], r.body
     # logged out everywhere; the old credentials open nothing
     assert (await me.get("/api/v1/me")).status == 401
     login = {"account": person["body"]["id_number"], "password": STRONG_PASSWORD}
@@ -120,6 +130,10 @@ async def test_deletion_removes_personal_data_and_keeps_records_without_it(
     assert enrollment["trainee_id"] == person["oid"] and enrollment["fee_fen"] and enrollment["address"] is None
     kept = str(enrollment)
     assert not any(s in kept for s in await _personal_strings(person)) and "v1." not in kept
+    # the payment is kept (a financial record: amount, lines, the invoice title), without the invoice's contacts
+    payment = await db["payments"].find_one({"_id": ObjectId(person["payment"])})
+    assert payment["amount_fen"] and payment["payer"]["account_id"] == person["oid"]
+    assert payment["invoice"]["email"] is None and "v1." not in str(payment["invoice"])
     # the unit no longer has the person, and is told
     assert (await person["unit"].get("/api/v1/unit/staff")).json["total"] == 0
     unit_id = (await person["unit"].get("/api/v1/me")).json["id"]
@@ -160,6 +174,10 @@ def _privacy_on(faulty: FaultyDatabase, services: Services, cls: type[PrivacySer
                qualifications=QualificationService(faulty, audit=services.audit, executor=services.pools.documents),
                tokens=TokenService(faulty), membership=services.unit_membership, templates=templates,
                enrollments=enrollments, limiter=services.limiter, audit=services.audit,
+               payments=PaymentService(faulty, enrollments=enrollments, templates=templates,
+                                       account=services.association_account, jobs=services.jobs,
+                                       audit=services.audit, cipher=services.cipher, secret_key=b"k",
+                                       run_cpu=services.run_cpu),
                run_cpu=services.run_cpu, retention_days=30, invoices=services.invoices)
 
 
@@ -253,7 +271,8 @@ async def test_purge_spares_an_account_used_meanwhile(
                                photos=services.photos, qualifications=services.qualifications,
                                tokens=services.tokens, membership=services.unit_membership, templates=services.templates,
                                enrollments=services.enrollments, limiter=services.limiter, audit=services.audit,
-                               run_cpu=services.run_cpu, retention_days=365, invoices=services.invoices)
+                               payments=services.payments, run_cpu=services.run_cpu, retention_days=365,
+                               invoices=services.invoices)
     privacy.guard = guard
     result = await privacy.purge_inactive(dry_run=False, by=None)
     status = (await services.db["accounts"].find_one({"_id": account_id}))["status"]

@@ -73,6 +73,8 @@ BEYOND_SCHEMA: dict[str, tuple[tuple[str, ...], str]] = {
     "InvoiceTemplateHandler.put": (("422",), "USCC check digit"),
     "SessionsHandler.post": (("422",), "enrollment and training dates in order"),
     "SessionHandler.patch": (("422",), "enrollment and training dates in order (with the stored ones)"),
+    "PaymentsHandler.post": (("400", "415", "422"), "payload is the JSON of PaymentSubmit; 1–5 proofs that are pictures"),
+    "RejectHandler.post": (("422",), "a note is required with the reason other"),
 }
 BEYOND_SCHEMA["PaymentInvoiceHandler.put"] = (("400", "415", "422"), "the optional file must be a readable PDF")
 BEYOND_SCHEMA["PaymentsExportHandler.get"] = (("400",), "from ≤ to, and at most 366 days apart")

@@ -1,1 +1,1 @@
-"""HTTP adapters of payments: submit, review, invoices and exports."""
+"""Payments: the association's account, submitting a transfer proof, the review queue."""

@@ -5,7 +5,9 @@ across processes:
 
 - **One active enrollment per trainee per course, whoever enrolls**: a unique
   index on ``(trainee_id, course_id)`` over documents with ``active: true``;
-  cancelling or expiring unsets ``active``, so a new enrollment is possible.
+  cancelling, expiring or finishing the course unsets ``active``, so a new enrollment is possible.
+- **Every status change is a transition of** :mod:`server.services.enrollment.lifecycle` (the
+  table of states and moves), applied by ``_transition`` with the lifecycle's guard in the filter.
 - **No overbooking**: the seat ledger (:mod:`server.services.catalog.seats`) takes a seat by one
   guarded update of the session, ``seats_taken + seats held for the waitlist + people waiting <
   capacity`` in the filter, which also pushes the enrollment id into ``holders``; releasing pulls
@@ -56,14 +58,13 @@ from server.services.catalog.catalog import CatalogService
 from server.services.catalog.seats import SeatLedger, in_transaction
 from server.services.catalog.waitlist import Offer, WaitlistService
 from server.services.catalog.window import check_enrollment_open
+from server.services.enrollment import lifecycle
+from server.services.enrollment.lifecycle import Transition
 from server.services.enrollment.templates import TemplateService
 from server.services.ids import parse_object_id
 
 log = logging.getLogger(__name__)
 
-CANCELLABLE = (str(EnrollmentStatus.pending_payment), str(EnrollmentStatus.payment_submitted),
-               str(EnrollmentStatus.rejected))
-PAYABLE = (str(EnrollmentStatus.pending_payment), str(EnrollmentStatus.rejected))
 
 
 class _HoldMissing(Exception):  # noqa: N818 — an abort signal inside a transaction, not an error
@@ -260,11 +261,13 @@ class EnrollmentService:
     # ---- leaving ------------------------------------------------------------------
 
     async def cancel(self, principal: Principal, enrollment_id: str, *, ip: str | None) -> dict[str, Any]:
-        """Cancel before the payment is approved; status, seat and hand-off in one transaction."""
+        """Cancel an unpaid enrollment (see :mod:`lifecycle`); status, seat and hand-off in one transaction."""
         enrollment = await self._find_visible(principal, enrollment_id)
         done, offers = await in_transaction(self.db, lambda s: self._leave(
-            {"_id": enrollment["_id"]}, CANCELLABLE, EnrollmentStatus.cancelled, "cancelled_at", s))
+            {"_id": enrollment["_id"]}, lifecycle.CANCEL, s))
         if done is None:
+            if enrollment["status"] == str(EnrollmentStatus.payment_submitted):
+                raise errors.conflict("under_review", "该报名的缴费正在审核中，不能取消；如需退费请联系协会")
             raise errors.conflict("not_cancellable", "该报名当前状态不能取消")
         await self.waitlist.announce(offers)
         await self.audit.record("enrollment.cancel", actor_id=principal.account_id, actor_role=principal.role,
@@ -272,12 +275,12 @@ class EnrollmentService:
         return self.shown(done)
 
     async def expire_unpaid(self) -> int:
-        """Expire unpaid enrollments past their term and free their seats (safe in many processes)."""
+        """Expire unpaid (and rejected) enrollments past their ``pay_by`` and free their seats (safe in many
+        processes)."""
         count = 0
         while True:
             expired, offers = await in_transaction(self.db, lambda s: self._leave(
-                {"pay_by": {"$lte": self.now()}}, (str(EnrollmentStatus.pending_payment),),
-                EnrollmentStatus.expired, "expired_at", s))
+                {"pay_by": {"$lte": self.now()}}, lifecycle.EXPIRE, s))
             if expired is None:
                 return count
             count += 1
@@ -285,11 +288,11 @@ class EnrollmentService:
             await self.audit.record("enrollment.expire", actor_id=None, subject_id=expired["_id"])
 
     async def _leave(
-        self, query: dict[str, Any], allowed: tuple[str, ...], to: EnrollmentStatus, stamp: str,
-        s: AsyncClientSession,
+        self, query: dict[str, Any], transition: Transition, s: AsyncClientSession,
     ) -> tuple[dict[str, Any] | None, list[Offer]]:
-        """Inside a transaction: the enrollment leaves (``to``), its seat goes back and on to the first in line."""
-        done = await self._transition(query, allowed, to, stamp=stamp, leaves=True, s=s)
+        """Inside a transaction: the enrollment leaves (``transition``), its seat goes back and on to the first in line."""
+        assert transition.releases_seat
+        done = await self._transition(query, transition, s=s)
         if done is None:
             return None, []
         session = await self.seats.release(done["session_id"], done["_id"], s=s)
@@ -297,31 +300,97 @@ class EnrollmentService:
             return done, []
         return done, await self.waitlist.hand_off(done["session_id"], s=s)
 
-    async def mark_payment_submitted(self, enrollment_ids: list[ObjectId]) -> list[ObjectId]:
-        """Move unpaid enrollments to 待审核 (the payment area calls this); those it moved."""
+    # ---- payment (the payments area calls these inside its own transaction) -----------------
+
+    async def mark_payment_submitted(
+        self, enrollment_ids: list[ObjectId], payment_id: ObjectId | None = None, *, s: AsyncClientSession | None = None,
+    ) -> list[ObjectId]:
+        """Move unpaid (or rejected) enrollments to 待审核 for ``payment_id``; those it moved."""
         moved = []
         for enrollment_id in enrollment_ids:
-            done = await self._transition(
-                {"_id": enrollment_id}, PAYABLE, EnrollmentStatus.payment_submitted, leaves=False)
+            extra = {"payment_id": payment_id} if payment_id is not None else {}
+            done = await self._transition({"_id": enrollment_id}, lifecycle.SUBMIT_PAYMENT, s=s, extra=extra)
             if done is not None:
                 moved.append(enrollment_id)
         return moved
 
-    async def _transition(
-        self, query: dict[str, Any], allowed: tuple[str, ...], to: EnrollmentStatus, *,
-        stamp: str | None = None, leaves: bool, s: AsyncClientSession | None = None,
-    ) -> dict[str, Any] | None:
-        """Move one enrollment matching ``query`` from an ``allowed`` status to ``to`` in one step.
+    async def decide_payment(
+        self, enrollment_ids: list[ObjectId], payment_id: ObjectId, *, approved: bool,
+        reason: str | None = None, s: AsyncClientSession | None = None,
+    ) -> list[dict[str, Any]]:
+        """Approve or reject the enrollments under review for ``payment_id``; those moved (as after).
 
-        The status in the filter is the guard: of two racing transitions (a double cancel,
-        an expiry against a payment) exactly one finds the enrollment. ``leaves``: the
-        enrollment stops counting for the one-per-course rule.
+        A rejection records the reason and gives a new payment deadline (``now + payment term``).
+        """
+        transition = lifecycle.APPROVE_PAYMENT if approved else lifecycle.REJECT_PAYMENT
+        extra: dict[str, Any] = {}
+        if not approved:
+            extra = {"pay_by": self.now() + self.payment_term, "rejection": {"reason": reason, "at": self.now()}}
+        moved = []
+        for enrollment_id in enrollment_ids:
+            done = await self._transition({"_id": enrollment_id, "payment_id": payment_id}, transition, s=s,
+                                          extra=extra)
+            if done is not None:
+                moved.append(done)
+        return moved
+
+    async def for_payment(
+        self, enrollment_ids: list[ObjectId], *, s: AsyncClientSession | None = None,
+    ) -> list[dict[str, Any]]:
+        """The enrollments of these ids as stored (the payments area reads them to check and price)."""
+        return await self.enrollments.find({"_id": {"$in": enrollment_ids}}, session=s).to_list()
+
+    # ---- finishing a course -------------------------------------------------------------------
+
+    async def finish(
+        self, *, session_id: ObjectId | None = None, enrollment_ids: list[ObjectId] | None = None,
+    ) -> int:
+        """The course is finished for these enrollments (all approved ones of ``session_id``, or the given
+        ones): ``approved → completed``, no longer active, so the trainee may take the course again.
+
+        The hook of the exams area; :meth:`finish_ended_sessions` calls it for sessions that have ended.
+        Returns how many enrollments were finished.
+        """
+        query: dict[str, Any] = {}
+        if session_id is not None:
+            query["session_id"] = session_id
+        if enrollment_ids is not None:
+            query["_id"] = {"$in": list(enrollment_ids)}
+        if not query:
+            raise ValueError("finish needs a session or enrollment ids")
+        count = 0
+        while (done := await self._transition(query, lifecycle.FINISH)) is not None:
+            count += 1
+            await self.audit.record("enrollment.finish", actor_id=None, subject_id=done["_id"])
+        return count
+
+    async def finish_ended_sessions(self) -> int:
+        """Finish the approved enrollments of every session whose end date has passed (a periodic task)."""
+        yesterday = (self.now().astimezone(SHANGHAI).date() - timedelta(days=1)).isoformat()
+        ended = await self.sessions.distinct("_id", {"end_date": {"$lte": yesterday}})
+        count = 0
+        for session_id in await self.enrollments.distinct(
+                "session_id", {"session_id": {"$in": ended}, "status": str(EnrollmentStatus.approved)}):
+            count += await self.finish(session_id=session_id)
+        return count
+
+    async def _transition(
+        self, query: dict[str, Any], transition: Transition, *, s: AsyncClientSession | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Move one enrollment matching ``query`` along ``transition`` in one step (the one writer of ``status``).
+
+        The lifecycle's guard (the status is one of the transition's sources) is in the filter: of two
+        racing transitions (a double cancel, an expiry against a payment, two reviewers) exactly one
+        finds the enrollment. ``extra``: more fields set with the move.
         """
         now = self.now()
-        changes: dict[str, Any] = {"$set": {"status": str(to), "updated_at": now, **({stamp: now} if stamp else {})}}
-        if leaves:
+        stamp = {transition.stamp: now} if transition.stamp else {}
+        changes: dict[str, Any] = {"$set": {"status": str(transition.target), "updated_at": now, **stamp,
+                                            **(extra or {})}}
+        if transition.leaves:
             changes["$unset"] = {"active": ""}
-        guarded = {**query, "status": {"$in": list(allowed)}}
+        guarded = {**query, **lifecycle.guard(transition)}
         return await self.enrollments.find_one_and_update(  # type: ignore[no-any-return]
             guarded, changes, return_document=ReturnDocument.AFTER, session=s)
 

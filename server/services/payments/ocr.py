@@ -27,7 +27,6 @@ from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -68,17 +67,6 @@ def ocr_for_review(ocr: dict[str, Any] | None) -> dict[str, Any]:
         "at": ocr.get("at"),
         "error": ocr.get("error"),
     }
-
-
-def gridfs_proof_reader(db: AsyncDatabase[dict[str, Any]]) -> ReadProof:
-    """Read a proof picture from the ``payment_proofs`` bucket."""
-    bucket = AsyncGridFSBucket(db, bucket_name=PROOFS_BUCKET)
-
-    async def read(file_id: ObjectId) -> bytes:
-        stream = await bucket.open_download_stream(file_id)
-        return await stream.read()
-
-    return read
 
 
 class PaymentOcr:

@@ -23,10 +23,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from server import errors
 from server.config import Settings
 from server.models.catalog import SessionUpdate
-from server.models.enrollments import EnrollmentStatus
 from server.services.catalog.waitlist import Offer
 from server.services.container import Services, build_services
 from server.services.enrollment.enrollments import EnrollmentService
+from server.services.enrollment.lifecycle import Transition
 from tests.faults import Crash, FaultPlan, FaultyDatabase
 from tests.services.enrollment.helpers import (
     ADMIN,
@@ -218,10 +218,9 @@ class StatusThenSeat(EnrollmentService):
     """Control: the enrollment leaves, then (another write, outside any transaction) its seat goes back."""
 
     async def _leave(
-        self, query: dict[str, Any], allowed: tuple[str, ...], to: EnrollmentStatus, stamp: str,
-        s: AsyncClientSession,
+        self, query: dict[str, Any], transition: Transition, s: AsyncClientSession,
     ) -> tuple[dict[str, Any] | None, list[Offer]]:
-        done = await self._transition(query, allowed, to, stamp=stamp, leaves=True)
+        done = await self._transition(query, transition)
         if done is None:
             return None, []
         await self.seats.release(done["session_id"], done["_id"])

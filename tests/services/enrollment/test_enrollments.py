@@ -9,6 +9,7 @@ unique index dropped from the test's database.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +25,9 @@ from server.services import Principal
 from server.services.accounts.identity import today_shanghai
 from server.services.catalog.seats import SeatLedger, seats_left
 from server.services.container import Services
+from server.services.enrollment import lifecycle
 from server.services.enrollment.enrollments import EnrollmentService
+from server.services.enrollment.lifecycle import Transition
 from tests.outbox import wait_for_lines
 from tests.services.enrollment.helpers import (
     as_trainee,
@@ -58,17 +61,17 @@ class ReadThenWriteStatus(EnrollmentService):
     stale_reads: dict[str, dict[str, Any]]
 
     async def _transition(
-        self, query: dict[str, Any], allowed: tuple[str, ...], to: EnrollmentStatus, *,
-        stamp: str | None = None, leaves: bool, s: AsyncClientSession | None = None,
+        self, query: dict[str, Any], transition: Transition, *, s: AsyncClientSession | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         reads = self.__dict__.setdefault("stale_reads", {})
         key = repr(sorted(query.items()))
-        found = reads.get(key) or await self.enrollments.find_one({**query, "status": {"$in": list(allowed)}})
+        found = reads.get(key) or await self.enrollments.find_one({**query, **lifecycle.guard(transition)})
         if found is None:
             return None
         reads[key] = found
-        return await super()._transition({"_id": found["_id"]}, tuple(str(x) for x in EnrollmentStatus), to,
-                                         stamp=stamp, leaves=leaves, s=s)
+        anything = dataclasses.replace(transition, sources=frozenset(EnrollmentStatus))
+        return await super()._transition({"_id": found["_id"]}, anything, s=s, extra=extra)
 
 
 async def seats(db: AsyncDatabase[dict[str, Any]], session: dict[str, Any]) -> int:

@@ -20,9 +20,10 @@ from server.demo.screenshots import Layout
 from server.services.container import Services, build_services
 from server.services.jobs.queue import JobQueue
 from server.services.jobs.runner import JobRunner
-from server.services.payments.ocr import JOB_KIND, PaymentOcr, gridfs_proof_reader
+from server.services.payments.ocr import JOB_KIND, PaymentOcr
 from server.services.payments.ocr_flags import Expected, compute_flags
 from server.services.payments.ocr_reader import OcrWorker, Reading
+from server.services.payments.payments import proof_file_reader
 from tests.faults import FaultPlan, FaultyDatabase
 from tests.services.payments.ocr_helpers import (
     ACCOUNT_NAME,
@@ -173,7 +174,7 @@ async def test_two_payments_checked_at_once_with_one_screenshot(worker: OcrWorke
     queue = JobQueue(db)
     runner = JobRunner(queue, db, concurrency=2)
     faulty = FaultyDatabase(db, plan)
-    runner.register(JOB_KIND, PaymentOcr(faulty, worker=worker, read_proof=gridfs_proof_reader(db),
+    runner.register(JOB_KIND, PaymentOcr(faulty, worker=worker, read_proof=proof_file_reader(db),
                                          max_attempts=1).run_job)
     for payment_id in payments:
         await enqueue_ocr(queue, payment_id)

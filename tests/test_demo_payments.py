@@ -1,0 +1,17 @@
+"""The demo data loads with the association account and a payment in each state."""
+
+from __future__ import annotations
+
+from server.demo import load_demo
+from server.services.container import Services
+
+
+async def test_demo_has_a_payment_in_each_state(services: Services) -> None:
+    lines = await load_demo(services)
+    assert lines is not None and any("/api/v1/review/payments" in line for line in lines), lines
+    assert (await services.association_account.get()).configured
+    statuses = sorted([p["status"] async for p in services.db["payments"].find()])
+    assert statuses == ["approved", "rejected", "submitted"], statuses
+    rejected = await services.db["enrollments"].find_one({"status": "rejected"})
+    assert rejected is not None and "200.00" in rejected["rejection"]["reason"]
+    assert await services.db["jobs"].count_documents({"kind": "payment_ocr"}) == 3
