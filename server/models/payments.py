@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from server.models.common import FieldError, PageQuery, StrictModel
+from server.models.invoices import InvoiceIssueOut
 from server.models.templates import InvoiceKind, InvoiceMedium, InvoiceTemplateIn, TitleType
 
 ObjectIdStr = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")]
@@ -188,7 +189,7 @@ class PaymentOut(BaseModel):
     submitted_at: datetime
     review: ReviewOut | None
     ocr: dict[str, Any] | None = Field(default=None, description="OCR 预审读数与提示（仅审核人员可见）")
-    invoice_issue: dict[str, Any] | None = Field(default=None, description="已开发票信息")
+    invoice_issue: InvoiceIssueOut | None = Field(default=None, description="已开发票信息")
 
 
 class PaymentPage(BaseModel):

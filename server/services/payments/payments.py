@@ -51,6 +51,7 @@ from server import errors
 from server.documents.payment_proof import MAX_BYTES as PROOF_MAX_BYTES
 from server.documents.payment_proof import Proof, normalize_proof
 from server.models.enrollments import EnrollmentStatus
+from server.models.invoices import invoice_issue_out
 from server.models.payments import (
     MAX_PROOFS,
     PAYMENT_STATUS_LABELS,
@@ -76,6 +77,8 @@ from server.services.ids import parse_object_id
 from server.services.jobs.notify import enqueue_notification
 from server.services.jobs.queue import JobQueue
 from server.services.payments.account import AssociationAccount
+from server.services.payments.ocr import enqueue_args as ocr_enqueue_args
+from server.services.payments.ocr import ocr_for_review
 from server.services.pii import FieldCipher, seal, unseal
 
 log = logging.getLogger(__name__)
@@ -84,7 +87,6 @@ T = TypeVar("T")
 
 PAYMENTS = "payments"
 PROOF_BUCKET = "payment_proofs"
-OCR_JOB_KIND = "payment_ocr"
 REVIEW_ROLES = frozenset({"reviewer", "admin"})
 PAYER_ROLES = frozenset({"trainee", "unit"})
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -266,8 +268,7 @@ class PaymentService:
         if len(moved) != len(doc["enrollment_ids"]):
             # One changed since it was checked (a cancel, an expiry, another payment): all or nothing.
             raise errors.conflict("enrollment_changed", "部分报名状态刚刚发生变化，请刷新后重新提交")
-        await self.jobs.enqueue(OCR_JOB_KIND, {"payment_id": str(doc["_id"])}, session=s,
-                                dedupe_key=f"{OCR_JOB_KIND}:{doc['_id']}")
+        await self.jobs.enqueue(**ocr_enqueue_args(doc["_id"]), session=s)
 
     async def _invoice_snapshot(self, principal: Principal, body: PaymentSubmit) -> dict[str, Any]:
         """The invoice details kept with the payment: a template's copy (still sealed) or the typed ones, sealed."""
@@ -351,8 +352,8 @@ class PaymentService:
                 review=ReviewOut(decision=review["decision"], reason_code=review.get("reason_code"),
                                  reason=review.get("reason"), reviewer_id=str(review["reviewer_id"]),
                                  at=review["at"]) if review else None,
-                ocr=_jsonable(d.get("ocr")) if staff else None,
-                invoice_issue=_jsonable(d.get("invoice_issue")),
+                ocr=_jsonable(ocr_for_review(d.get("ocr"))) if staff else None,
+                invoice_issue=invoice_issue_out(d),
             ))
         return out
 
@@ -523,7 +524,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-__all__ = ["OCR_JOB_KIND", "PAYMENTS", "PROOF_BUCKET", "PROOF_MAX_BYTES", "PaymentService"]
+__all__ = ["PAYMENTS", "PROOF_BUCKET", "PROOF_MAX_BYTES", "PaymentService"]
 
 
 def proof_file_reader(db: AsyncDatabase[dict[str, Any]]) -> Callable[[ObjectId], Awaitable[bytes]]:
