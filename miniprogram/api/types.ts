@@ -2,10 +2,19 @@
 import type { components } from './schema';
 
 type S = components['schemas'];
+
+/**
+ * A request body: the document lists fields with defaults as required (it describes what the
+ * server returns as well); a client may leave out any field that accepts null.
+ */
+export type Input<T> = { [K in keyof T as null extends T[K] ? never : K]: T[K] } & {
+  [K in keyof T as null extends T[K] ? K : never]?: T[K];
+};
 export type TokenOut = S['TokenOut'];
 export type AccountOut = S['AccountOut'];
-export type TraineeRegister = S['TraineeRegister'];
-export type WeChatBindIn = S['WeChatBindIn'];
+export type TraineeRegister = Omit<Input<S['TraineeRegister']>, 'id_type'> & Partial<Pick<S['TraineeRegister'], 'id_type'>>;
+/** Bind a WeChat: a password or an SMS code (purpose bind), not both. */
+export type WeChatBindIn = { bind_ticket: string; account: string } & ({ password: string } | { sms_code: string });
 export type SmsCodeOut = S['SmsCodeOut'];
 export type SmsPurpose = S['SmsPurpose'];
 export type SessionRow = S['SessionRow'];
@@ -18,11 +27,11 @@ export type EnrollmentCreate = S['EnrollmentCreate'];
 export type WaitlistOut = S['WaitlistOut'];
 export type AddressOut = S['AddressOut'];
 export type AddressList = S['AddressList'];
-export type AddressIn = S['AddressIn'];
+export type AddressIn = Input<S['AddressIn']>;
 export type InvoiceTemplateOut = S['InvoiceTemplateOut'];
 export type InvoiceTemplateList = S['InvoiceTemplateList'];
 export type ProfileOut = S['ProfileOut'];
-export type ProfileUpdate = S['ProfileUpdate'];
+export type ProfileUpdate = Partial<S['ProfileUpdate']>;
 export type PhotoOut = S['PhotoOut'];
 export type MyUnitOut = S['MyUnitOut'];
 export type MyUnitList = S['MyUnitList'];

@@ -4,3 +4,4 @@ const { createWx } = require('./wx');
 
 global.wx = createWx({ apiBase: process.env.MINI_API_BASE });
 global.getCurrentPages = () => [];
+global.getApp = () => ({ globalData: {} });

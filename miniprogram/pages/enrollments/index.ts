@@ -1,0 +1,120 @@
+/** 我的报名：状态、费用、缴费截止时间；缴费审核通过前可取消。 */
+import { cancelEnrollment, listEnrollments } from '../../api/enrollments';
+import { getSession } from '../../api/sessions';
+import type { EnrollmentOut, SessionDetail } from '../../api/types';
+import { getToken } from '../../utils/auth';
+import { deadlineText, formatDate, formatDateTime, formatMoney, statusTheme } from '../../utils/format';
+
+const CANCELLABLE = ['pending_payment', 'payment_submitted'];
+
+export interface EnrollmentCard {
+  id: string;
+  sessionId: string;
+  title: string;
+  code: string;
+  statusLabel: string;
+  statusTheme: string;
+  fee: string;
+  enrolledOn: string;
+  payBy: string;
+  cancellable: boolean;
+  address: string;
+}
+
+/** How one enrollment is shown (its session's name when known). */
+export function toEnrollmentCard(e: EnrollmentOut, session: SessionDetail | undefined, now: number = Date.now()): EnrollmentCard {
+  const pending = e.status.code === 'pending_payment';
+  return {
+    id: e.id,
+    sessionId: e.session_id,
+    title: session ? session.course_name : '班次',
+    code: session ? `${session.code}　${session.round}` : '',
+    statusLabel: e.status.label,
+    statusTheme: statusTheme(e.status.code),
+    fee: formatMoney(e.fee_fen),
+    enrolledOn: formatDate(e.created_at),
+    payBy: pending && e.pay_by ? `${formatDateTime(e.pay_by)}（${deadlineText(e.pay_by, now)}）` : '',
+    cancellable: CANCELLABLE.includes(e.status.code),
+    address: e.address ? `${e.address.recipient}　${e.address.region}${e.address.address}` : '',
+  };
+}
+
+Component({
+  data: {
+    cards: [] as EnrollmentCard[],
+    loaded: false,
+    loggedIn: true,
+    busyId: '',
+  },
+  methods: {
+    onShow() {
+      return this.load();
+    },
+
+    onPullDownRefresh() {
+      this.load().then(() => wx.stopPullDownRefresh());
+    },
+
+    async load() {
+      if (!getToken()) {
+        this.setData({ loggedIn: false, loaded: true, cards: [] });
+        return;
+      }
+      try {
+        const page = await listEnrollments();
+        const ids = Array.from(new Set(page.items.map((e) => e.session_id)));
+        const sessions = await Promise.all(ids.map((id) => getSession(id).catch(() => undefined)));
+        const byId: Record<string, SessionDetail> = {};
+        sessions.forEach((s) => {
+          if (s) byId[s.id] = s;
+        });
+        this.setData({ loggedIn: true, cards: page.items.map((e) => toEnrollmentCard(e, byId[e.session_id])) });
+      } catch (error) {
+        // shown by the request module
+      } finally {
+        this.setData({ loaded: true });
+      }
+    },
+
+    onLogin() {
+      wx.navigateTo({ url: '/pages/login/index' });
+    },
+
+    onOpenSession(e: WechatMiniprogram.CustomEvent) {
+      wx.navigateTo({ url: `/pages/session/index?id=${e.currentTarget.dataset.session}` });
+    },
+
+    /** 取消报名, after a confirmation. */
+    onCancel(e: WechatMiniprogram.CustomEvent) {
+      const id = e.currentTarget.dataset.id as string;
+      return new Promise<void>((resolve) => {
+        wx.showModal({
+          title: '取消报名',
+          content: '确定取消该报名吗？取消后名额将释放给其他学员。',
+          confirmText: '取消报名',
+          cancelText: '再想想',
+          success: async (res) => {
+            if (res.confirm) {
+              await this.cancel(id);
+            }
+            resolve();
+          },
+          fail: () => resolve(),
+        });
+      });
+    },
+
+    async cancel(id: string) {
+      this.setData({ busyId: id });
+      try {
+        await cancelEnrollment(id);
+        wx.showToast({ title: '已取消报名', icon: 'none' });
+        await this.load();
+      } catch (error) {
+        // shown by the request module
+      } finally {
+        this.setData({ busyId: '' });
+      }
+    },
+  },
+});

@@ -1,0 +1,122 @@
+/**
+ * 证件照：用前置摄像头在人脸框内拍摄（或从相册选择），同意用途说明后上传。服务器裁成
+ * 295×413 的一寸照，这里显示它裁好的结果；拒绝时（没有人脸、多张人脸、人脸太小）用平实的中文说明原因和做法。
+ */
+import { downloadPhoto, uploadPhoto } from '../../api/profile';
+import { ApiError } from '../../api/request';
+import { formatDateTime } from '../../utils/format';
+
+/** What to do about each refusal of the server (its message says what is wrong). */
+export const REFUSAL_HINTS: Record<string, string[]> = {
+  photo_no_face: ['正对镜头，露出完整面部', '在光线充足处拍摄，避免逆光', '摘下帽子、墨镜和口罩'],
+  photo_many_faces: ['只拍本人一人', '背景中不要有其他人或人像'],
+  photo_face_too_small: ['靠近镜头，让脸部填满人脸框', '头顶到下巴约占照片高度的三分之二'],
+  payload_too_large: ['照片文件太大，请重新拍摄或选择较小的照片'],
+  unsupported_media_type: ['请上传 JPG 或 PNG 格式的照片'],
+};
+
+export interface Refusal {
+  message: string;
+  hints: string[];
+}
+
+/** The plain-Chinese explanation of a failed upload. */
+export function refusalOf(error: unknown): Refusal {
+  if (error instanceof ApiError) {
+    return { message: error.message, hints: REFUSAL_HINTS[error.code] || [] };
+  }
+  return { message: '上传失败，请重试', hints: [] };
+}
+
+Component({
+  data: {
+    consent: false,
+    camera: false,
+    photoPath: '',
+    updatedAt: '',
+    size: '',
+    refusal: null as Refusal | null,
+    busy: false,
+  },
+  methods: {
+    onShow() {
+      return this.loadCurrent();
+    },
+
+    async loadCurrent() {
+      const path = await downloadPhoto();
+      this.setData({ photoPath: path });
+    },
+
+    onConsent(e: WechatMiniprogram.CustomEvent) {
+      this.setData({ consent: !!e.detail.checked });
+    },
+
+    onOpenCamera() {
+      if (!this.requireConsent()) return;
+      this.setData({ camera: true, refusal: null });
+    },
+
+    onCloseCamera() {
+      this.setData({ camera: false });
+    },
+
+    onCameraError() {
+      this.setData({ camera: false });
+      wx.showToast({ title: '无法使用摄像头，请在设置中允许，或从相册选择', icon: 'none' });
+    },
+
+    /** The shutter of the <camera> view. */
+    onShoot() {
+      wx.createCameraContext().takePhoto({
+        quality: 'high',
+        success: (res) => {
+          this.setData({ camera: false });
+          this.upload(res.tempImagePath);
+        },
+        fail: () => wx.showToast({ title: '拍照失败，请重试', icon: 'none' }),
+      });
+    },
+
+    /** 从相册选择 (or the system camera). */
+    onChoose() {
+      if (!this.requireConsent()) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        wx.chooseMedia({
+          count: 1,
+          mediaType: ['image'],
+          sourceType: ['album', 'camera'],
+          camera: 'front',
+          sizeType: ['original'],
+          success: async (res) => {
+            await this.upload(res.tempFiles[0].tempFilePath);
+            resolve();
+          },
+          fail: () => resolve(),
+        });
+      });
+    },
+
+    requireConsent(): boolean {
+      if (!this.data.consent) {
+        wx.showToast({ title: '请先阅读并同意照片用途说明', icon: 'none' });
+        return false;
+      }
+      return true;
+    },
+
+    async upload(filePath: string) {
+      this.setData({ busy: true, refusal: null });
+      try {
+        const photo = await uploadPhoto(filePath, this.data.consent);
+        await this.loadCurrent();
+        this.setData({ updatedAt: formatDateTime(photo.updated_at), size: `${photo.width}×${photo.height}` });
+        wx.showToast({ title: '证件照已更新', icon: 'success' });
+      } catch (error) {
+        this.setData({ refusal: refusalOf(error) });
+      } finally {
+        this.setData({ busy: false });
+      }
+    },
+  },
+});
