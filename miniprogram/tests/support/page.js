@@ -9,17 +9,27 @@ const simulate = require('miniprogram-simulate');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
+// A page's .js runs once per test file (require caches it), so each page is loaded once
+// and rendered afresh each time.
+const loaded = new Map();
+
 function loadPage(name) {
+  if (!loaded.has(name)) {
+    loaded.set(name, register(name));
+  }
+  const page = simulate.render(loaded.get(name));
+  page.attach(document.createElement('parent-wrapper'));
+  return page;
+}
+
+function register(name) {
   const base = path.join(ROOT, 'pages', name, 'index');
   const json = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8'));
   const usingComponents = {};
   for (const [tag, target] of Object.entries(json.usingComponents || {})) {
     usingComponents[tag] = target.startsWith('tdesign-miniprogram/') ? `/miniprogram_npm/${target}` : target;
   }
-  const id = simulate.load(base, { rootPath: ROOT, usingComponents });
-  const page = simulate.render(id);
-  page.attach(document.createElement('parent-wrapper'));
-  return page;
+  return simulate.load(base, { rootPath: ROOT, usingComponents });
 }
 
 /** The text a person sees. */
