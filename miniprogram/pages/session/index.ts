@@ -4,24 +4,7 @@ import { getSession } from '../../api/sessions';
 import type { SessionDetail } from '../../api/types';
 import { getToken } from '../../utils/auth';
 import { formatDate, formatDateRange, formatMoney, statusTheme } from '../../utils/format';
-
-const REENROLLABLE = ['not_applied', 'cancelled', 'expired'];
-
-export type Action = 'login' | 'enroll' | 'waitlist' | 'mine' | 'none';
-
-/** What the main button of the detail does for this person. */
-export function actionFor(s: SessionDetail, loggedIn: boolean): Action {
-  if (!s.open_now) {
-    return s.my_status && !REENROLLABLE.includes(s.my_status.code) ? 'mine' : 'none';
-  }
-  if (!loggedIn || !s.my_status) {
-    return 'login';
-  }
-  if (!REENROLLABLE.includes(s.my_status.code)) {
-    return 'mine';
-  }
-  return s.seats_left > 0 ? 'enroll' : 'waitlist';
-}
+import { actionFor, type Action } from './helpers';
 
 Component({
   data: {
