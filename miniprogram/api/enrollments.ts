@@ -2,13 +2,16 @@
 import { request } from './request';
 import type { EnrollmentOut, EnrollmentPage, WaitlistOut } from './types';
 
-/** POST /api/v1/enrollments (address required when the course mails books). */
+/**
+ * POST /api/v1/enrollments (address required when the course mails books). Refusals are left to
+ * the page (no toast): it turns no_photo and session_full into the next step.
+ */
 export function enroll(sessionId: string, addressId?: string): Promise<EnrollmentOut> {
   const data: { session_id: string; address_id?: string } = { session_id: sessionId };
   if (addressId) {
     data.address_id = addressId;
   }
-  return request<EnrollmentOut>('/api/v1/enrollments', { method: 'POST', data });
+  return request<EnrollmentOut>('/api/v1/enrollments', { method: 'POST', data, show: 'none' });
 }
 
 /** GET /api/v1/enrollments: mine, newest first. */

@@ -73,6 +73,8 @@ test('sessions: the open sessions with my status, in Chinese money and dates', a
       sessionId = card.id;
       expect(detail.data.action).toBe('enroll');
       expect(textOf(detail)).toContain('本次培训有培训书籍要快递');
+      expect(textOf(detail)).toContain(`培训地点${detail.data.session.venue}`);
+      expect(textOf(detail)).toMatch(/费用¥[\d,]+\.\d\d/);
       break;
     }
   }

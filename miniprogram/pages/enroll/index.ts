@@ -2,8 +2,8 @@
  * 报名：确认班次与费用，选择物流信息（邮寄书籍的课程必填，可当场新建）和发票模板
  * （缴费时带入），提交。没有证件照时引导去上传。
  */
-import { enroll } from '../../api/enrollments';
-import { ApiError } from '../../api/request';
+import { enroll, joinWaitlist } from '../../api/enrollments';
+import { ApiError, presentError } from '../../api/request';
 import { getSession } from '../../api/sessions';
 import { createAddress, listAddresses, listInvoiceTemplates } from '../../api/templates';
 import type { AddressOut, InvoiceTemplateOut, SessionDetail } from '../../api/types';
@@ -109,6 +109,27 @@ Component({
       }
     },
 
+    /** The session filled up meanwhile: offer its waitlist. */
+    offerWaitlist(message: string): Promise<void> {
+      return new Promise((resolve) => {
+        wx.showModal({
+          title: '名额已满', content: message, confirmText: '加入候补', cancelText: '暂不',
+          success: async (res) => {
+            if (res.confirm) {
+              try {
+                const entry = await joinWaitlist(this.data.id);
+                wx.showToast({ title: `已加入候补，排第 ${entry.position} 位`, icon: 'none' });
+              } catch (error) {
+                // shown by the request module
+              }
+            }
+            resolve();
+          },
+          fail: () => resolve(),
+        });
+      });
+    },
+
     /** 提交报名. */
     async onSubmit() {
       const { session, addressId } = this.data;
@@ -138,6 +159,10 @@ Component({
             title: '请先上传证件照', content: error.message, confirmText: '去上传',
             success: (res) => res.confirm && wx.navigateTo({ url: '/pages/photo/index' }),
           });
+        } else if (error instanceof ApiError && error.code === 'session_full') {
+          await this.offerWaitlist(error.message);
+        } else if (error instanceof ApiError) {
+          presentError(error);
         }
       } finally {
         this.setData({ busy: false });

@@ -10,7 +10,9 @@ const simulate = require('miniprogram-simulate');
 const ROOT = path.resolve(__dirname, '..', '..');
 
 // A page's .js runs once per test file (require caches it), so each page is loaded once
-// and rendered afresh each time.
+// and rendered afresh each time. Each load registers its components anew, so their modules
+// are dropped from jest's registry first: a cached tdesign module would not call Component()
+// again, and the component would render nothing on the second page that uses it.
 const loaded = new Map();
 
 function loadPage(name) {
@@ -23,6 +25,7 @@ function loadPage(name) {
 }
 
 function register(name) {
+  jest.resetModules();
   const base = path.join(ROOT, 'pages', name, 'index');
   const json = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8'));
   const usingComponents = {};
