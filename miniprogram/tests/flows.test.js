@@ -122,12 +122,22 @@ test('photo: consent first; two faces are refused in plain Chinese; a portrait b
 });
 
 test('enroll with the saved address and an invoice template choice', async () => {
+  const { request } = require('../api/request');
+  const template = await request('/api/v1/invoice-templates', {
+    method: 'POST', data: { kind: 'normal', medium: 'electronic', title_type: 'personal', title: '林晓', email: person.email, is_default: true },
+  });
   const page = loadPage('enroll');
   await page.instance.onLoad({ id: sessionId });
   expect(page.data.showNewAddress).toBe(false);
-  expect(textOf(page)).toContain('林晓');
+  expect(page.data.invoiceId).toBe(template.id); // the default template is preselected
+  const text = textOf(page);
+  expect(text).toContain('林晓');
+  expect(text).toContain('暂不选择（缴费时填写）');
   await page.instance.onSubmit();
   expect(wx.__callsOf('switchTab')).toEqual([{ url: '/pages/enrollments/index' }]);
+  const mine = await request('/api/v1/enrollments');
+  expect(wx.getStorageSync(`invoice_template:${mine.items[0].id}`)).toBe(template.id);
+  expect(mine.items[0].address.region).toBe('上海市徐汇区');
   expect(wx.__callsOf('showToast')[0].title).toBe('报名成功，请在缴费截止前完成缴费');
 });
 

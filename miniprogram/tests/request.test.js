@@ -109,3 +109,32 @@ test('a non-JSON error answer still becomes an ApiError', async () => {
   expect(error.code).toBe('server_error');
   expect(error.message).toBe('服务器开小差了，请稍后再试');
 });
+
+describe('the API base URL (config/index.ts)', () => {
+  const { apiBase, PRODUCTION_API_BASE } = require('../config/index');
+  const { DEV_API_BASE } = require('../config/dev');
+  const real = wx.getAccountInfoSync;
+  afterEach(() => {
+    wx.getAccountInfoSync = real;
+  });
+  const as = (envVersion) => {
+    wx.getAccountInfoSync = () => ({ miniProgram: { appId: 'wx0123456789abcdef', envVersion, version: '' } });
+  };
+
+  test('trial and release always use the HTTPS production server, whatever the storage says', () => {
+    expect(PRODUCTION_API_BASE.startsWith('https://')).toBe(true);
+    as('release');
+    expect(apiBase()).toBe(PRODUCTION_API_BASE);
+    as('trial');
+    expect(apiBase()).toBe(PRODUCTION_API_BASE);
+  });
+
+  test('the develop version uses the dev config, or the dev server chosen in storage', () => {
+    as('develop');
+    expect(apiBase()).toBe(process.env.MINI_API_BASE);
+    wx.removeStorageSync('dev_api_base');
+    expect(apiBase()).toBe(DEV_API_BASE);
+    wx.setStorageSync('dev_api_base', `${process.env.MINI_API_BASE}/`);
+    expect(apiBase()).toBe(process.env.MINI_API_BASE);
+  });
+});

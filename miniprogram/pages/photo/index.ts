@@ -45,14 +45,20 @@ Component({
     },
 
     /** The shutter of the <camera> view. */
-    onShoot() {
-      wx.createCameraContext().takePhoto({
-        quality: 'high',
-        success: (res) => {
-          this.setData({ camera: false });
-          this.upload(res.tempImagePath);
-        },
-        fail: () => wx.showToast({ title: '拍照失败，请重试', icon: 'none' }),
+    onShoot(): Promise<void> {
+      return new Promise((resolve) => {
+        wx.createCameraContext().takePhoto({
+          quality: 'high',
+          success: async (res) => {
+            this.setData({ camera: false });
+            await this.upload(res.tempImagePath);
+            resolve();
+          },
+          fail: () => {
+            wx.showToast({ title: '拍照失败，请重试', icon: 'none' });
+            resolve();
+          },
+        });
       });
     },
 

@@ -55,6 +55,8 @@ function createWx(options = {}) {
     openid: `user-${crypto.randomBytes(6).toString('hex')}`,
     modalConfirm: true,
     chooseMediaPath: null,
+    /** the picture the <camera> "takes" */
+    cameraPhotoPath: null,
     /** (url, method) → true to fail the next request like a dropped connection */
     failNext: 0,
     requests: [],
@@ -185,6 +187,20 @@ function createWx(options = {}) {
           arg.fail && arg.fail({ errMsg: 'chooseMedia:fail cancel' });
         }
       }, 0);
+    },
+    createCameraContext() {
+      return {
+        takePhoto(arg) {
+          record('takePhoto', arg);
+          setTimeout(() => {
+            if (state.cameraPhotoPath) {
+              arg.success && arg.success({ tempImagePath: state.cameraPhotoPath, errMsg: 'takePhoto:ok' });
+            } else {
+              arg.fail && arg.fail({ errMsg: 'takePhoto:fail' });
+            }
+          }, 0);
+        },
+      };
     },
     setClipboardData: (arg) => record('setClipboardData', arg),
     navigateTo: (arg) => record('navigateTo', arg),
