@@ -39,6 +39,10 @@ test('login: WeChat not bound yet → register → the WeChat is bound and logs 
   fill(page, 'reg', { ...person, id_number: '110101199001011234' });
   await page.instance.onSendCode({ currentTarget: { dataset: { form: 'reg' } } });
   expect(wx.__callsOf('showToast').map((t) => t.title)).toContain('验证码已发送');
+  expect(textOf(page)).toMatch(/\d+ 秒后重发/);
+  const sent = wx.__state.requests.length;
+  await page.instance.onSendCode({ currentTarget: { dataset: { form: 'reg' } } });
+  expect(wx.__state.requests.length).toBe(sent); // no second code while the countdown runs
   fill(page, 'reg', { sms_code: await smsCode(person.phone, 'register') });
 
   // A wrong check digit: the server's field message appears under the ID number input.
@@ -66,6 +70,18 @@ test('sessions: the open sessions with my status, in Chinese money and dates', a
   expect(text).toContain('待申请');
   expect(text).toMatch(/¥[\d,]+\.\d\d/);
   expect(text).toMatch(/报名时间：\d{4}年\d{1,2}月\d{1,2}日 至 \d{4}年/);
+  const all = page.data.cards.length;
+
+  // search by session code; then without "只看可报名" the closed and coming sessions appear too
+  page.instance.onSearch({ detail: { value: page.data.cards[0].code } });
+  await until(() => page.data.cards.length === 1);
+  page.instance.onSearch({ detail: { value: '' } });
+  await until(() => page.data.cards.length === all);
+  page.instance.onOpenOnly({ detail: { value: false } });
+  await until(() => page.data.cards.length > all);
+  expect(textOf(page)).toContain('未开放');
+  page.instance.onOpenOnly({ detail: { value: true } });
+  await until(() => page.data.cards.length === all);
   for (const card of page.data.cards) {
     const detail = loadPage('session');
     await detail.instance.onLoad({ id: card.id });

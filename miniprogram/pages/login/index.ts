@@ -14,7 +14,19 @@ function fieldErrors(error: unknown): Fields {
   return error instanceof ApiError ? { ...error.fields } : {};
 }
 
+/** This page instance's countdown timer (one per instance, not shared). */
+interface Timed {
+  smsTimer?: ReturnType<typeof setTimeout> | null;
+}
+
 Component({
+  lifetimes: {
+    detached() {
+      const self = this as unknown as Timed;
+      if (self.smsTimer) clearTimeout(self.smsTimer);
+      self.smsTimer = null;
+    },
+  },
   data: {
     step: 'start' as Step,
     bindTicket: '',
@@ -62,8 +74,17 @@ Component({
       this.setData({ [`${form}.${field}`]: e.detail.value, [`errors.${field}`]: '' });
     },
 
+    /** Count the seconds down until a new code may be asked for. */
+    tick(seconds: number) {
+      const self = this as unknown as Timed;
+      this.setData({ smsWait: seconds });
+      if (self.smsTimer) clearTimeout(self.smsTimer);
+      self.smsTimer = seconds > 0 ? setTimeout(() => this.tick(seconds - 1), 1000) : null;
+    },
+
     /** 发送验证码 to the phone of the bind or register form. */
     async onSendCode(e: WechatMiniprogram.CustomEvent) {
+      if (this.data.smsWait > 0) return;
       const form = e.currentTarget.dataset.form as 'bind' | 'reg';
       const phone = (this.data[form] as Fields).phone.trim();
       if (!/^1\d{10}$/.test(phone)) {
@@ -73,7 +94,7 @@ Component({
       try {
         const sent = await sendSmsCode(phone, form === 'bind' ? 'bind' : 'register');
         wx.showToast({ title: '验证码已发送', icon: 'none' });
-        this.setData({ smsWait: sent.resend_after });
+        this.tick(sent.resend_after);
       } catch (error) {
         this.setData({ errors: fieldErrors(error) });
       }

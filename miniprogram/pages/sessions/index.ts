@@ -16,9 +16,12 @@ export interface SessionCard {
   statusTheme: string;
 }
 
-/** How one row of the list is shown. */
+/**
+ * How one row of the list is shown. The tag is the server's 审批状态 (待申请, 待缴费, 通过…);
+ * a session the person has not applied to and that is not open today says 未开放 instead.
+ */
 export function toCard(row: SessionRow): SessionCard {
-  const status = row.my_status;
+  const status = row.my_status && (row.my_status.code !== 'not_applied' || row.open_now) ? row.my_status : null;
   return {
     id: row.id,
     title: row.course_name,
