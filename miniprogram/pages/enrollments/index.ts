@@ -29,7 +29,7 @@ Component({
       try {
         const page = await listEnrollments();
         const ids = Array.from(new Set(page.items.map((e) => e.session_id)));
-        const sessions = await Promise.all(ids.map((id) => getSession(id).catch(() => undefined)));
+        const sessions = await Promise.all(ids.map((id) => getSession(id, 'none').catch(() => undefined)));
         const byId: Record<string, SessionDetail> = {};
         sessions.forEach((s) => {
           if (s) byId[s.id] = s;
