@@ -5,7 +5,7 @@
  * - the main package (what WeChat uploads: our files plus the miniprogram_npm files that the
  *   pages really use, as DevTools' "过滤无依赖文件" keeps them) stays under 2 MB;
  * - no http:// address in our code outside config/dev.ts (production is HTTPS).
- * `tsc --noEmit` runs beside it in `npm run verify` and the Makefile.
+ * `tsc --noEmit` runs beside it in the Makefile (make mini-test).
  *
  *   node scripts/check-package.js    prints the figures; exit 1 on any problem
  */
