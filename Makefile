@@ -8,12 +8,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench setup system-deps clean
+.PHONY: run test bench setup system-deps clean mini-test
 
 run: setup
 	$(BIN)/python -m server --demo
 
-test: setup
+test: setup mini-test
 	$(BIN)/ruff check server tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -34,5 +34,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[embedded,test]'
 	@touch $(STAMP)
 
+# The mini-program (miniprogram/README.md): npm ci (when the lock file changed), tdesign packed into
+# miniprogram_npm by miniprogram-ci, API types checked against the server's OpenAPI document, tsc,
+# the package check, then jest (pages and flows against a real `python -m server` run by this venv).
+MINI := miniprogram
+MINI_ENV := SERVER_PYTHON=$(abspath $(BIN)/python)
+
+mini-test: setup $(MINI)/node_modules/.installed
+	cd $(MINI) && node scripts/pack-npm.js
+	cd $(MINI) && $(MINI_ENV) node scripts/api-types.js --check
+	cd $(MINI) && npx tsc -p tsconfig.json --noEmit && npx tsc -p tsconfig.json
+	cd $(MINI) && node scripts/check-package.js
+	cd $(MINI) && $(MINI_ENV) npx jest --ci
+
+$(MINI)/node_modules/.installed: $(MINI)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || EXTRA_DEBS="nodejs npm" bash deploy/system-deps.sh $(PYTHON)
+	cd $(MINI) && npm ci --no-audit --no-fund
+	@touch $@
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(MINI)/node_modules $(MINI)/miniprogram_npm

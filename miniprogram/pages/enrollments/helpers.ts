@@ -1,0 +1,38 @@
+/** Pure helpers of pages/enrollments (tested without rendering). */
+import type { EnrollmentOut, SessionDetail } from '../../api/types';
+import { deadlineText, formatDate, formatDateTime, formatMoney, statusTheme } from '../../utils/format';
+
+
+const CANCELLABLE = ['pending_payment', 'payment_submitted'];
+
+export interface EnrollmentCard {
+  id: string;
+  sessionId: string;
+  title: string;
+  code: string;
+  statusLabel: string;
+  statusTheme: string;
+  fee: string;
+  enrolledOn: string;
+  payBy: string;
+  cancellable: boolean;
+  address: string;
+}
+
+/** How one enrollment is shown (its session's name when known). */
+export function toEnrollmentCard(e: EnrollmentOut, session: SessionDetail | undefined, now: number = Date.now()): EnrollmentCard {
+  const pending = e.status.code === 'pending_payment';
+  return {
+    id: e.id,
+    sessionId: e.session_id,
+    title: session ? session.course_name : '班次',
+    code: session ? `${session.code}　${session.round}` : '',
+    statusLabel: e.status.label,
+    statusTheme: statusTheme(e.status.code),
+    fee: formatMoney(e.fee_fen),
+    enrolledOn: formatDate(e.created_at),
+    payBy: pending && e.pay_by ? `${formatDateTime(e.pay_by)}（${deadlineText(e.pay_by, now)}）` : '',
+    cancellable: CANCELLABLE.includes(e.status.code),
+    address: e.address ? `${e.address.recipient}　${e.address.region}${e.address.address}` : '',
+  };
+}

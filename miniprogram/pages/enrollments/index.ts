@@ -1,0 +1,86 @@
+/** 我的报名：状态、费用、缴费截止时间；缴费审核通过前可取消。 */
+import { cancelEnrollment, listEnrollments } from '../../api/enrollments';
+import { getSession } from '../../api/sessions';
+import type { SessionDetail } from '../../api/types';
+import { getToken } from '../../utils/auth';
+import { type EnrollmentCard, toEnrollmentCard } from './helpers';
+
+Component({
+  data: {
+    cards: [] as EnrollmentCard[],
+    loaded: false,
+    loggedIn: true,
+    busyId: '',
+  },
+  methods: {
+    onShow() {
+      return this.load();
+    },
+
+    onPullDownRefresh() {
+      this.load().then(() => wx.stopPullDownRefresh());
+    },
+
+    async load() {
+      if (!getToken()) {
+        this.setData({ loggedIn: false, loaded: true, cards: [] });
+        return;
+      }
+      try {
+        const page = await listEnrollments();
+        const ids = Array.from(new Set(page.items.map((e) => e.session_id)));
+        const sessions = await Promise.all(ids.map((id) => getSession(id, 'none').catch(() => undefined)));
+        const byId: Record<string, SessionDetail> = {};
+        sessions.forEach((s) => {
+          if (s) byId[s.id] = s;
+        });
+        this.setData({ loggedIn: true, cards: page.items.map((e) => toEnrollmentCard(e, byId[e.session_id])) });
+      } catch (error) {
+        // shown by the request module
+      } finally {
+        this.setData({ loaded: true });
+      }
+    },
+
+    onLogin() {
+      wx.navigateTo({ url: '/pages/login/index' });
+    },
+
+    onOpenSession(e: WechatMiniprogram.CustomEvent) {
+      wx.navigateTo({ url: `/pages/session/index?id=${e.currentTarget.dataset.session}` });
+    },
+
+    /** 取消报名, after a confirmation. */
+    onCancel(e: WechatMiniprogram.CustomEvent) {
+      const id = e.currentTarget.dataset.id as string;
+      return new Promise<void>((resolve) => {
+        wx.showModal({
+          title: '取消报名',
+          content: '确定取消该报名吗？取消后名额将释放给其他学员。',
+          confirmText: '取消报名',
+          cancelText: '再想想',
+          success: async (res) => {
+            if (res.confirm) {
+              await this.cancel(id);
+            }
+            resolve();
+          },
+          fail: () => resolve(),
+        });
+      });
+    },
+
+    async cancel(id: string) {
+      this.setData({ busyId: id });
+      try {
+        await cancelEnrollment(id);
+        wx.showToast({ title: '已取消报名', icon: 'none' });
+        await this.load();
+      } catch (error) {
+        // shown by the request module
+      } finally {
+        this.setData({ busyId: '' });
+      }
+    },
+  },
+});

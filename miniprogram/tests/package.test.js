@@ -1,0 +1,46 @@
+/** The package check (scripts/check-package.js) on this project, and on broken copies of one. */
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { checkPackage, LIMIT_BYTES } = require('../scripts/check-package');
+
+test('this mini-program passes: every page complete, main package under 2 MB, no http:// outside the dev config', () => {
+  const result = checkPackage();
+  expect(result.errors).toEqual([]);
+  expect(result.mainPackageBytes).toBeLessThan(LIMIT_BYTES);
+  expect(result.components).toBeGreaterThan(5);
+  expect(result.npmBytes).toBeGreaterThan(50 * 1024); // the used tdesign components are counted
+});
+
+function project(files) {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mini-pkg-'));
+  for (const [name, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(root, name)), { recursive: true });
+    fs.writeFileSync(path.join(root, name), text);
+  }
+  fs.mkdirSync(path.join(root, 'miniprogram_npm', 'tdesign-miniprogram'), { recursive: true });
+  return root;
+}
+
+const page = (p) => ({ [`${p}.ts`]: '', [`${p}.js`]: '', [`${p}.json`]: '{}', [`${p}.wxml`]: '<view/>', [`${p}.wxss`]: '' });
+
+test('a page without its .wxss, an http:// address in a page and an oversized package are caught', () => {
+  const root = project({
+    'app.json': JSON.stringify({ pages: ['pages/a/index', 'pages/b/index'] }),
+    ...page('pages/a/index'),
+    ...page('pages/b/index'),
+    'pages/b/index.ts': "const api = 'http://10.0.0.1:8000';",
+    'config/dev.ts': "export const DEV_API_BASE = 'http://127.0.0.1:8000';",
+    'assets/big.bin': Buffer.alloc(LIMIT_BYTES),
+  });
+  fs.rmSync(path.join(root, 'pages/a/index.wxss'));
+  const { errors } = checkPackage(root);
+  expect(errors).toEqual(expect.arrayContaining([
+    'pages/a/index: missing pages/a/index.wxss',
+    'pages/b/index.ts: an http:// address outside the dev config (config/dev.ts)',
+    expect.stringMatching(/over WeChat's 2 MB limit/),
+  ]));
+  expect(errors.join('\n')).not.toContain('config/dev.ts:');
+  fs.rmSync(root, { recursive: true, force: true });
+});
