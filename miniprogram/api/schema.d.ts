@@ -193,6 +193,26 @@ export interface paths {
         patch: operations["CourseHandler.patch"];
         trace?: never;
     };
+    "/api/v1/admin/exports/payments.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 导出缴费记录（按提交日期，北京时间，时间段不超过 366 天；证件号脱敏）
+         * @description 角色：admin
+         */
+        get: operations["PaymentsExportHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/jobs": {
         parameters: {
             query?: never;
@@ -395,6 +415,27 @@ export interface paths {
          * @description 角色：admin
          */
         post: operations["UnitDecisionHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/association/account": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** 协会收款账户（户名、开户行、账号、备注） */
+        get: operations["AssociationAccountHandler.get"];
+        /**
+         * 设置协会收款账户（管理员，记入审计日志）
+         * @description 角色：admin
+         */
+        put: operations["AssociationAccountHandler.put"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -889,6 +930,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 查看已授权的微信订阅消息（每次同意可发送一条；其余以短信通知）
+         * @description 角色：trainee, unit
+         */
+        get: operations["SubscriptionsHandler.get"];
+        put?: never;
+        /**
+         * 报告 wx.requestSubscribeMessage 的结果（接受的模板各计一次发送额度）
+         * @description 角色：trainee, unit
+         */
+        post: operations["SubscriptionsHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/units": {
         parameters: {
             query?: never;
@@ -953,6 +1018,130 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 我的缴费记录（学员本人 / 单位）
+         * @description 角色：trainee, unit
+         */
+        get: operations["PaymentsHandler.get"];
+        put?: never;
+        /**
+         * 提交缴费：multipart 字段 payload（JSON）+ 1～5 张 proofs 缴费凭证截图（JPEG/PNG/WebP/HEIC）；金额由服务器计算
+         * @description 角色：trainee, unit
+         */
+        post: operations["PaymentsHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/{payment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 缴费详情（付款人本人；审核人员）
+         * @description 角色：admin, reviewer, trainee, unit
+         */
+        get: operations["PaymentHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/{payment_id}/invoice": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 发票登记信息（付款方或审核人员）
+         * @description 角色：admin, reviewer, trainee, unit
+         */
+        get: operations["PaymentInvoiceInfoHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/{payment_id}/invoice.pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 下载电子发票 PDF（付款方：学员本人或付款单位；审核人员）
+         * @description 角色：admin, reviewer, trainee, unit
+         */
+        get: operations["PaymentInvoicePdfHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/{payment_id}/proofs/{index}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 缴费凭证图片（付款人本人；审核人员）
+         * @description 角色：admin, reviewer, trainee, unit
+         */
+        get: operations["ProofHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/due": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 缴费前：收款账户、应缴金额与缴费编号（转账附言）
+         * @description 角色：trainee, unit
+         */
+        get: operations["PaymentDueHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/profile/options": {
         parameters: {
             query?: never;
@@ -962,6 +1151,126 @@ export interface paths {
         };
         /** 个人信息表单选项 */
         get: operations["ProfileOptionsHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/exports/logistics.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 导出班次物流清单（邮寄培训书籍 / 纸质发票；收件人电话完整显示，下载记入审计日志）
+         * @description 角色：admin, reviewer
+         */
+        get: operations["LogisticsExportHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 缴费审核队列（按班次、单位、状态、OCR 提示筛选）
+         * @description 角色：admin, reviewer
+         */
+        get: operations["ReviewQueueHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/payments/{payment_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 审核通过（该缴费的全部报名变为通过）
+         * @description 角色：admin, reviewer
+         */
+        post: operations["ApproveHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/payments/{payment_id}/invoice": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * 登记发票（审核通过的缴费）：multipart 字段 number、date、type、medium 与可选的电子发票 PDF（file），或同样字段的 JSON；重复登记即替换，同一发票号码不重复通知
+         * @description 角色：admin, reviewer
+         */
+        put: operations["PaymentInvoiceHandler.put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/payments/{payment_id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 驳回（选择原因或填写说明；学员可重新缴费）
+         * @description 角色：admin, reviewer
+         */
+        post: operations["RejectHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/payments/reasons": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 驳回原因列表
+         * @description 角色：admin, reviewer
+         */
+        get: operations["RejectReasonsHandler.get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1599,6 +1908,66 @@ export interface components {
             status: components["schemas"]["SessionStatus"] | null;
         };
         /**
+         * AssociationAccountIn
+         * @description The account payers transfer to (set by an administrator).
+         */
+        AssociationAccountIn: {
+            /**
+             * Account Name
+             * @description 户名
+             */
+            account_name: string;
+            /**
+             * Account Number
+             * @description 账号（数字，可含空格）
+             */
+            account_number: string;
+            /**
+             * Bank Name
+             * @description 开户行
+             */
+            bank_name: string;
+            /**
+             * Remark
+             * @description 备注（转账说明）
+             * @default
+             */
+            remark: string;
+        };
+        /**
+         * AssociationAccountOut
+         * @description The account shown on every payment page; ``configured`` false until an administrator sets it.
+         */
+        AssociationAccountOut: {
+            /**
+             * Account Name
+             * @default
+             */
+            account_name: string;
+            /**
+             * Account Number
+             * @default
+             */
+            account_number: string;
+            /**
+             * Bank Name
+             * @default
+             */
+            bank_name: string;
+            /** Configured */
+            configured: boolean;
+            /**
+             * Remark
+             * @default
+             */
+            remark: string;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at: string | null;
+        };
+        /**
          * AuditEntryOut
          * @description One state change: who, what, when, from where; subjects masked.
          */
@@ -1951,6 +2320,18 @@ export interface components {
             id: string;
             /** Pay By */
             pay_by: string | null;
+            /**
+             * Payment Id
+             * @description 最近一次缴费记录
+             * @default null
+             */
+            payment_id: string | null;
+            /**
+             * Rejection Reason
+             * @description 缴费被驳回的原因（驳回后可重新缴费）
+             * @default null
+             */
+            rejection_reason: string | null;
             /** Session Id */
             session_id: string;
             status: components["schemas"]["MyStatusOut"];
@@ -2075,6 +2456,50 @@ export interface components {
             verdict: "ok" | "error" | "exists" | "example";
         };
         /**
+         * InvoiceIssueOut
+         * @description The invoice of a payment as its payer and the reviewers see it.
+         */
+        InvoiceIssueOut: {
+            /**
+             * At
+             * Format: date-time
+             * @description 登记时间
+             */
+            at: string;
+            /**
+             * Date
+             * Format: date
+             */
+            date: string;
+            /**
+             * Has File
+             * @description 是否附有电子发票 PDF（GET /api/v1/payments/{id}/invoice.pdf 下载）
+             */
+            has_file: boolean;
+            /**
+             * Medium
+             * @enum {string}
+             */
+            medium: "electronic" | "paper";
+            /**
+             * Medium Label
+             * @description 电子 / 纸质
+             */
+            medium_label: string;
+            /** Number */
+            number: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "normal" | "special";
+            /**
+             * Type Label
+             * @description 普票 / 专票
+             */
+            type_label: string;
+        };
+        /**
          * InvoiceKind
          * @description 普票 or 专票.
          * @enum {string}
@@ -2086,6 +2511,53 @@ export interface components {
          * @enum {string}
          */
         InvoiceMedium: "electronic" | "paper";
+        /**
+         * InvoiceRecordedOut
+         * @description The answer to a recording: the invoice, and whether the payer is being told.
+         */
+        InvoiceRecordedOut: {
+            invoice_issue: components["schemas"]["InvoiceIssueOut"];
+            /**
+             * Notified
+             * @description 本次登记是否通知了付款方（同一发票号码重复登记不再通知）
+             */
+            notified: boolean;
+            /** Payment Id */
+            payment_id: string;
+        };
+        /**
+         * InvoiceSnapshotOut
+         * @description The invoice details kept with the payment (a copy: the template may change later).
+         */
+        InvoiceSnapshotOut: {
+            /**
+             * Address Phone
+             * @default
+             */
+            address_phone: string;
+            /**
+             * Bank Account
+             * @default
+             */
+            bank_account: string;
+            /**
+             * Email
+             * @default null
+             */
+            email: string | null;
+            kind: components["schemas"]["InvoiceKind"];
+            medium: components["schemas"]["InvoiceMedium"];
+            /**
+             * Tax Id
+             * @default
+             */
+            tax_id: string;
+            /** Template Id */
+            template_id: string | null;
+            /** Title */
+            title: string;
+            title_type: components["schemas"]["TitleType"];
+        };
         /**
          * InvoiceTemplateIn
          * @description Invoice details (发票信息) to pick when paying.
@@ -2287,6 +2759,17 @@ export interface components {
             password: string;
         };
         /**
+         * LogisticsQuery
+         * @description ``?session_id=``: the session whose mailing list is wanted.
+         */
+        LogisticsQuery: {
+            /**
+             * Session Id
+             * @description 班次 id
+             */
+            session_id: string;
+        };
+        /**
          * MyStatusOut
          * @description The caller's status in a session: ``not_applied`` (待申请) or their enrollment's status.
          */
@@ -2402,6 +2885,142 @@ export interface components {
              */
             sms_code: string;
         };
+        /**
+         * PaymentDueOut
+         * @description What a payer sees before transferring: where to, how much, and the reference for the remark.
+         */
+        PaymentDueOut: {
+            account: components["schemas"]["AssociationAccountOut"];
+            /** Amount Fen */
+            amount_fen: number;
+            /** Lines */
+            lines: components["schemas"]["PaymentLineOut"][];
+            /**
+             * Reference
+             * @description 付款附言中请填写的缴费编号
+             */
+            reference: string;
+        };
+        /**
+         * PaymentDueQuery
+         * @description ``?enrollment_ids=a,b,c``: the enrollments about to be paid.
+         */
+        PaymentDueQuery: {
+            /**
+             * Enrollment Ids
+             * @description 报名记录 id，逗号分隔
+             */
+            enrollment_ids: string;
+        };
+        /**
+         * PaymentLineOut
+         * @description One enrollment paid for.
+         */
+        PaymentLineOut: {
+            /** Course Name */
+            course_name: string;
+            /** Enrollment Id */
+            enrollment_id: string;
+            /** Fee Fen */
+            fee_fen: number;
+            /**
+             * Id Masked
+             * @description 证件号（打码）
+             */
+            id_masked: string;
+            /** Session Code */
+            session_code: string;
+            /** Session Id */
+            session_id: string;
+            /** Trainee Id */
+            trainee_id: string;
+            /** Trainee Name */
+            trainee_name: string;
+        };
+        /**
+         * PaymentOut
+         * @description A payment as its payer and the reviewers see it (``ocr`` only for reviewers).
+         */
+        PaymentOut: {
+            /** Amount Fen */
+            amount_fen: number;
+            /** Id */
+            id: string;
+            invoice: components["schemas"]["InvoiceSnapshotOut"];
+            /**
+             * @description 已开发票信息
+             * @default null
+             */
+            invoice_issue: components["schemas"]["InvoiceIssueOut"] | null;
+            /** Lines */
+            lines: components["schemas"]["PaymentLineOut"][];
+            /**
+             * Ocr
+             * @description OCR 预审读数与提示（仅审核人员可见）
+             * @default null
+             */
+            ocr: {
+                [key: string]: unknown;
+            } | null;
+            /** Payer Id */
+            payer_id: string;
+            /** Payer Name */
+            payer_name: string;
+            /**
+             * Payer Role
+             * @enum {string}
+             */
+            payer_role: "trainee" | "unit";
+            /** Proofs */
+            proofs: components["schemas"]["ProofOut"][];
+            /** Reference */
+            reference: string;
+            review: components["schemas"]["ReviewOut"] | null;
+            status: components["schemas"]["PaymentStatus"];
+            /** Status Label */
+            status_label: string;
+            /**
+             * Submitted At
+             * Format: date-time
+             */
+            submitted_at: string;
+            /** Unit Id */
+            unit_id: string | null;
+        };
+        /**
+         * PaymentPage
+         * @description A page of payments.
+         */
+        PaymentPage: {
+            /** Items */
+            items: components["schemas"]["PaymentOut"][];
+            /** Total */
+            total: number;
+        };
+        /**
+         * PaymentsExportQuery
+         * @description ``?from=YYYY-MM-DD&to=YYYY-MM-DD``: payments submitted on these days (Beijing time), both included.
+         */
+        PaymentsExportQuery: {
+            /**
+             * From
+             * Format: date
+             * @description 起始日期（含），北京时间
+             */
+            from: string;
+            /**
+             * To
+             * Format: date
+             * @description 截止日期（含），北京时间；与起始日期相隔不超过 366 天
+             */
+            to: string;
+        };
+        /**
+         * PaymentStatus
+         * @description A payment's status.
+         * @enum {string}
+         */
+        PaymentStatus: "submitted" | "approved" | "rejected";
         /**
          * PersonVerdict
          * @description The outcome for one person of a unit's batch: ``ok`` or the refusal's code and message.
@@ -2751,6 +3370,24 @@ export interface components {
             work_start: string;
         };
         /**
+         * ProofOut
+         * @description One stored proof image (read it at ``url``).
+         */
+        ProofOut: {
+            /** Content Type */
+            content_type: string;
+            /** Height */
+            height: number;
+            /** Index */
+            index: number;
+            /** Size */
+            size: number;
+            /** Url */
+            url: string;
+            /** Width */
+            width: number;
+        };
+        /**
          * PurgeOut
          * @description The inactive accounts purged (or that would be, in a dry run).
          */
@@ -2815,6 +3452,107 @@ export interface components {
             number: string;
             /** Type */
             type: string;
+        };
+        /**
+         * RejectIn
+         * @description A rejection: a reason from the list, and a note (required for ``other``).
+         */
+        RejectIn: {
+            /**
+             * Note
+             * @default
+             */
+            note: string;
+            reason_code: components["schemas"]["RejectReason"];
+        };
+        /**
+         * RejectReason
+         * @description The fixed reasons of a rejection (``other`` needs a note).
+         * @enum {string}
+         */
+        RejectReason: "amount_mismatch" | "payee_mismatch" | "proof_unclear" | "proof_reused" | "not_received" | "invoice_wrong" | "other";
+        /**
+         * RejectReasonList
+         * @description The reasons a reviewer picks from.
+         */
+        RejectReasonList: {
+            /** Items */
+            items: components["schemas"]["RejectReasonOut"][];
+        };
+        /**
+         * RejectReasonOut
+         * @description One reason of the list.
+         */
+        RejectReasonOut: {
+            code: components["schemas"]["RejectReason"];
+            /** Label */
+            label: string;
+        };
+        /**
+         * ReviewOut
+         * @description A reviewer's decision.
+         */
+        ReviewOut: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Decision
+             * @enum {string}
+             */
+            decision: "approved" | "rejected";
+            /**
+             * Reason
+             * @default null
+             */
+            reason: string | null;
+            /**
+             * Reason Code
+             * @default null
+             */
+            reason_code: string | null;
+            /** Reviewer Id */
+            reviewer_id: string;
+        };
+        /**
+         * ReviewQueueQuery
+         * @description The review queue's filters (default: the payments waiting for a decision, oldest first).
+         */
+        ReviewQueueQuery: {
+            /**
+             * Flag
+             * @description OCR 提示：any 有提示 / none 无提示 / 某一提示代码
+             * @default null
+             */
+            flag: string | null;
+            /**
+             * Page
+             * @default 1
+             */
+            page: number;
+            /**
+             * Page Size
+             * @default 20
+             */
+            page_size: number;
+            /**
+             * Session Id
+             * @default null
+             */
+            session_id: string | null;
+            /**
+             * Status
+             * @default submitted
+             * @enum {string}
+             */
+            status: "submitted" | "approved" | "rejected" | "all";
+            /**
+             * Unit Id
+             * @default null
+             */
+            unit_id: string | null;
         };
         /**
          * SessionCreate
@@ -3612,6 +4350,81 @@ export interface components {
              * @description 参加工作时间（YYYY-MM）
              */
             work_start: string;
+        };
+        /**
+         * SubscriptionItem
+         * @description One kind of message: whether WeChat may carry it now, and how many times.
+         */
+        SubscriptionItem: {
+            /**
+             * Available
+             * @description 是否已配置对应的订阅消息模板（未配置时以短信通知）
+             */
+            available: boolean;
+            /**
+             * Banned
+             * @description 已在微信中选择“总是拒绝”
+             */
+            banned: boolean;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "payment_approved" | "payment_rejected" | "invoice_ready" | "payment_deadline_near";
+            /** Label */
+            label: string;
+            /**
+             * Last Result
+             * @default null
+             */
+            last_result: ("accept" | "reject" | "ban" | "filter") | null;
+            /**
+             * Remaining
+             * @description 还可通过微信发送的次数（每次同意计一次，每发送一条消耗一次）
+             */
+            remaining: number;
+            /**
+             * Template Id
+             * @default null
+             */
+            template_id: string | null;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at: string | null;
+        };
+        /**
+         * SubscriptionsIn
+         * @description What ``wx.requestSubscribeMessage`` answered: ``results`` as it came (template id or kind →
+         *     result; ``errMsg`` may stay in, it is ignored), or simply the accepted ``kinds``.
+         */
+        SubscriptionsIn: {
+            /**
+             * Kinds
+             * @description 接受的消息类型（每项计一次可发送额度）
+             */
+            kinds?: ("payment_approved" | "payment_rejected" | "invoice_ready" | "payment_deadline_near")[];
+            /**
+             * Results
+             * @description wx.requestSubscribeMessage 的返回结果：模板ID（或消息类型）→ accept/reject/ban/filter
+             */
+            results?: {
+                [key: string]: string;
+            };
+        };
+        /**
+         * SubscriptionsOut
+         * @description What the person has accepted; messages beyond it go by SMS.
+         */
+        SubscriptionsOut: {
+            /** Items */
+            items: components["schemas"]["SubscriptionItem"][];
+            /**
+             * Wechat Bound
+             * @description 账号是否已绑定微信（未绑定时全部以短信通知）
+             */
+            wechat_bound: boolean;
         };
         /**
          * TitleType
@@ -4819,6 +5632,74 @@ export interface operations {
             };
         };
     };
+    "PaymentsExportHandler.get": {
+        parameters: {
+            query: {
+                from: string;
+                to: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "JobListHandler.get": {
         parameters: {
             query?: {
@@ -5651,6 +6532,140 @@ export interface operations {
             };
             /** @description 与当前状态冲突 */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "AssociationAccountHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssociationAccountOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "AssociationAccountHandler.put": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AssociationAccountIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssociationAccountOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8066,6 +9081,140 @@ export interface operations {
             };
         };
     };
+    "SubscriptionsHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionsOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "SubscriptionsHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionsIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionsOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "MyUnitsHandler.get": {
         parameters: {
             query?: never;
@@ -8287,6 +9436,484 @@ export interface operations {
             };
         };
     };
+    "PaymentsHandler.get": {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentPage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PaymentsHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /** @description JSON：{enrollment_ids, invoice_template_id | invoice}（见 PaymentSubmit） */
+                    payload: string;
+                    /** Format: binary */
+                    proofs?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PaymentHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PaymentInvoiceInfoHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvoiceIssueOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PaymentInvoicePdfHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ProofHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                index: string;
+                payment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/*": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PaymentDueHandler.get": {
+        parameters: {
+            query: {
+                enrollment_ids: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentDueOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "ProfileOptionsHandler.get": {
         parameters: {
             query?: never;
@@ -8303,6 +9930,484 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProfileOptionsOut"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "LogisticsExportHandler.get": {
+        parameters: {
+            query: {
+                session_id: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ReviewQueueHandler.get": {
+        parameters: {
+            query?: {
+                flag?: string | null;
+                page?: number;
+                page_size?: number;
+                session_id?: string | null;
+                status?: "submitted" | "approved" | "rejected" | "all";
+                unit_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentPage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ApproveHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PaymentInvoiceHandler.put": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /**
+                     * Format: date
+                     * @description 开票日期 YYYY-MM-DD
+                     */
+                    date: string;
+                    /** Format: binary */
+                    file?: string;
+                    /**
+                     * @description electronic 电子发票 / paper 纸质发票
+                     * @enum {string}
+                     */
+                    medium: "electronic" | "paper";
+                    /** @description 发票号码（6–32 位数字或字母） */
+                    number: string;
+                    /**
+                     * @description 发票类型：normal 普票 / special 专票
+                     * @enum {string}
+                     */
+                    type: "normal" | "special";
+                };
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvoiceRecordedOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "RejectHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RejectIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "RejectReasonsHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectReasonList"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description 服务暂不可用 */
