@@ -7,6 +7,8 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The suite runs in two processes (pytest-xdist); `make test PYTEST_ARGS=` runs it in one.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: run test bench setup system-deps clean mini-test
 
