@@ -163,7 +163,7 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
 
 async def _invoiced_payment(api: ApiClient, services: Services, payment_id: str, reviewer: str | None) -> str:
     """Trainee A's payment, approved by the reviewer, with an e-invoice PDF."""
-    from tests.services.payments.invoice_helpers import demo_pdf
+    from tests.services.payments.helpers import demo_pdf
 
     await _ok(await api.post(f"/api/v1/review/payments/{payment_id}/approve", {}, token=reviewer), "approve")
     body, ctype = multipart([("file", "发票.pdf", demo_pdf())], {**BODIES["PaymentInvoiceHandler.put"]["json"]})
