@@ -247,19 +247,24 @@ class PaymentService:
                 "ocr": {"status": "pending"},
                 "submitted_at": now, "created_at": now, "updated_at": now,
             }
-            await in_transaction(self.db, lambda s: self._insert(doc, s))
+
+            async def work(s: AsyncClientSession) -> None:
+                await self._insert(doc, s)
+                # Audited in the same transaction: no transition without its entry, no entry without it.
+                await self.audit.record(
+                    "payment.submit", actor_id=principal.account_id, actor_role=principal.role,
+                    subject_id=payment_id, ip=ip, subject=f"payment:{doc['reference']}",
+                    details={"enrollments": [str(i) for i in doc["enrollment_ids"]], "amount_fen": doc["amount_fen"],
+                             "proofs": len(stored), "ignored_amount_fen": body.amount_fen}, session=s)
+                for enrollment_id in doc["enrollment_ids"]:
+                    await self.audit.record("enrollment.payment_submitted", actor_id=principal.account_id,
+                                            actor_role=principal.role, subject_id=enrollment_id, ip=ip,
+                                            details={"payment_id": str(payment_id)}, session=s)
+
+            await in_transaction(self.db, work)
         except BaseException:
             await self._delete_files(stored)
             raise
-        await self.audit.record(
-            "payment.submit", actor_id=principal.account_id, actor_role=principal.role, subject_id=payment_id, ip=ip,
-            subject=f"payment:{doc['reference']}",
-            details={"enrollments": [str(i) for i in doc["enrollment_ids"]], "amount_fen": doc["amount_fen"],
-                     "proofs": len(stored), "ignored_amount_fen": body.amount_fen})
-        for enrollment_id in doc["enrollment_ids"]:
-            await self.audit.record("enrollment.payment_submitted", actor_id=principal.account_id,
-                                    actor_role=principal.role, subject_id=enrollment_id, ip=ip,
-                                    details={"payment_id": str(payment_id)})
         return doc
 
     async def _insert(self, doc: dict[str, Any], s: AsyncClientSession) -> None:
@@ -436,21 +441,22 @@ class PaymentService:
                 raise errors.conflict("enrollment_changed", "该缴费的部分报名已取消或过期，不能审核通过；请驳回",
                                       {"enrollments": len(done["enrollment_ids"]), "under_review": len(moved)})
             await self._notify(done, moved, s)
+            # Audited in the decision's transaction: no transition without its entry.
+            await self.audit.record(
+                "payment.approve" if approved else "payment.reject", actor_id=reviewer.account_id,
+                actor_role=reviewer.role, subject_id=oid, ip=ip, subject=f"payment:{done['reference']}",
+                details={"reason_code": review["reason_code"], "enrollments": [str(e["_id"]) for e in moved]},
+                session=s)
+            for enrollment in moved:
+                await self.audit.record(f"enrollment.{enrollment['status']}", actor_id=reviewer.account_id,
+                                        actor_role=reviewer.role, subject_id=enrollment["_id"], ip=ip,
+                                        details={"payment_id": str(oid)}, session=s)
             return done, moved
 
         try:
-            done, moved = await in_transaction(self.db, work)
+            done, _ = await in_transaction(self.db, work)
         except _Decided:
             raise await self._already_decided(oid) from None
-        await self.audit.record(
-            "payment.approve" if approved else "payment.reject", actor_id=reviewer.account_id,
-            actor_role=reviewer.role, subject_id=oid, ip=ip,
-            subject=f"payment:{done['reference']}",
-            details={"reason_code": review["reason_code"], "enrollments": [str(e["_id"]) for e in moved]})
-        for enrollment in moved:
-            await self.audit.record(f"enrollment.{enrollment['status']}", actor_id=reviewer.account_id,
-                                    actor_role=reviewer.role, subject_id=enrollment["_id"], ip=ip,
-                                    details={"payment_id": str(oid)})
         return done
 
     async def _notify(self, payment: dict[str, Any], moved: list[dict[str, Any]], s: AsyncClientSession) -> None:

@@ -343,13 +343,19 @@ async def test_a_crash_anywhere_in_submit_leaves_nothing_half_changed(
         finally:
             await faulty.close()
         after = await state(db, ids)
+        audited = await db["audit_log"].count_documents(
+            {"action": {"$in": ["payment.submit", "enrollment.payment_submitted"]}, "subject_id": {"$in": ids}})
         if after["payments"]:
             [payment] = after["payments"]
             assert after["statuses"] == ["payment_submitted"] * 2 and after["ocr_jobs"] == 1, (n, plan.writes)
             assert set(after["payment_ids"].values()) == {payment["_id"]}
+            assert await db["audit_log"].count_documents({"action": "payment.submit",
+                                                          "subject_id": payment["_id"]}) == 1, n
+            assert audited == 2, n  # each enrollment's transition too
         else:
             assert after["statuses"] == ["pending_payment"] * 2 and after["ocr_jobs"] == 0, (n, plan.writes)
             assert set(after["payment_ids"].values()) == {None}
+            assert audited == 0, n
         if not plan.crashed:
             assert after["payments"], "the submit completed without a payment"
             return
@@ -373,11 +379,15 @@ async def test_a_crash_anywhere_in_a_decision_leaves_nothing_half_changed(
             await faulty.close()
         after = await state(db, [d["_id"] for d in docs])
         status = after["payments"][0]["status"]
+        audited = await db["audit_log"].count_documents(
+            {"action": {"$in": ["payment.approve", "enrollment.approved"]},
+             "subject_id": {"$in": [payment["_id"], *(d["_id"] for d in docs)]}})
         if status == "approved":
             assert after["statuses"] == ["approved"] * 2 and len(after["notifications"]) == 1, n
+            assert audited == 3, n  # the payment's decision and each enrollment's transition
         else:
             assert status == "submitted" and after["statuses"] == ["payment_submitted"] * 2, n
-            assert after["notifications"] == [], n
+            assert after["notifications"] == [] and audited == 0, n
         if not plan.crashed:
             assert status == "approved"
             return
