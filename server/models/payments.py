@@ -208,7 +208,9 @@ class ReviewQueueQuery(PageQuery):
     session_id: ObjectIdStr | None = None
     unit_id: ObjectIdStr | None = None
     flag: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] | None = Field(
-        default=None, description="OCR 提示：any 有提示 / none 无提示 / 某一提示代码")
+        default=None,
+        description="OCR 提示：any 有明确提示（金额、收款方、账号、时间、重复截图）/ soft 仅“请人工核对”类提示 / "
+                    "none 已识别且无提示 / 某一提示代码")
 
 
 class RejectIn(StrictModel):

@@ -395,12 +395,7 @@ class PaymentService:
             filters["session_ids"] = ObjectId(query.session_id)
         if query.unit_id:
             filters["unit_id"] = ObjectId(query.unit_id)
-        if query.flag == "any":
-            filters["ocr.flags.0"] = {"$exists": True}
-        elif query.flag == "none":
-            filters["ocr.flags.0"] = {"$exists": False}
-        elif query.flag:
-            filters["ocr.flags.code"] = query.flag
+        filters.update(flag_filter(query.flag))
         order = 1 if query.status == "submitted" else -1
         # No projection: the embedded database applies one in Python, slower than sending the whole document.
         docs = await self.payments.find(filters).sort([("submitted_at", order), ("_id", order)]) \
@@ -506,6 +501,30 @@ class PaymentService:
             {"payer.account_id": account_id, "payer.role": "trainee"},
             {"$set": {**{f"invoice.{name}": None for name in INVOICE_SEALED}, "payer_forgotten_at": at,
                       "updated_at": at}}, session=session)
+
+
+_HARD_FLAG = {"$elemMatch": {"soft": {"$ne": True}}}
+
+
+def flag_filter(flag: str | None) -> dict[str, Any]:
+    """The queue's OCR filter. The OCR's soft flags (nothing read, no reference in the remark: "please
+    check by hand") are weaker hints than the others, so the read payments split in three:
+
+    - ``any``: at least one hard flag (amount, payee, account, time, the same screenshot elsewhere);
+    - ``soft``: soft flags only;
+    - ``none``: read (``ocr.status: done``) and nothing flagged — a payment not yet read is in none of
+      these (it shows without the filter);
+    - a flag code: the payments with that flag.
+    """
+    if flag is None:
+        return {}
+    if flag == "any":
+        return {"ocr.flags": _HARD_FLAG}
+    if flag == "soft":
+        return {"$and": [{"ocr.flags.soft": True}, {"ocr.flags": {"$not": _HARD_FLAG}}]}
+    if flag == "none":
+        return {"ocr.status": "done", "ocr.flags.0": {"$exists": False}}
+    return {"ocr.flags.code": flag}
 
 
 def _check_payable(enrollment: dict[str, Any]) -> None:
