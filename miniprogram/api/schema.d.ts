@@ -3497,7 +3497,7 @@ export interface components {
         ReviewQueueQuery: {
             /**
              * Flag
-             * @description OCR 提示：any 有提示 / none 无提示 / 某一提示代码（可省略，默认 null）
+             * @description OCR 提示：any 有明确提示（金额、收款方、账号、时间、重复截图）/ soft 仅“请人工核对”类提示 / none 已识别且无提示 / 某一提示代码（可省略，默认 null）
              */
             flag?: string | null;
             /**
