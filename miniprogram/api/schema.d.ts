@@ -2813,6 +2813,91 @@ export interface components {
             uscc: string;
         };
         /**
+         * OcrFlagOut
+         * @description A hint beside the image: where the reading differs from what is expected (never a decision).
+         */
+        OcrFlagOut: {
+            /** Code */
+            code: string;
+            /** Message */
+            message: string;
+            /**
+             * Proof Index
+             * @description 所指的凭证序号（0 起）；None：整笔缴费
+             */
+            proof_index: number | null;
+            /**
+             * Soft
+             * @description 弱提示（未能识别、备注无付款编号：请人工核对）
+             */
+            soft: boolean;
+        };
+        /**
+         * OcrReadingOut
+         * @description What the OCR read on one proof picture (``None`` where it could not read it).
+         */
+        OcrReadingOut: {
+            /**
+             * Amount Fen
+             * @description 转账金额（分）
+             */
+            amount_fen: number | null;
+            /**
+             * Error
+             * @description 无法识别时的原因
+             */
+            error: string | null;
+            /**
+             * Lines
+             * @description 识别出的全部文字行
+             */
+            lines: string[];
+            /**
+             * Paid At
+             * @description 转账时间
+             */
+            paid_at: string | null;
+            /**
+             * Payee Account Tail
+             * @description 收款账号尾号
+             */
+            payee_account_tail: string | null;
+            /**
+             * Payee Name
+             * @description 收款方
+             */
+            payee_name: string | null;
+            /**
+             * Remark
+             * @description 转账备注
+             */
+            remark: string | null;
+            /**
+             * Seconds
+             * @description 识别用时（秒）
+             */
+            seconds: number | null;
+        };
+        /**
+         * OcrReviewOut
+         * @description The OCR pre-check as reviewers see it (the job's bookkeeping, such as image hashes, stays inside).
+         */
+        OcrReviewOut: {
+            /** At */
+            at: string | null;
+            /** Error */
+            error: string | null;
+            /** Flags */
+            flags: components["schemas"]["OcrFlagOut"][];
+            /** Readings */
+            readings: components["schemas"]["OcrReadingOut"][];
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "done" | "failed";
+        };
+        /**
          * OkOut
          * @description A plain acknowledgement.
          */
@@ -2940,13 +3025,10 @@ export interface components {
             /** Lines */
             lines: components["schemas"]["PaymentLineOut"][];
             /**
-             * Ocr
              * @description OCR 预审读数与提示（仅审核人员可见）
              * @default null
              */
-            ocr: {
-                [key: string]: unknown;
-            } | null;
+            ocr: components["schemas"]["OcrReviewOut"] | null;
             /** Payer Id */
             payer_id: string;
             /** Payer Name */

@@ -55,6 +55,7 @@ from server.models.payments import (
     MAX_PROOFS,
     PAYMENT_STATUS_LABELS,
     InvoiceSnapshotOut,
+    OcrReviewOut,
     PaymentDueOut,
     PaymentLineOut,
     PaymentOut,
@@ -361,7 +362,7 @@ class PaymentService:
                 review=ReviewOut(decision=review["decision"], reason_code=review.get("reason_code"),
                                  reason=review.get("reason"), reviewer_id=str(review["reviewer_id"]),
                                  at=review["at"]) if review else None,
-                ocr=_jsonable(ocr_for_review(d.get("ocr"))) if staff else None,
+                ocr=OcrReviewOut.model_validate(ocr_for_review(d.get("ocr"))) if staff else None,
                 invoice_issue=invoice_issue_out(d),
             ))
         return out
@@ -542,17 +543,6 @@ def _check_payable(enrollment: dict[str, Any]) -> None:
 
 def _in_open_payment() -> errors.AppError:
     return errors.conflict("already_in_payment", "该报名已提交缴费凭证，正在审核中，请勿重复提交")
-
-
-def _jsonable(value: Any) -> Any:
-    """A stored sub-document for a JSON answer: ids as text."""
-    if isinstance(value, ObjectId):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 __all__ = ["PAYMENTS", "PROOF_BUCKET", "PROOF_MAX_BYTES", "PaymentService"]

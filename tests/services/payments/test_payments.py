@@ -502,3 +502,8 @@ async def test_the_flag_filter_parts_hard_soft_and_no_flags(services: Services, 
     assert await names(flag="none") == {"clean"}
     assert await names(flag="reference_missing") == {"mixed", "soft"}
     assert await names() == set(results)  # without the filter, the payment not yet read too
+    found, _ = await services.payments.queue(ReviewQueueQuery(flag="soft"))
+    [seen] = await services.payments.shown(found, staff=True)
+    assert seen.ocr is not None and seen.ocr.status == "done"
+    assert [(f.code, f.soft) for f in seen.ocr.flags] == [("reference_missing", True), ("time_unread", True)]
+    assert (await services.payments.shown(found, staff=False))[0].ocr is None  # the payer never sees the OCR
