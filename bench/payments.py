@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from server.db import EmbeddedMongo  # noqa: E402
-from server.demo.payments import transfer_screenshot  # noqa: E402
+from server.demo.screenshots import render_transfer_screenshot  # noqa: E402
 from server.services.accounts.identity import resident_check_char  # noqa: E402
 
 NAME = "payments"
@@ -96,8 +96,10 @@ def _run(url: str) -> list[str]:
 
 
 def _proofs() -> list[tuple[str, bytes]]:
-    shot = Image.open(BytesIO(transfer_screenshot(120000, "BENCH123", "上海市勘察设计行业协会", "8123")))
-    big = shot.resize((1080, 2000), Image.Resampling.BICUBIC)
+    big = Image.open(BytesIO(render_transfer_screenshot(
+        layout="wechat", amount_fen=120000, payee_name="上海市勘察设计行业协会", payee_account="1001 2440 0902 6688 123",
+        remark="BENCH123", paid_at=datetime(2026, 12, 2, 8, 30, tzinfo=UTC), width=1080, height=2000, noise=False,
+        jpeg_quality=95)))
     png, jpeg = BytesIO(), BytesIO()
     big.save(png, "PNG")
     big.save(jpeg, "JPEG", quality=88)

@@ -348,9 +348,14 @@ INDEXES: tuple[CollectionIndexes, ...] = (
         (
             # The reference in the transfer remark; also refuses a second submission of the same enrollments.
             IndexModel([("reference", ASCENDING)], unique=True, name="reference_unique"),
-            IndexModel([("status", ASCENDING), ("submitted_at", ASCENDING)], name="queue"),
-            IndexModel([("session_ids", ASCENDING), ("status", ASCENDING)], name="by_session"),
-            IndexModel([("unit_id", ASCENDING), ("status", ASCENDING)], name="by_unit"),
+            # The review queue: each filter (status; session or unit, then status) followed by its sort
+            # (submitted_at, _id), so a page is read in index order, never sorted in memory.
+            IndexModel([("status", ASCENDING), ("submitted_at", ASCENDING), ("_id", ASCENDING)], name="queue_page"),
+            IndexModel([("submitted_at", ASCENDING), ("_id", ASCENDING)], name="queue_all_page"),
+            IndexModel([("session_ids", ASCENDING), ("status", ASCENDING), ("submitted_at", ASCENDING),
+                        ("_id", ASCENDING)], name="by_session_page"),
+            IndexModel([("unit_id", ASCENDING), ("status", ASCENDING), ("submitted_at", ASCENDING),
+                        ("_id", ASCENDING)], name="by_unit_page"),
             IndexModel([("payer.account_id", ASCENDING), ("submitted_at", DESCENDING)], name="payer_newest"),
             IndexModel([("proofs.file_id", ASCENDING)], name="proof_files"),
         ),

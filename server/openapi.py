@@ -7,6 +7,7 @@ declared roles.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -122,11 +123,65 @@ Refs = dict[tuple[type[BaseModel], str], dict[str, Any]]
 
 
 def _component_schemas(models: list[tuple[type[BaseModel], str]]) -> tuple[Refs, dict[str, Any]]:
-    """A ``$ref`` per (model, mode) and the shared definitions (pydantic names them)."""
+    """A ``$ref`` per (model, mode) and the shared definitions (pydantic names them).
+
+    Request bodies are in pydantic's validation mode, answers in serialization mode; where the two
+    differ pydantic names them ``…-Input`` / ``…-Output``. Then what a default means is made explicit
+    for clients' generated types (openapi-typescript takes a property with a ``default`` for one that
+    is always there): in an answer, a field with a default is always sent, so it is ``required``; in a
+    request, a field with a default may be left out, so its default goes into the description only.
+    A definition used by both sides keeps pydantic's form.
+    """
     if not models:
         return {}, {}
     refs, top = models_json_schema(models, ref_template="#/components/schemas/{model}")  # type: ignore[arg-type]
-    return dict(refs), dict(top.get("$defs", {}))
+    defs = dict(top.get("$defs", {}))
+    requests = _reachable([ref for (_, mode), ref in refs.items() if mode == "validation"], defs)
+    answers = _reachable([ref for (_, mode), ref in refs.items() if mode == "serialization"], defs)
+    for name in requests - answers:
+        _defaults_optional(defs[name])
+    for name in answers - requests:
+        _defaults_required(defs[name])
+    return dict(refs), defs
+
+
+_PREFIX = "#/components/schemas/"
+
+
+def _reachable(roots: Iterable[Any], defs: dict[str, Any]) -> set[str]:
+    """The names of the definitions ``roots`` refer to, directly or through others."""
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_PREFIX) and ref[len(_PREFIX):] not in seen:
+                name = ref[len(_PREFIX):]
+                seen.add(name)
+                todo.append(defs.get(name))
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+    return seen
+
+
+def _defaults_optional(schema: dict[str, Any]) -> None:
+    required = set(schema.get("required", []))
+    for name, prop in (schema.get("properties") or {}).items():
+        if name not in required and isinstance(prop, dict) and "default" in prop:
+            default = prop.pop("default")
+            shown = json.dumps(default, ensure_ascii=False)
+            prop["description"] = f"{prop.get('description', '')}（可省略，默认 {shown}）".lstrip()
+
+
+def _defaults_required(schema: dict[str, Any]) -> None:
+    props = schema.get("properties") or {}
+    required = list(schema.get("required", []))
+    required += [name for name, prop in props.items()
+                 if name not in required and isinstance(prop, dict) and "default" in prop]
+    if required:
+        schema["required"] = required
 
 
 def _operation(pattern: str, method: str, handler: type, spec: Endpoint, refs: Refs) -> dict[str, Any]:

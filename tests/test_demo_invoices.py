@@ -11,7 +11,7 @@ from server.demo.invoices import DEMO_INVOICE_NUMBER, add_demo_invoice
 from server.documents.invoice_pdf import check_invoice_pdf
 from server.services.container import Services
 from tests.client import ApiClient
-from tests.services.payments.invoice_helpers import admin_token, approved_trainee_payment
+from tests.services.payments.helpers import admin_token, approved_trainee_payment
 
 
 async def test_the_demo_invoice_is_recorded_and_downloadable(api: ApiClient, services: Services,

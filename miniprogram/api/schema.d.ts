@@ -1712,14 +1712,14 @@ export interface components {
             new_password: string;
             /**
              * Secret
-             * @default null
+             * @description （可省略，默认 null）
              */
-            secret: string | null;
+            secret?: string | null;
             /**
              * Sms Code
-             * @default null
+             * @description （可省略，默认 null）
              */
-            sms_code: string | null;
+            sms_code?: string | null;
         } & ({
             secret: string;
         } | {
@@ -1737,9 +1737,9 @@ export interface components {
             address: string;
             /**
              * Is Default
-             * @default false
+             * @description （可省略，默认 false）
              */
-            is_default: boolean;
+            is_default?: boolean;
             /**
              * Phone
              * @description 收件人手机号
@@ -1747,10 +1747,9 @@ export interface components {
             phone: string;
             /**
              * Postcode
-             * @description 邮编（6位数字）
-             * @default null
+             * @description 邮编（6位数字）（可省略，默认 null）
              */
-            postcode: string | null;
+            postcode?: string | null;
             /**
              * Recipient
              * @description 收件人
@@ -1885,27 +1884,26 @@ export interface components {
         AdminSessionQuery: {
             /**
              * Course Id
-             * @default null
+             * @description （可省略，默认 null）
              */
-            course_id: string | null;
+            course_id?: string | null;
             /**
              * Page
-             * @default 1
+             * @description （可省略，默认 1）
              */
-            page: number;
+            page?: number;
             /**
              * Page Size
-             * @default 20
+             * @description （可省略，默认 20）
              */
-            page_size: number;
+            page_size?: number;
             /**
              * Q
-             * @description 按班次编号或课程名称搜索
-             * @default null
+             * @description 按班次编号或课程名称搜索（可省略，默认 null）
              */
-            q: string | null;
-            /** @default null */
-            status: components["schemas"]["SessionStatus"] | null;
+            q?: string | null;
+            /** @description （可省略，默认 null） */
+            status?: components["schemas"]["SessionStatus"] | null;
         };
         /**
          * AssociationAccountIn
@@ -1929,10 +1927,9 @@ export interface components {
             bank_name: string;
             /**
              * Remark
-             * @description 备注（转账说明）
-             * @default
+             * @description 备注（转账说明）（可省略，默认 ""）
              */
-            remark: string;
+            remark?: string;
         };
         /**
          * AssociationAccountOut
@@ -2011,19 +2008,19 @@ export interface components {
         AuditQuery: {
             /**
              * Action
-             * @default null
+             * @description （可省略，默认 null）
              */
-            action: string | null;
+            action?: string | null;
             /**
              * Page
-             * @default 1
+             * @description （可省略，默认 1）
              */
-            page: number;
+            page?: number;
             /**
              * Page Size
-             * @default 20
+             * @description （可省略，默认 20）
              */
-            page_size: number;
+            page_size?: number;
         };
         /**
          * BindIn
@@ -2042,9 +2039,9 @@ export interface components {
         BulkPhotoQuery: {
             /**
              * Consent
-             * @default false
+             * @description （可省略，默认 false）
              */
-            consent: boolean;
+            consent?: boolean;
         };
         /**
          * CourseCreate
@@ -2068,10 +2065,9 @@ export interface components {
             hours: number;
             /**
              * Mails Books
-             * @description 是否快递培训书籍（报名需填写物流信息）
-             * @default false
+             * @description 是否快递培训书籍（报名需填写物流信息）（可省略，默认 false）
              */
-            mails_books: boolean;
+            mails_books?: boolean;
             /**
              * Name
              * @description 专项培训
@@ -2079,10 +2075,9 @@ export interface components {
             name: string;
             /**
              * Pass Mark
-             * @description 合格分数线（0–100）
-             * @default 60
+             * @description 合格分数线（0–100）（可省略，默认 60）
              */
-            pass_mark: number;
+            pass_mark?: number;
             /**
              * Specialty
              * @description 专业
@@ -2140,26 +2135,24 @@ export interface components {
         CourseQuery: {
             /**
              * Archived
-             * @description 只看已归档 / 未归档
-             * @default null
+             * @description 只看已归档 / 未归档（可省略，默认 null）
              */
-            archived: boolean | null;
+            archived?: boolean | null;
             /**
              * Page
-             * @default 1
+             * @description （可省略，默认 1）
              */
-            page: number;
+            page?: number;
             /**
              * Page Size
-             * @default 20
+             * @description （可省略，默认 20）
              */
-            page_size: number;
+            page_size?: number;
             /**
              * Q
-             * @description 按课程名称搜索
-             * @default null
+             * @description 按课程名称搜索（可省略，默认 null）
              */
-            q: string | null;
+            q?: string | null;
         };
         /**
          * CourseUpdate
@@ -2168,44 +2161,44 @@ export interface components {
         CourseUpdate: {
             /**
              * Activity Type
-             * @default null
+             * @description （可省略，默认 null）
              */
-            activity_type: string | null;
+            activity_type?: string | null;
             /**
              * Archived
-             * @default null
+             * @description （可省略，默认 null）
              */
-            archived: boolean | null;
+            archived?: boolean | null;
             /**
              * Course Type
-             * @default null
+             * @description （可省略，默认 null）
              */
-            course_type: string | null;
+            course_type?: string | null;
             /**
              * Hours
-             * @default null
+             * @description （可省略，默认 null）
              */
-            hours: number | null;
+            hours?: number | null;
             /**
              * Mails Books
-             * @default null
+             * @description （可省略，默认 null）
              */
-            mails_books: boolean | null;
+            mails_books?: boolean | null;
             /**
              * Name
-             * @default null
+             * @description （可省略，默认 null）
              */
-            name: string | null;
+            name?: string | null;
             /**
              * Pass Mark
-             * @default null
+             * @description （可省略，默认 null）
              */
-            pass_mark: number | null;
+            pass_mark?: number | null;
             /**
              * Specialty
-             * @default null
+             * @description （可省略，默认 null）
              */
-            specialty: string | null;
+            specialty?: string | null;
         };
         /**
          * CreatedAccountOut
@@ -2236,16 +2229,14 @@ export interface components {
             confirm: true;
             /**
              * Password
-             * @description 登录密码
-             * @default null
+             * @description 登录密码（可省略，默认 null）
              */
-            password: string | null;
+            password?: string | null;
             /**
              * Sms Code
-             * @description 发送到本人手机的验证码（用途 delete_account）
-             * @default null
+             * @description 发送到本人手机的验证码（用途 delete_account）（可省略，默认 null）
              */
-            sms_code: string | null;
+            sms_code?: string | null;
         };
         /**
          * DeletionOut
@@ -2291,10 +2282,9 @@ export interface components {
         EnrollmentCreate: {
             /**
              * Address Id
-             * @description 物流信息模板；邮寄书籍的课程必填（缺省用默认模板）
-             * @default null
+             * @description 物流信息模板；邮寄书籍的课程必填（缺省用默认模板）（可省略，默认 null）
              */
-            address_id: string | null;
+            address_id?: string | null;
             /** Session Id */
             session_id: string;
         };
@@ -2569,37 +2559,33 @@ export interface components {
         InvoiceTemplateIn: {
             /**
              * Address Phone
-             * @description 地址、电话（专票必填）
-             * @default
+             * @description 地址、电话（专票必填）（可省略，默认 ""）
              */
-            address_phone: string;
+            address_phone?: string;
             /**
              * Bank Account
-             * @description 开户行及账号（专票必填）
-             * @default
+             * @description 开户行及账号（专票必填）（可省略，默认 ""）
              */
-            bank_account: string;
+            bank_account?: string;
             /**
              * Email
-             * @description 接收邮箱（电子发票必填）
-             * @default null
+             * @description 接收邮箱（电子发票必填）（可省略，默认 null）
              */
-            email: string | null;
+            email?: string | null;
             /**
              * Is Default
-             * @default false
+             * @description （可省略，默认 false）
              */
-            is_default: boolean;
+            is_default?: boolean;
             /** @description 发票类型：normal 普票 / special 专票 */
             kind: components["schemas"]["InvoiceKind"];
             /** @description electronic 电子 / paper 纸质 */
             medium: components["schemas"]["InvoiceMedium"];
             /**
              * Tax Id
-             * @description 纳税人识别号
-             * @default
+             * @description 纳税人识别号（可省略，默认 ""）
              */
-            tax_id: string;
+            tax_id?: string;
             /**
              * Title
              * @description 发票抬头
@@ -2728,25 +2714,24 @@ export interface components {
         JobQuery: {
             /**
              * Kind
-             * @default null
+             * @description （可省略，默认 null）
              */
-            kind: string | null;
+            kind?: string | null;
             /**
              * Page
-             * @default 1
+             * @description （可省略，默认 1）
              */
-            page: number;
+            page?: number;
             /**
              * Page Size
-             * @default 20
+             * @description （可省略，默认 20）
              */
-            page_size: number;
+            page_size?: number;
             /**
              * Status
-             * @description queued / running / failed / dead / done
-             * @default null
+             * @description queued / running / failed / dead / done（可省略，默认 null）
              */
-            status: ("queued" | "running" | "failed" | "dead" | "done") | null;
+            status?: ("queued" | "running" | "failed" | "dead" | "done") | null;
         };
         /**
          * LoginIn
@@ -2828,6 +2813,91 @@ export interface components {
             uscc: string;
         };
         /**
+         * OcrFlagOut
+         * @description A hint beside the image: where the reading differs from what is expected (never a decision).
+         */
+        OcrFlagOut: {
+            /** Code */
+            code: string;
+            /** Message */
+            message: string;
+            /**
+             * Proof Index
+             * @description 所指的凭证序号（0 起）；None：整笔缴费
+             */
+            proof_index: number | null;
+            /**
+             * Soft
+             * @description 弱提示（未能识别、备注无付款编号：请人工核对）
+             */
+            soft: boolean;
+        };
+        /**
+         * OcrReadingOut
+         * @description What the OCR read on one proof picture (``None`` where it could not read it).
+         */
+        OcrReadingOut: {
+            /**
+             * Amount Fen
+             * @description 转账金额（分）
+             */
+            amount_fen: number | null;
+            /**
+             * Error
+             * @description 无法识别时的原因
+             */
+            error: string | null;
+            /**
+             * Lines
+             * @description 识别出的全部文字行
+             */
+            lines: string[];
+            /**
+             * Paid At
+             * @description 转账时间
+             */
+            paid_at: string | null;
+            /**
+             * Payee Account Tail
+             * @description 收款账号尾号
+             */
+            payee_account_tail: string | null;
+            /**
+             * Payee Name
+             * @description 收款方
+             */
+            payee_name: string | null;
+            /**
+             * Remark
+             * @description 转账备注
+             */
+            remark: string | null;
+            /**
+             * Seconds
+             * @description 识别用时（秒）
+             */
+            seconds: number | null;
+        };
+        /**
+         * OcrReviewOut
+         * @description The OCR pre-check as reviewers see it (the job's bookkeeping, such as image hashes, stays inside).
+         */
+        OcrReviewOut: {
+            /** At */
+            at: string | null;
+            /** Error */
+            error: string | null;
+            /** Flags */
+            flags: components["schemas"]["OcrFlagOut"][];
+            /** Readings */
+            readings: components["schemas"]["OcrReadingOut"][];
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "done" | "failed";
+        };
+        /**
          * OkOut
          * @description A plain acknowledgement.
          */
@@ -2845,14 +2915,14 @@ export interface components {
         PageQuery: {
             /**
              * Page
-             * @default 1
+             * @description （可省略，默认 1）
              */
-            page: number;
+            page?: number;
             /**
              * Page Size
-             * @default 20
+             * @description （可省略，默认 20）
              */
-            page_size: number;
+            page_size?: number;
         };
         /**
          * PasswordChangeIn
@@ -2955,13 +3025,10 @@ export interface components {
             /** Lines */
             lines: components["schemas"]["PaymentLineOut"][];
             /**
-             * Ocr
              * @description OCR 预审读数与提示（仅审核人员可见）
              * @default null
              */
-            ocr: {
-                [key: string]: unknown;
-            } | null;
+            ocr: components["schemas"]["OcrReviewOut"] | null;
             /** Payer Id */
             payer_id: string;
             /** Payer Name */
@@ -3131,9 +3198,9 @@ export interface components {
         PhotoUploadQuery: {
             /**
              * Consent
-             * @default false
+             * @description （可省略，默认 false）
              */
-            consent: boolean;
+            consent?: boolean;
         };
         /**
          * ProfileOptionsOut
@@ -3283,16 +3350,14 @@ export interface components {
             address: string;
             /**
              * Birth Date
-             * @description 出生日期；居民身份证须与号码一致，可省略
-             * @default null
+             * @description 出生日期；居民身份证须与号码一致，可省略（可省略，默认 null）
              */
-            birth_date: string | null;
+            birth_date?: string | null;
             /**
              * Education
-             * @description 学历
-             * @default null
+             * @description 学历（可省略，默认 null）
              */
-            education: ("博士研究生" | "硕士研究生" | "大学本科" | "大学专科" | "中专" | "高中" | "初中及以下") | null;
+            education?: ("博士研究生" | "硕士研究生" | "大学本科" | "大学专科" | "中专" | "高中" | "初中及以下") | null;
             /**
              * Email
              * Format: email
@@ -3301,22 +3366,19 @@ export interface components {
             email: string;
             /**
              * Employer
-             * @description 所属单位
-             * @default null
+             * @description 所属单位（可省略，默认 null）
              */
-            employer: string | null;
+            employer?: string | null;
             /**
              * Ethnicity
-             * @description 民族
-             * @default null
+             * @description 民族（可省略，默认 null）
              */
-            ethnicity: ("汉族" | "蒙古族" | "回族" | "藏族" | "维吾尔族" | "苗族" | "彝族" | "壮族" | "布依族" | "朝鲜族" | "满族" | "侗族" | "瑶族" | "白族" | "土家族" | "哈尼族" | "哈萨克族" | "傣族" | "黎族" | "傈僳族" | "佤族" | "畲族" | "高山族" | "拉祜族" | "水族" | "东乡族" | "纳西族" | "景颇族" | "柯尔克孜族" | "土族" | "达斡尔族" | "仫佬族" | "羌族" | "布朗族" | "撒拉族" | "毛南族" | "仡佬族" | "锡伯族" | "阿昌族" | "普米族" | "塔吉克族" | "怒族" | "乌孜别克族" | "俄罗斯族" | "鄂温克族" | "德昂族" | "保安族" | "裕固族" | "京族" | "塔塔尔族" | "独龙族" | "鄂伦春族" | "赫哲族" | "门巴族" | "珞巴族" | "基诺族") | null;
+            ethnicity?: ("汉族" | "蒙古族" | "回族" | "藏族" | "维吾尔族" | "苗族" | "彝族" | "壮族" | "布依族" | "朝鲜族" | "满族" | "侗族" | "瑶族" | "白族" | "土家族" | "哈尼族" | "哈萨克族" | "傣族" | "黎族" | "傈僳族" | "佤族" | "畲族" | "高山族" | "拉祜族" | "水族" | "东乡族" | "纳西族" | "景颇族" | "柯尔克孜族" | "土族" | "达斡尔族" | "仫佬族" | "羌族" | "布朗族" | "撒拉族" | "毛南族" | "仡佬族" | "锡伯族" | "阿昌族" | "普米族" | "塔吉克族" | "怒族" | "乌孜别克族" | "俄罗斯族" | "鄂温克族" | "德昂族" | "保安族" | "裕固族" | "京族" | "塔塔尔族" | "独龙族" | "鄂伦春族" | "赫哲族" | "门巴族" | "珞巴族" | "基诺族") | null;
             /**
              * Honor
-             * @description 院士/大师
-             * @default null
+             * @description 院士/大师（可省略，默认 null）
              */
-            honor: ("无" | "中国科学院院士" | "中国工程院院士" | "全国工程勘察设计大师" | "省级工程勘察设计大师" | "其他大师称号") | null;
+            honor?: ("无" | "中国科学院院士" | "中国工程院院士" | "全国工程勘察设计大师" | "省级工程勘察设计大师" | "其他大师称号") | null;
             /**
              * Name
              * @description 姓名
@@ -3324,34 +3386,29 @@ export interface components {
             name: string;
             /**
              * Political Status
-             * @description 政治面貌
-             * @default null
+             * @description 政治面貌（可省略，默认 null）
              */
-            political_status: ("中共党员" | "中共预备党员" | "共青团员" | "民革党员" | "民盟盟员" | "民建会员" | "民进会员" | "农工党党员" | "致公党党员" | "九三学社社员" | "台盟盟员" | "无党派人士" | "群众") | null;
+            political_status?: ("中共党员" | "中共预备党员" | "共青团员" | "民革党员" | "民盟盟员" | "民建会员" | "民进会员" | "农工党党员" | "致公党党员" | "九三学社社员" | "台盟盟员" | "无党派人士" | "群众") | null;
             /**
              * Position
-             * @description 职务
-             * @default null
+             * @description 职务（可省略，默认 null）
              */
-            position: string | null;
+            position?: string | null;
             /**
              * Postcode
-             * @description 邮编（6位数字）
-             * @default null
+             * @description 邮编（6位数字）（可省略，默认 null）
              */
-            postcode: string | null;
+            postcode?: string | null;
             /**
              * Remarks
-             * @description 备注
-             * @default null
+             * @description 备注（可省略，默认 null）
              */
-            remarks: string | null;
+            remarks?: string | null;
             /**
              * Sex
-             * @description 性别；居民身份证须与号码一致，可省略
-             * @default null
+             * @description 性别；居民身份证须与号码一致，可省略（可省略，默认 null）
              */
-            sex: ("male" | "female") | null;
+            sex?: ("male" | "female") | null;
             /**
              * Specialty
              * @description 从事专业
@@ -3359,10 +3416,9 @@ export interface components {
             specialty: string;
             /**
              * Title
-             * @description 职称
-             * @default null
+             * @description 职称（可省略，默认 null）
              */
-            title: string | null;
+            title?: string | null;
             /**
              * Work Start
              * @description 参加工作时间（YYYY-MM）
@@ -3413,9 +3469,9 @@ export interface components {
         PurgeQuery: {
             /**
              * Dry Run
-             * @default false
+             * @description （可省略，默认 false）
              */
-            dry_run: boolean;
+            dry_run?: boolean;
         };
         /**
          * QualificationList
@@ -3460,9 +3516,9 @@ export interface components {
         RejectIn: {
             /**
              * Note
-             * @default
+             * @description （可省略，默认 ""）
              */
-            note: string;
+            note?: string;
             reason_code: components["schemas"]["RejectReason"];
         };
         /**
@@ -3523,36 +3579,35 @@ export interface components {
         ReviewQueueQuery: {
             /**
              * Flag
-             * @description OCR 提示：any 有提示 / none 无提示 / 某一提示代码
-             * @default null
+             * @description OCR 提示：any 有明确提示（金额、收款方、账号、时间、重复截图）/ soft 仅“请人工核对”类提示 / none 已识别且无提示 / 某一提示代码（可省略，默认 null）
              */
-            flag: string | null;
+            flag?: string | null;
             /**
              * Page
-             * @default 1
+             * @description （可省略，默认 1）
              */
-            page: number;
+            page?: number;
             /**
              * Page Size
-             * @default 20
+             * @description （可省略，默认 20）
              */
-            page_size: number;
+            page_size?: number;
             /**
              * Session Id
-             * @default null
+             * @description （可省略，默认 null）
              */
-            session_id: string | null;
+            session_id?: string | null;
             /**
              * Status
-             * @default submitted
+             * @description （可省略，默认 "submitted"）
              * @enum {string}
              */
-            status: "submitted" | "approved" | "rejected" | "all";
+            status?: "submitted" | "approved" | "rejected" | "all";
             /**
              * Unit Id
-             * @default null
+             * @description （可省略，默认 null）
              */
-            unit_id: string | null;
+            unit_id?: string | null;
         };
         /**
          * SessionCreate
@@ -3716,38 +3771,34 @@ export interface components {
         SessionListQuery: {
             /**
              * Course Type
-             * @description 课程类型
-             * @default null
+             * @description 课程类型（可省略，默认 null）
              */
-            course_type: string | null;
+            course_type?: string | null;
             /**
              * Open Now
-             * @description 只看今天（北京时间）可报名的班次
-             * @default false
+             * @description 只看今天（北京时间）可报名的班次（可省略，默认 false）
              */
-            open_now: boolean;
+            open_now?: boolean;
             /**
              * Page
-             * @default 1
+             * @description （可省略，默认 1）
              */
-            page: number;
+            page?: number;
             /**
              * Page Size
-             * @default 20
+             * @description （可省略，默认 20）
              */
-            page_size: number;
+            page_size?: number;
             /**
              * Q
-             * @description 按班次编号或课程名称搜索
-             * @default null
+             * @description 按班次编号或课程名称搜索（可省略，默认 null）
              */
-            q: string | null;
+            q?: string | null;
             /**
              * Specialty
-             * @description 专业
-             * @default null
+             * @description 专业（可省略，默认 null）
              */
-            specialty: string | null;
+            specialty?: string | null;
         };
         /**
          * SessionOut
@@ -3912,49 +3963,49 @@ export interface components {
         SessionUpdate: {
             /**
              * Capacity
-             * @default null
+             * @description （可省略，默认 null）
              */
-            capacity: number | null;
+            capacity?: number | null;
             /**
              * Code
-             * @default null
+             * @description （可省略，默认 null）
              */
-            code: string | null;
+            code?: string | null;
             /**
              * End Date
-             * @default null
+             * @description （可省略，默认 null）
              */
-            end_date: string | null;
+            end_date?: string | null;
             /**
              * Enroll End
-             * @default null
+             * @description （可省略，默认 null）
              */
-            enroll_end: string | null;
+            enroll_end?: string | null;
             /**
              * Enroll Start
-             * @default null
+             * @description （可省略，默认 null）
              */
-            enroll_start: string | null;
+            enroll_start?: string | null;
             /**
              * Fee Fen
-             * @default null
+             * @description （可省略，默认 null）
              */
-            fee_fen: number | null;
+            fee_fen?: number | null;
             /**
              * Round
-             * @default null
+             * @description （可省略，默认 null）
              */
-            round: string | null;
+            round?: string | null;
             /**
              * Start Date
-             * @default null
+             * @description （可省略，默认 null）
              */
-            start_date: string | null;
+            start_date?: string | null;
             /**
              * Venue
-             * @default null
+             * @description （可省略，默认 null）
              */
-            venue: string | null;
+            venue?: string | null;
         };
         /**
          * SmsCodeIn
@@ -4019,16 +4070,14 @@ export interface components {
             address: string;
             /**
              * Birth Date
-             * @description 出生日期；居民身份证须与号码一致，可省略
-             * @default null
+             * @description 出生日期；居民身份证须与号码一致，可省略（可省略，默认 null）
              */
-            birth_date: string | null;
+            birth_date?: string | null;
             /**
              * Education
-             * @description 学历
-             * @default null
+             * @description 学历（可省略，默认 null）
              */
-            education: ("博士研究生" | "硕士研究生" | "大学本科" | "大学专科" | "中专" | "高中" | "初中及以下") | null;
+            education?: ("博士研究生" | "硕士研究生" | "大学本科" | "大学专科" | "中专" | "高中" | "初中及以下") | null;
             /**
              * Email
              * Format: email
@@ -4037,32 +4086,26 @@ export interface components {
             email: string;
             /**
              * Employer
-             * @description 所属单位
-             * @default null
+             * @description 所属单位（可省略，默认 null）
              */
-            employer: string | null;
+            employer?: string | null;
             /**
              * Ethnicity
-             * @description 民族
-             * @default null
+             * @description 民族（可省略，默认 null）
              */
-            ethnicity: ("汉族" | "蒙古族" | "回族" | "藏族" | "维吾尔族" | "苗族" | "彝族" | "壮族" | "布依族" | "朝鲜族" | "满族" | "侗族" | "瑶族" | "白族" | "土家族" | "哈尼族" | "哈萨克族" | "傣族" | "黎族" | "傈僳族" | "佤族" | "畲族" | "高山族" | "拉祜族" | "水族" | "东乡族" | "纳西族" | "景颇族" | "柯尔克孜族" | "土族" | "达斡尔族" | "仫佬族" | "羌族" | "布朗族" | "撒拉族" | "毛南族" | "仡佬族" | "锡伯族" | "阿昌族" | "普米族" | "塔吉克族" | "怒族" | "乌孜别克族" | "俄罗斯族" | "鄂温克族" | "德昂族" | "保安族" | "裕固族" | "京族" | "塔塔尔族" | "独龙族" | "鄂伦春族" | "赫哲族" | "门巴族" | "珞巴族" | "基诺族") | null;
+            ethnicity?: ("汉族" | "蒙古族" | "回族" | "藏族" | "维吾尔族" | "苗族" | "彝族" | "壮族" | "布依族" | "朝鲜族" | "满族" | "侗族" | "瑶族" | "白族" | "土家族" | "哈尼族" | "哈萨克族" | "傣族" | "黎族" | "傈僳族" | "佤族" | "畲族" | "高山族" | "拉祜族" | "水族" | "东乡族" | "纳西族" | "景颇族" | "柯尔克孜族" | "土族" | "达斡尔族" | "仫佬族" | "羌族" | "布朗族" | "撒拉族" | "毛南族" | "仡佬族" | "锡伯族" | "阿昌族" | "普米族" | "塔吉克族" | "怒族" | "乌孜别克族" | "俄罗斯族" | "鄂温克族" | "德昂族" | "保安族" | "裕固族" | "京族" | "塔塔尔族" | "独龙族" | "鄂伦春族" | "赫哲族" | "门巴族" | "珞巴族" | "基诺族") | null;
             /**
              * Honor
-             * @description 院士/大师
-             * @default null
+             * @description 院士/大师（可省略，默认 null）
              */
-            honor: ("无" | "中国科学院院士" | "中国工程院院士" | "全国工程勘察设计大师" | "省级工程勘察设计大师" | "其他大师称号") | null;
+            honor?: ("无" | "中国科学院院士" | "中国工程院院士" | "全国工程勘察设计大师" | "省级工程勘察设计大师" | "其他大师称号") | null;
             /**
              * Id Number
              * @description 证件号码
              */
             id_number: string;
-            /**
-             * @description 证件类型
-             * @default resident_id
-             */
-            id_type: components["schemas"]["IdType"];
+            /** @description 证件类型（可省略，默认 "resident_id"） */
+            id_type?: components["schemas"]["IdType"];
             /**
              * Name
              * @description 姓名
@@ -4075,34 +4118,29 @@ export interface components {
             phone: string;
             /**
              * Political Status
-             * @description 政治面貌
-             * @default null
+             * @description 政治面貌（可省略，默认 null）
              */
-            political_status: ("中共党员" | "中共预备党员" | "共青团员" | "民革党员" | "民盟盟员" | "民建会员" | "民进会员" | "农工党党员" | "致公党党员" | "九三学社社员" | "台盟盟员" | "无党派人士" | "群众") | null;
+            political_status?: ("中共党员" | "中共预备党员" | "共青团员" | "民革党员" | "民盟盟员" | "民建会员" | "民进会员" | "农工党党员" | "致公党党员" | "九三学社社员" | "台盟盟员" | "无党派人士" | "群众") | null;
             /**
              * Position
-             * @description 职务
-             * @default null
+             * @description 职务（可省略，默认 null）
              */
-            position: string | null;
+            position?: string | null;
             /**
              * Postcode
-             * @description 邮编（6位数字）
-             * @default null
+             * @description 邮编（6位数字）（可省略，默认 null）
              */
-            postcode: string | null;
+            postcode?: string | null;
             /**
              * Remarks
-             * @description 备注
-             * @default null
+             * @description 备注（可省略，默认 null）
              */
-            remarks: string | null;
+            remarks?: string | null;
             /**
              * Sex
-             * @description 性别；居民身份证须与号码一致，可省略
-             * @default null
+             * @description 性别；居民身份证须与号码一致，可省略（可省略，默认 null）
              */
-            sex: ("male" | "female") | null;
+            sex?: ("male" | "female") | null;
             /**
              * Specialty
              * @description 从事专业
@@ -4110,10 +4148,9 @@ export interface components {
             specialty: string;
             /**
              * Title
-             * @description 职称
-             * @default null
+             * @description 职称（可省略，默认 null）
              */
-            title: string | null;
+            title?: string | null;
             /**
              * Work Start
              * @description 参加工作时间（YYYY-MM）
@@ -4207,34 +4244,34 @@ export interface components {
         StaffListQuery: {
             /**
              * Id Number
-             * @default null
+             * @description （可省略，默认 null）
              */
-            id_number: string | null;
+            id_number?: string | null;
             /**
              * Name
-             * @default null
+             * @description （可省略，默认 null）
              */
-            name: string | null;
+            name?: string | null;
             /**
              * Page
-             * @default 1
+             * @description （可省略，默认 1）
              */
-            page: number;
+            page?: number;
             /**
              * Page Size
-             * @default 20
+             * @description （可省略，默认 20）
              */
-            page_size: number;
+            page_size?: number;
             /**
              * Phone
-             * @default null
+             * @description （可省略，默认 null）
              */
-            phone: string | null;
+            phone?: string | null;
             /**
              * Position
-             * @default null
+             * @description （可省略，默认 null）
              */
-            position: string | null;
+            position?: string | null;
         };
         /**
          * StaffPage
@@ -4264,16 +4301,14 @@ export interface components {
             address: string;
             /**
              * Birth Date
-             * @description 出生日期；同姓名，省略则不变
-             * @default null
+             * @description 出生日期；同姓名，省略则不变（可省略，默认 null）
              */
-            birth_date: string | null;
+            birth_date?: string | null;
             /**
              * Education
-             * @description 学历
-             * @default null
+             * @description 学历（可省略，默认 null）
              */
-            education: ("博士研究生" | "硕士研究生" | "大学本科" | "大学专科" | "中专" | "高中" | "初中及以下") | null;
+            education?: ("博士研究生" | "硕士研究生" | "大学本科" | "大学专科" | "中专" | "高中" | "初中及以下") | null;
             /**
              * Email
              * Format: email
@@ -4282,58 +4317,49 @@ export interface components {
             email: string;
             /**
              * Employer
-             * @description 所属单位
-             * @default null
+             * @description 所属单位（可省略，默认 null）
              */
-            employer: string | null;
+            employer?: string | null;
             /**
              * Ethnicity
-             * @description 民族
-             * @default null
+             * @description 民族（可省略，默认 null）
              */
-            ethnicity: ("汉族" | "蒙古族" | "回族" | "藏族" | "维吾尔族" | "苗族" | "彝族" | "壮族" | "布依族" | "朝鲜族" | "满族" | "侗族" | "瑶族" | "白族" | "土家族" | "哈尼族" | "哈萨克族" | "傣族" | "黎族" | "傈僳族" | "佤族" | "畲族" | "高山族" | "拉祜族" | "水族" | "东乡族" | "纳西族" | "景颇族" | "柯尔克孜族" | "土族" | "达斡尔族" | "仫佬族" | "羌族" | "布朗族" | "撒拉族" | "毛南族" | "仡佬族" | "锡伯族" | "阿昌族" | "普米族" | "塔吉克族" | "怒族" | "乌孜别克族" | "俄罗斯族" | "鄂温克族" | "德昂族" | "保安族" | "裕固族" | "京族" | "塔塔尔族" | "独龙族" | "鄂伦春族" | "赫哲族" | "门巴族" | "珞巴族" | "基诺族") | null;
+            ethnicity?: ("汉族" | "蒙古族" | "回族" | "藏族" | "维吾尔族" | "苗族" | "彝族" | "壮族" | "布依族" | "朝鲜族" | "满族" | "侗族" | "瑶族" | "白族" | "土家族" | "哈尼族" | "哈萨克族" | "傣族" | "黎族" | "傈僳族" | "佤族" | "畲族" | "高山族" | "拉祜族" | "水族" | "东乡族" | "纳西族" | "景颇族" | "柯尔克孜族" | "土族" | "达斡尔族" | "仫佬族" | "羌族" | "布朗族" | "撒拉族" | "毛南族" | "仡佬族" | "锡伯族" | "阿昌族" | "普米族" | "塔吉克族" | "怒族" | "乌孜别克族" | "俄罗斯族" | "鄂温克族" | "德昂族" | "保安族" | "裕固族" | "京族" | "塔塔尔族" | "独龙族" | "鄂伦春族" | "赫哲族" | "门巴族" | "珞巴族" | "基诺族") | null;
             /**
              * Honor
-             * @description 院士/大师
-             * @default null
+             * @description 院士/大师（可省略，默认 null）
              */
-            honor: ("无" | "中国科学院院士" | "中国工程院院士" | "全国工程勘察设计大师" | "省级工程勘察设计大师" | "其他大师称号") | null;
+            honor?: ("无" | "中国科学院院士" | "中国工程院院士" | "全国工程勘察设计大师" | "省级工程勘察设计大师" | "其他大师称号") | null;
             /**
              * Name
-             * @description 姓名；仅本单位创建且尚未激活的账号可修改，省略则不变
-             * @default null
+             * @description 姓名；仅本单位创建且尚未激活的账号可修改，省略则不变（可省略，默认 null）
              */
-            name: string | null;
+            name?: string | null;
             /**
              * Political Status
-             * @description 政治面貌
-             * @default null
+             * @description 政治面貌（可省略，默认 null）
              */
-            political_status: ("中共党员" | "中共预备党员" | "共青团员" | "民革党员" | "民盟盟员" | "民建会员" | "民进会员" | "农工党党员" | "致公党党员" | "九三学社社员" | "台盟盟员" | "无党派人士" | "群众") | null;
+            political_status?: ("中共党员" | "中共预备党员" | "共青团员" | "民革党员" | "民盟盟员" | "民建会员" | "民进会员" | "农工党党员" | "致公党党员" | "九三学社社员" | "台盟盟员" | "无党派人士" | "群众") | null;
             /**
              * Position
-             * @description 职务
-             * @default null
+             * @description 职务（可省略，默认 null）
              */
-            position: string | null;
+            position?: string | null;
             /**
              * Postcode
-             * @description 邮编（6位数字）
-             * @default null
+             * @description 邮编（6位数字）（可省略，默认 null）
              */
-            postcode: string | null;
+            postcode?: string | null;
             /**
              * Remarks
-             * @description 备注
-             * @default null
+             * @description 备注（可省略，默认 null）
              */
-            remarks: string | null;
+            remarks?: string | null;
             /**
              * Sex
-             * @description 性别；同姓名，省略则不变
-             * @default null
+             * @description 性别；同姓名，省略则不变（可省略，默认 null）
              */
-            sex: ("male" | "female") | null;
+            sex?: ("male" | "female") | null;
             /**
              * Specialty
              * @description 从事专业
@@ -4341,10 +4367,9 @@ export interface components {
             specialty: string;
             /**
              * Title
-             * @description 职称
-             * @default null
+             * @description 职称（可省略，默认 null）
              */
-            title: string | null;
+            title?: string | null;
             /**
              * Work Start
              * @description 参加工作时间（YYYY-MM）
@@ -4459,10 +4484,9 @@ export interface components {
         TraineeRegister: {
             /**
              * Birth Date
-             * @description 出生日期；居民身份证可省略
-             * @default null
+             * @description 出生日期；居民身份证可省略（可省略，默认 null）
              */
-            birth_date: string | null;
+            birth_date?: string | null;
             /**
              * Email
              * Format: email
@@ -4474,11 +4498,8 @@ export interface components {
              * @description 证件号码
              */
             id_number: string;
-            /**
-             * @description 证件类型
-             * @default resident_id
-             */
-            id_type: components["schemas"]["IdType"];
+            /** @description 证件类型（可省略，默认 "resident_id"） */
+            id_type?: components["schemas"]["IdType"];
             /**
              * Name
              * @description 姓名
@@ -4493,10 +4514,9 @@ export interface components {
             phone: string;
             /**
              * Sex
-             * @description 性别；居民身份证可省略（由号码推出）
-             * @default null
+             * @description 性别；居民身份证可省略（由号码推出）（可省略，默认 null）
              */
-            sex: ("male" | "female") | null;
+            sex?: ("male" | "female") | null;
             /** Sms Code */
             sms_code: string;
         };
@@ -4507,9 +4527,9 @@ export interface components {
         UnitEnrollmentCreate: {
             /**
              * Address Id
-             * @default null
+             * @description （可省略，默认 null）
              */
-            address_id: string | null;
+            address_id?: string | null;
             /** Session Id */
             session_id: string;
             /** Trainee Ids */
@@ -4647,20 +4667,20 @@ export interface components {
         UnitVerificationQuery: {
             /**
              * Page
-             * @default 1
+             * @description （可省略，默认 1）
              */
-            page: number;
+            page?: number;
             /**
              * Page Size
-             * @default 20
+             * @description （可省略，默认 20）
              */
-            page_size: number;
+            page_size?: number;
             /**
              * Status
-             * @default pending
+             * @description （可省略，默认 "pending"）
              * @enum {string}
              */
-            status: "unverified" | "pending" | "verified" | "rejected";
+            status?: "unverified" | "pending" | "verified" | "rejected";
         };
         /**
          * VerificationDecisionIn
@@ -4674,10 +4694,9 @@ export interface components {
             decision: "approve" | "reject";
             /**
              * Reason
-             * @description 驳回原因（驳回时必填，会告知单位）
-             * @default null
+             * @description 驳回原因（驳回时必填，会告知单位）（可省略，默认 null）
              */
-            reason: string | null;
+            reason?: string | null;
         };
         /**
          * WaitlistJoin
@@ -4688,10 +4707,9 @@ export interface components {
             session_id: string;
             /**
              * Trainee Id
-             * @description 单位为其员工候补时填写
-             * @default null
+             * @description 单位为其员工候补时填写（可省略，默认 null）
              */
-            trainee_id: string | null;
+            trainee_id?: string | null;
         };
         /**
          * WaitlistOut
@@ -4720,14 +4738,14 @@ export interface components {
             bind_ticket: string;
             /**
              * Password
-             * @default null
+             * @description （可省略，默认 null）
              */
-            password: string | null;
+            password?: string | null;
             /**
              * Sms Code
-             * @default null
+             * @description （可省略，默认 null）
              */
-            sms_code: string | null;
+            sms_code?: string | null;
         } & ({
             password: string;
         } | {

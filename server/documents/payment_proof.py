@@ -5,7 +5,14 @@ name or the declared type: JPEG, PNG, WebP, or HEIC/HEIF (iPhones; through ``pil
 converted to JPEG). Anything else — a PDF renamed ``.jpg`` — is 415. The pixel count is checked
 from the header before decoding (422), then the picture is decoded, turned upright by its EXIF
 orientation and written afresh in its own format (HEIC as JPEG): no EXIF, GPS, ICC or comment
-survives. A screenshot stays at full resolution (the OCR reads it) up to ``MAX_SIDE``.
+survives. A screenshot stays at full resolution (the OCR reads it) up to ``MAX_SIDE`` (phones'
+screenshots are at most 1440×3200, a 12 MP photo of a screen 4032×3024 is kept as it is: scaling it
+would cost more than it saves); a bigger picture (a 48 MP photo) is scaled down, a JPEG already while
+it is decoded (draft mode: the decoder's 1/2, 1/4, 1/8 scaling, never below 3/4 of ``MAX_SIDE``).
+
+Cost (bench/README.md "payments"): the encoding is most of it. PNG is written at zlib level 1 (a
+screenshot's flat colours compress nearly as well, in half the time of level 6); JPEG at quality 85,
+without chroma subsampling (coloured text stays sharp for the reviewer and the OCR).
 """
 
 from __future__ import annotations
@@ -22,7 +29,10 @@ from server.errors import too_large, unsupported_media
 MAX_BYTES = 8 * 1024 * 1024  # one proof
 MAX_PIXELS = 40_000_000
 MAX_SIDE = 4096
-JPEG_QUALITY = 90
+JPEG_QUALITY = 85
+PNG_COMPRESS_LEVEL = 1
+WEBP_QUALITY = 85
+WEBP_METHOD = 2  # 0 fastest … 6 smallest
 
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif"}
 
@@ -84,6 +94,11 @@ def normalize_proof(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int 
         raise corrupt() from exc
     if image.width * image.height > limit:
         raise too_many_pixels(limit)
+    if kind == "JPEG" and max(image.size) > MAX_SIDE:
+        # Decode at a reduced scale (EXIF rotation keeps the sides), at least 3/4 of MAX_SIDE: an 8064-pixel
+        # photo is decoded at 4032 and kept so, rather than decoded in full to be scaled by 0.51.
+        factor = 0.75 * MAX_SIDE / max(image.size)
+        image.draft(image.mode, (round(image.width * factor), round(image.height * factor)))
     try:
         image.load()
         upright = ImageOps.exif_transpose(image) or image
@@ -96,15 +111,15 @@ def normalize_proof(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int 
     if max(clean.size) > MAX_SIDE:
         factor = MAX_SIDE / max(clean.size)
         clean = clean.resize((max(1, round(clean.width * factor)), max(1, round(clean.height * factor))),
-                             Image.Resampling.LANCZOS)
+                             Image.Resampling.BICUBIC, reducing_gap=2.0)
     # A fresh image of the pixels only: nothing of the original's metadata can come along.
     fresh = Image.frombytes(clean.mode, clean.size, clean.tobytes())
     out = BytesIO()
     if kind == "PNG":
-        fresh.save(out, "PNG", compress_level=6)
+        fresh.save(out, "PNG", compress_level=PNG_COMPRESS_LEVEL)
         content_type = "image/png"
     elif kind == "WEBP":
-        fresh.save(out, "WEBP", quality=90, method=4)
+        fresh.save(out, "WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
         content_type = "image/webp"
     else:
         fresh.convert("RGB").save(out, "JPEG", quality=JPEG_QUALITY, subsampling=0)

@@ -695,18 +695,32 @@ def _field_path(error: Any) -> str:
 
 
 def zh_error_message(error: Any) -> str:
-    """A Chinese message for one pydantic error (our own validators already speak Chinese)."""
+    """A Chinese message for one pydantic error, whatever its type.
+
+    Our own validators already speak Chinese (their text is kept); a library's ``value_error`` in
+    English (email-validator's "value is not a valid email address: …") and any type without a
+    translation get a Chinese message, never the English one.
+    """
     kind = error["type"]
     ctx = error.get("ctx") or {}
     if kind in ("value_error", "assertion_error"):
-        return str(ctx.get("error", error["msg"])).removeprefix("Value error, ")
+        text = str(ctx.get("error", error.get("msg", ""))).removeprefix("Value error, ")
+        if _CJK.search(text):
+            return text
+        return "邮箱格式不正确" if "email" in text.lower() else "格式不正确"
     template = _ZH_ERRORS.get(kind)
     if template is None:
         return "格式不正确"
+    if isinstance(ctx.get("expected"), str):  # "'a', 'b' or 'c'": pydantic's English "or"
+        ctx = {**ctx, "expected": ctx["expected"].replace(" or ", ", ")}
     try:
         return template.format(**ctx)
-    except (KeyError, IndexError):
-        return template
+    except (KeyError, IndexError, ValueError):
+        return _ZH_PLAIN.sub("", template).strip("：，, ") or "格式不正确"
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_ZH_PLAIN = re.compile(r"[（(]?\{[^}]*\}[)）]?")  # a placeholder the error did not fill
 
 
 _ZH_ERRORS: dict[str, str] = {
@@ -743,6 +757,84 @@ _ZH_ERRORS: dict[str, str] = {
     "too_long": "最多 {max_length} 项",
     "url_parsing": "应为网址",
     "json_invalid": "不是有效的 JSON",
+    # the rest of pydantic's error types (tests/handlers/test_base_errors.py walks them all)
+    "json_type": "应为 JSON 文本",
+    "none_required": "应为空",
+    "multiple_of": "应为 {multiple_of} 的倍数",
+    "finite_number": "应为有限的数字",
+    "iterable_type": "应为列表",
+    "iteration_error": "列表内容有误",
+    "string_unicode": "文本编码无效",
+    "string_not_ascii": "只能包含英文字母、数字和符号",
+    "int_parsing_size": "数字超出范围",
+    "bytes_type": "应为文本",
+    "bytes_too_short": "长度不能少于 {min_length} 个字节",
+    "bytes_too_long": "长度不能超过 {max_length} 个字节",
+    "bytes_invalid_encoding": "编码无效",
+    "set_type": "应为列表",
+    "frozen_set_type": "应为列表",
+    "tuple_type": "应为列表",
+    "deque_type": "应为列表",
+    "set_item_not_hashable": "列表中有无效的项",
+    "mapping_type": "应为对象",
+    "frozen_dict_type": "应为对象",
+    "ordered_dict_type": "应为对象",
+    "counter_type": "应为对象",
+    "dataclass_type": "应为对象",
+    "dataclass_exact_type": "应为对象",
+    "named_tuple_type": "应为列表",
+    "invalid_key": "对象的键无效",
+    "no_such_attribute": "不允许的字段",
+    "frozen_field": "该字段不可修改",
+    "frozen_instance": "该对象不可修改",
+    "date_from_datetime_inexact": "应为日期（YYYY-MM-DD），不含时间",
+    "date_past": "应为过去的日期",
+    "date_future": "应为将来的日期",
+    "time_type": "应为时间（HH:MM:SS）",
+    "time_parsing": "应为时间（HH:MM:SS）",
+    "datetime_object_invalid": "时间无效",
+    "datetime_past": "应为过去的时间",
+    "datetime_future": "应为将来的时间",
+    "timezone_naive": "时间不应带时区",
+    "timezone_aware": "时间应带时区",
+    "timezone_offset": "时区不正确",
+    "time_delta_type": "应为时长",
+    "time_delta_parsing": "应为时长",
+    "union_tag_invalid": "类型取值无效，可选：{expected_tags}",
+    "union_tag_not_found": "缺少类型字段 {discriminator}",
+    "url_type": "应为网址",
+    "url_syntax_violation": "网址格式不正确",
+    "url_too_long": "网址过长（最多 {max_length} 个字符）",
+    "url_scheme": "网址协议不正确，可选：{expected_schemes}",
+    "uuid_type": "应为 UUID",
+    "uuid_parsing": "应为 UUID",
+    "uuid_version": "UUID 版本不正确",
+    "decimal_type": "应为数字",
+    "decimal_parsing": "应为数字",
+    "decimal_max_digits": "数字最多 {max_digits} 位",
+    "decimal_max_places": "小数最多 {decimal_places} 位",
+    "decimal_whole_digits": "整数部分最多 {whole_digits} 位",
+    "fraction_type": "应为数字",
+    "fraction_parsing": "应为数字",
+    "complex_type": "应为数字",
+    "complex_str_parsing": "应为数字",
+    "is_instance_of": "类型不正确",
+    "is_subclass_of": "类型不正确",
+    "callable_type": "类型不正确",
+    "arguments_type": "参数格式不正确",
+    "missing_argument": "必填项",
+    "missing_keyword_only_argument": "必填项",
+    "missing_positional_only_argument": "必填项",
+    "unexpected_keyword_argument": "不允许的字段",
+    "unexpected_positional_argument": "不允许的参数",
+    "multiple_argument_values": "参数重复",
+    "missing_sentinel_error": "不允许的值",
+    "ellipsis_error": "不允许的值",
+    "get_attribute_error": "无法读取该字段",
+    "default_factory_not_called": "缺少默认值",
+    "needs_python_object": "格式不正确",
+    "recursion_loop": "数据嵌套有循环",
+    "recursion_depth_exceeded": "数据嵌套过深",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
@@ -171,6 +171,38 @@ class ReviewOut(BaseModel):
     at: datetime
 
 
+class OcrReadingOut(BaseModel):
+    """What the OCR read on one proof picture (``None`` where it could not read it)."""
+
+    amount_fen: int | None = Field(description="转账金额（分）")
+    paid_at: datetime | None = Field(description="转账时间")
+    payee_name: str | None = Field(description="收款方")
+    payee_account_tail: str | None = Field(description="收款账号尾号")
+    remark: str | None = Field(description="转账备注")
+    lines: list[str] = Field(description="识别出的全部文字行")
+    seconds: float | None = Field(description="识别用时（秒）")
+    error: str | None = Field(description="无法识别时的原因")
+
+
+class OcrFlagOut(BaseModel):
+    """A hint beside the image: where the reading differs from what is expected (never a decision)."""
+
+    code: str
+    message: str
+    proof_index: int | None = Field(description="所指的凭证序号（0 起）；None：整笔缴费")
+    soft: bool = Field(description="弱提示（未能识别、备注无付款编号：请人工核对）")
+
+
+class OcrReviewOut(BaseModel):
+    """The OCR pre-check as reviewers see it (the job's bookkeeping, such as image hashes, stays inside)."""
+
+    status: Literal["pending", "done", "failed"]
+    readings: list[OcrReadingOut]
+    flags: list[OcrFlagOut]
+    at: datetime | None
+    error: str | None
+
+
 class PaymentOut(BaseModel):
     """A payment as its payer and the reviewers see it (``ocr`` only for reviewers)."""
 
@@ -188,7 +220,7 @@ class PaymentOut(BaseModel):
     invoice: InvoiceSnapshotOut
     submitted_at: datetime
     review: ReviewOut | None
-    ocr: dict[str, Any] | None = Field(default=None, description="OCR 预审读数与提示（仅审核人员可见）")
+    ocr: OcrReviewOut | None = Field(default=None, description="OCR 预审读数与提示（仅审核人员可见）")
     invoice_issue: InvoiceIssueOut | None = Field(default=None, description="已开发票信息")
 
 
@@ -208,7 +240,9 @@ class ReviewQueueQuery(PageQuery):
     session_id: ObjectIdStr | None = None
     unit_id: ObjectIdStr | None = None
     flag: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] | None = Field(
-        default=None, description="OCR 提示：any 有提示 / none 无提示 / 某一提示代码")
+        default=None,
+        description="OCR 提示：any 有明确提示（金额、收款方、账号、时间、重复截图）/ soft 仅“请人工核对”类提示 / "
+                    "none 已识别且无提示 / 某一提示代码")
 
 
 class RejectIn(StrictModel):

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,10 @@ class AuditLog:
         subject_id: ObjectId | None = None,
         ip: str | None = None,
         details: dict[str, Any] | None = None,
+        session: AsyncClientSession | None = None,
     ) -> None:
-        """Append one entry; ``subject`` is a masked, human-readable name of what changed."""
+        """Append one entry; ``subject`` is a masked, human-readable name of what changed. With ``session``
+        the entry is part of that transaction (it lands with the change it records, or not at all)."""
         entry = {
             "at": self.now(),
             "action": action,
@@ -48,7 +51,7 @@ class AuditLog:
             "ip": ip,
             "details": details or {},
         }
-        await self.entries.insert_one(entry)
+        await self.entries.insert_one(entry, session=session)
         log.info("audit %s actor=%s subject=%s", action, actor_id, subject)
 
     async def list(

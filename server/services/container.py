@@ -43,7 +43,7 @@ from server.services.payments.exports import PaymentExportService
 from server.services.payments.invoices import InvoiceService
 from server.services.payments.ocr import JOB_KIND as OCR_JOB_KIND
 from server.services.payments.ocr import PaymentOcr
-from server.services.payments.ocr_reader import OcrWorker
+from server.services.payments.ocr_reader import OcrWorker, ocr_niceness
 from server.services.payments.payments import PaymentService, proof_file_reader
 from server.services.pii import FieldCipher
 from server.services.privacy import PrivacyService
@@ -214,7 +214,7 @@ def build_services(
     reminders = DeadlineReminders(db, jobs=jobs, window=timedelta(hours=settings.payment_reminder_hours))
     payment_ocr = PaymentOcr(  # its OCR process starts with the first job, then keeps the models loaded
         db, worker=OcrWorker(memory_mb=settings.ocr_memory_mb, timeout=settings.ocr_timeout_seconds,
-                            niceness=settings.executor_niceness),
+                            niceness=ocr_niceness(settings.executor_niceness)),
         read_proof=proof_file_reader(db), max_attempts=settings.jobs_max_attempts)
     runner.register(OCR_JOB_KIND, payment_ocr.run_job)
     return Services(

@@ -7,7 +7,9 @@ network calls (WeChat). Each pool has a bounded queue (:class:`BoundedExecutor`)
 once ``workers + queue`` tasks are in flight, the next submission is refused at
 once with 503 ``server_busy`` and ``Retry-After`` instead of waiting behind
 work that may take seconds. Background work that should wait rather than fail
-(bulk photo jobs) runs inside :func:`patient`.
+(bulk photo jobs) runs inside :func:`patient`; a request whose wait would be short
+(a payment's proof pictures) inside ``patient(max_wait=…)``: it waits that long for
+room, then gets the 503.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import math
 import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -29,7 +32,9 @@ CpuRunner = Callable[..., Awaitable[Any]]
 T = TypeVar("T")
 
 BUSY_RETRY_SECONDS = 2  # a busy pool usually drains in a second or two
-_PATIENT: contextvars.ContextVar[bool] = contextvars.ContextVar("patient_cpu", default=False)
+PATIENT_POLL_SECONDS = 0.05
+# None: refuse at once; a number: wait that many seconds at most for room (math.inf: for ever).
+_PATIENT: contextvars.ContextVar[float | None] = contextvars.ContextVar("patient_cpu", default=None)
 
 
 def server_busy(pool: str, retry_after: int = BUSY_RETRY_SECONDS) -> AppError:
@@ -125,9 +130,10 @@ def make_pools(
 
 
 @contextlib.contextmanager
-def patient() -> Iterator[None]:
-    """Within this block (and the tasks it starts), :func:`cpu_runner` waits for room instead of a 503."""
-    token = _PATIENT.set(True)
+def patient(max_wait: float = math.inf) -> Iterator[None]:
+    """Within this block (and the tasks it starts), :func:`cpu_runner` waits for room instead of a 503:
+    for ever by default, or at most ``max_wait`` seconds per call (then the 503)."""
+    token = _PATIENT.set(max_wait)
     try:
         yield
     finally:
@@ -138,19 +144,21 @@ def cpu_runner(executor: Executor) -> CpuRunner:
     """``await run(fn, *args, **kwargs)`` runs ``fn`` in ``executor`` and returns its result.
 
     A full :class:`BoundedExecutor` answers 503 ``server_busy``, or, inside
-    :func:`patient`, is asked again a moment later.
+    :func:`patient`, is asked again a moment later (until its ``max_wait`` is up).
     """
 
     async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         call = functools.partial(fn, *args, **kwargs)
         loop = asyncio.get_running_loop()
+        max_wait = _PATIENT.get()
+        give_up = None if max_wait is None else loop.time() + max_wait
         while True:
             try:
                 future = loop.run_in_executor(executor, call)
             except AppError as exc:
-                if exc.code != "server_busy" or not _PATIENT.get():
+                if exc.code != "server_busy" or give_up is None or loop.time() >= give_up:
                     raise
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(PATIENT_POLL_SECONDS)
                 continue
             return await future
 

@@ -7,7 +7,7 @@ from io import BytesIO
 import pytest
 from PIL import Image
 
-from server.documents.payment_proof import normalize_proof, sniff
+from server.documents.payment_proof import MAX_SIDE, normalize_proof, sniff
 from server.errors import AppError
 
 
@@ -69,3 +69,17 @@ def test_too_big_and_broken_pictures_are_refused() -> None:
 
 def test_sniffing_ignores_names_and_reads_the_bytes() -> None:
     assert sniff(_picture("PNG")) == "PNG" and sniff(_picture("WEBP")) == "WEBP" and sniff(_picture("HEIF")) == "HEIF"
+
+
+@pytest.mark.parametrize(("fmt", "size", "expected"), [
+    ("JPEG", (8000, 2000), (4000, 1000)),  # decoded at half scale (draft), not scaled further
+    ("JPEG", (1080, 2400), (1080, 2400)),  # a phone's screenshot: full resolution
+    ("PNG", (5000, 1000), (MAX_SIDE, round(1000 * MAX_SIDE / 5000))),  # no draft for PNG: scaled to MAX_SIDE
+])
+def test_big_pictures_are_scaled_down_keeping_their_shape(fmt: str, size: tuple[int, int],
+                                                          expected: tuple[int, int]) -> None:
+    proof = normalize_proof(_picture(fmt, size))
+    assert (proof.width, proof.height) == expected
+    assert max(proof.width, proof.height) <= MAX_SIDE
+    with Image.open(BytesIO(proof.data)) as stored:
+        assert stored.size == expected

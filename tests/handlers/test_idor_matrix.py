@@ -163,7 +163,7 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
 
 async def _invoiced_payment(api: ApiClient, services: Services, payment_id: str, reviewer: str | None) -> str:
     """Trainee A's payment, approved by the reviewer, with an e-invoice PDF."""
-    from tests.services.payments.invoice_helpers import demo_pdf
+    from tests.services.payments.helpers import demo_pdf
 
     await _ok(await api.post(f"/api/v1/review/payments/{payment_id}/approve", {}, token=reviewer), "approve")
     body, ctype = multipart([("file", "发票.pdf", demo_pdf())], {**BODIES["PaymentInvoiceHandler.put"]["json"]})
@@ -172,9 +172,16 @@ async def _invoiced_payment(api: ApiClient, services: Services, payment_id: str,
     await _ok(r, "invoice")
     for _ in range(200):  # the invoice_ready notification is sent by the job runner: let it finish first
         if await services.db["jobs"].count_documents({"payload.kind": "invoice_ready", "status": "done"}):
-            return payment_id
+            break
         await asyncio.sleep(0.05)
-    raise AssertionError("the invoice_ready notification was not sent")
+    else:
+        raise AssertionError("the invoice_ready notification was not sent")
+    for _ in range(1200):  # and the OCR job, which writes the payment's ``ocr`` in the background
+        payment = await services.db["payments"].find_one({"_id": ObjectId(payment_id)}, {"ocr.status": 1})
+        if payment is not None and payment["ocr"]["status"] != "pending":
+            return payment_id
+        await asyncio.sleep(0.1)
+    raise AssertionError("the OCR job did not finish")
 
 
 async def _photo_job(api: ApiClient, unit: str | None) -> str:

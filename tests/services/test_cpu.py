@@ -60,6 +60,29 @@ async def test_patient_work_waits_for_room_instead_of_503(pool: BoundedExecutor)
     await asyncio.gather(*held, opener)
 
 
+@pytest.mark.parametrize("frees_after", [0.2, None], ids=["room_within_the_wait", "still_full"])
+async def test_a_bounded_wait_gets_the_room_that_frees_in_time_else_503(pool: BoundedExecutor,
+                                                                       frees_after: float | None) -> None:
+    gate = threading.Event()
+    run = cpu_runner(pool)
+    held = [asyncio.ensure_future(run(gate.wait, 5)) for _ in range(2)]
+    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    if frees_after is not None:
+        loop.call_later(frees_after, gate.set)
+    started = loop.time()
+    with patient(max_wait=0.6):
+        if frees_after is not None:
+            assert await run(sum, [2, 3]) == 5
+            assert loop.time() - started < 0.6
+        else:
+            with pytest.raises(AppError) as busy:
+                await run(sum, [2, 3])
+            assert busy.value.code == "server_busy" and loop.time() - started >= 0.6
+    gate.set()
+    await asyncio.gather(*held)
+
+
 def test_plain_run_in_executor_is_bounded_too(pool: BoundedExecutor) -> None:
     """The hasher and the WeChat adapter call loop.run_in_executor: submit itself refuses."""
     gate = threading.Event()

@@ -91,9 +91,19 @@ class InvoiceService:
         # Refuse early, before a file is stored; the transaction checks again.
         _check_approved(await self.payments.find_one({"_id": oid}, {"status": 1}))
         file_id = await self._store(oid, pdf) if pdf is not None else None
+
+        async def work(s: AsyncClientSession | None) -> tuple[dict[str, Any] | None, dict[str, Any], bool]:
+            before, issue, notified = await self._write(s, oid, body, file_id, principal.account_id)
+            await self.audit.record(  # in the same transaction: no invoice recorded without its entry
+                "payment.invoice_record", actor_id=principal.account_id, actor_role=principal.role,
+                subject=f"payment:{oid}", subject_id=oid, ip=ip,
+                details={"number": issue["number"], "type": issue["type"], "medium": issue["medium"],
+                         "file": issue["file_id"] is not None, "replaced": before is not None, "notified": notified},
+                session=s)
+            return before, issue, notified
+
         try:
-            before, issue, notified = await self._in_transaction(
-                lambda s: self._write(s, oid, body, file_id, principal.account_id))
+            before, issue, notified = await self._in_transaction(work)
         except BaseException:
             if file_id is not None:
                 await self._delete_file(file_id)
@@ -101,12 +111,6 @@ class InvoiceService:
         replaced = (before or {}).get("file_id")
         if replaced is not None and replaced != issue["file_id"]:
             await self._delete_file(replaced)
-        await self.audit.record(
-            "payment.invoice_record", actor_id=principal.account_id, actor_role=principal.role,
-            subject=f"payment:{oid}", subject_id=oid, ip=ip,
-            details={"number": issue["number"], "type": issue["type"], "medium": issue["medium"],
-                     "file": issue["file_id"] is not None, "replaced": before is not None, "notified": notified},
-        )
         out = invoice_issue_out({"invoice_issue": issue})
         assert out is not None
         return InvoiceRecordedOut(payment_id=str(oid), invoice_issue=out, notified=notified)

@@ -109,6 +109,15 @@ class OcrError(Exception):
         self.message = message
 
 
+OCR_BEHIND_DOCUMENTS = 9  # nice levels below the document threads
+
+
+def ocr_niceness(executor_niceness: int) -> int:
+    """The OCR process's nice value: below the document threads (a payer waits for their pictures to be
+    cleaned; nobody waits for the OCR reading), at most 19; 0 (not niced) when the documents are not."""
+    return min(19, executor_niceness + OCR_BEHIND_DOCUMENTS) if executor_niceness else 0
+
+
 def _serve(conn: Connection, memory_mb: int, niceness: int) -> None:
     """The child process: cap the memory, lower the priority, load the models once, read on request."""
     limit = memory_mb * 1024 * 1024

@@ -31,7 +31,6 @@ note) is shown to the payer on the payment and on each enrollment, which gets a 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -56,6 +55,7 @@ from server.models.payments import (
     MAX_PROOFS,
     PAYMENT_STATUS_LABELS,
     InvoiceSnapshotOut,
+    OcrReviewOut,
     PaymentDueOut,
     PaymentLineOut,
     PaymentOut,
@@ -71,6 +71,7 @@ from server.services.accounts.personal import id_masked_of
 from server.services.accounts.repository import AccountRepository
 from server.services.audit import AuditLog
 from server.services.catalog.seats import in_transaction
+from server.services.cpu import patient
 from server.services.enrollment.enrollments import EnrollmentService
 from server.services.enrollment.templates import INVOICE_SEALED, TemplateService
 from server.services.ids import parse_object_id
@@ -92,6 +93,9 @@ PAYER_ROLES = frozenset({"trainee", "unit"})
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 REFERENCE_LENGTH = 8
 ORPHAN_PROOF_AGE = timedelta(hours=1)
+# How long a submit waits for room in the document pool per picture before 503 ``server_busy``: twenty
+# payers at once queue ~40 pictures of ~50 ms on two threads (bench/README.md "payments").
+PROOF_QUEUE_WAIT = 8.0
 
 _UNPAID = {str(EnrollmentStatus.pending_payment), str(EnrollmentStatus.rejected)}
 _PAID = {str(EnrollmentStatus.approved), str(EnrollmentStatus.completed)}
@@ -215,8 +219,9 @@ class PaymentService:
         docs = await self._payable(principal, body.enrollment_ids)
         invoice = await self._invoice_snapshot(principal, body)
         proofs: list[Proof] = []
-        for data in files:  # one at a time: five big pictures must not take every worker
-            proofs.append(await self.run_cpu(normalize_proof, data))
+        with patient(max_wait=PROOF_QUEUE_WAIT):  # a full document pool drains in seconds: wait, then 503
+            for data in files:  # one at a time: five big pictures must not take every worker
+                proofs.append(await self.run_cpu(normalize_proof, data))
         payment_id, now = ObjectId(), self.now()
         lines = await self._lines(docs)
         stored: list[ObjectId] = []
@@ -243,19 +248,24 @@ class PaymentService:
                 "ocr": {"status": "pending"},
                 "submitted_at": now, "created_at": now, "updated_at": now,
             }
-            await in_transaction(self.db, lambda s: self._insert(doc, s))
+
+            async def work(s: AsyncClientSession) -> None:
+                await self._insert(doc, s)
+                # Audited in the same transaction: no transition without its entry, no entry without it.
+                await self.audit.record(
+                    "payment.submit", actor_id=principal.account_id, actor_role=principal.role,
+                    subject_id=payment_id, ip=ip, subject=f"payment:{doc['reference']}",
+                    details={"enrollments": [str(i) for i in doc["enrollment_ids"]], "amount_fen": doc["amount_fen"],
+                             "proofs": len(stored), "ignored_amount_fen": body.amount_fen}, session=s)
+                for enrollment_id in doc["enrollment_ids"]:
+                    await self.audit.record("enrollment.payment_submitted", actor_id=principal.account_id,
+                                            actor_role=principal.role, subject_id=enrollment_id, ip=ip,
+                                            details={"payment_id": str(payment_id)}, session=s)
+
+            await in_transaction(self.db, work)
         except BaseException:
             await self._delete_files(stored)
             raise
-        await self.audit.record(
-            "payment.submit", actor_id=principal.account_id, actor_role=principal.role, subject_id=payment_id, ip=ip,
-            subject=f"payment:{doc['reference']}",
-            details={"enrollments": [str(i) for i in doc["enrollment_ids"]], "amount_fen": doc["amount_fen"],
-                     "proofs": len(stored), "ignored_amount_fen": body.amount_fen})
-        for enrollment_id in doc["enrollment_ids"]:
-            await self.audit.record("enrollment.payment_submitted", actor_id=principal.account_id,
-                                    actor_role=principal.role, subject_id=enrollment_id, ip=ip,
-                                    details={"payment_id": str(payment_id)})
         return doc
 
     async def _insert(self, doc: dict[str, Any], s: AsyncClientSession) -> None:
@@ -352,7 +362,7 @@ class PaymentService:
                 review=ReviewOut(decision=review["decision"], reason_code=review.get("reason_code"),
                                  reason=review.get("reason"), reviewer_id=str(review["reviewer_id"]),
                                  at=review["at"]) if review else None,
-                ocr=_jsonable(ocr_for_review(d.get("ocr"))) if staff else None,
+                ocr=OcrReviewOut.model_validate(ocr_for_review(d.get("ocr"))) if staff else None,
                 invoice_issue=invoice_issue_out(d),
             ))
         return out
@@ -386,17 +396,14 @@ class PaymentService:
             filters["session_ids"] = ObjectId(query.session_id)
         if query.unit_id:
             filters["unit_id"] = ObjectId(query.unit_id)
-        if query.flag == "any":
-            filters["ocr.flags.0"] = {"$exists": True}
-        elif query.flag == "none":
-            filters["ocr.flags.0"] = {"$exists": False}
-        elif query.flag:
-            filters["ocr.flags.code"] = query.flag
+        filters.update(flag_filter(query.flag))
         order = 1 if query.status == "submitted" else -1
-        page = self.payments.find(filters).sort([("submitted_at", order), ("_id", order)]) \
+        # No projection: the embedded database applies one in Python, slower than sending the whole document.
+        docs = await self.payments.find(filters).sort([("submitted_at", order), ("_id", order)]) \
             .skip(query.skip).limit(query.page_size).to_list()
-        total, docs = await asyncio.gather(self.payments.count_documents(filters), page)
-        return docs, total
+        if query.skip == 0 and len(docs) < query.page_size:
+            return docs, len(docs)  # the whole queue is on this page: no count needed
+        return docs, await self.payments.count_documents(filters)
 
     async def approve(self, reviewer: Principal, payment_id: str, *, ip: str | None) -> dict[str, Any]:
         """Approve: the payment and every one of its enrollments, in one transaction (see the module notes)."""
@@ -430,21 +437,22 @@ class PaymentService:
                 raise errors.conflict("enrollment_changed", "该缴费的部分报名已取消或过期，不能审核通过；请驳回",
                                       {"enrollments": len(done["enrollment_ids"]), "under_review": len(moved)})
             await self._notify(done, moved, s)
+            # Audited in the decision's transaction: no transition without its entry.
+            await self.audit.record(
+                "payment.approve" if approved else "payment.reject", actor_id=reviewer.account_id,
+                actor_role=reviewer.role, subject_id=oid, ip=ip, subject=f"payment:{done['reference']}",
+                details={"reason_code": review["reason_code"], "enrollments": [str(e["_id"]) for e in moved]},
+                session=s)
+            for enrollment in moved:
+                await self.audit.record(f"enrollment.{enrollment['status']}", actor_id=reviewer.account_id,
+                                        actor_role=reviewer.role, subject_id=enrollment["_id"], ip=ip,
+                                        details={"payment_id": str(oid)}, session=s)
             return done, moved
 
         try:
-            done, moved = await in_transaction(self.db, work)
+            done, _ = await in_transaction(self.db, work)
         except _Decided:
             raise await self._already_decided(oid) from None
-        await self.audit.record(
-            "payment.approve" if approved else "payment.reject", actor_id=reviewer.account_id,
-            actor_role=reviewer.role, subject_id=oid, ip=ip,
-            subject=f"payment:{done['reference']}",
-            details={"reason_code": review["reason_code"], "enrollments": [str(e["_id"]) for e in moved]})
-        for enrollment in moved:
-            await self.audit.record(f"enrollment.{enrollment['status']}", actor_id=reviewer.account_id,
-                                    actor_role=reviewer.role, subject_id=enrollment["_id"], ip=ip,
-                                    details={"payment_id": str(oid)})
         return done
 
     async def _notify(self, payment: dict[str, Any], moved: list[dict[str, Any]], s: AsyncClientSession) -> None:
@@ -496,6 +504,30 @@ class PaymentService:
                       "updated_at": at}}, session=session)
 
 
+_HARD_FLAG = {"$elemMatch": {"soft": {"$ne": True}}}
+
+
+def flag_filter(flag: str | None) -> dict[str, Any]:
+    """The queue's OCR filter. The OCR's soft flags (nothing read, no reference in the remark: "please
+    check by hand") are weaker hints than the others, so the read payments split in three:
+
+    - ``any``: at least one hard flag (amount, payee, account, time, the same screenshot elsewhere);
+    - ``soft``: soft flags only;
+    - ``none``: read (``ocr.status: done``) and nothing flagged — a payment not yet read is in none of
+      these (it shows without the filter);
+    - a flag code: the payments with that flag.
+    """
+    if flag is None:
+        return {}
+    if flag == "any":
+        return {"ocr.flags": _HARD_FLAG}
+    if flag == "soft":
+        return {"$and": [{"ocr.flags.soft": True}, {"ocr.flags": {"$not": _HARD_FLAG}}]}
+    if flag == "none":
+        return {"ocr.status": "done", "ocr.flags.0": {"$exists": False}}
+    return {"ocr.flags.code": flag}
+
+
 def _check_payable(enrollment: dict[str, Any]) -> None:
     status = enrollment["status"]
     if status in _UNPAID:
@@ -511,17 +543,6 @@ def _check_payable(enrollment: dict[str, Any]) -> None:
 
 def _in_open_payment() -> errors.AppError:
     return errors.conflict("already_in_payment", "该报名已提交缴费凭证，正在审核中，请勿重复提交")
-
-
-def _jsonable(value: Any) -> Any:
-    """A stored sub-document for a JSON answer: ids as text."""
-    if isinstance(value, ObjectId):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 __all__ = ["PAYMENTS", "PROOF_BUCKET", "PROOF_MAX_BYTES", "PaymentService"]

@@ -15,7 +15,13 @@ from server.services.accounts.identity import SHANGHAI, mask_id_number
 from server.services.container import Services
 from tests.client import ApiClient
 from tests.handlers.enrollment.test_enrollments import RECIPIENT_PHONE
-from tests.services.payments.invoice_helpers import admin_token, enrolled_trainee, make_payment, session_id
+from tests.services.payments.helpers import (
+    admin_token,
+    enrolled_trainee,
+    make_payment,
+    session_id,
+    staff_enrolled,
+)
 from tests.staff_helpers import unit_client
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -99,10 +105,7 @@ async def test_a_unit_payments_paper_invoice_is_listed_once(
     sid = await session_id(api, admin, mails_books=True)
     unit = await unit_client(api, services.settings.sms_outbox)
     unit_id = (await unit.get("/api/v1/me")).json["id"]
-    staff = []
-    for _ in range(3):
-        token, trainee_id, enrollment_id = await enrolled_trainee(api, services, sid, address=True)
-        staff.append(enrollment_id)
+    staff = [e for _, _, e in await staff_enrolled(api, services, unit, sid, 3, address=True)]
     payment = await make_payment(services, staff, payer_role="unit", payer_id=unit_id)
     await invoice(api, reviewer, payment["_id"], "22220000")
     data = as_dicts(sheet_rows((await api.get(f"/api/v1/review/exports/logistics.xlsx?session_id={sid}",

@@ -14,14 +14,14 @@ from server.services.container import Services
 from tests import factories
 from tests.client import ApiClient, Response
 from tests.handlers.test_base import _headers_only
-from tests.services.payments.invoice_helpers import (
+from tests.services.payments.helpers import (
     PORTRAIT,
     admin_token,
     approved_trainee_payment,
     demo_pdf,
-    enrolled_trainee,
     make_payment,
     session_id,
+    staff_enrolled,
 )
 from tests.staff_helpers import multipart, unit_client
 
@@ -209,12 +209,9 @@ async def test_a_unit_downloads_the_invoice_of_its_payment_its_staff_do_not(
     sid = await session_id(api, admin)
     unit = await unit_client(api, services.settings.sms_outbox)
     unit_id = (await unit.get("/api/v1/me")).json["id"]
-    staff_token, enrolled = [], []
-    for _ in range(2):
-        token, _, enrollment_id = await enrolled_trainee(api, services, sid)
-        staff_token.append(token)
-        enrolled.append(enrollment_id)
-    payment = await make_payment(services, enrolled, payer_role="unit", payer_id=unit_id)
+    staff = await staff_enrolled(api, services, unit, sid, 2)
+    staff_token = [token for token, _, _ in staff]
+    payment = await make_payment(services, [e for _, _, e in staff], payer_role="unit", payer_id=unit_id)
     pdf = demo_pdf()
     assert (await record(api, reviewer, payment["_id"], pdf, type="special")).status == 200
     assert (await unit.get(f"/api/v1/payments/{payment['_id']}/invoice.pdf")).body == pdf
@@ -256,7 +253,7 @@ async def test_a_deleted_trainee_loses_the_invoice_pdfs_the_payment_and_its_reco
     # a unit's payment (someone else's invoice) is not touched
     sid = await session_id(api, admin)
     unit = await unit_client(api, services.settings.sms_outbox)
-    _, _, staff_enrollment = await enrolled_trainee(api, services, sid)
+    [(_, _, staff_enrollment)] = await staff_enrolled(api, services, unit, sid, 1)
     unit_payment = await make_payment(services, [staff_enrollment], payer_role="unit",
                                       payer_id=(await unit.get("/api/v1/me")).json["id"])
     assert (await record(api, reviewer, unit_payment["_id"], demo_pdf("99990000"), number="99990000")).status == 200

@@ -21,6 +21,7 @@ from server.services.container import Services, build_services
 from server.services.jobs.notify import WECHAT_TRIES, DeliveryInProgress, PersonalNotifier, enqueue_notification
 from tests.faults import FaultPlan, FaultyDatabase
 from tests.outbox import read_outbox
+from tests.services.payments.helpers import proof_png, submit_body, unpaid
 from tests.wechat_stub import WeChatStub
 
 TEMPLATES = {f"wechat_template_{kind}": f"tmpl-{kind}" for kind in
@@ -161,11 +162,24 @@ async def test_nobody_to_reach_is_settled_not_retried(delivery: Services, wechat
 async def test_wechat_down_the_action_succeeds_and_the_message_goes_once_when_it_is_back(
     delivery: Services, wechat_stub: WeChatStub,
 ) -> None:
-    me = await person(delivery, openid="o-trainee-5")
+    # A real payment: the trainee enrolled, submitted a proof, and a reviewer approves it with WeChat down.
+    delivery.runner.handlers.pop("payment_ocr")  # this runner delivers notifications (OCR is tested on its own)
+    [trainee], [enrollment] = await unpaid(delivery, delivery.db)
+    me = trainee["_id"]
+    await delivery.db["accounts"].update_one({"_id": me}, {"$set": {
+        "wechat": {"openid": "o-trainee-5"}, "phone": delivery.cipher.encrypt("13912345678", context="phone")}})
     for _ in range(2):  # accepted at two prompts: two messages may go by WeChat
         await accept(delivery, me, "payment_approved")
+    payment = await delivery.payments.submit(Principal(me, "trainee"), submit_body([enrollment]), [proof_png()],
+                                             ip=None)
     await wechat_stub.go_down()
-    job_id = await enqueue_notification(delivery.jobs, me, "payment_approved", TEXT, APPROVED)  # the review's outbox
+    decided = await delivery.payments.approve(Principal(ObjectId(), "reviewer"), str(payment["_id"]), ip=None)
+    assert decided["status"] == "approved"  # the review succeeds with the notifier down
+    stored = await delivery.db["enrollments"].find_one({"_id": enrollment["_id"]})
+    assert stored["status"] == "approved"
+    job = await delivery.db["jobs"].find_one({"kind": "notify", "payload.data.payment_id": str(payment["_id"])})
+    assert job["payload"]["kind"] == "payment_approved"  # the review's outbox
+    job_id = job["_id"]
 
     async def retried_twice() -> bool:
         job = await delivery.db["jobs"].find_one({"_id": job_id})
@@ -186,12 +200,12 @@ async def test_wechat_down_the_action_succeeds_and_the_message_goes_once_when_it
     assert len(wechat_stub.subscribe_messages) == 1 and sms(delivery) == []
     assert await remaining(delivery, me, "payment_approved") == 1  # one acceptance for one message, whatever the retries
     # The job replayed (an admin's retry, a runner that lost its lease after sending): nothing more is sent.
-    replay = {**APPROVED, "notification_id": str(job_id)}
-    await delivery.notifier.notify(me, "payment_approved", TEXT, replay)
+    replay = {**job["payload"]["data"], "notification_id": str(job_id)}
+    await delivery.notifier.notify(me, "payment_approved", job["payload"]["text"], replay)
     assert len(wechat_stub.subscribe_messages) == 1 and sms(delivery) == []
     # Control: without the delivery record the same replay sends the message a second time.
     await delivery.db["notify_deliveries"].delete_one({"_id": str(job_id)})
-    await delivery.notifier.notify(me, "payment_approved", TEXT, replay)
+    await delivery.notifier.notify(me, "payment_approved", job["payload"]["text"], replay)
     assert len(wechat_stub.subscribe_messages) == 2
 
 

@@ -15,7 +15,7 @@ from server.services import Principal
 from server.services.container import Services
 from server.services.payments.invoices import InvoiceService
 from tests.client import ApiClient
-from tests.services.payments.invoice_helpers import admin_token, approved_trainee_payment, demo_pdf
+from tests.services.payments.helpers import admin_token, approved_trainee_payment, demo_pdf
 
 FIELDS = {"number": "26312000000012345678", "date": "2026-03-02", "type": "normal", "medium": "electronic"}
 SAVES = 3

@@ -111,3 +111,10 @@ def test_the_review_view_of_a_result_keeps_the_bookkeeping_inside() -> None:
     assert view["flags"] == [{"code": "reference_missing", "message": f"转账备注中未见付款编号 {REFERENCE}",
                               "proof_index": 0, "soft": True}]
     assert ocr_for_review(None)["status"] == "pending"
+
+
+def test_the_ocr_process_runs_below_the_document_threads() -> None:
+    from server.services.payments.ocr_reader import ocr_niceness
+
+    assert ocr_niceness(10) == 19 and ocr_niceness(5) == 14 and ocr_niceness(15) == 19
+    assert ocr_niceness(0) == 0  # documents not niced (tests): the OCR process neither

@@ -343,13 +343,19 @@ async def test_a_crash_anywhere_in_submit_leaves_nothing_half_changed(
         finally:
             await faulty.close()
         after = await state(db, ids)
+        audited = await db["audit_log"].count_documents(
+            {"action": {"$in": ["payment.submit", "enrollment.payment_submitted"]}, "subject_id": {"$in": ids}})
         if after["payments"]:
             [payment] = after["payments"]
             assert after["statuses"] == ["payment_submitted"] * 2 and after["ocr_jobs"] == 1, (n, plan.writes)
             assert set(after["payment_ids"].values()) == {payment["_id"]}
+            assert await db["audit_log"].count_documents({"action": "payment.submit",
+                                                          "subject_id": payment["_id"]}) == 1, n
+            assert audited == 2, n  # each enrollment's transition too
         else:
             assert after["statuses"] == ["pending_payment"] * 2 and after["ocr_jobs"] == 0, (n, plan.writes)
             assert set(after["payment_ids"].values()) == {None}
+            assert audited == 0, n
         if not plan.crashed:
             assert after["payments"], "the submit completed without a payment"
             return
@@ -373,11 +379,15 @@ async def test_a_crash_anywhere_in_a_decision_leaves_nothing_half_changed(
             await faulty.close()
         after = await state(db, [d["_id"] for d in docs])
         status = after["payments"][0]["status"]
+        audited = await db["audit_log"].count_documents(
+            {"action": {"$in": ["payment.approve", "enrollment.approved"]},
+             "subject_id": {"$in": [payment["_id"], *(d["_id"] for d in docs)]}})
         if status == "approved":
             assert after["statuses"] == ["approved"] * 2 and len(after["notifications"]) == 1, n
+            assert audited == 3, n  # the payment's decision and each enrollment's transition
         else:
             assert status == "submitted" and after["statuses"] == ["payment_submitted"] * 2, n
-            assert after["notifications"] == [], n
+            assert after["notifications"] == [] and audited == 0, n
         if not plan.crashed:
             assert status == "approved"
             return
@@ -453,3 +463,47 @@ async def test_control_a_cancel_between_the_check_and_the_write_without_the_guar
     both, after, problems = await _cancel_during_submit(services, db, settings, guarded=False)
     assert both and after["statuses"] == ["payment_submitted"] and len(after["payments"]) == 1
     assert problems, "the control should leave an enrollment under review without its seat"
+
+
+# ---- the review queue's OCR filter ---------------------------------------------------------------------
+
+
+def _flag(code: str, soft: bool) -> dict[str, Any]:
+    return {"code": code, "message": "提示", "proof_index": 0, "soft": soft}
+
+
+async def test_the_flag_filter_parts_hard_soft_and_no_flags(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
+    """``any`` is a hard flag; soft flags only ("please check by hand") are ``soft``; ``none`` is read and clean."""
+    from server.models.payments import ReviewQueueQuery
+
+    services.runner.handlers.pop("payment_ocr")  # the OCR results below stand for the job's (tested in test_ocr.py)
+    unit = await make_unit(db)
+    _, docs = await unpaid(services, db, 5, unit=unit)
+    results = {
+        "hard": {"status": "done", "flags": [_flag("amount_mismatch", False)]},
+        "mixed": {"status": "done", "flags": [_flag("reference_missing", True), _flag("payee_mismatch", False)]},
+        "soft": {"status": "done", "flags": [_flag("reference_missing", True), _flag("time_unread", True)]},
+        "clean": {"status": "done", "flags": []},
+        "pending": {"status": "pending"},
+    }
+    ids = {}
+    for (name, ocr), doc in zip(results.items(), docs, strict=True):
+        payment = await services.payments.submit(unit, submit_body([doc]), [proof_png()], ip=None)
+        await db["payments"].update_one({"_id": payment["_id"]}, {"$set": {"ocr": ocr}})
+        ids[payment["_id"]] = name
+
+    async def names(**filters: Any) -> set[str]:
+        found, total = await services.payments.queue(ReviewQueueQuery(**filters))
+        assert total == len(found)
+        return {ids[d["_id"]] for d in found}
+
+    assert await names(flag="any") == {"hard", "mixed"}
+    assert await names(flag="soft") == {"soft"}
+    assert await names(flag="none") == {"clean"}
+    assert await names(flag="reference_missing") == {"mixed", "soft"}
+    assert await names() == set(results)  # without the filter, the payment not yet read too
+    found, _ = await services.payments.queue(ReviewQueueQuery(flag="soft"))
+    [seen] = await services.payments.shown(found, staff=True)
+    assert seen.ocr is not None and seen.ocr.status == "done"
+    assert [(f.code, f.soft) for f in seen.ocr.flags] == [("reference_missing", True), ("time_unread", True)]
+    assert (await services.payments.shown(found, staff=False))[0].ocr is None  # the payer never sees the OCR
