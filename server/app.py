@@ -15,6 +15,8 @@ from server.handlers.base import NotFoundHandler, log_request
 from server.handlers.catalog import admin as catalog_admin
 from server.handlers.catalog import sessions
 from server.handlers.enrollment import enrollments, templates
+from server.handlers.passes import passes as pass_handlers
+from server.handlers.passes import scanner
 from server.handlers.staff import membership as unit_membership
 from server.handlers.staff import staff
 from server.handlers.staff import verification as unit_verification
@@ -26,6 +28,7 @@ HANDLER_MODULES = (
     system, auth, sms, audit, accounts_admin, profile, catalog_admin, sessions, templates, enrollments, staff,
     unit_verification, unit_membership, privacy,
     jobs,
+    pass_handlers, scanner,
 )
 
 

@@ -121,6 +121,14 @@ class Settings(BaseSettings):
     jobs_poll_seconds: float = Field(default=1.0, gt=0)
     jobs_max_attempts: int = Field(default=8, ge=1)  # then the job is dead until an admin retries it
     jobs_backoff_seconds: float = Field(default=10, ge=0)  # wait after the first failure; doubles each time
+    # Attendance passes (services/passes). The Ed25519 signing key: PASS_SIGNING_KEY (base64 of the
+    # 32-byte seed) or the file PASS_SIGNING_KEY_FILE (default DATA_DIR/pass-signing-key; generated
+    # there in dev; `python -m server rotate-pass-key` writes a new one). Never in the database.
+    pass_signing_key: SecretStr = SecretStr("")
+    pass_signing_key_file: Path = Path()
+    pass_clock_drift_seconds: int = Field(default=600, ge=0, le=86400)  # scanner clocks may be this far off
+    pass_bundle_hours: float = Field(default=24, gt=0, le=24 * 7)  # an offline bundle is valid this long
+    pass_late_after: str = Field(default="09:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # Beijing time
 
     @model_validator(mode="after")
     def _outboxes_under_data_dir(self) -> Settings:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any, TypeVar
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -36,6 +36,10 @@ from server.services.jobs.notify import KIND as NOTIFY_KIND
 from server.services.jobs.notify import NotificationOutbox, notify_handler
 from server.services.jobs.queue import JobQueue
 from server.services.jobs.runner import JobRunner
+from server.services.passes.checkins import CheckinService
+from server.services.passes.keys import PassKeyring
+from server.services.passes.numbers import SessionNumbers
+from server.services.passes.passes import PassService
 from server.services.pii import FieldCipher
 from server.services.privacy import PrivacyService
 from server.services.profile.photos import PhotoService
@@ -86,6 +90,8 @@ class Services:
     privacy: PrivacyService
     jobs: JobQueue
     runner: JobRunner
+    passes: PassService
+    checkins: CheckinService
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -161,9 +167,15 @@ def build_services(
     catalog = CatalogService(db, audit=audit, hand_off=waitlist.offer_next)  # raised capacity goes to the waitlist
     session_list = SessionListService(db, catalog=catalog)
     templates = TemplateService(db, cipher=cipher, audit=audit)
+    pass_keyring = PassKeyring(db, settings=settings)
+    pass_numbers = SessionNumbers(db)
+    passes = PassService(db, keyring=pass_keyring, numbers=pass_numbers, audit=audit)
+    checkins = CheckinService(db, keyring=pass_keyring, numbers=pass_numbers, passes=passes,
+                              drift=timedelta(seconds=settings.pass_clock_drift_seconds),
+                              late_after=time.fromisoformat(settings.pass_late_after))
     enrollments = EnrollmentService(
         db, catalog=catalog, templates=templates, waitlist=waitlist, seats=seats, audit=audit,
-        payment_term=timedelta(days=settings.payment_term_days),
+        payment_term=timedelta(days=settings.payment_term_days), passes=passes,
     )
     reconciler = SeatReconciler(db, seats=seats, waitlist=waitlist, enrollment_service=enrollments, audit=audit)
     outbox = NotificationOutbox(jobs)  # services tell people through the outbox, never the notifier itself
@@ -195,6 +207,7 @@ def build_services(
         unit_verification=unit_verification,
         unit_membership=unit_membership, privacy=privacy,
         jobs=jobs, runner=runner,
+        passes=passes, checkins=checkins,
     )
 
 

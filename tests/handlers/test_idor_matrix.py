@@ -32,6 +32,7 @@ from server.services.enrollment.templates import TemplateService
 from tests import factories
 from tests.client import ApiClient, Response
 from tests.conftest import serve_app
+from tests.services.passes.helpers import approve
 from tests.staff_helpers import form_body, multipart, sheet_bytes, staff_row, verify_unit
 
 PORTRAIT = (Path(__file__).resolve().parents[1] / "fixtures" / "photos" / "portrait.jpg").read_bytes()
@@ -126,6 +127,8 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     world.objects["session"] = session["id"]
     enrolled = await api.post("/api/v1/enrollments", {"session_id": session["id"]}, token=t)
     world.objects["enrollment"] = (await _ok(enrolled, "enrollment"))["id"]
+    # approved (the payment review's stand-in until issue 11), so that its pass is live for the control
+    await approve(services, ObjectId(world.objects["enrollment"]))
     # unit A: a staff member with a photo, a committed import, a finished photo job
     person = await _ok(await api.post("/api/v1/unit/staff", form_body(), token=u), "staff member")
     world.objects["staff_member"] = person["id"]

@@ -44,6 +44,11 @@ OWNERS: dict[str, set[str]] = {
     "photo_jobs": {"staff/photos.py", _MIGRATION},
     "jobs": {"jobs/queue.py"},
     "job_schedule": {"jobs/runner.py"},
+    "passes": {"passes/passes.py"},
+    "pass_keys": {"passes/keys.py"},
+    "pass_session_numbers": {"passes/numbers.py"},
+    "checkins": {"passes/checkins.py"},
+    "checkin_conflicts": {"passes/checkins.py"},
 }
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from bson import ObjectId
 from pymongo import ReturnDocument
@@ -66,6 +66,13 @@ CANCELLABLE = (str(EnrollmentStatus.pending_payment), str(EnrollmentStatus.payme
 PAYABLE = (str(EnrollmentStatus.pending_payment), str(EnrollmentStatus.rejected))
 
 
+class PassRevoker(Protocol):
+    """The passes area, as enrollments see it: revoke the pass of an enrollment that leaves."""
+
+    async def revoke_for_enrollment(self, enrollment_id: ObjectId, *, reason: str,
+                                    session: AsyncClientSession | None = None) -> int: ...
+
+
 class _HoldMissing(Exception):  # noqa: N818 — an abort signal inside a transaction, not an error
     """A live offer whose held seat is not in the ledger: undo the claim, enroll as a newcomer."""
 
@@ -84,8 +91,10 @@ class EnrollmentService:
         audit: AuditLog,
         payment_term: timedelta,
         now: Callable[[], datetime] | None = None,
+        passes: PassRevoker | None = None,
     ) -> None:
         self.db = db
+        self.passes = passes  # a leaving enrollment's pass is revoked in the same transaction
         self.enrollments = db["enrollments"]
         self.sessions = db["sessions"]
         self.accounts = AccountRepository(db)
@@ -292,6 +301,8 @@ class EnrollmentService:
         done = await self._transition(query, allowed, to, stamp=stamp, leaves=True, s=s)
         if done is None:
             return None, []
+        if self.passes is not None:
+            await self.passes.revoke_for_enrollment(done["_id"], reason=str(to), session=s)
         session = await self.seats.release(done["session_id"], done["_id"], s=s)
         if session is None or not session.get("waiting"):
             return done, []

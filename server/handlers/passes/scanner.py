@@ -1,0 +1,55 @@
+"""Venue check-in: the scanners' keys, online and offline scans."""
+
+from __future__ import annotations
+
+from server.handlers.base import ApiHandler, endpoint
+from server.models.passes import (
+    CheckinBatch,
+    CheckinBatchOut,
+    CheckinCreate,
+    CheckinOut,
+    ScannerKey,
+    ScannerKeys,
+)
+
+TAGS = ["check-in"]
+SCANNER = ["scanner", "admin"]
+
+
+class KeysHandler(ApiHandler):
+    """``/api/v1/scanner/keys``."""
+
+    @endpoint("听课证验签公钥（kid → 公钥）", response=ScannerKeys, roles=SCANNER, tags=TAGS)
+    async def get(self) -> ScannerKeys:
+        """The public keys a scanner verifies passes with (current and retired-but-valid)."""
+        docs = await self.services.passes.keyring.published()
+        return ScannerKeys(keys=[ScannerKey(kid=d["_id"], public_key=d["public_key"], retired_at=d["retired_at"],
+                                            valid_until=d["valid_until"]) for d in docs])
+
+
+class CheckinsHandler(ApiHandler):
+    """``/api/v1/checkins``."""
+
+    @endpoint("扫码签到", body=CheckinCreate, response=CheckinOut, roles=SCANNER, tags=TAGS)
+    async def post(self, body: CheckinCreate) -> CheckinOut:
+        """Judge one scan; the verdict is the answer (a refused pass is not an HTTP error)."""
+        assert self.principal is not None
+        return await self.services.checkins.scan(self.principal, body)
+
+
+class CheckinBatchHandler(ApiHandler):
+    """``/api/v1/checkins/batch``."""
+
+    @endpoint("上传离线签到（幂等合并，冲突上报）", body=CheckinBatch, response=CheckinBatchOut, roles=SCANNER,
+              tags=TAGS, max_body_bytes=2 * 1024 * 1024)
+    async def post(self, body: CheckinBatch) -> CheckinBatchOut:
+        """Merge scans made offline; the same batch twice records nothing twice."""
+        assert self.principal is not None
+        return await self.services.checkins.merge_batch(self.principal, body.scans)
+
+
+routes = [
+    (r"/api/v1/scanner/keys", KeysHandler),
+    (r"/api/v1/checkins", CheckinsHandler),
+    (r"/api/v1/checkins/batch", CheckinBatchHandler),
+]
