@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     pass_clock_drift_seconds: int = Field(default=600, ge=0, le=86400)  # scanner clocks may be this far off
     pass_bundle_hours: float = Field(default=24, gt=0, le=24 * 7)  # an offline bundle is valid this long
     pass_late_after: str = Field(default="09:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # Beijing time
+    pass_association_name: str = "某某市勘察设计协会"  # printed on passes (听课证)
+    pass_font: Path = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # embedded CJK TrueType font
 
     @model_validator(mode="after")
     def _outboxes_under_data_dir(self) -> Settings:

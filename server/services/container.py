@@ -37,6 +37,7 @@ from server.services.jobs.notify import NotificationOutbox, notify_handler
 from server.services.jobs.queue import JobQueue
 from server.services.jobs.runner import JobRunner
 from server.services.passes.checkins import CheckinService
+from server.services.passes.documents import PassDocuments
 from server.services.passes.keys import PassKeyring
 from server.services.passes.numbers import SessionNumbers
 from server.services.passes.passes import PassService
@@ -92,6 +93,7 @@ class Services:
     runner: JobRunner
     passes: PassService
     checkins: CheckinService
+    pass_documents: PassDocuments
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -208,6 +210,8 @@ def build_services(
         unit_membership=unit_membership, privacy=privacy,
         jobs=jobs, runner=runner,
         passes=passes, checkins=checkins,
+        pass_documents=PassDocuments(db, passes=passes, accounts=accounts, photos=photos, settings=settings,
+                                     run_cpu=run_cpu),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from server.documents.pass_pdf import CONTENT_TYPE as PDF
 from server.handlers.base import ApiHandler, endpoint
 from server.models.passes import PassOut
 
@@ -34,4 +35,30 @@ _ID = r"(?P<enrollment_id>[^/]+)"
 routes = [
     (rf"/api/v1/enrollments/{_ID}/pass", PassHandler),
     (rf"/api/v1/enrollments/{_ID}/pass/reissue", ReissueHandler),
+]
+
+
+class PassPdfHandler(ApiHandler):
+    """``/api/v1/enrollments/{enrollment_id}/pass.pdf``."""
+
+    @endpoint("下载听课证 PDF（A6）", roles=READERS, tags=TAGS, produces=PDF, errors=[404, 409])
+    async def get(self, enrollment_id: str) -> None:
+        """The pass as an A6 PDF with the QR, photo and session facts."""
+        assert self.principal is not None
+        self.write_file(*await self.services.pass_documents.one(self.principal, enrollment_id))
+
+
+class UnitSessionPassesHandler(ApiHandler):
+    """``/api/v1/unit/sessions/{session_id}/passes.pdf``."""
+
+    @endpoint("单位下载本班次全部听课证（多页 PDF）", roles=["unit"], tags=TAGS, produces=PDF, errors=[404, 409])
+    async def get(self, session_id: str) -> None:
+        """All the unit's passes of one session, one A6 page each."""
+        assert self.principal is not None
+        self.write_file(*await self.services.pass_documents.of_unit_session(self.principal, session_id))
+
+
+routes += [
+    (rf"/api/v1/enrollments/{_ID}/pass\.pdf", PassPdfHandler),
+    (r"/api/v1/unit/sessions/(?P<session_id>[^/]+)/passes\.pdf", UnitSessionPassesHandler),
 ]

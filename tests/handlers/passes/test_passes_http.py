@@ -62,3 +62,12 @@ async def test_reissue_over_http(api: ApiClient, services: Services, settings: S
     scanner = await factories.staff_token(services, "scanner")
     body = {"token": old["token"], "session_id": session_id, "client_id": "s", "device_id": "d"}
     assert (await api.post("/api/v1/checkins", body, token=scanner)).json["result"] == "revoked"
+
+
+async def test_pass_pdf_for_its_trainee_only(api: ApiClient, services: Services, settings: Settings,
+                                             db: AsyncDatabase) -> None:  # type: ignore[type-arg]
+    token, _, enrollment_id, _ = await approved_pass(api, services, settings, db)
+    got = await api.get(f"/api/v1/enrollments/{enrollment_id}/pass.pdf", token=token)
+    assert got.status == 200 and got.headers["Content-Type"] == "application/pdf" and got.body.startswith(b"%PDF")
+    other, _ = await trainee_with_photo(api, settings, db)
+    assert (await api.get(f"/api/v1/enrollments/{enrollment_id}/pass.pdf", token=other)).status == 404
