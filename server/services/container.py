@@ -36,6 +36,7 @@ from server.services.jobs.notify import KIND as NOTIFY_KIND
 from server.services.jobs.notify import NotificationOutbox, notify_handler
 from server.services.jobs.queue import JobQueue
 from server.services.jobs.runner import JobRunner
+from server.services.passes.bundle import ScannerBundles
 from server.services.passes.checkins import CheckinService
 from server.services.passes.documents import PassDocuments
 from server.services.passes.keys import PassKeyring
@@ -94,6 +95,7 @@ class Services:
     passes: PassService
     checkins: CheckinService
     pass_documents: PassDocuments
+    scanner_bundles: ScannerBundles
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -212,6 +214,8 @@ def build_services(
         passes=passes, checkins=checkins,
         pass_documents=PassDocuments(db, passes=passes, accounts=accounts, photos=photos, settings=settings,
                                      run_cpu=run_cpu),
+        scanner_bundles=ScannerBundles(db, passes=passes, photos=photos, hours=settings.pass_bundle_hours,
+                                       run_cpu=run_cpu),
     )
 
 

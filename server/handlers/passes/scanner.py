@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from server.handlers.base import ApiHandler, endpoint
 from server.models.passes import (
+    BundleOut,
+    BundleQuery,
     CheckinBatch,
     CheckinBatchOut,
     CheckinCreate,
@@ -53,3 +55,24 @@ routes = [
     (r"/api/v1/checkins", CheckinsHandler),
     (r"/api/v1/checkins/batch", CheckinBatchHandler),
 ]
+
+
+class BundleHandler(ApiHandler):
+    """``/api/v1/scanner/sessions/{session_id}/bundle``."""
+
+    @endpoint("离线签到包（公钥、作废名单、名单与照片缩略图；ETag 与增量）", query=BundleQuery, response=BundleOut,
+              roles=SCANNER, tags=TAGS, errors=[404])
+    async def get(self, session_id: str, query: BundleQuery) -> BundleOut | None:
+        """The session's offline bundle; 304 when the scanner's ETag is current."""
+        bundles = self.services.scanner_bundles
+        _, version = await bundles.version(session_id)
+        self.set_header("Etag", f'"{session_id}-{version}-{query.since or 0}"')
+        self.set_header("Cache-Control", "private, no-cache")
+        if self.check_etag_header():
+            self.set_status(304)
+            self.finish()
+            return None
+        return await bundles.build(session_id, since=query.since)
+
+
+routes += [(r"/api/v1/scanner/sessions/(?P<session_id>[^/]+)/bundle", BundleHandler)]

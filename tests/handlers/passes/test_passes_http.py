@@ -71,3 +71,22 @@ async def test_pass_pdf_for_its_trainee_only(api: ApiClient, services: Services,
     assert got.status == 200 and got.headers["Content-Type"] == "application/pdf" and got.body.startswith(b"%PDF")
     other, _ = await trainee_with_photo(api, settings, db)
     assert (await api.get(f"/api/v1/enrollments/{enrollment_id}/pass.pdf", token=other)).status == 404
+
+
+async def test_bundle_etag_and_offline_batch_twice(api: ApiClient, services: Services, settings: Settings,
+                                                  db: AsyncDatabase) -> None:  # type: ignore[type-arg]
+    _, session_id, _, pass_json = await approved_pass(api, services, settings, db)
+    scanner = await factories.staff_token(services, "scanner")
+    bundle = await api.get(f"/api/v1/scanner/sessions/{session_id}/bundle", token=scanner)
+    assert bundle.status == 200 and [r["serial"] for r in bundle.json["roster"]] == [pass_json["serial"]]
+    etag = bundle.headers["Etag"]
+    same = await api.get(f"/api/v1/scanner/sessions/{session_id}/bundle", token=scanner,
+                         headers={"If-None-Match": etag})
+    assert same.status == 304
+    scans = [{"token": pass_json["token"], "session_id": session_id, "client_id": "off-1", "device_id": "door-9",
+              "scanned_at": pass_json["valid_from"]}]
+    first = await api.post("/api/v1/checkins/batch", {"scans": scans}, token=scanner)
+    second = await api.post("/api/v1/checkins/batch", {"scans": scans}, token=scanner)
+    assert first.status == 200 and first.json["recorded"] == 1, first.body
+    assert second.json["recorded"] == 0 and second.json["results"] == first.json["results"]
+    assert await db["checkins"].count_documents({}) == 1
