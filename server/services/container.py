@@ -190,7 +190,7 @@ def build_services(
     privacy = PrivacyService(db, accounts=accounts, profiles=profiles, photos=photos, qualifications=qualifications,
                              tokens=tokens, membership=unit_membership, templates=templates,
                              enrollments=enrollments, limiter=limiter, audit=audit, run_cpu=run_cpu,
-                             retention_days=settings.pii_retention_days)
+                             retention_days=settings.pii_retention_days, passes=passes, checkins=checkins)
     staff_imports = StaffImportService(
         db, accounts=accounts, staff=staff, cipher=cipher, audit=audit, run_cpu=run_cpu,
         max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows,

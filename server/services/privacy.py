@@ -62,6 +62,8 @@ from server.services.audit import AuditLog
 from server.services.cpu import CpuRunner
 from server.services.enrollment.enrollments import EnrollmentService
 from server.services.enrollment.templates import TemplateService
+from server.services.passes.checkins import CheckinService
+from server.services.passes.passes import PassService
 from server.services.profile.photos import PhotoService
 from server.services.profile.profile import ProfileService
 from server.services.profile.qualifications import QualificationService
@@ -70,7 +72,7 @@ from server.services.staff.membership import UnitMembershipService
 log = logging.getLogger(__name__)
 
 DELETED_NAME = "已注销用户"
-KEPT_RECORDS = ["enrollments", "waitlist"]  # later: payments, certificates — add them to _anonymize
+KEPT_RECORDS = ["enrollments", "waitlist", "checkins"]  # later: payments, certificates — add them to _anonymize
 DELETION_TRIES_PER_HOUR = 5
 EXPORTS_PER_HOUR = 10  # an export reads every image and zips them: enough for a person, not for a loop
 
@@ -95,6 +97,8 @@ class PrivacyService:
         run_cpu: CpuRunner,
         retention_days: int,
         now: Callable[[], datetime] | None = None,
+        passes: PassService | None = None,
+        checkins: CheckinService | None = None,
     ) -> None:
         self.db = db  # for the transaction's session only: every write goes through an owner
         self.accounts = accounts
@@ -106,6 +110,8 @@ class PrivacyService:
         self.membership = membership
         self.templates = templates
         self.enrollments = enrollments
+        self.passes = passes  # a deleted person's passes are revoked; their check-ins kept, anonymized
+        self.checkins = checkins
         self.limiter = limiter
         self.audit = audit
         self.run_cpu = run_cpu
@@ -139,6 +145,8 @@ class PrivacyService:
             "addresses": (await self.templates.list_addresses(principal)).model_dump(mode="json"),
             "invoice_templates": (await self.templates.list_invoice_templates(principal)).model_dump(mode="json"),
             "audit_log": audit,
+            "passes": await self.passes.of_trainee(me) if self.passes else [],
+            "checkins": await self.checkins.of_trainee(me) if self.checkins else [],
         }
         files = await self._files(account, qualifications)
         await self.audit.record("privacy.export", actor_id=me, actor_role=principal.role,
@@ -205,6 +213,10 @@ class PrivacyService:
             await self.templates.forget_owner(me, session=session)
             await self.enrollments.forget_address(me, at=now, session=session)
             await self.tokens.revoke_all(me, at=now, session=session)
+            if self.passes is not None:
+                await self.passes.revoke_all_of(me, session=session)
+            if self.checkins is not None:  # attendance is a record the association keeps: without the person
+                await self.checkins.anonymize(me, session=session)
 
         await self._in_transaction(remove)
         await self._after_commit([me])

@@ -12,6 +12,7 @@ from server.services.accounts.identity import today_shanghai
 from server.services.container import Services
 from tests import factories
 from tests.client import ApiClient
+from tests.factories import STRONG_PASSWORD
 from tests.handlers.enrollment.test_enrollments import new_session, trainee_with_photo
 from tests.services.passes.helpers import approve
 
@@ -90,3 +91,19 @@ async def test_bundle_etag_and_offline_batch_twice(api: ApiClient, services: Ser
     assert first.status == 200 and first.json["recorded"] == 1, first.body
     assert second.json["recorded"] == 0 and second.json["results"] == first.json["results"]
     assert await db["checkins"].count_documents({}) == 1
+
+
+async def test_deleted_person_pass_revoked_and_checkins_kept_anonymized(
+        api: ApiClient, services: Services, settings: Settings, db: AsyncDatabase) -> None:  # type: ignore[type-arg]
+    token, session_id, _, pass_json = await approved_pass(api, services, settings, db)
+    scanner = await factories.staff_token(services, "scanner")
+    body = {"token": pass_json["token"], "session_id": session_id, "client_id": "k", "device_id": "d"}
+    assert (await api.post("/api/v1/checkins", body, token=scanner)).json["result"] == "ok"
+    deleted = await api.post("/api/v1/me/deletion", {"password": STRONG_PASSWORD, "confirm": True}, token=token)
+    assert deleted.status == 200, deleted.body
+    stored = await db["passes"].find_one({"serial": pass_json["serial"]})
+    assert stored is not None and stored["status"] == "revoked" and stored["reason"] == "account_deleted"
+    checkin = await db["checkins"].find_one({})
+    assert checkin is not None and checkin["trainee_id"] is None and checkin["day"]
+    again = await api.post("/api/v1/checkins", {**body, "client_id": "k2"}, token=scanner)
+    assert again.json["result"] == "revoked"
