@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from server.documents.xlsx_common import XLSX_CONTENT_TYPE
 from server.handlers.base import ApiHandler, endpoint
 from server.models.passes import (
     BundleOut,
@@ -10,9 +11,13 @@ from server.models.passes import (
     CheckinBatchOut,
     CheckinCreate,
     CheckinOut,
+    DashboardOut,
+    DashboardQuery,
     ScannerKey,
     ScannerKeys,
 )
+from server.services.accounts.identity import today_shanghai
+from server.services.ids import parse_object_id
 
 TAGS = ["check-in"]
 SCANNER = ["scanner", "admin"]
@@ -76,3 +81,31 @@ class BundleHandler(ApiHandler):
 
 
 routes += [(r"/api/v1/scanner/sessions/(?P<session_id>[^/]+)/bundle", BundleHandler)]
+
+
+class AttendanceHandler(ApiHandler):
+    """``/api/v1/admin/sessions/{session_id}/attendance``."""
+
+    @endpoint("签到看板（按班次、日期：已审核、已签到、未到、迟到、冲突）", query=DashboardQuery,
+              response=DashboardOut, roles=SCANNER, tags=TAGS, errors=[404])
+    async def get(self, session_id: str, query: DashboardQuery) -> DashboardOut:
+        """Attendance counts of one session on one day (default today, Beijing time)."""
+        day = query.day or today_shanghai()
+        counts = await self.services.checkins.attendance(parse_object_id(session_id, "班次不存在"), day)
+        return DashboardOut(session_id=session_id, day=day, **counts)
+
+
+class AttendanceExportHandler(ApiHandler):
+    """``/api/v1/admin/sessions/{session_id}/attendance.xlsx``."""
+
+    @endpoint("导出签到记录（Excel）", roles=["admin"], tags=TAGS, produces=XLSX_CONTENT_TYPE, errors=[404])
+    async def get(self, session_id: str) -> None:
+        """Every check-in of the session, by day and time."""
+        checkins = await self.services.checkins.of_session(parse_object_id(session_id, "班次不存在"))
+        self.write_file(*await self.services.pass_documents.attendance_xlsx(session_id, checkins))
+
+
+routes += [
+    (r"/api/v1/admin/sessions/(?P<session_id>[^/]+)/attendance", AttendanceHandler),
+    (r"/api/v1/admin/sessions/(?P<session_id>[^/]+)/attendance\.xlsx", AttendanceExportHandler),
+]

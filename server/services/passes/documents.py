@@ -15,10 +15,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from server import errors
 from server.config import Settings
+from server.documents.attendance_xlsx import AttendanceRow, render_attendance
 from server.documents.pass_pdf import PassCard, render_passes
 from server.models.enrollments import EnrollmentStatus
 from server.services import Principal
 from server.services.accounts.accounts import AccountService
+from server.services.accounts.identity import SHANGHAI
 from server.services.ids import parse_object_id
 from server.services.passes.passes import PassService
 from server.services.profile.photos import PhotoService
@@ -59,6 +61,26 @@ class PassDocuments:
             raise errors.conflict("too_many_passes", f"一次最多下载 {MAX_PAGES} 张听课证")
         cards = [await self._card(await self.passes.ensure(e)) for e in enrollments]
         return await self.run_cpu(self._render, cards, f"听课证-{session_id}.pdf")
+
+    async def attendance_xlsx(self, session_id: str, checkins: list[dict[str, Any]]) -> tuple[str, str, bytes]:
+        """The session's check-ins as an xlsx (names and masked ID numbers; a deleted person shows as such)."""
+        session = await self.sessions.find_one({"_id": parse_object_id(session_id, "班次不存在")})
+        if session is None:
+            raise errors.not_found("班次不存在")
+        people: dict[Any, dict[str, Any]] = {}
+        rows = []
+        for c in checkins:
+            key = c.get("trainee_id")
+            if key not in people:
+                people[key] = (await self.accounts_coll.find_one({"_id": key}) if key else None) or {}
+            person = people[key]
+            rows.append(AttendanceRow(
+                day=c["day"], time=c["at"].astimezone(SHANGHAI).strftime("%H:%M:%S"),
+                name=person.get("name", "已注销用户"),
+                id_masked=self.accounts.account_masked(person) if person.get("trainee") else "已注销",
+                unit=await self._unit_name(person) if person else "", serial=c["serial"],
+                device=c.get("device_id", ""), source=c.get("source", "online")))
+        return await self.run_cpu(render_attendance, session["code"], rows)
 
     def _render(self, cards: list[PassCard], filename: str) -> tuple[str, str, bytes]:
         return render_passes(cards, font_path=self.settings.pass_font, filename=filename)

@@ -107,3 +107,24 @@ async def test_deleted_person_pass_revoked_and_checkins_kept_anonymized(
     assert checkin is not None and checkin["trainee_id"] is None and checkin["day"]
     again = await api.post("/api/v1/checkins", {**body, "client_id": "k2"}, token=scanner)
     assert again.json["result"] == "revoked"
+
+
+async def test_dashboard_and_attendance_export(api: ApiClient, services: Services, settings: Settings,
+                                              db: AsyncDatabase) -> None:  # type: ignore[type-arg]
+    _, session_id, _, pass_json = await approved_pass(api, services, settings, db)
+    scanner = await factories.staff_token(services, "scanner")
+    admin = await factories.staff_token(services)
+    before = await api.get(f"/api/v1/admin/sessions/{session_id}/attendance", token=scanner)
+    assert before.status == 200 and before.json["approved"] == 1 and before.json["not_yet"] == 1, before.body
+    body = {"token": pass_json["token"], "session_id": session_id, "client_id": "x1", "device_id": "door"}
+    assert (await api.post("/api/v1/checkins", body, token=scanner)).json["result"] == "ok"
+    after = (await api.get(f"/api/v1/admin/sessions/{session_id}/attendance", token=scanner)).json
+    assert after["checked_in"] == 1 and after["not_yet"] == 0
+    export = await api.get(f"/api/v1/admin/sessions/{session_id}/attendance.xlsx", token=admin)
+    assert export.status == 200 and export.body[:2] == b"PK"
+    import io
+
+    from openpyxl import load_workbook
+    rows = list(load_workbook(io.BytesIO(export.body)).active.iter_rows(values_only=True))
+    assert rows[1][5] == pass_json["serial"] and "*" in rows[1][3]
+    assert (await api.get(f"/api/v1/admin/sessions/{session_id}/attendance.xlsx", token=scanner)).status == 403
