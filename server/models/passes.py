@@ -135,6 +135,12 @@ class BundleOut(BaseModel):
     roster: list[RosterEntry]
 
 
+class UnitPassesQuery(StrictModel):
+    """The session whose passes a unit downloads (its own enrollments only)."""
+
+    session_id: ObjectIdStr
+
+
 class DashboardQuery(StrictModel):
     """The day of the dashboard (default: today, Beijing time)."""
 

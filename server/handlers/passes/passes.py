@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server.documents.pass_pdf import CONTENT_TYPE as PDF
 from server.handlers.base import ApiHandler, endpoint
-from server.models.passes import PassOut
+from server.models.passes import PassOut, UnitPassesQuery
 
 TAGS = ["passes"]
 READERS = ["trainee", "unit", "admin", "reviewer"]
@@ -49,16 +49,17 @@ class PassPdfHandler(ApiHandler):
 
 
 class UnitSessionPassesHandler(ApiHandler):
-    """``/api/v1/unit/sessions/{session_id}/passes.pdf``."""
+    """``/api/v1/unit/passes.pdf?session_id=…``."""
 
-    @endpoint("单位下载本班次全部听课证（多页 PDF）", roles=["unit"], tags=TAGS, produces=PDF, errors=[404, 409])
-    async def get(self, session_id: str) -> None:
-        """All the unit's passes of one session, one A6 page each."""
+    @endpoint("单位下载本班次全部听课证（多页 PDF）", query=UnitPassesQuery, roles=["unit"], tags=TAGS, produces=PDF,
+              errors=[404, 409])
+    async def get(self, query: UnitPassesQuery) -> None:
+        """All the unit's passes of one session, one A6 page each (only its own enrollments)."""
         assert self.principal is not None
-        self.write_file(*await self.services.pass_documents.of_unit_session(self.principal, session_id))
+        self.write_file(*await self.services.pass_documents.of_unit_session(self.principal, query.session_id))
 
 
 routes += [
     (rf"/api/v1/enrollments/{_ID}/pass\.pdf", PassPdfHandler),
-    (r"/api/v1/unit/sessions/(?P<session_id>[^/]+)/passes\.pdf", UnitSessionPassesHandler),
+    (r"/api/v1/unit/passes\.pdf", UnitSessionPassesHandler),
 ]
