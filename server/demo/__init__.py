@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 from server.demo.catalog import catalog as demo_catalog
 from server.demo.enrollment import demo_enrollments
+from server.demo.passes import demo_passes
 from server.demo.staff import demo_unit
 from server.demo.trainee import demo_trainee
 from server.models.accounts import StaffCreate
@@ -44,6 +45,7 @@ LOADERS: list[DemoLoader] = [
     demo_catalog,  # catalog.py: courses and sessions (open, future, closed)
     demo_unit,  # staff.py: a unit with bound staff
     demo_enrollments,  # enrollment.py: self and unit enrollments
+    demo_passes,  # passes.py: a scanner, the demo trainee's approved enrollment and pass
 ]
 
 MARKER_ID = "demo"
