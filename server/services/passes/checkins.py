@@ -35,7 +35,7 @@ from server.services.ids import parse_object_id
 from server.services.passes.keys import PassKeyring
 from server.services.passes.numbers import SessionNumbers
 from server.services.passes.passes import PassService
-from server.services.passes.tokens import TokenInvalid
+from server.services.passes.tokens import TokenInvalid, parse
 
 APPROVED = str(EnrollmentStatus.approved)
 
@@ -92,15 +92,17 @@ class CheckinService:
         session_id = parse_object_id(body.session_id, "班次不存在")
         replay = await self.checkins.find_one({"scanner_id": scanner.account_id, "client_id": body.client_id})
         if replay is not None:  # the scanner resent a scan that was recorded: the same answer
-            return await self._ok(replay)
+            return await self._ok(replay) if _same_pass(replay, body.token) else _answer("invalid", None)
         verdict = await self.judge(body.token, session_id, self.now())
         if verdict.result != "ok":
             return _answer(verdict.result, verdict.pass_doc)
         assert verdict.pass_doc is not None
         doc = self._checkin(verdict.pass_doc, scanner, body.client_id, body.device_id, self.now(), "online")
         first = await self._insert(doc)
-        if first is None or first.get("client_id") == body.client_id:
+        if first is None or (first.get("client_id") == body.client_id and first["pass_id"] == doc["pass_id"]):
             return await self._ok(first or doc)
+        if first["pass_id"] != doc["pass_id"]:  # the client id was used for another pass: a scanner bug
+            return _answer("invalid", None)
         return _answer("already_checked_in", verdict.pass_doc, first)
 
     async def merge_batch(self, scanner: Principal, scans: list[OfflineScan]) -> CheckinBatchOut:
@@ -118,7 +120,7 @@ class CheckinService:
         at = scan.scanned_at if scan.scanned_at.tzinfo else scan.scanned_at.replace(tzinfo=UTC)
         replay = await self.checkins.find_one({"scanner_id": scanner.account_id, "client_id": scan.client_id})
         if replay is not None:
-            return "ok", False, False
+            return ("ok" if _same_pass(replay, scan.token) else "invalid"), False, False
         try:
             session_id = parse_object_id(scan.session_id, "班次不存在")
         except Exception:  # noqa: BLE001 — a bad id in one fact must not refuse the batch
@@ -129,8 +131,10 @@ class CheckinService:
         assert verdict.pass_doc is not None
         doc = self._checkin(verdict.pass_doc, scanner, scan.client_id, scan.device_id, at, "offline")
         first = await self._insert(doc)
-        if first is None or first.get("client_id") == scan.client_id:
+        if first is None or (first.get("client_id") == scan.client_id and first["pass_id"] == doc["pass_id"]):
             return "ok", first is None, False
+        if first["pass_id"] != doc["pass_id"]:
+            return "invalid", False, False
         if first.get("device_id") == scan.device_id:
             return "already_checked_in", False, False  # the same device scanned twice: nothing to resolve
         await self._record_conflict(doc, first)
@@ -200,6 +204,14 @@ class CheckinService:
         for coll in (self.checkins, self.conflicts):
             await coll.update_many({"trainee_id": trainee_id}, {"$set": {"trainee_id": None, "anonymized": True}},
                                    session=session)
+
+
+def _same_pass(checkin: dict[str, Any], token: str) -> bool:
+    """Whether a resent scan (same client id) carries the pass that was recorded under that id."""
+    try:
+        return parse(token)[0].serial_hex == checkin["serial"]
+    except TokenInvalid:
+        return False
 
 
 def _answer(result: str, pass_doc: dict[str, Any] | None, first: dict[str, Any] | None = None) -> CheckinOut:

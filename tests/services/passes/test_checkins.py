@@ -139,3 +139,11 @@ async def test_scan_during_key_rotation(services: Services, settings: object) ->
     assert (await checkins.scan(SCANNER, scan(new, session, "b"))).result == "ok"
     keys = {k["_id"]: k for k in await keyring.published()}
     assert keys[old["kid"]]["retired_at"] is not None and keys[old["kid"]]["valid_until"] == old["valid_to"]
+
+
+async def test_a_client_id_reused_for_another_pass_is_not_a_false_ok(services: Services) -> None:
+    session, [a, b] = await issued(services, 2)
+    checkins = checkins_at(services, Clock(training_day(session)))
+    assert (await checkins.scan(SCANNER, scan(a, session, "dup"))).result == "ok"
+    assert (await checkins.scan(SCANNER, scan(b, session, "dup"))).result == "invalid"
+    assert await services.db["checkins"].count_documents({"pass_id": b["_id"]}) == 0
