@@ -13,6 +13,7 @@ from bench import (
     healthz,
     login_under_load,
     me,
+    passes,
     photo_normalize,
     photo_upload,
     sessions_list,
@@ -22,6 +23,7 @@ from bench import (
 # Add a benchmark: a module with NAME, DESCRIPTION and run() -> list[str], listed here.
 BENCHMARKS: tuple[ModuleType, ...] = (
     healthz, me, photo_normalize, photo_upload, sessions_list, enroll, staff_import, login_under_load,
+    passes,
 )
 
 
