@@ -544,6 +544,7 @@ INDEXES: tuple[CollectionIndexes, ...] = (
             IndexModel([("trainee_id", ASCENDING)], name="trainee"),
         ),
     ),
+    CollectionIndexes("pass_pdf_jobs", (IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),)),
     CollectionIndexes(
         "checkin_conflicts",
         (

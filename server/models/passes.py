@@ -141,6 +141,30 @@ class UnitPassesQuery(StrictModel):
     session_id: ObjectIdStr
 
 
+class PassJobCreate(StrictModel):
+    """Generate all the unit's passes of one session in the background."""
+
+    session_id: ObjectIdStr
+
+
+class PassJobOut(BaseModel):
+    """The progress of a unit's pass PDF job; ``download_url`` once done."""
+
+    id: str
+    session_id: str
+    status: Literal["running", "done"]
+    total: int
+    done: int
+    download_url: str | None
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> PassJobOut:
+        """From the progress document."""
+        done = doc["status"] == "done"
+        return cls(id=str(doc["_id"]), session_id=str(doc["session_id"]), status=doc["status"], total=doc["total"],
+                   done=doc["done"], download_url=f"/api/v1/unit/pass-jobs/{doc['_id']}/file" if done else None)
+
+
 class DashboardQuery(StrictModel):
     """The day of the dashboard (default: today, Beijing time)."""
 

@@ -38,6 +38,7 @@ from server.services.jobs.queue import JobQueue
 from server.services.jobs.runner import JobRunner
 from server.services.passes.bundle import ScannerBundles
 from server.services.passes.checkins import CheckinService
+from server.services.passes.documents import PDF_JOB_KIND as PASS_PDF_JOB_KIND
 from server.services.passes.documents import PassDocuments
 from server.services.passes.keys import PassKeyring
 from server.services.passes.numbers import SessionNumbers
@@ -200,6 +201,9 @@ def build_services(
     # Every job kind, in every process: any runner may pick up any job.
     runner.register(NOTIFY_KIND, notify_handler(notifier))
     runner.register(PHOTO_JOB_KIND, staff_photos.run_job)
+    pass_documents = PassDocuments(db, passes=passes, accounts=accounts, photos=photos, settings=settings,
+                                   run_cpu=run_cpu, jobs=jobs)
+    runner.register(PASS_PDF_JOB_KIND, pass_documents.run_job)
     return Services(
         settings=settings, db=db, pools=pools, health=HealthProbe(db), limiter=limiter,
         cipher=cipher, sms_codes=sms_codes, audit=audit, tokens=tokens, accounts=accounts,
@@ -212,8 +216,7 @@ def build_services(
         unit_membership=unit_membership, privacy=privacy,
         jobs=jobs, runner=runner,
         passes=passes, checkins=checkins,
-        pass_documents=PassDocuments(db, passes=passes, accounts=accounts, photos=photos, settings=settings,
-                                     run_cpu=run_cpu),
+        pass_documents=pass_documents,
         scanner_bundles=ScannerBundles(db, passes=passes, photos=photos, hours=settings.pass_bundle_hours,
                                        run_cpu=run_cpu),
     )

@@ -57,6 +57,7 @@ IDS: dict[str, tuple[str, frozenset[str]]] = {
     "account_id": ("account", frozenset()),
     # unit A's account: trainee A is bound to it (their own unit), staff review its licence
     "unit_id": ("unit", frozenset({"trainee_a"})),
+    "pass_job_id": ("pass_job", frozenset({"unit_a"})),
 }
 
 
@@ -146,6 +147,13 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     world.objects["unit"] = (await _ok(await api.get("/api/v1/me", token=u), "unit me"))["id"]
     bind = {"name": people["trainee_a"]["name"], "id_number": people["trainee_a"]["id_number"]}
     await _ok(await api.post("/api/v1/unit/staff/bind", bind, token=u), "bind trainee A")
+    # unit A's pass PDF job: its staff member enrolled by it, approved (stand-in for issue 11), the job run
+    staff_enrolled = await _ok(await api.post("/api/v1/unit/enrollments", {
+        "session_id": session["id"], "trainee_ids": [person["id"]]}, token=u), "unit enrollment")
+    await approve(services, ObjectId(staff_enrolled["results"][0]["enrollment_id"]))
+    job = await _ok(await api.post("/api/v1/unit/pass-jobs", {"session_id": session["id"]}, token=u), "pass job")
+    await services.runner.run_until_idle()
+    world.objects["pass_job"] = job["id"]
     return world
 
 

@@ -49,6 +49,7 @@ OWNERS: dict[str, set[str]] = {
     "pass_session_numbers": {"passes/numbers.py"},
     "checkins": {"passes/checkins.py"},
     "checkin_conflicts": {"passes/checkins.py"},
+    "pass_pdf_jobs": {"passes/documents.py"},
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server.documents.pass_pdf import CONTENT_TYPE as PDF
 from server.handlers.base import ApiHandler, endpoint
-from server.models.passes import PassOut, UnitPassesQuery
+from server.models.passes import PassJobCreate, PassJobOut, PassOut, UnitPassesQuery
 
 TAGS = ["passes"]
 READERS = ["trainee", "unit", "admin", "reviewer"]
@@ -62,4 +62,43 @@ class UnitSessionPassesHandler(ApiHandler):
 routes += [
     (rf"/api/v1/enrollments/{_ID}/pass\.pdf", PassPdfHandler),
     (r"/api/v1/unit/passes\.pdf", UnitSessionPassesHandler),
+]
+
+
+class PassJobsHandler(ApiHandler):
+    """``/api/v1/unit/pass-jobs``."""
+
+    @endpoint("后台生成本班次全部听课证（人数较多时）", body=PassJobCreate, response=PassJobOut, status=202,
+              roles=["unit"], tags=TAGS, errors=[404, 409])
+    async def post(self, body: PassJobCreate) -> PassJobOut:
+        """Queue the multi-page PDF; poll the job for progress, then download it."""
+        assert self.principal is not None
+        return PassJobOut.from_doc(await self.services.pass_documents.start_job(self.principal, body.session_id))
+
+
+class PassJobHandler(ApiHandler):
+    """``/api/v1/unit/pass-jobs/{pass_job_id}``."""
+
+    @endpoint("听课证生成进度", response=PassJobOut, roles=["unit"], tags=TAGS, errors=[404])
+    async def get(self, pass_job_id: str) -> PassJobOut:
+        """Pages done of the total; the download link once done."""
+        assert self.principal is not None
+        return PassJobOut.from_doc(await self.services.pass_documents.job_state(self.principal, pass_job_id))
+
+
+class PassJobFileHandler(ApiHandler):
+    """``/api/v1/unit/pass-jobs/{pass_job_id}/file``."""
+
+    @endpoint("下载后台生成的听课证 PDF", roles=["unit"], tags=TAGS, produces=PDF, errors=[404, 409])
+    async def get(self, pass_job_id: str) -> None:
+        """The finished PDF (kept about an hour)."""
+        assert self.principal is not None
+        self.write_file(*await self.services.pass_documents.job_file(self.principal, pass_job_id))
+
+
+_JOB = r"(?P<pass_job_id>[^/]+)"
+routes += [
+    (r"/api/v1/unit/pass-jobs", PassJobsHandler),
+    (rf"/api/v1/unit/pass-jobs/{_JOB}", PassJobHandler),
+    (rf"/api/v1/unit/pass-jobs/{_JOB}/file", PassJobFileHandler),
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
@@ -128,3 +128,32 @@ async def test_dashboard_and_attendance_export(api: ApiClient, services: Service
     rows = list(load_workbook(io.BytesIO(export.body)).active.iter_rows(values_only=True))
     assert rows[1][5] == pass_json["serial"] and "*" in rows[1][3]
     assert (await api.get(f"/api/v1/admin/sessions/{session_id}/attendance.xlsx", token=scanner)).status == 403
+
+
+async def test_unit_pass_job_with_progress_then_download(api: ApiClient, services: Services, settings: Settings,
+                                                         db: AsyncDatabase) -> None:  # type: ignore[type-arg]
+    unit_token, _ = await factories.register_unit(api, settings.sms_outbox)
+    unit_id = ObjectId((await api.get("/api/v1/me", token=unit_token)).json["id"])
+    admin = await factories.staff_token(services)
+    session_id = await new_session(api, admin)
+    for _ in range(3):
+        _, trainee_id = await trainee_with_photo(api, settings, db)
+        enrollment_id = ObjectId()
+        await db["enrollments"].insert_one({  # the unit's enrollment, approved (enrolling is tested elsewhere)
+            "_id": enrollment_id, "session_id": ObjectId(session_id), "course_id": ObjectId(),
+            "trainee_id": ObjectId(trainee_id), "unit_id": unit_id, "status": "approved", "active": True,
+            "created_by": {"account_id": unit_id, "role": "unit"}, "fee_fen": 0, "address": None,
+            "created_at": datetime.now(UTC), "updated_at": datetime.now(UTC)})
+    started = await api.post("/api/v1/unit/pass-jobs", {"session_id": session_id}, token=unit_token)
+    assert started.status == 202 and started.json["total"] == 3 and started.json["download_url"] is None, started.body
+    job_url = f"/api/v1/unit/pass-jobs/{started.json['id']}"
+    assert (await api.get(job_url + "/file", token=unit_token)).status == 409  # still running
+    await services.runner.run_until_idle()
+    done = await api.get(job_url, token=unit_token)
+    assert done.json["status"] == "done" and done.json["done"] == 3
+    pdf = await api.get(done.json["download_url"], token=unit_token)
+    assert pdf.status == 200 and pdf.body.startswith(b"%PDF")
+    other, _ = await factories.register_unit(api, settings.sms_outbox)
+    assert (await api.get(job_url, token=other)).status == 404
+    inline = await api.get(f"/api/v1/unit/passes.pdf?session_id={session_id}", token=unit_token)
+    assert inline.status == 200
