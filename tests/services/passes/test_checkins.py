@@ -147,3 +147,13 @@ async def test_a_client_id_reused_for_another_pass_is_not_a_false_ok(services: S
     assert (await checkins.scan(SCANNER, scan(a, session, "dup"))).result == "ok"
     assert (await checkins.scan(SCANNER, scan(b, session, "dup"))).result == "invalid"
     assert await services.db["checkins"].count_documents({"pass_id": b["_id"]}) == 0
+
+
+async def test_offline_scan_dated_in_the_future_is_not_recorded(services: Services) -> None:
+    session, [p] = await issued(services)
+    at = training_day(session)
+    checkins = checkins_at(services, Clock(at))
+    future = OfflineScan(token=p["token"], session_id=str(session["_id"]), client_id="f", device_id="d",
+                         scanned_at=at + timedelta(hours=2))
+    result = await checkins.merge_batch(SCANNER, [future])
+    assert result.results[0].result == "invalid" and result.recorded == 0
