@@ -5,8 +5,9 @@ allowed clock drift (``not_today``), the session the scanner selected (``wrong_s
 revoked and the enrollment still approved (``revoked``). Then one insert; the unique index
 ``one_per_pass_per_day`` on ``(pass_id, day)`` is the guard, so twenty concurrent scans of one pass
 record one check-in and nineteen ``already_checked_in`` answers carrying the first scan's time and
-device. A scan repeated with the same ``(scanner, client_id)`` gets the first answer again (unique
-index ``client_once``), so a scanner may resend after a timeout.
+device. A scan repeated with the same ``(scanner, client_id)`` is recorded once (unique index
+``client_once``) and answered ``ok`` again while the pass is still good, so a scanner may resend
+after a timeout; a client id reused for another pass is answered ``invalid``.
 
 Offline scans arrive later as facts with their own time (:meth:`CheckinService.merge_batch`): the
 same rules, judged at the scan's time; a second device's scan of a pass already checked in that day
@@ -90,9 +91,8 @@ class CheckinService:
     async def scan(self, scanner: Principal, body: CheckinCreate) -> CheckinOut:
         """Judge one scan now and record the check-in when it passes."""
         session_id = parse_object_id(body.session_id, "班次不存在")
-        replay = await self.checkins.find_one({"scanner_id": scanner.account_id, "client_id": body.client_id})
-        if replay is not None:  # the scanner resent a scan that was recorded: the same answer
-            return await self._ok(replay) if _same_pass(replay, body.token) else _answer("invalid", None)
+        # No lookup of the client id first (the hot path): a resend is judged again and its insert
+        # meets the ``client_once`` index, which leads to the check-in it recorded the first time.
         verdict = await self.judge(body.token, session_id, self.now())
         if verdict.result != "ok":
             return _answer(verdict.result, verdict.pass_doc)
