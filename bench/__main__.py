@@ -14,6 +14,7 @@ from bench import (
     login_under_load,
     me,
     ocr,
+    passes,
     payments,
     photo_normalize,
     photo_upload,
@@ -26,6 +27,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     healthz, me, photo_normalize, photo_upload, sessions_list, enroll, staff_import, login_under_load,
     ocr,
     payments,
+    passes,
 )
 
 

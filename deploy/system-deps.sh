@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the system must provide for the server, through apt when we may:
 #   - python3-venv (Debian ships venv separately),
-#   - a CJK TrueType font for PDFs (WenQuanYi Micro Hei; reportlab cannot embed Noto CJK .otf/.ttc).
+#   - a CJK TrueType font for PDFs (WenQuanYi Micro Hei; reportlab cannot embed Noto CJK .otf/.ttc),
+#   - poppler-utils (pdftoppm), with which the tests read pass PDFs back.
 # Idempotent: does nothing when everything is already there. Without root or apt it
 # says what is missing and carries on (the server starts; PDFs need the font).
 set -euo pipefail
@@ -10,6 +11,8 @@ PY="${1:-python3}"
 need=()
 "$PY" -c 'import ensurepip, venv' 2>/dev/null || need+=("python3-venv")
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=("fonts-wqy-microhei")
+# The tests render pass PDFs to images (tests/documents/test_pass_pdf.py).
+command -v pdftoppm >/dev/null 2>&1 || need+=("poppler-utils")
 for pkg in ${EXTRA_DEBS:-}; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -16,6 +16,8 @@ from server.handlers.base import NotFoundHandler, log_request
 from server.handlers.catalog import admin as catalog_admin
 from server.handlers.catalog import sessions
 from server.handlers.enrollment import enrollments, templates
+from server.handlers.passes import passes as pass_handlers
+from server.handlers.passes import scanner
 from server.handlers.payments import exports as payment_exports
 from server.handlers.payments import invoices as payment_invoices
 from server.handlers.payments import payments
@@ -33,6 +35,7 @@ HANDLER_MODULES = (
     notify_subscriptions,
     payment_invoices, payment_exports,
     payments,
+    pass_handlers, scanner,
 )
 
 

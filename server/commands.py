@@ -123,6 +123,18 @@ async def _worker(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _rotate_pass_key(services: Services, args: argparse.Namespace) -> int:
+    """rotate-pass-key: a new pass signing key in the key file; older keys stay valid until their passes end."""
+    try:
+        kid = await services.passes.keyring.rotate()
+    except AppError as exc:
+        print(f"无法轮换 / cannot rotate: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"已轮换听课证签名密钥 / pass signing key rotated: kid={kid} "
+          "(running servers sign with it from their next pass; old passes stay valid)")
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "create-staff": ("create an association staff account", _staff_arguments, _create_staff),
     "disable-account": ("disable an account (every login revoked at once)", _account_arguments, _set_disabled(True)),
@@ -131,6 +143,8 @@ COMMANDS: dict[str, Command] = {
                        _purge_arguments, _purge_inactive),
     "migrate-pii": ("seal personal data stored in clear by older versions (also run at start-up)", _no_arguments,
                     _migrate_pii),
+    "rotate-pass-key": ("rotate the pass signing key (see README: Passes and check-in)", _no_arguments,
+                        _rotate_pass_key),
     "worker": ("run background jobs and periodic tasks, without HTTP (see README: Background jobs)",
                _no_arguments, _worker),
 }

@@ -133,6 +133,16 @@ class Settings(BaseSettings):
     # The OCR pre-check of payment proofs (issue 11): one child process per server process
     ocr_timeout_seconds: float = Field(default=60, gt=0, le=3600)  # per job (all its proofs), models loading included
     ocr_memory_mb: int = Field(default=2048, ge=64, le=65536)  # the OCR process's address space (RLIMIT_AS)
+    # Attendance passes (services/passes). The Ed25519 signing key: PASS_SIGNING_KEY (base64 of the
+    # 32-byte seed) or the file PASS_SIGNING_KEY_FILE (default DATA_DIR/pass-signing-key; generated
+    # there in dev; `python -m server rotate-pass-key` writes a new one). Never in the database.
+    pass_signing_key: SecretStr = SecretStr("")
+    pass_signing_key_file: Path = Path()
+    pass_clock_drift_seconds: int = Field(default=600, ge=0, le=86400)  # scanner clocks may be this far off
+    pass_bundle_hours: float = Field(default=24, gt=0, le=24 * 7)  # an offline bundle is valid this long
+    pass_late_after: str = Field(default="09:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # Beijing time
+    pass_association_name: str = "某某市勘察设计协会"  # printed on passes (听课证)
+    pass_font: Path = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # embedded CJK TrueType font
 
     @model_validator(mode="after")
     def _outboxes_under_data_dir(self) -> Settings:

@@ -548,6 +548,41 @@ INDEXES: tuple[CollectionIndexes, ...] = (
     # ---- payments: the OCR pre-check (issue 11) ----
     # The same screenshot in another payment: proofs sharing a band of their perceptual hash (phash.py).
     CollectionIndexes("payments", (IndexModel([("ocr.phash_bands", ASCENDING)], name="ocr_phash_bands"),)),
+    # ---- passes and check-in (issue 12) ----
+    CollectionIndexes(
+        "passes",
+        (
+            IndexModel([("serial", ASCENDING)], unique=True, name="serial_unique"),
+            # One valid pass per enrollment: two first requests racing issue one pass.
+            IndexModel([("enrollment_id", ASCENDING)], unique=True, partialFilterExpression={"status": "valid"},
+                       name="one_valid_per_enrollment"),
+            IndexModel([("session_id", ASCENDING), ("status", ASCENDING)], name="session_status"),
+            IndexModel([("trainee_id", ASCENDING)], name="trainee"),
+        ),
+    ),
+    CollectionIndexes("pass_keys", (IndexModel([("public_key", ASCENDING)], unique=True, name="public_key_unique"),)),
+    CollectionIndexes("pass_session_numbers",
+                      (IndexModel([("session_id", ASCENDING)], unique=True, name="session_unique"),)),
+    CollectionIndexes(
+        "checkins",
+        (
+            # At most one check-in per pass per training day: 20 concurrent scans record one.
+            IndexModel([("pass_id", ASCENDING), ("day", ASCENDING)], unique=True, name="one_per_pass_per_day"),
+            # A scan resent by its scanner (same client id) is recorded once.
+            IndexModel([("scanner_id", ASCENDING), ("client_id", ASCENDING)], unique=True, name="client_once"),
+            IndexModel([("session_id", ASCENDING), ("day", ASCENDING), ("at", ASCENDING)], name="session_day"),
+            IndexModel([("trainee_id", ASCENDING)], name="trainee"),
+        ),
+    ),
+    CollectionIndexes("pass_pdf_jobs", (IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),)),
+    CollectionIndexes(
+        "checkin_conflicts",
+        (
+            IndexModel([("scanner_id", ASCENDING), ("client_id", ASCENDING)], unique=True, name="client_once"),
+            IndexModel([("session_id", ASCENDING), ("day", ASCENDING)], name="session_day"),
+            IndexModel([("trainee_id", ASCENDING)], name="trainee"),
+        ),
+    ),
 )
 
 

@@ -18,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 from server.demo.catalog import catalog as demo_catalog
 from server.demo.enrollment import demo_enrollments
 from server.demo.notifications import demo_notifications
+from server.demo.passes import demo_passes
 from server.demo.payments import demo_payments
 from server.demo.staff import demo_unit
 from server.demo.trainee import demo_trainee
@@ -48,6 +49,7 @@ LOADERS: list[DemoLoader] = [
     demo_enrollments,  # enrollment.py: self and unit enrollments
     demo_notifications,  # notifications.py: WeChat subscribe-message consent of the demo trainee
     demo_payments,  # payments.py: the association account; payments waiting, rejected, approved
+    demo_passes,  # passes.py: a scanner, the demo trainee's approved enrollment and pass
 ]
 
 MARKER_ID = "demo"

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any, TypeVar
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -38,6 +38,13 @@ from server.services.jobs.notify import KIND as NOTIFY_KIND
 from server.services.jobs.notify import NotificationOutbox, build_notifier, notify_handler
 from server.services.jobs.queue import JobQueue
 from server.services.jobs.runner import JobRunner
+from server.services.passes.bundle import ScannerBundles
+from server.services.passes.checkins import CheckinService
+from server.services.passes.documents import PDF_JOB_KIND as PASS_PDF_JOB_KIND
+from server.services.passes.documents import PassDocuments
+from server.services.passes.keys import PassKeyring
+from server.services.passes.numbers import SessionNumbers
+from server.services.passes.passes import PassService
 from server.services.payments.account import AssociationAccount
 from server.services.payments.exports import PaymentExportService
 from server.services.payments.invoices import InvoiceService
@@ -102,6 +109,10 @@ class Services:
     payment_ocr: PaymentOcr
     association_account: AssociationAccount
     payments: PaymentService
+    passes: PassService
+    checkins: CheckinService
+    pass_documents: PassDocuments
+    scanner_bundles: ScannerBundles
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -182,9 +193,15 @@ def build_services(
     catalog = CatalogService(db, audit=audit, hand_off=waitlist.offer_next)  # raised capacity goes to the waitlist
     session_list = SessionListService(db, catalog=catalog)
     templates = TemplateService(db, cipher=cipher, audit=audit)
+    pass_keyring = PassKeyring(db, settings=settings)
+    pass_numbers = SessionNumbers(db)
+    passes = PassService(db, keyring=pass_keyring, numbers=pass_numbers, audit=audit)
+    checkins = CheckinService(db, keyring=pass_keyring, numbers=pass_numbers, passes=passes,
+                              drift=timedelta(seconds=settings.pass_clock_drift_seconds),
+                              late_after=time.fromisoformat(settings.pass_late_after))
     enrollments = EnrollmentService(
         db, catalog=catalog, templates=templates, waitlist=waitlist, seats=seats, audit=audit,
-        payment_term=timedelta(days=settings.payment_term_days),
+        payment_term=timedelta(days=settings.payment_term_days), passes=passes,
     )
     reconciler = SeatReconciler(db, seats=seats, waitlist=waitlist, enrollment_service=enrollments, audit=audit)
     association_account = AssociationAccount(db, audit=audit)
@@ -201,7 +218,7 @@ def build_services(
                              tokens=tokens, membership=unit_membership, templates=templates,
                              enrollments=enrollments, payments=payments, limiter=limiter, audit=audit, run_cpu=run_cpu,
                              retention_days=settings.pii_retention_days, invoices=invoices,
-                             subscriptions=subscriptions)
+                             subscriptions=subscriptions, passes=passes, checkins=checkins)
     staff_imports = StaffImportService(
         db, accounts=accounts, staff=staff, cipher=cipher, audit=audit, run_cpu=run_cpu,
         max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows,
@@ -217,6 +234,9 @@ def build_services(
                             niceness=ocr_niceness(settings.executor_niceness)),
         read_proof=proof_file_reader(db), max_attempts=settings.jobs_max_attempts)
     runner.register(OCR_JOB_KIND, payment_ocr.run_job)
+    pass_documents = PassDocuments(db, passes=passes, accounts=accounts, photos=photos, settings=settings,
+                                   run_cpu=run_cpu, jobs=jobs)
+    runner.register(PASS_PDF_JOB_KIND, pass_documents.run_job)
     return Services(
         settings=settings, db=db, pools=pools, health=HealthProbe(db), limiter=limiter,
         cipher=cipher, sms_codes=sms_codes, audit=audit, tokens=tokens, accounts=accounts,
@@ -232,6 +252,10 @@ def build_services(
         invoices=invoices, payment_exports=payment_exports,
         payment_ocr=payment_ocr,
         association_account=association_account, payments=payments,
+        passes=passes, checkins=checkins,
+        pass_documents=pass_documents,
+        scanner_bundles=ScannerBundles(db, passes=passes, photos=photos, hours=settings.pass_bundle_hours,
+                                       run_cpu=run_cpu),
     )
 
 

@@ -65,6 +65,8 @@ from server.services.audit import AuditLog
 from server.services.cpu import CpuRunner
 from server.services.enrollment.enrollments import EnrollmentService
 from server.services.enrollment.templates import TemplateService
+from server.services.passes.checkins import CheckinService
+from server.services.passes.passes import PassService
 from server.services.payments.invoices import InvoiceService
 from server.services.payments.payments import PaymentService
 from server.services.profile.photos import PhotoService
@@ -75,7 +77,7 @@ from server.services.staff.membership import UnitMembershipService
 log = logging.getLogger(__name__)
 
 DELETED_NAME = "已注销用户"
-KEPT_RECORDS = ["enrollments", "waitlist", "payments"]  # later: certificates — add them to _anonymize
+KEPT_RECORDS = ["enrollments", "waitlist", "payments", "checkins"]  # later: certificates — add them to _anonymize
 DELETION_TRIES_PER_HOUR = 5
 EXPORTS_PER_HOUR = 10  # an export reads every image and zips them: enough for a person, not for a loop
 
@@ -103,6 +105,8 @@ class PrivacyService:
         invoices: InvoiceService,
         subscriptions: SubscriptionService | None = None,
         now: Callable[[], datetime] | None = None,
+        passes: PassService | None = None,
+        checkins: CheckinService | None = None,
     ) -> None:
         self.db = db  # for the transaction's session only: every write goes through an owner
         self.accounts = accounts
@@ -115,6 +119,8 @@ class PrivacyService:
         self.templates = templates
         self.enrollments = enrollments
         self.payments = payments
+        self.passes = passes  # a deleted person's passes are revoked; their check-ins kept, anonymized
+        self.checkins = checkins
         self.limiter = limiter
         self.audit = audit
         self.run_cpu = run_cpu
@@ -152,6 +158,8 @@ class PrivacyService:
             "invoice_templates": (await self.templates.list_invoice_templates(principal)).model_dump(mode="json"),
             "audit_log": audit,
             "notify_subscriptions": await self.subscriptions.of_account(me),
+            "passes": await self.passes.of_trainee(me) if self.passes else [],
+            "checkins": await self.checkins.of_trainee(me) if self.checkins else [],
         }
         files = await self._files(account, qualifications)
         await self.audit.record("privacy.export", actor_id=me, actor_role=principal.role,
@@ -221,6 +229,10 @@ class PrivacyService:
             await self.tokens.revoke_all(me, at=now, session=session)
             await self.invoices.forget_payer(me, at=now, session=session)
             await self.subscriptions.forget_account(me, session=session)
+            if self.passes is not None:
+                await self.passes.revoke_all_of(me, session=session)
+            if self.checkins is not None:  # attendance is a record the association keeps: without the person
+                await self.checkins.anonymize(me, session=session)
 
         await self._in_transaction(remove)
         await self._after_commit([me])

@@ -33,6 +33,7 @@ from server.services.enrollment.templates import TemplateService
 from tests import factories
 from tests.client import ApiClient, Response
 from tests.conftest import serve_app
+from tests.services.passes.helpers import approve
 from tests.staff_helpers import form_body, multipart, sheet_bytes, staff_row, verify_unit
 
 PORTRAIT = (Path(__file__).resolve().parents[1] / "fixtures" / "photos" / "portrait.jpg").read_bytes()
@@ -60,6 +61,7 @@ IDS: dict[str, tuple[str, frozenset[str]]] = {
     # trainee A's payment (of their enrollment; approved with an invoice) and its first proof image
     "payment_id": ("payment", frozenset({"trainee_a"})),
     "index": ("proof_index", frozenset({"trainee_a"})),
+    "pass_job_id": ("pass_job", frozenset({"unit_a"})),
 }
 
 
@@ -158,6 +160,13 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     bind = {"name": people["trainee_a"]["name"], "id_number": people["trainee_a"]["id_number"]}
     await _ok(await api.post("/api/v1/unit/staff/bind", bind, token=u), "bind trainee A")
     world.objects["payment"] = await _invoiced_payment(api, services, world.objects["payment"], world.tokens["reviewer"])
+    # unit A's pass PDF job: its staff member enrolled by it, approved (stand-in for issue 11), the job run
+    staff_enrolled = await _ok(await api.post("/api/v1/unit/enrollments", {
+        "session_id": session["id"], "trainee_ids": [person["id"]]}, token=u), "unit enrollment")
+    await approve(services, ObjectId(staff_enrolled["results"][0]["enrollment_id"]))
+    job = await _ok(await api.post("/api/v1/unit/pass-jobs", {"session_id": session["id"]}, token=u), "pass job")
+    await services.runner.run_until_idle()
+    world.objects["pass_job"] = job["id"]
     return world
 
 

@@ -49,6 +49,12 @@ OWNERS: dict[str, set[str]] = {
     # ocr.py writes only ``ocr``, invoices.py only ``invoice_issue``
     "payments": {"payments/payments.py", "payments/ocr.py", "payments/invoices.py"},
     "association_settings": {"payments/account.py"},
+    "passes": {"passes/passes.py"},
+    "pass_keys": {"passes/keys.py"},
+    "pass_session_numbers": {"passes/numbers.py"},
+    "checkins": {"passes/checkins.py"},
+    "checkin_conflicts": {"passes/checkins.py"},
+    "pass_pdf_jobs": {"passes/documents.py"},
 }
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from bson import ObjectId
 from pymongo import ReturnDocument
@@ -67,6 +67,13 @@ log = logging.getLogger(__name__)
 
 
 
+class PassRevoker(Protocol):
+    """The passes area, as enrollments see it: revoke the pass of an enrollment that leaves."""
+
+    async def revoke_for_enrollment(self, enrollment_id: ObjectId, *, reason: str,
+                                    session: AsyncClientSession | None = None) -> int: ...
+
+
 class _HoldMissing(Exception):  # noqa: N818 — an abort signal inside a transaction, not an error
     """A live offer whose held seat is not in the ledger: undo the claim, enroll as a newcomer."""
 
@@ -85,8 +92,10 @@ class EnrollmentService:
         audit: AuditLog,
         payment_term: timedelta,
         now: Callable[[], datetime] | None = None,
+        passes: PassRevoker | None = None,
     ) -> None:
         self.db = db
+        self.passes = passes  # a leaving enrollment's pass is revoked in the same transaction
         self.enrollments = db["enrollments"]
         self.sessions = db["sessions"]
         self.accounts = AccountRepository(db)
@@ -295,6 +304,8 @@ class EnrollmentService:
         done = await self._transition(query, transition, s=s)
         if done is None:
             return None, []
+        if self.passes is not None:
+            await self.passes.revoke_for_enrollment(done["_id"], reason=str(transition.target), session=s)
         session = await self.seats.release(done["session_id"], done["_id"], s=s)
         if session is None or not session.get("waiting"):
             return done, []

@@ -1,0 +1,1 @@
+"""Passes (听课证) and check-in."""

@@ -1,0 +1,55 @@
+"""Helpers of the pass tests: approved enrollments (real enroll, then approved here), a pass service
+on a settable clock, sessions moved to training days around a chosen date.
+
+The approval is set directly until payments (issue 11) land; then the lead switches
+``approve`` to the real review.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from bson import ObjectId
+
+from server.models.enrollments import EnrollmentStatus
+from server.services import Principal
+from server.services.accounts.identity import SHANGHAI
+from server.services.container import Services
+from server.services.passes.checkins import CheckinService
+from tests.clock import Clock
+from tests.services.enrollment.helpers import enroll, make_session, make_trainees
+
+SCANNER = Principal(ObjectId(), "scanner")
+
+
+async def approve(services: Services, enrollment_id: ObjectId) -> None:
+    """Stand-in for the payment review (issue 11): the enrollment becomes ``approved``."""
+    await services.db["enrollments"].update_one(
+        {"_id": enrollment_id}, {"$set": {"status": str(EnrollmentStatus.approved)}})
+
+
+async def approved_enrollments(services: Services, n: int = 1, *, session: dict[str, Any] | None = None,
+                               unit_id: ObjectId | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A session and ``n`` enrollments in it, made by the real enroll and then approved."""
+    session = session or await make_session(services, capacity=max(30, n))
+    trainees = await make_trainees(services.db, n, unit_id=unit_id)
+    enrollments = []
+    for trainee in trainees:
+        doc = await enroll(services.enrollments, trainee, session)
+        await approve(services, doc["_id"])
+        enrollments.append(await services.db["enrollments"].find_one({"_id": doc["_id"]}))
+    return session, enrollments
+
+
+def training_day(session: dict[str, Any], day: int = 0, at: time = time(8, 30)) -> datetime:
+    """A moment (UTC) on the session's ``day``-th training day, Beijing time."""
+    start = date.fromisoformat(str(session["start_date"])[:10])
+    return datetime.combine(start + timedelta(days=day), at, SHANGHAI).astimezone(UTC)
+
+
+def checkins_at(services: Services, clock: Clock) -> CheckinService:
+    """The check-in service as wired in production, on ``clock``."""
+    real = services.checkins
+    return CheckinService(services.db, keyring=real.keyring, numbers=real.numbers, passes=real.passes,
+                          drift=real.drift, late_after=real.late_after, now=clock)
