@@ -19,6 +19,7 @@ from server.handlers.enrollment import enrollments, templates
 from server.handlers.payments import exports as payment_exports
 from server.handlers.payments import invoices as payment_invoices
 from server.handlers.payments import payments
+from server.handlers.results import results as exam_results
 from server.handlers.staff import membership as unit_membership
 from server.handlers.staff import staff
 from server.handlers.staff import verification as unit_verification
@@ -33,6 +34,7 @@ HANDLER_MODULES = (
     notify_subscriptions,
     payment_invoices, payment_exports,
     payments,
+    exam_results,
 )
 
 

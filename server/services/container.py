@@ -50,6 +50,7 @@ from server.services.privacy import PrivacyService
 from server.services.profile.photos import PhotoService
 from server.services.profile.profile import ProfileService
 from server.services.profile.qualifications import QualificationService
+from server.services.results.results import ResultService
 from server.services.staff.imports import StaffImportService
 from server.services.staff.membership import UnitMembershipService
 from server.services.staff.photos import PHOTO_JOB_KIND, StaffPhotoService
@@ -102,6 +103,7 @@ class Services:
     payment_ocr: PaymentOcr
     association_account: AssociationAccount
     payments: PaymentService
+    results: ResultService
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -190,6 +192,7 @@ def build_services(
     association_account = AssociationAccount(db, audit=audit)
     payments = PaymentService(db, enrollments=enrollments, templates=templates, account=association_account,
                               jobs=jobs, audit=audit, cipher=cipher, secret_key=secret_key, run_cpu=run_cpu)
+    results = ResultService(db, enrollments=enrollments, catalog=catalog, cipher=cipher, jobs=jobs, audit=audit)
     outbox = NotificationOutbox(jobs)  # services tell people through the outbox, never the notifier itself
     unit_verification = UnitVerificationService(db, audit=audit, notifier=outbox, executor=executor)
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
@@ -232,6 +235,7 @@ def build_services(
         invoices=invoices, payment_exports=payment_exports,
         payment_ocr=payment_ocr,
         association_account=association_account, payments=payments,
+        results=results,
     )
 
 
