@@ -10,6 +10,7 @@ PY="${1:-python3}"
 need=()
 "$PY" -c 'import ensurepip, venv' 2>/dev/null || need+=("python3-venv")
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=("fonts-wqy-microhei")
+command -v pdftoppm >/dev/null 2>&1 || need+=("poppler-utils")  # tests render certificate PDFs to read their QR
 for pkg in ${EXTRA_DEBS:-}; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done

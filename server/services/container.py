@@ -30,6 +30,7 @@ from server.services.catalog.reconcile import SeatReconciler
 from server.services.catalog.seats import SeatLedger
 from server.services.catalog.session_list import SessionListService
 from server.services.catalog.waitlist import WaitlistService
+from server.services.certificates.certificates import CertificateService
 from server.services.cpu import Pools, cpu_runner, make_pools
 from server.services.enrollment.deadlines import DeadlineReminders
 from server.services.enrollment.enrollments import EnrollmentService
@@ -104,6 +105,7 @@ class Services:
     association_account: AssociationAccount
     payments: PaymentService
     results: ResultService
+    certificates: CertificateService
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -193,6 +195,10 @@ def build_services(
     payments = PaymentService(db, enrollments=enrollments, templates=templates, account=association_account,
                               jobs=jobs, audit=audit, cipher=cipher, secret_key=secret_key, run_cpu=run_cpu)
     results = ResultService(db, enrollments=enrollments, catalog=catalog, cipher=cipher, jobs=jobs, audit=audit)
+    certificates = CertificateService(
+        db, results=results, catalog=catalog, photos=photos, cipher=cipher, jobs=jobs, audit=audit, run_cpu=run_cpu,
+        association=settings.association_name, prefix=settings.certificate_prefix, base_url=settings.base_url)
+    results.has_certificate = certificates.has_valid  # a correction may not take a certified 合格 away
     outbox = NotificationOutbox(jobs)  # services tell people through the outbox, never the notifier itself
     unit_verification = UnitVerificationService(db, audit=audit, notifier=outbox, executor=executor)
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
@@ -235,7 +241,7 @@ def build_services(
         invoices=invoices, payment_exports=payment_exports,
         payment_ocr=payment_ocr,
         association_account=association_account, payments=payments,
-        results=results,
+        results=results, certificates=certificates,
     )
 
 
