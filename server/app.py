@@ -15,6 +15,7 @@ from server.handlers.accounts import subscriptions as notify_subscriptions
 from server.handlers.base import NotFoundHandler, log_request
 from server.handlers.catalog import admin as catalog_admin
 from server.handlers.catalog import sessions
+from server.handlers.certificates import certificates
 from server.handlers.enrollment import enrollments, templates
 from server.handlers.payments import exports as payment_exports
 from server.handlers.payments import invoices as payment_invoices
@@ -35,6 +36,7 @@ HANDLER_MODULES = (
     payment_invoices, payment_exports,
     payments,
     exam_results,
+    certificates,
 )
 
 

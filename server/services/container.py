@@ -197,7 +197,8 @@ def build_services(
     results = ResultService(db, enrollments=enrollments, catalog=catalog, cipher=cipher, jobs=jobs, audit=audit)
     certificates = CertificateService(
         db, results=results, catalog=catalog, photos=photos, cipher=cipher, jobs=jobs, audit=audit, run_cpu=run_cpu,
-        association=settings.association_name, prefix=settings.certificate_prefix, base_url=settings.base_url)
+        association=settings.association_name, prefix=settings.certificate_prefix, base_url=settings.base_url,
+        limiter=limiter, verify_rate=settings.verify_rate_per_minute)
     results.has_certificate = certificates.has_valid  # a correction may not take a certified 合格 away
     outbox = NotificationOutbox(jobs)  # services tell people through the outbox, never the notifier itself
     unit_verification = UnitVerificationService(db, audit=audit, notifier=outbox, executor=executor)

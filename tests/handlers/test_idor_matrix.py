@@ -40,7 +40,7 @@ STAFF_ROLES = ("admin", "reviewer", "scanner")
 # Collections that change on any request, whoever sends it (login bookkeeping, throttles, the trail).
 BOOKKEEPING = {"audit_log", "rate_limits", "tokens", "sms_codes"}
 # Operations with an id that are public by design (a published session is a public page).
-PUBLIC_BY_DESIGN = {"SessionDetailHandler.get"}
+PUBLIC_BY_DESIGN = {"SessionDetailHandler.get", "VerifyApiHandler.get", "VerifyPageHandler.get"}
 
 # Path parameter → (the object of principal A it names, who may use it besides the staff roles the
 # operation admits). A parameter missing here fails the test: decide whose object it names.
@@ -60,6 +60,10 @@ IDS: dict[str, tuple[str, frozenset[str]]] = {
     # trainee A's payment (of their enrollment; approved with an invoice) and its first proof image
     "payment_id": ("payment", frozenset({"trainee_a"})),
     "index": ("proof_index", frozenset({"trainee_a"})),
+    # trainee A's certificate (their enrollment's, 合格); unit A is their unit when the result is entered
+    "certificate_id": ("certificate", frozenset({"trainee_a", "unit_a"})),
+    # the public verification code: public by design (the pages below)
+    "code": ("certificate_code", frozenset()),
 }
 
 
@@ -82,6 +86,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "StaffPhotoHandler.put": {"body": PORTRAIT, "headers": {"Content-Type": "image/jpeg"}, "query": "?consent=true"},
     "UnitDecisionHandler.post": {"json": {"decision": "reject", "reason": "营业执照不清晰"}},
     "RejectHandler.post": {"json": {"reason_code": "proof_unclear"}},
+    "EnterResultHandler.put": {"json": {"score": 30, "reason": "被改的成绩"}},
+    "RevokeHandler.post": {"json": {"reason": "被撤销"}},
 }
 
 # trainee A's payment, approved, with an e-invoice PDF (the invoice download's owner check needs it)
@@ -158,7 +164,22 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     bind = {"name": people["trainee_a"]["name"], "id_number": people["trainee_a"]["id_number"]}
     await _ok(await api.post("/api/v1/unit/staff/bind", bind, token=u), "bind trainee A")
     world.objects["payment"] = await _invoiced_payment(api, services, world.objects["payment"], world.tokens["reviewer"])
-    return world
+    world.objects["certificate"] = await _certificate(api, world)
+    for _ in range(1200):  # notifications and the OCR pre-check run in the job runner: let them all finish
+        if not await services.db["jobs"].count_documents({"status": {"$in": ["queued", "running"]}}):
+            return world
+        await asyncio.sleep(0.05)
+    raise AssertionError("background jobs did not finish")
+
+
+async def _certificate(api: ApiClient, world: World) -> str:
+    """Trainee A's result entered and published, and their certificate issued (by the reviewer)."""
+    reviewer, enrollment, session = world.tokens["reviewer"], world.objects["enrollment"], world.objects["session"]
+    await _ok(await api.put(f"/api/v1/review/enrollments/{enrollment}/result", {"score": 90}, token=reviewer), "result")
+    await _ok(await api.post(f"/api/v1/review/sessions/{session}/results/publish", token=reviewer), "publish")
+    await _ok(await api.post(f"/api/v1/review/sessions/{session}/certificates", token=reviewer), "certificates")
+    mine = await _ok(await api.get("/api/v1/certificates", token=world.tokens["trainee_a"]), "my certificates")
+    return str(mine["items"][0]["id"])
 
 
 async def _invoiced_payment(api: ApiClient, services: Services, payment_id: str, reviewer: str | None) -> str:

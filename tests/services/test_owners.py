@@ -49,6 +49,10 @@ OWNERS: dict[str, set[str]] = {
     # ocr.py writes only ``ocr``, invoices.py only ``invoice_issue``
     "payments": {"payments/payments.py", "payments/ocr.py", "payments/invoices.py"},
     "association_settings": {"payments/account.py"},
+    "results": {"results/results.py"},
+    "certificates": {"certificates/certificates.py"},
+    "certificate_counters": {"certificates/certificates.py"},
+    "certificate_settings": {"certificates/certificates.py"},
 }
 
 

@@ -35,6 +35,7 @@ from server.services import Principal
 from server.services.accounts.identity import SHANGHAI
 from server.services.accounts.personal import id_masked_of
 from server.services.accounts.repository import AccountRepository
+from server.services.accounts.throttle import RateLimiter
 from server.services.audit import AuditLog
 from server.services.catalog.catalog import CatalogService
 from server.services.catalog.seats import in_transaction
@@ -71,7 +72,7 @@ class CertificateService:
         self, db: AsyncDatabase[dict[str, Any]], *, results: ResultService, catalog: CatalogService,
         photos: PhotoService, cipher: FieldCipher, jobs: JobQueue, audit: AuditLog,
         run_cpu: Callable[..., Awaitable[Any]], association: str, prefix: str, base_url: str,
-        now: Callable[[], datetime] | None = None,
+        limiter: RateLimiter, verify_rate: int, now: Callable[[], datetime] | None = None,
     ) -> None:
         self.db = db
         self.certificates = db[COLLECTION]
@@ -88,6 +89,8 @@ class CertificateService:
         self.association = association
         self.prefix = prefix
         self.base_url = base_url
+        self.limiter = limiter
+        self.verify_rate = verify_rate
         self.now = now or (lambda: datetime.now(UTC))
 
     # ---- issuing and revoking (staff) -------------------------------------------------------
@@ -230,6 +233,12 @@ class CertificateService:
             verify_url=make_verify_url(self.base_url, doc["code"]), photo=photo, seal=seal)
 
     # ---- public verification --------------------------------------------------------------------
+
+    async def verify_public(self, code: str, *, ip: str) -> VerificationOut:
+        """:meth:`verify` for anyone, rate-limited per client address (429 past ``verify_rate`` a minute)."""
+        await self.limiter.hit(f"certificate_verify:{ip}", limit=self.verify_rate, window_seconds=60,
+                               message="验证过于频繁，请稍后再试")
+        return await self.verify(code)
 
     async def verify(self, code: str) -> VerificationOut:
         """What the certificate of ``code`` shows anyone; one 404 for every wrong code."""

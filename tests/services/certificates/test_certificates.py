@@ -34,7 +34,8 @@ def _on(services: Services, db: AsyncDatabase[dict[str, Any]]) -> CertificateSer
     s = services.certificates
     return CertificateService(db, results=services.results, catalog=services.catalog, photos=services.photos,
                               cipher=services.cipher, jobs=services.jobs, audit=services.audit, run_cpu=s.run_cpu,
-                              association=s.association, prefix=s.prefix, base_url=s.base_url)
+                              association=s.association, prefix=s.prefix, base_url=s.base_url, limiter=s.limiter,
+                              verify_rate=s.verify_rate)
 
 
 def _counter_outside_the_transaction(collection: str, method: str, args: tuple[Any, ...],
