@@ -211,7 +211,7 @@ def build_services(
                              tokens=tokens, membership=unit_membership, templates=templates,
                              enrollments=enrollments, payments=payments, limiter=limiter, audit=audit, run_cpu=run_cpu,
                              retention_days=settings.pii_retention_days, invoices=invoices,
-                             subscriptions=subscriptions)
+                             subscriptions=subscriptions, results=results, certificates=certificates)
     staff_imports = StaffImportService(
         db, accounts=accounts, staff=staff, cipher=cipher, audit=audit, run_cpu=run_cpu,
         max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows,

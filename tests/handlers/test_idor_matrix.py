@@ -164,7 +164,7 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     bind = {"name": people["trainee_a"]["name"], "id_number": people["trainee_a"]["id_number"]}
     await _ok(await api.post("/api/v1/unit/staff/bind", bind, token=u), "bind trainee A")
     world.objects["payment"] = await _invoiced_payment(api, services, world.objects["payment"], world.tokens["reviewer"])
-    world.objects["certificate"] = await _certificate(api, world)
+    world.objects["certificate"], world.objects["certificate_code"] = await _certificate(api, world)
     for _ in range(1200):  # notifications and the OCR pre-check run in the job runner: let them all finish
         if not await services.db["jobs"].count_documents({"status": {"$in": ["queued", "running"]}}):
             return world
@@ -172,14 +172,14 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     raise AssertionError("background jobs did not finish")
 
 
-async def _certificate(api: ApiClient, world: World) -> str:
+async def _certificate(api: ApiClient, world: World) -> tuple[str, str]:
     """Trainee A's result entered and published, and their certificate issued (by the reviewer)."""
     reviewer, enrollment, session = world.tokens["reviewer"], world.objects["enrollment"], world.objects["session"]
     await _ok(await api.put(f"/api/v1/review/enrollments/{enrollment}/result", {"score": 90}, token=reviewer), "result")
     await _ok(await api.post(f"/api/v1/review/sessions/{session}/results/publish", token=reviewer), "publish")
     await _ok(await api.post(f"/api/v1/review/sessions/{session}/certificates", token=reviewer), "certificates")
     mine = await _ok(await api.get("/api/v1/certificates", token=world.tokens["trainee_a"]), "my certificates")
-    return str(mine["items"][0]["id"])
+    return str(mine["items"][0]["id"]), str(mine["items"][0]["verify_url"]).rsplit("/", 1)[1]
 
 
 async def _invoiced_payment(api: ApiClient, services: Services, payment_id: str, reviewer: str | None) -> str:
