@@ -128,7 +128,8 @@ class CertificateService:
         await enqueue_notification(
             self.jobs, doc["trainee_id"], READY_KIND,
             f"您的「{doc['printed']['course']}」合格证已签发（{number}），可在小程序中下载",
-            {"certificate_id": str(doc["_id"]), "number": number}, dedupe_key=f"{READY_KIND}:{doc['_id']}", session=s)
+            {"certificate_id": str(doc["_id"]), "number": number, "course_name": doc["printed"]["course"]},
+            dedupe_key=f"{READY_KIND}:{doc['_id']}", session=s)
         return number
 
     async def _new_certificate(

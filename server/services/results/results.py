@@ -207,7 +207,8 @@ class ResultService:
                     self.jobs, d["trainee_id"], PUBLISHED_KIND,
                     f"您参加的「{d['course_name']}」（{d['session_code']}）考试成绩已发布：{VERDICT_LABELS[d['verdict']]}",
                     {"session_id": str(session["_id"]), "enrollment_id": str(d["enrollment_id"]),
-                     "verdict": d["verdict"]},
+                     "verdict": d["verdict"], "verdict_label": VERDICT_LABELS[d["verdict"]],
+                     "course_name": d["course_name"]},
                     dedupe_key=f"{PUBLISHED_KIND}:{d['_id']}", session=s)
             return drafts
 
