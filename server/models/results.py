@@ -113,3 +113,31 @@ class PublishOut(BaseModel):
     passed: int
     failed: int
     absent: int
+
+
+class ImportRow(BaseModel):
+    """One row of a results sheet and its verdict (``ok`` or why it cannot be imported)."""
+
+    row: int
+    name: str | None
+    id_masked: str | None
+    score: int | None
+    absent: bool
+    verdict: Literal["ok", "bad_score", "unknown_id", "not_enrolled", "published", "duplicate"]
+    verdict_label: str
+    message: str
+
+
+class ImportOut(BaseModel):
+    """A check (``committed`` false) or an import (all rows, ``committed`` true) of a results sheet."""
+
+    committed: bool
+    rows: list[ImportRow]
+    ok: int
+    errors: int
+
+
+class ImportQuery(BaseModel):
+    """``?commit=true`` imports (only a sheet without errors); without it, a check that writes nothing."""
+
+    commit: bool = False

@@ -51,6 +51,7 @@ from server.services.privacy import PrivacyService
 from server.services.profile.photos import PhotoService
 from server.services.profile.profile import ProfileService
 from server.services.profile.qualifications import QualificationService
+from server.services.results.imports import ResultImportService
 from server.services.results.results import ResultService
 from server.services.staff.imports import StaffImportService
 from server.services.staff.membership import UnitMembershipService
@@ -106,6 +107,7 @@ class Services:
     payments: PaymentService
     results: ResultService
     certificates: CertificateService
+    result_imports: ResultImportService
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -200,6 +202,7 @@ def build_services(
         association=settings.association_name, prefix=settings.certificate_prefix, base_url=settings.base_url,
         limiter=limiter, verify_rate=settings.verify_rate_per_minute)
     results.has_certificate = certificates.has_valid  # a correction may not take a certified 合格 away
+    result_imports = ResultImportService(results=results, accounts=accounts, catalog=catalog, run_cpu=run_cpu)
     outbox = NotificationOutbox(jobs)  # services tell people through the outbox, never the notifier itself
     unit_verification = UnitVerificationService(db, audit=audit, notifier=outbox, executor=executor)
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
@@ -242,7 +245,7 @@ def build_services(
         invoices=invoices, payment_exports=payment_exports,
         payment_ocr=payment_ocr,
         association_account=association_account, payments=payments,
-        results=results, certificates=certificates,
+        results=results, certificates=certificates, result_imports=result_imports,
     )
 
 

@@ -89,6 +89,10 @@ BODIES: dict[str, dict[str, Any]] = {
     "EnterResultHandler.put": {"json": {"score": 30, "reason": "被改的成绩"}},
     "RevokeHandler.post": {"json": {"reason": "被撤销"}},
 }
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+BODIES["ImportHandler.post"] = {"body": sheet_bytes([staff_row(name="成绩表")]), "headers": {"Content-Type": _XLSX},
+                                "query": "?commit=true"}
+BODIES["ImportVerdictsHandler.post"] = {"body": sheet_bytes([staff_row(name="成绩表")]), "headers": {"Content-Type": _XLSX}}
 
 # trainee A's payment, approved, with an e-invoice PDF (the invoice download's owner check needs it)
 BODIES["PaymentInvoiceHandler.put"] = {

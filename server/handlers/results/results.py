@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from server.handlers.base import ApiHandler, endpoint
-from server.models.results import PublishOut, ResultIn, ResultOut, ResultPage, ResultQuery, SessionResultsOut
+from server.documents.xlsx_common import XLSX_CONTENT_TYPE
+from server.handlers.base import ApiHandler, Upload, endpoint
+from server.models.results import (
+    ImportOut,
+    ImportQuery,
+    PublishOut,
+    ResultIn,
+    ResultOut,
+    ResultPage,
+    ResultQuery,
+    SessionResultsOut,
+)
 
 TAGS = ["results"]
 REVIEWERS = ["reviewer", "admin"]
@@ -54,9 +64,54 @@ class MyResultsHandler(ApiHandler):
         return ResultPage(items=items, total=total)
 
 
+SHEET_BYTES = 2 * 1024 * 1024
+SHEET = Upload(files=("file",), raw=(XLSX_CONTENT_TYPE,))
+
+
+class ImportTemplateHandler(ApiHandler):
+    """``/api/v1/review/sessions/{session_id}/results/template.xlsx``."""
+
+    @endpoint("成绩导入模板（Excel）", roles=REVIEWERS, tags=TAGS, produces=XLSX_CONTENT_TYPE, errors=[404])
+    async def get(self, session_id: str) -> None:
+        """The template: 身份证号 · 姓名 · 成绩 · 缺考, an example row, the rules."""
+        name, ctype, data = await self.services.result_imports.template(session_id)
+        self.write_file(name, ctype, data)
+
+
+class ImportHandler(ApiHandler):
+    """``/api/v1/review/sessions/{session_id}/results/import``."""
+
+    @endpoint("成绩导入：先检查（逐行结果，不写入）；?commit=true 全部正确时一次性导入为草稿，否则不导入任何一行",
+              query=ImportQuery, response=ImportOut, roles=REVIEWERS, tags=TAGS, max_body_bytes=SHEET_BYTES,
+              errors=[400, 404, 409, 413, 415, 422], upload=SHEET)
+    async def post(self, session_id: str, query: ImportQuery) -> ImportOut:
+        """Check or import the uploaded .xlsx (multipart field ``file`` or the raw body)."""
+        assert self.principal is not None
+        upload = self.uploaded_file("file", raw_types=(XLSX_CONTENT_TYPE,))
+        assert upload is not None
+        return await self.services.result_imports.run(self.principal, session_id, upload[1], commit=query.commit,
+                                                      ip=self.client_ip)
+
+
+class ImportVerdictsHandler(ApiHandler):
+    """``/api/v1/review/sessions/{session_id}/results/import-check.xlsx``."""
+
+    @endpoint("成绩导入检查结果表（Excel：每行的结果与说明；不写入）", roles=REVIEWERS, tags=TAGS,
+              produces=XLSX_CONTENT_TYPE, max_body_bytes=SHEET_BYTES, errors=[400, 404, 413, 415, 422], upload=SHEET)
+    async def post(self, session_id: str) -> None:
+        """The verdict sheet of the uploaded .xlsx."""
+        upload = self.uploaded_file("file", raw_types=(XLSX_CONTENT_TYPE,))
+        assert upload is not None
+        name, ctype, data = await self.services.result_imports.verdict_sheet(session_id, upload[1])
+        self.write_file(name, ctype, data)
+
+
 routes = [
     (r"/api/v1/results", MyResultsHandler),
     (r"/api/v1/review/sessions/(?P<session_id>[^/]+)/results", SessionResultsHandler),
     (r"/api/v1/review/sessions/(?P<session_id>[^/]+)/results/publish", PublishResultsHandler),
+    (r"/api/v1/review/sessions/(?P<session_id>[^/]+)/results/template\.xlsx", ImportTemplateHandler),
+    (r"/api/v1/review/sessions/(?P<session_id>[^/]+)/results/import", ImportHandler),
+    (r"/api/v1/review/sessions/(?P<session_id>[^/]+)/results/import-check\.xlsx", ImportVerdictsHandler),
     (r"/api/v1/review/enrollments/(?P<enrollment_id>[^/]+)/result", EnterResultHandler),
 ]

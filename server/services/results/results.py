@@ -119,6 +119,34 @@ class ResultService:
                                 ip=ip, details={"score": score, "verdict": verdict})
         return (await self._shown([doc]))[0]
 
+    async def save_drafts(
+        self, staff: Principal, session: dict[str, Any], drafts: list[dict[str, Any]], *, ip: str | None,
+    ) -> None:
+        """An import's rows (``{"enrollment": doc, "score": int | None}``) as drafts, all in one transaction;
+        409 ``results_published`` (nothing written) when one was published meanwhile."""
+        course = await self.catalog.get_course(session["course_id"])
+        now = self.now()
+        units = {d["enrollment"]["_id"]: await self._unit_of(d["enrollment"]) for d in drafts}
+
+        async def work(s: AsyncClientSession) -> None:
+            for d in drafts:
+                e = d["enrollment"]
+                values = {"score": d["score"], "verdict": verdict_of(d["score"], course["pass_mark"]),
+                          "pass_mark": course["pass_mark"], "entered_by": staff.account_id, "updated_at": now}
+                new = {"_id": ObjectId(), "session_id": session["_id"], "course_id": e["course_id"],
+                       "trainee_id": e["trainee_id"], "unit_id": units[e["_id"]], "session_code": session["code"],
+                       "course_name": course["name"], "corrections": [], "created_at": now}
+                try:
+                    await self.results.update_one({"enrollment_id": e["_id"], "status": "draft"},
+                                                  {"$set": values, "$setOnInsert": new}, upsert=True, session=s)
+                except DuplicateKeyError:  # a published result exists: the upsert tried a second document
+                    raise errors.conflict("results_published", "有学员的成绩刚刚已发布，本次未导入任何成绩") from None
+
+        await in_transaction(self.db, work)
+        await self.audit.record("results.import", actor_id=staff.account_id, actor_role=staff.role,
+                                subject=session["code"], subject_id=session["_id"], ip=ip,
+                                details={"rows": len(drafts)})
+
     async def _correct(
         self, staff: Principal, current: dict[str, Any], score: int | None, verdict: str, reason: str | None, *,
         ip: str | None,
