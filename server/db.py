@@ -568,6 +568,7 @@ INDEXES: tuple[CollectionIndexes, ...] = (
             IndexModel([("unit_id", ASCENDING), ("session_id", ASCENDING)], name="unit_session"),
         ),
     ),
+    CollectionIndexes("certificate_bundles", (IndexModel([("expires_at", ASCENDING)], name="expires_at"),)),
 )
 
 

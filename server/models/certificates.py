@@ -104,3 +104,20 @@ class BundleIn(StrictModel):
 
     session_id: ObjectIdStr
     format: Literal["zip", "pdf"] = Field(default="zip", description="zip：每人一个 PDF；pdf：合并为一个 PDF")
+
+
+class BundleOut(BaseModel):
+    """A unit's download of a session's certificates: its progress, then its file."""
+
+    id: str
+    session_id: str
+    format: Literal["zip", "pdf"]
+    status: Literal["queued", "running", "done"]
+    total: int
+    done: int
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> BundleOut:
+        """From a stored bundle."""
+        return cls(id=str(doc["_id"]), session_id=str(doc["session_id"]), format=doc["format"], status=doc["status"],
+                   total=doc["total"], done=doc["done"])

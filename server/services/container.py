@@ -30,6 +30,8 @@ from server.services.catalog.reconcile import SeatReconciler
 from server.services.catalog.seats import SeatLedger
 from server.services.catalog.session_list import SessionListService
 from server.services.catalog.waitlist import WaitlistService
+from server.services.certificates.bundles import JOB_KIND as BUNDLE_JOB_KIND
+from server.services.certificates.bundles import CertificateBundles
 from server.services.certificates.certificates import CertificateService
 from server.services.cpu import Pools, cpu_runner, make_pools
 from server.services.enrollment.deadlines import DeadlineReminders
@@ -108,6 +110,7 @@ class Services:
     results: ResultService
     certificates: CertificateService
     result_imports: ResultImportService
+    certificate_bundles: CertificateBundles
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -203,6 +206,7 @@ def build_services(
         limiter=limiter, verify_rate=settings.verify_rate_per_minute)
     results.has_certificate = certificates.has_valid  # a correction may not take a certified 合格 away
     result_imports = ResultImportService(results=results, accounts=accounts, catalog=catalog, run_cpu=run_cpu)
+    certificate_bundles = CertificateBundles(db, certificates=certificates, jobs=jobs, audit=audit, run_cpu=run_cpu)
     outbox = NotificationOutbox(jobs)  # services tell people through the outbox, never the notifier itself
     unit_verification = UnitVerificationService(db, audit=audit, notifier=outbox, executor=executor)
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
@@ -230,6 +234,7 @@ def build_services(
                             niceness=settings.executor_niceness),
         read_proof=proof_file_reader(db), max_attempts=settings.jobs_max_attempts)
     runner.register(OCR_JOB_KIND, payment_ocr.run_job)
+    runner.register(BUNDLE_JOB_KIND, certificate_bundles.run_job)
     return Services(
         settings=settings, db=db, pools=pools, health=HealthProbe(db), limiter=limiter,
         cipher=cipher, sms_codes=sms_codes, audit=audit, tokens=tokens, accounts=accounts,
@@ -246,6 +251,7 @@ def build_services(
         payment_ocr=payment_ocr,
         association_account=association_account, payments=payments,
         results=results, certificates=certificates, result_imports=result_imports,
+        certificate_bundles=certificate_bundles,
     )
 
 
@@ -262,4 +268,5 @@ def start_jobs(services: Services) -> None:
     # 缴费截止提醒: unpaid enrollments whose pay_by is near, once per enrollment and deadline.
     services.start_periodic("remind_payment_deadlines", 600, services.reminders.remind)
     services.start_periodic("sweep_orphan_proofs", 3600, services.payments.sweep_orphan_proofs)
+    services.start_periodic("purge_certificate_bundles", 3600, services.certificate_bundles.purge)
     services.runner.start()

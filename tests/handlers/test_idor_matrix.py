@@ -62,6 +62,8 @@ IDS: dict[str, tuple[str, frozenset[str]]] = {
     "index": ("proof_index", frozenset({"trainee_a"})),
     # trainee A's certificate (their enrollment's, 合格); unit A is their unit when the result is entered
     "certificate_id": ("certificate", frozenset({"trainee_a", "unit_a"})),
+    # unit A's download of the session's certificates (a finished bundle)
+    "bundle_id": ("certificate_bundle", frozenset({"unit_a"})),
     # the public verification code: public by design (the pages below)
     "code": ("certificate_code", frozenset()),
 }
@@ -169,6 +171,8 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     await _ok(await api.post("/api/v1/unit/staff/bind", bind, token=u), "bind trainee A")
     world.objects["payment"] = await _invoiced_payment(api, services, world.objects["payment"], world.tokens["reviewer"])
     world.objects["certificate"], world.objects["certificate_code"] = await _certificate(api, world)
+    bundle = await api.post("/api/v1/certificates/bundles", {"session_id": world.objects["session"]}, token=u)
+    world.objects["certificate_bundle"] = (await _ok(bundle, "certificate bundle"))["id"]
     for _ in range(1200):  # notifications and the OCR pre-check run in the job runner: let them all finish
         if not await services.db["jobs"].count_documents({"status": {"$in": ["queued", "running"]}}):
             return world

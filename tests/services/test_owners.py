@@ -53,6 +53,7 @@ OWNERS: dict[str, set[str]] = {
     "certificates": {"certificates/certificates.py"},
     "certificate_counters": {"certificates/certificates.py"},
     "certificate_settings": {"certificates/certificates.py"},
+    "certificate_bundles": {"certificates/bundles.py"},
 }
 
 
@@ -64,6 +65,7 @@ BUCKET_OWNERS = {
     "job_files": "jobs/queue.py",
     "payment_proofs": "payments/payments.py",
     "invoice_files": "payments/invoices.py",
+    "certificate_bundles": "certificates/bundles.py",
 }
 
 

@@ -7,6 +7,8 @@ from server import errors
 from server.documents.verify_page import CSP, render_verification
 from server.handlers.base import ApiHandler, Upload, endpoint
 from server.models.certificates import (
+    BundleIn,
+    BundleOut,
     CertificateOut,
     CertificatePage,
     CertificateQuery,
@@ -122,10 +124,46 @@ class VerifyPageHandler(ApiHandler):
         self.finish(render_verification(answer, association=service.association))
 
 
+class BundlesHandler(ApiHandler):
+    """``/api/v1/certificates/bundles``."""
+
+    @endpoint("单位批量下载本班次员工合格证（后台生成 ZIP 或合并 PDF，返回任务）", body=BundleIn, response=BundleOut,
+              status=202, roles=["unit"], tags=TAGS, errors=[404])
+    async def post(self, body: BundleIn) -> BundleOut:
+        """Queue the bundle; follow it at ``/bundles/{id}``."""
+        assert self.principal is not None
+        return BundleOut.from_doc(await self.services.certificate_bundles.request(self.principal, body,
+                                                                                 ip=self.client_ip))
+
+
+class BundleHandler(ApiHandler):
+    """``/api/v1/certificates/bundles/{bundle_id}``."""
+
+    @endpoint("批量下载任务进度", response=BundleOut, roles=["unit"], tags=TAGS, errors=[404])
+    async def get(self, bundle_id: str) -> BundleOut:
+        """Progress: ``done`` of ``total``."""
+        assert self.principal is not None
+        return BundleOut.from_doc(await self.services.certificate_bundles.get(self.principal, bundle_id))
+
+
+class BundleFileHandler(ApiHandler):
+    """``/api/v1/certificates/bundles/{bundle_id}/file``."""
+
+    @endpoint("下载批量合格证文件（ZIP 或 PDF）", roles=["unit"], tags=TAGS, produces="application/zip", errors=[404, 409])
+    async def get(self, bundle_id: str) -> None:
+        """The finished file; 409 ``bundle_not_ready`` before."""
+        assert self.principal is not None
+        name, ctype, data = await self.services.certificate_bundles.file(self.principal, bundle_id)
+        self.write_file(name, ctype, data)
+
+
 _CID = r"(?P<certificate_id>[^/]+)"
 routes = [
     (r"/api/v1/certificates", CertificatesHandler),
     (r"/api/v1/certificates/seal", SealHandler),
+    (r"/api/v1/certificates/bundles", BundlesHandler),
+    (r"/api/v1/certificates/bundles/(?P<bundle_id>[^/]+)", BundleHandler),
+    (r"/api/v1/certificates/bundles/(?P<bundle_id>[^/]+)/file", BundleFileHandler),
     (r"/api/v1/certificates/verify/(?P<code>[^/]+)", VerifyApiHandler),
     (rf"/api/v1/certificates/{_CID}/pdf", CertificatePdfHandler),
     (rf"/api/v1/certificates/{_CID}/revoke", RevokeHandler),
