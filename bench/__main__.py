@@ -9,6 +9,7 @@ import traceback
 from types import ModuleType
 
 from bench import (
+    certificates,
     enroll,
     healthz,
     login_under_load,
@@ -26,6 +27,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     healthz, me, photo_normalize, photo_upload, sessions_list, enroll, staff_import, login_under_load,
     ocr,
     payments,
+    certificates,
 )
 
 

@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     # public verifications per client address per minute.
     association_name: str = "上海市勘察设计行业协会"
     certificate_prefix: str = Field(default="SKX", pattern=r"^[A-Z]{2,8}$")
-    verify_rate_per_minute: int = Field(default=30, ge=1, le=10_000)
+    verify_rate_per_minute: int = Field(default=30, ge=1, le=10_000_000)
 
     wechat_appid: str = ""
     wechat_secret: SecretStr = SecretStr("")
