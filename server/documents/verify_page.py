@@ -23,9 +23,12 @@ _STYLE = (
 )
 
 
-def render_verification(answer: VerificationOut | None, *, association: str) -> str:
-    """The page for a verified certificate, or the one page every wrong code gets."""
-    if answer is None:
+def render_verification(answer: VerificationOut | None, *, association: str, busy: bool = False) -> str:
+    """The page for a verified certificate, the one page every wrong code gets, or (``busy``) the
+    page of a client over the rate limit."""
+    if busy:
+        body = '<div class="card"><p class="revoked">查询过于频繁</p><p>请稍后再试。</p></div>'
+    elif answer is None:
         body = ('<div class="card"><p class="revoked">未查询到该证书</p>'
                 "<p>证书不存在或验证码无效。请核对证书上的二维码，或联系发证机构。</p></div>")
     else:

@@ -109,19 +109,22 @@ class VerifyPageHandler(ApiHandler):
     async def get(self, code: str) -> None:
         """The verification as a small page: no script, a strict CSP; a wrong code gets the one 404 page."""
         service = self.services.certificates
+        answer, busy = None, False
         try:
             answer = await service.verify_public(code, ip=self.client_ip)
         except errors.AppError as refusal:
-            if refusal.status != 404:
+            if refusal.status not in (404, 429):
                 raise
-            answer = None
-            self.set_status(404)
+            busy = refusal.status == 429
+            self.set_status(refusal.status)
+            for name, value in (refusal.headers or {}).items():
+                self.set_header(name, value)
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.set_header("Content-Security-Policy", CSP)
         self.set_header("Referrer-Policy", "no-referrer")
         self.set_header("X-Frame-Options", "DENY")
         self.set_header("Cache-Control", "no-store")
-        self.finish(render_verification(answer, association=service.association))
+        self.finish(render_verification(answer, association=service.association, busy=busy))
 
 
 class BundlesHandler(ApiHandler):

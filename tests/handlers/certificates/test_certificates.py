@@ -92,4 +92,5 @@ async def test_verification_is_rate_limited_per_address(
             page = await api.get(f"/verify/{'a' * 26}")
     finally:
         await services.close()
-    assert answers == [404, 404, 404, 429] and page.status == 429
+    assert answers == [404, 404, 404, 429] and page.status == 429 and "查询过于频繁" in page.body.decode()
+    assert page.headers["Content-Type"].startswith("text/html") and int(page.headers["Retry-After"]) >= 1
