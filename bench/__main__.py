@@ -9,6 +9,7 @@ import traceback
 from types import ModuleType
 
 from bench import (
+    certificates,
     enroll,
     healthz,
     login_under_load,
@@ -28,6 +29,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     ocr,
     payments,
     passes,
+    certificates,
 )
 
 

@@ -11,7 +11,7 @@ PY="${1:-python3}"
 need=()
 "$PY" -c 'import ensurepip, venv' 2>/dev/null || need+=("python3-venv")
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=("fonts-wqy-microhei")
-# The tests render pass PDFs to images (tests/documents/test_pass_pdf.py).
+# The tests render pass and certificate PDFs to images and read their QR codes.
 command -v pdftoppm >/dev/null 2>&1 || need+=("poppler-utils")
 for pkg in ${EXTRA_DEBS:-}; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")

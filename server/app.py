@@ -15,12 +15,14 @@ from server.handlers.accounts import subscriptions as notify_subscriptions
 from server.handlers.base import NotFoundHandler, log_request
 from server.handlers.catalog import admin as catalog_admin
 from server.handlers.catalog import sessions
+from server.handlers.certificates import certificates
 from server.handlers.enrollment import enrollments, templates
 from server.handlers.passes import passes as pass_handlers
 from server.handlers.passes import scanner
 from server.handlers.payments import exports as payment_exports
 from server.handlers.payments import invoices as payment_invoices
 from server.handlers.payments import payments
+from server.handlers.results import results as exam_results
 from server.handlers.staff import membership as unit_membership
 from server.handlers.staff import staff
 from server.handlers.staff import verification as unit_verification
@@ -36,6 +38,8 @@ HANDLER_MODULES = (
     payment_invoices, payment_exports,
     payments,
     pass_handlers, scanner,
+    exam_results,
+    certificates,
 )
 
 

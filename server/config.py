@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     wechat_subscribe_page: str = "pages/payments/index"  # the mini-program page a subscribe message opens
     wechat_miniprogram_state: Literal["formal", "trial", "developer"] = "formal"  # which build that page opens in
     payment_reminder_hours: int = Field(default=24, ge=1, le=24 * 14)  # 缴费截止提醒: this long before pay_by
+    wechat_template_results_published: str = ""
+    wechat_template_certificate_ready: str = ""
+    # Certificates (issue 13): the name printed on them, the number's type prefix (SKX-2026-000123),
+    # public verifications per client address per minute.
+    association_name: str = "上海市勘察设计行业协会"
+    certificate_prefix: str = Field(default="SKX", pattern=r"^[A-Z]{2,8}$")
+    verify_rate_per_minute: int = Field(default=30, ge=1, le=10_000_000)
 
     wechat_appid: str = ""
     wechat_secret: SecretStr = SecretStr("")

@@ -583,6 +583,32 @@ INDEXES: tuple[CollectionIndexes, ...] = (
             IndexModel([("trainee_id", ASCENDING)], name="trainee"),
         ),
     ),
+    # ---- results and certificates (issue 13) ----
+    CollectionIndexes(
+        "results",
+        (
+            IndexModel([("enrollment_id", ASCENDING)], unique=True, name="one_per_enrollment"),
+            IndexModel([("session_id", ASCENDING), ("status", ASCENDING)], name="session_status"),
+            IndexModel([("trainee_id", ASCENDING), ("published_at", DESCENDING)], name="trainee_published"),
+            IndexModel([("unit_id", ASCENDING), ("published_at", DESCENDING)], name="unit_published"),
+        ),
+    ),
+    CollectionIndexes(
+        "certificates",
+        (
+            # Gapless and unique per type and year: the counter allocates, this index refuses a duplicate.
+            IndexModel([("type", ASCENDING), ("year", ASCENDING), ("seq", ASCENDING)], unique=True,
+                       name="number_unique"),
+            IndexModel([("code", ASCENDING)], unique=True, name="code_unique"),
+            # One valid certificate per enrollment (a revoked one unsets ``live``).
+            IndexModel([("live", ASCENDING)], unique=True, partialFilterExpression={"live": {"$type": "objectId"}},
+                       name="one_valid_per_enrollment"),
+            IndexModel([("session_id", ASCENDING), ("seq", ASCENDING)], name="session"),
+            IndexModel([("trainee_id", ASCENDING)], name="trainee"),
+            IndexModel([("unit_id", ASCENDING), ("session_id", ASCENDING)], name="unit_session"),
+        ),
+    ),
+    CollectionIndexes("certificate_bundles", (IndexModel([("expires_at", ASCENDING)], name="expires_at"),)),
 )
 
 

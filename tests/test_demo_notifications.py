@@ -14,4 +14,5 @@ async def test_demo_trainee_accepted_two_templates(services: Services) -> None:
     trainee = await services.accounts.find_by_login(DEMO_ID_NUMBER)
     shown = await services.subscriptions.show(Principal(trainee["_id"], "trainee"))
     assert {i.kind: i.remaining for i in shown.items} == {
-        "payment_approved": 1, "payment_rejected": 0, "invoice_ready": 1, "payment_deadline_near": 0}
+        "payment_approved": 1, "payment_rejected": 0, "invoice_ready": 1, "payment_deadline_near": 0,
+        "results_published": 0, "certificate_ready": 0}

@@ -20,6 +20,7 @@ from server.demo.enrollment import demo_enrollments
 from server.demo.notifications import demo_notifications
 from server.demo.passes import demo_passes
 from server.demo.payments import demo_payments
+from server.demo.results import demo_results
 from server.demo.staff import demo_unit
 from server.demo.trainee import demo_trainee
 from server.models.accounts import StaffCreate
@@ -50,6 +51,7 @@ LOADERS: list[DemoLoader] = [
     demo_notifications,  # notifications.py: WeChat subscribe-message consent of the demo trainee
     demo_payments,  # payments.py: the association account; payments waiting, rejected, approved
     demo_passes,  # passes.py: a scanner, the demo trainee's approved enrollment and pass
+    demo_results,  # results.py: a finished session with published results, certificates (one revoked), the seal
 ]
 
 MARKER_ID = "demo"

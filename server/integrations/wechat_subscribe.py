@@ -193,7 +193,8 @@ def mask_openid(openid: str) -> str:
 
 # ---- the template data (pure) ------------------------------------------------------------------------
 
-TEMPLATE_KINDS = ("payment_approved", "payment_rejected", "invoice_ready", "payment_deadline_near")
+TEMPLATE_KINDS = ("payment_approved", "payment_rejected", "invoice_ready", "payment_deadline_near",
+                  "results_published", "certificate_ready")
 
 # kind → the template's fields in order, as the operator picks them from WeChat's template library
 # (README, "Notifications"); documented there so that the chosen template's keys match.
@@ -202,6 +203,8 @@ TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
     "payment_rejected": ("character_string1", "phrase2", "thing3", "time4"),
     "invoice_ready": ("character_string1", "character_string2", "thing3"),
     "payment_deadline_near": ("thing1", "amount2", "time3", "thing4"),
+    "results_published": ("thing1", "phrase2", "thing3"),  # 课程名称, 考核结果, 备注
+    "certificate_ready": ("thing1", "character_string2", "thing3"),  # 课程名称, 证书编号, 备注
 }
 
 
@@ -251,6 +254,12 @@ def template_data(kind: str, data: dict[str, Any]) -> dict[str, dict[str, str]]:
     elif kind == "invoice_ready":
         values = [character_string(data.get("reference")), character_string(data.get("invoice_number")),
                   thing("发票已开具，可在小程序查看下载")]
+    elif kind == "results_published":
+        values = [thing(data.get("course_name")), phrase(data.get("verdict_label") or ""),
+                  thing("成绩已发布，可在小程序查看")]
+    elif kind == "certificate_ready":
+        values = [thing(data.get("course_name")), character_string(data.get("number")),
+                  thing("合格证已签发，可在小程序下载")]
     else:  # payment_deadline_near
         values = [thing(data.get("session_title")), amount(data.get("amount_fen")), time_value(data["pay_by"]),
                   thing("逾期未缴费，名额将被释放")]

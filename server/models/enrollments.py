@@ -21,6 +21,10 @@ class EnrollmentStatus(StrEnum):
     cancelled = "cancelled"
     expired = "expired"
     completed = "completed"  # the course is finished: no longer active, it may be taken again
+    # Finished with published results (issue 13): 合格 / 不合格 / 缺考; also no longer active.
+    completed_passed = "completed_passed"
+    completed_failed = "completed_failed"
+    absent = "absent"
 
     @property
     def label(self) -> str:
@@ -41,6 +45,9 @@ ENROLLMENT_STATUS_LABELS: dict[EnrollmentStatus, str] = {
     EnrollmentStatus.cancelled: "已取消",
     EnrollmentStatus.expired: "已过期",
     EnrollmentStatus.completed: "已结业",
+    EnrollmentStatus.completed_passed: "已结业（合格）",
+    EnrollmentStatus.completed_failed: "已结业（不合格）",
+    EnrollmentStatus.absent: "缺考",
 }
 
 INACTIVE_STATUSES: frozenset[EnrollmentStatus] = frozenset(

@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from server.models.common import FieldError, StrictModel
 
-SubscribeKind = Literal["payment_approved", "payment_rejected", "invoice_ready", "payment_deadline_near"]
+SubscribeKind = Literal["payment_approved", "payment_rejected", "invoice_ready", "payment_deadline_near",
+                        "results_published", "certificate_ready"]
 # wx.requestSubscribeMessage's answer per template: accepted, declined this time, turned off for good
 # (the "always decline" switch), filtered by WeChat (a template the app may not use).
 SubscribeResult = Literal["accept", "reject", "ban", "filter"]
@@ -21,6 +22,8 @@ KIND_LABELS: dict[str, str] = {
     "payment_rejected": "缴费审核未通过",
     "invoice_ready": "发票已开具",
     "payment_deadline_near": "缴费截止提醒",
+    "results_published": "考试成绩发布",
+    "certificate_ready": "合格证已签发",
 }
 
 

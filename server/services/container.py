@@ -30,6 +30,9 @@ from server.services.catalog.reconcile import SeatReconciler
 from server.services.catalog.seats import SeatLedger
 from server.services.catalog.session_list import SessionListService
 from server.services.catalog.waitlist import WaitlistService
+from server.services.certificates.bundles import JOB_KIND as BUNDLE_JOB_KIND
+from server.services.certificates.bundles import CertificateBundles
+from server.services.certificates.certificates import CertificateService
 from server.services.cpu import Pools, cpu_runner, make_pools
 from server.services.enrollment.deadlines import DeadlineReminders
 from server.services.enrollment.enrollments import EnrollmentService
@@ -57,6 +60,8 @@ from server.services.privacy import PrivacyService
 from server.services.profile.photos import PhotoService
 from server.services.profile.profile import ProfileService
 from server.services.profile.qualifications import QualificationService
+from server.services.results.imports import ResultImportService
+from server.services.results.results import ResultService
 from server.services.staff.imports import StaffImportService
 from server.services.staff.membership import UnitMembershipService
 from server.services.staff.photos import PHOTO_JOB_KIND, StaffPhotoService
@@ -113,6 +118,10 @@ class Services:
     checkins: CheckinService
     pass_documents: PassDocuments
     scanner_bundles: ScannerBundles
+    results: ResultService
+    certificates: CertificateService
+    result_imports: ResultImportService
+    certificate_bundles: CertificateBundles
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -207,6 +216,14 @@ def build_services(
     association_account = AssociationAccount(db, audit=audit)
     payments = PaymentService(db, enrollments=enrollments, templates=templates, account=association_account,
                               jobs=jobs, audit=audit, cipher=cipher, secret_key=secret_key, run_cpu=run_cpu)
+    results = ResultService(db, enrollments=enrollments, catalog=catalog, cipher=cipher, jobs=jobs, audit=audit)
+    certificates = CertificateService(
+        db, results=results, catalog=catalog, photos=photos, cipher=cipher, jobs=jobs, audit=audit, run_cpu=run_cpu,
+        association=settings.association_name, prefix=settings.certificate_prefix, base_url=settings.base_url,
+        limiter=limiter, verify_rate=settings.verify_rate_per_minute)
+    results.has_certificate = certificates.has_valid  # a correction may not take a certified 合格 away
+    result_imports = ResultImportService(results=results, accounts=accounts, catalog=catalog, run_cpu=run_cpu)
+    certificate_bundles = CertificateBundles(db, certificates=certificates, jobs=jobs, audit=audit, run_cpu=run_cpu)
     outbox = NotificationOutbox(jobs)  # services tell people through the outbox, never the notifier itself
     unit_verification = UnitVerificationService(db, audit=audit, notifier=outbox, executor=executor)
     staff = StaffService(accounts, profiles=profiles, photos=photos, cipher=cipher, limiter=limiter, audit=audit,
@@ -218,7 +235,8 @@ def build_services(
                              tokens=tokens, membership=unit_membership, templates=templates,
                              enrollments=enrollments, payments=payments, limiter=limiter, audit=audit, run_cpu=run_cpu,
                              retention_days=settings.pii_retention_days, invoices=invoices,
-                             subscriptions=subscriptions, passes=passes, checkins=checkins)
+                             subscriptions=subscriptions, passes=passes, checkins=checkins, results=results,
+                             certificates=certificates)
     staff_imports = StaffImportService(
         db, accounts=accounts, staff=staff, cipher=cipher, audit=audit, run_cpu=run_cpu,
         max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows,
@@ -237,6 +255,7 @@ def build_services(
     pass_documents = PassDocuments(db, passes=passes, accounts=accounts, photos=photos, settings=settings,
                                    run_cpu=run_cpu, jobs=jobs)
     runner.register(PASS_PDF_JOB_KIND, pass_documents.run_job)
+    runner.register(BUNDLE_JOB_KIND, certificate_bundles.run_job)
     return Services(
         settings=settings, db=db, pools=pools, health=HealthProbe(db), limiter=limiter,
         cipher=cipher, sms_codes=sms_codes, audit=audit, tokens=tokens, accounts=accounts,
@@ -256,6 +275,8 @@ def build_services(
         pass_documents=pass_documents,
         scanner_bundles=ScannerBundles(db, passes=passes, photos=photos, hours=settings.pass_bundle_hours,
                                        run_cpu=run_cpu),
+        results=results, certificates=certificates, result_imports=result_imports,
+        certificate_bundles=certificate_bundles,
     )
 
 
@@ -272,4 +293,5 @@ def start_jobs(services: Services) -> None:
     # 缴费截止提醒: unpaid enrollments whose pay_by is near, once per enrollment and deadline.
     services.start_periodic("remind_payment_deadlines", 600, services.reminders.remind)
     services.start_periodic("sweep_orphan_proofs", 3600, services.payments.sweep_orphan_proofs)
+    services.start_periodic("purge_certificate_bundles", 3600, services.certificate_bundles.purge)
     services.runner.start()

@@ -22,6 +22,9 @@ purpose of theirs. In one transaction:
   removed (``address: null``), a unit's address copy stays (it is the unit's);
 - payments are **kept** too (financial records: amounts, lines, proofs, the invoice title and tax
   id), without the sealed contact fields of the invoice copy (e-mail, 地址电话, 开户行及账号).
+- exam results and certificates are **kept** (the association's records; a certificate number stays
+  taken), anonymized: a certificate's printed name and masked ID number become 已注销 (its
+  verification page says so), correction reasons of results are blanked.
 
 Then the photo and licence images are deleted from GridFS and the person leaves
 every waitlist (through the waitlist's own ``leave_course``: an offered seat goes
@@ -62,6 +65,7 @@ from server.services.accounts.subscriptions import SubscriptionService
 from server.services.accounts.throttle import RateLimiter
 from server.services.accounts.tokens import TokenService
 from server.services.audit import AuditLog
+from server.services.certificates.certificates import CertificateService
 from server.services.cpu import CpuRunner
 from server.services.enrollment.enrollments import EnrollmentService
 from server.services.enrollment.templates import TemplateService
@@ -72,12 +76,13 @@ from server.services.payments.payments import PaymentService
 from server.services.profile.photos import PhotoService
 from server.services.profile.profile import ProfileService
 from server.services.profile.qualifications import QualificationService
+from server.services.results.results import ResultService
 from server.services.staff.membership import UnitMembershipService
 
 log = logging.getLogger(__name__)
 
 DELETED_NAME = "已注销用户"
-KEPT_RECORDS = ["enrollments", "waitlist", "payments", "checkins"]  # later: certificates — add them to _anonymize
+KEPT_RECORDS = ["enrollments", "waitlist", "payments", "checkins", "results", "certificates"]
 DELETION_TRIES_PER_HOUR = 5
 EXPORTS_PER_HOUR = 10  # an export reads every image and zips them: enough for a person, not for a loop
 
@@ -104,6 +109,8 @@ class PrivacyService:
         retention_days: int,
         invoices: InvoiceService,
         subscriptions: SubscriptionService | None = None,
+        results: ResultService | None = None,
+        certificates: CertificateService | None = None,
         now: Callable[[], datetime] | None = None,
         passes: PassService | None = None,
         checkins: CheckinService | None = None,
@@ -127,6 +134,8 @@ class PrivacyService:
         self.retention_days = retention_days
         self.invoices = invoices  # payments are kept; the invoice PDFs of the person's own payments go
         self.subscriptions = subscriptions or SubscriptionService(db, templates={}, audit=audit)
+        self.results = results  # exam results and certificates: kept, anonymized
+        self.certificates = certificates
         self.now = now or (lambda: datetime.now(UTC))
 
     # ---- export ---------------------------------------------------------------------------
@@ -160,6 +169,8 @@ class PrivacyService:
             "notify_subscriptions": await self.subscriptions.of_account(me),
             "passes": await self.passes.of_trainee(me) if self.passes else [],
             "checkins": await self.checkins.of_trainee(me) if self.checkins else [],
+            "results": await self.results.of_trainee(me) if self.results else [],
+            "certificates": await self.certificates.of_trainee(me) if self.certificates else [],
         }
         files = await self._files(account, qualifications)
         await self.audit.record("privacy.export", actor_id=me, actor_role=principal.role,
@@ -233,6 +244,10 @@ class PrivacyService:
                 await self.passes.revoke_all_of(me, session=session)
             if self.checkins is not None:  # attendance is a record the association keeps: without the person
                 await self.checkins.anonymize(me, session=session)
+            if self.results is not None:
+                await self.results.anonymize(me, at=now, session=session)
+            if self.certificates is not None:
+                await self.certificates.anonymize(me, at=now, session=session)
 
         await self._in_transaction(remove)
         await self._after_commit([me])

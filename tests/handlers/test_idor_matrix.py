@@ -41,7 +41,7 @@ STAFF_ROLES = ("admin", "reviewer", "scanner")
 # Collections that change on any request, whoever sends it (login bookkeeping, throttles, the trail).
 BOOKKEEPING = {"audit_log", "rate_limits", "tokens", "sms_codes"}
 # Operations with an id that are public by design (a published session is a public page).
-PUBLIC_BY_DESIGN = {"SessionDetailHandler.get"}
+PUBLIC_BY_DESIGN = {"SessionDetailHandler.get", "VerifyApiHandler.get", "VerifyPageHandler.get"}
 
 # Path parameter → (the object of principal A it names, who may use it besides the staff roles the
 # operation admits). A parameter missing here fails the test: decide whose object it names.
@@ -62,6 +62,12 @@ IDS: dict[str, tuple[str, frozenset[str]]] = {
     "payment_id": ("payment", frozenset({"trainee_a"})),
     "index": ("proof_index", frozenset({"trainee_a"})),
     "pass_job_id": ("pass_job", frozenset({"unit_a"})),
+    # trainee A's certificate (their enrollment's, 合格); unit A is their unit when the result is entered
+    "certificate_id": ("certificate", frozenset({"trainee_a", "unit_a"})),
+    # unit A's download of the session's certificates (a finished bundle)
+    "bundle_id": ("certificate_bundle", frozenset({"unit_a"})),
+    # the public verification code: public by design (the pages below)
+    "code": ("certificate_code", frozenset()),
 }
 
 
@@ -84,7 +90,13 @@ BODIES: dict[str, dict[str, Any]] = {
     "StaffPhotoHandler.put": {"body": PORTRAIT, "headers": {"Content-Type": "image/jpeg"}, "query": "?consent=true"},
     "UnitDecisionHandler.post": {"json": {"decision": "reject", "reason": "营业执照不清晰"}},
     "RejectHandler.post": {"json": {"reason_code": "proof_unclear"}},
+    "EnterResultHandler.put": {"json": {"score": 30, "reason": "被改的成绩"}},
+    "RevokeHandler.post": {"json": {"reason": "被撤销"}},
 }
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+BODIES["ImportHandler.post"] = {"body": sheet_bytes([staff_row(name="成绩表")]), "headers": {"Content-Type": _XLSX},
+                                "query": "?commit=true"}
+BODIES["ImportVerdictsHandler.post"] = {"body": sheet_bytes([staff_row(name="成绩表")]), "headers": {"Content-Type": _XLSX}}
 
 # trainee A's payment, approved, with an e-invoice PDF (the invoice download's owner check needs it)
 BODIES["PaymentInvoiceHandler.put"] = {
@@ -160,6 +172,9 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     bind = {"name": people["trainee_a"]["name"], "id_number": people["trainee_a"]["id_number"]}
     await _ok(await api.post("/api/v1/unit/staff/bind", bind, token=u), "bind trainee A")
     world.objects["payment"] = await _invoiced_payment(api, services, world.objects["payment"], world.tokens["reviewer"])
+    world.objects["certificate"], world.objects["certificate_code"] = await _certificate(api, world)
+    bundle = await api.post("/api/v1/certificates/bundles", {"session_id": world.objects["session"]}, token=u)
+    world.objects["certificate_bundle"] = (await _ok(bundle, "certificate bundle"))["id"]
     # unit A's pass PDF job: its staff member enrolled by it, approved (stand-in for issue 11), the job run
     staff_enrolled = await _ok(await api.post("/api/v1/unit/enrollments", {
         "session_id": session["id"], "trainee_ids": [person["id"]]}, token=u), "unit enrollment")
@@ -167,7 +182,21 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     job = await _ok(await api.post("/api/v1/unit/pass-jobs", {"session_id": session["id"]}, token=u), "pass job")
     await services.runner.run_until_idle()
     world.objects["pass_job"] = job["id"]
-    return world
+    for _ in range(1200):  # notifications and the OCR pre-check run in the job runner: let them all finish
+        if not await services.db["jobs"].count_documents({"status": {"$in": ["queued", "running"]}}):
+            return world
+        await asyncio.sleep(0.05)
+    raise AssertionError("background jobs did not finish")
+
+
+async def _certificate(api: ApiClient, world: World) -> tuple[str, str]:
+    """Trainee A's result entered and published, and their certificate issued (by the reviewer)."""
+    reviewer, enrollment, session = world.tokens["reviewer"], world.objects["enrollment"], world.objects["session"]
+    await _ok(await api.put(f"/api/v1/review/enrollments/{enrollment}/result", {"score": 90}, token=reviewer), "result")
+    await _ok(await api.post(f"/api/v1/review/sessions/{session}/results/publish", token=reviewer), "publish")
+    await _ok(await api.post(f"/api/v1/review/sessions/{session}/certificates", token=reviewer), "certificates")
+    mine = await _ok(await api.get("/api/v1/certificates", token=world.tokens["trainee_a"]), "my certificates")
+    return str(mine["items"][0]["id"]), str(mine["items"][0]["verify_url"]).rsplit("/", 1)[1]
 
 
 async def _invoiced_payment(api: ApiClient, services: Services, payment_id: str, reviewer: str | None) -> str:

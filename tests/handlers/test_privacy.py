@@ -111,7 +111,8 @@ async def test_deletion_removes_personal_data_and_keeps_records_without_it(
     assert r.status == 422 and "confirm" in r.json["error"]["details"]["fields"]
     assert (await me.get("/api/v1/me")).status == 200  # nothing happened yet
     r = await me.post("/api/v1/me/deletion", {"password": STRONG_PASSWORD, "confirm": True})
-    assert r.status == 200 and r.json["kept"] == ["enrollments", "waitlist", "payments", "checkins"], r.body
+    assert r.status == 200 and r.json["kept"] == [
+        "enrollments", "waitlist", "payments", "checkins", "results", "certificates"], r.body
     # logged out everywhere; the old credentials open nothing
     assert (await me.get("/api/v1/me")).status == 401
     login = {"account": person["body"]["id_number"], "password": STRONG_PASSWORD}

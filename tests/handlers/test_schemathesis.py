@@ -78,6 +78,10 @@ BEYOND_SCHEMA: dict[str, tuple[tuple[str, ...], str]] = {
 }
 BEYOND_SCHEMA["PaymentInvoiceHandler.put"] = (("400", "415", "422"), "the optional file must be a readable PDF")
 BEYOND_SCHEMA["PaymentsExportHandler.get"] = (("400",), "from ≤ to, and at most 366 days apart")
+BEYOND_SCHEMA["EnterResultHandler.put"] = (("422",), "a score or 缺考, not both; a reason to correct a published one")
+BEYOND_SCHEMA["ImportHandler.post"] = (("400", "415", "422"), "the file must be a results .xlsx; rows must be valid")
+BEYOND_SCHEMA["ImportVerdictsHandler.post"] = (("400", "415", "422"), "the file must be a results .xlsx")
+BEYOND_SCHEMA["SealHandler.put"] = (("400", "415", "422"), "the file must be a PNG with transparency")
 POSITIVE = ["2xx", "3xx", "401", "403", "404", "409", "429"]
 
 

@@ -39,6 +39,10 @@ CONTRACT_DATA: dict[str, dict[str, Any]] = {
                       "invoice_number": "25310000000012345678"},
     "payment_deadline_near": {"enrollment_id": "65f0c0ffee0000000000000b", "session_title": "安全员继续教育",
                               "pay_by": "2025-03-01T15:59:00+00:00", "amount_fen": 50005},
+    "results_published": {"session_id": "65f0c0ffee0000000000000c", "enrollment_id": "65f0c0ffee0000000000000b",
+                          "verdict": "failed", "verdict_label": "不合格", "course_name": "岩土工程勘察专项培训（第一期）"},
+    "certificate_ready": {"certificate_id": "65f0c0ffee0000000000000d", "number": "SKX-2026-000123",
+                          "course_name": "岩土工程勘察专项培训"},
 }
 
 
@@ -73,6 +77,13 @@ def test_the_values_say_what_happened() -> None:
     assert near["time3"] == {"value": "2025年3月1日 23:59"} and near["amount2"] == {"value": "500.05元"}
     assert template_data("invoice_ready", CONTRACT_DATA["invoice_ready"])["character_string2"] == {
         "value": "25310000000012345678"}
+
+
+def test_results_and_certificates_say_what_happened() -> None:
+    results = template_data("results_published", CONTRACT_DATA["results_published"])
+    assert results["phrase2"] == {"value": "不合格"}
+    ready = template_data("certificate_ready", CONTRACT_DATA["certificate_ready"])
+    assert ready["character_string2"] == {"value": "SKX-2026-000123"}
 
 
 def test_field_helpers_respect_wechat_limits() -> None:

@@ -55,6 +55,11 @@ OWNERS: dict[str, set[str]] = {
     "checkins": {"passes/checkins.py"},
     "checkin_conflicts": {"passes/checkins.py"},
     "pass_pdf_jobs": {"passes/documents.py"},
+    "results": {"results/results.py"},
+    "certificates": {"certificates/certificates.py"},
+    "certificate_counters": {"certificates/certificates.py"},
+    "certificate_settings": {"certificates/certificates.py"},
+    "certificate_bundles": {"certificates/bundles.py"},
 }
 
 
@@ -66,6 +71,7 @@ BUCKET_OWNERS = {
     "job_files": "jobs/queue.py",
     "payment_proofs": "payments/payments.py",
     "invoice_files": "payments/invoices.py",
+    "certificate_bundles": "certificates/bundles.py",
 }
 
 

@@ -375,6 +375,29 @@ class EnrollmentService:
             await self.audit.record("enrollment.finish", actor_id=None, subject_id=done["_id"])
         return count
 
+    async def give_verdicts(
+        self, verdicts: dict[ObjectId, str], *, s: AsyncClientSession | None = None,
+    ) -> list[dict[str, Any]]:
+        """Published results (issue 13): each enrollment takes its verdict (``passed`` / ``failed`` /
+        ``absent``) as its status — ``publish_*`` from approved or completed, ``correct_*`` from another
+        verdict (see :mod:`lifecycle`). The enrollments moved, as after; one already at its verdict is
+        left alone. 409 ``enrollment_changed`` when one can take no verdict (inside a transaction ``s``,
+        nothing is written).
+        """
+        moved = []
+        for enrollment_id, verdict in verdicts.items():
+            current = await self.enrollments.find_one({"_id": enrollment_id}, {"status": 1}, session=s)
+            if current is None:
+                raise errors.conflict("enrollment_changed", "报名记录不存在或已变更")
+            if current["status"] == str(lifecycle.VERDICT_STATUS[verdict]):
+                continue
+            transition = lifecycle.verdict_transition(verdict, current["status"])
+            done = None if transition is None else await self._transition({"_id": enrollment_id}, transition, s=s)
+            if done is None:
+                raise errors.conflict("enrollment_changed", "该报名当前状态不能登记成绩（须为缴费审核通过）")
+            moved.append(done)
+        return moved
+
     async def finish_ended_sessions(self) -> int:
         """Finish the approved enrollments of every session whose end date has passed (a periodic task)."""
         yesterday = (self.now().astimezone(SHANGHAI).date() - timedelta(days=1)).isoformat()

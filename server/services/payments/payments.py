@@ -98,7 +98,8 @@ ORPHAN_PROOF_AGE = timedelta(hours=1)
 PROOF_QUEUE_WAIT = 8.0
 
 _UNPAID = {str(EnrollmentStatus.pending_payment), str(EnrollmentStatus.rejected)}
-_PAID = {str(EnrollmentStatus.approved), str(EnrollmentStatus.completed)}
+_PAID = {str(EnrollmentStatus.approved), str(EnrollmentStatus.completed), str(EnrollmentStatus.completed_passed),
+         str(EnrollmentStatus.completed_failed), str(EnrollmentStatus.absent)}
 _CLOSED = {str(EnrollmentStatus.cancelled), str(EnrollmentStatus.expired)}
 
 

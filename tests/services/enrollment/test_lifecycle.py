@@ -21,11 +21,14 @@ S = EnrollmentStatus
 EXPECTED = {
     S.pending_payment: {S.payment_submitted, S.cancelled, S.expired},
     S.payment_submitted: {S.approved, S.rejected},
-    S.approved: {S.completed},
+    S.approved: {S.completed, S.completed_passed, S.completed_failed, S.absent},
     S.rejected: {S.payment_submitted, S.cancelled, S.expired},
     S.cancelled: set(),
     S.expired: set(),
-    S.completed: set(),
+    S.completed: {S.completed_passed, S.completed_failed, S.absent},  # published results refine it
+    S.completed_passed: {S.completed_failed, S.absent},  # corrections after publishing
+    S.completed_failed: {S.completed_passed, S.absent},
+    S.absent: {S.completed_passed, S.completed_failed},
 }
 
 

@@ -1,0 +1,1 @@
+"""Certificates (合格证): issue, revoke, download, verify."""
