@@ -4,7 +4,7 @@
  * Paying against the real server: a trainee enrolled in two sessions ticks both on the pay page,
  * copies the account, sends two transfer screenshots (JPEGs drawn by the server's renderer) in one
  * multipart request and sees 待审核; the consent for the review messages is reported. A reviewer
- * (the demo admin) rejects with a reason: the payer sees it and pays again. Another trainee's
+ * (a staff account made with `python -m server create-staff` in globalSetup) rejects with a reason: the payer sees it and pays again. Another trainee's
  * tampered amount is ignored; her approved payment shows 已通过 and its e-invoice PDF opens.
  */
 'use strict';
@@ -35,10 +35,12 @@ function as(who) {
   wx.setStorageSync('auth_token', token[who]);
 }
 
-/** A call as the demo admin (a reviewer), whoever is logged in. */
-function asAdmin(pathname, options = {}) {
-  return request(pathname, { ...options, auth: false, header: { ...(options.header || {}), Authorization: `Bearer ${token.admin}` } });
+/** A call as staff ('admin': the demo admin; 'reviewer': made by create-staff in globalSetup), whoever is logged in. */
+function asStaff(who, pathname, options = {}) {
+  return request(pathname, { ...options, auth: false, header: { ...(options.header || {}), Authorization: `Bearer ${token[who]}` } });
 }
+const asAdmin = (pathname, options) => asStaff('admin', pathname, options);
+const asReviewer = (pathname, options) => asStaff('reviewer', pathname, options);
 
 async function session(name, feeFen) {
   const course = await asAdmin('/api/v1/admin/courses', {
@@ -68,6 +70,10 @@ beforeAll(async () => {
   const log = fs.readFileSync(path.join(process.env.MINI_DATA_DIR, 'server.log'), 'utf8');
   const [, password] = /账号 admin\s+密码 (\S+)/.exec(log);
   token.admin = (await request('/api/v1/auth/login', { method: 'POST', data: { account: 'admin', password }, auth: false })).token;
+  const reviewer = JSON.parse(process.env.MINI_REVIEWER);
+  token.reviewer = (await request('/api/v1/auth/login', {
+    method: 'POST', data: { account: reviewer.username, password: reviewer.password }, auth: false,
+  })).token;
   sessions.push(await session('岩土工程勘察专项培训', 80000), await session('基坑监测继续教育', 120000));
   await trainee('payer');
   mine.first = (await enroll(sessions[0])).id;
@@ -157,6 +163,8 @@ test('two screenshots in one multipart request: 待审核, the amount the server
   const raw = await payments.getPayment(mine.payment);
   expect(raw.ocr).toBeNull();
   expect(raw.proofs.map((p) => p.content_type)).toEqual(['image/jpeg', 'image/jpeg']);
+  expect(raw.invoice).toMatchObject({ title: '王缴费', email: 'pay@example.com', template_id: null }); // UTF-8 of the hand-made body
+  expect(raw.amount_fen).toBe(200000);
 
   // paying the same enrollments again: 409, said plainly
   const again = payments.submitPayment({ enrollmentIds: [mine.first], invoice: INVOICE }, [{ path: SHOTS[0], size: 1 }]);
@@ -170,7 +178,7 @@ test('two screenshots in one multipart request: 待审核, the amount the server
 });
 
 test('a rejection shows its reason on the payment and on my enrollments; paying again works', async () => {
-  await asAdmin(`/api/v1/review/payments/${mine.payment}/reject`, {
+  await asReviewer(`/api/v1/review/payments/${mine.payment}/reject`, {
     method: 'POST', data: { reason_code: 'proof_unclear', note: '截图未显示收款方' },
   });
   as('payer');
@@ -227,11 +235,11 @@ test("a tampering client's amount is ignored, a PDF posing as a screenshot is re
   const tampered = await request('/api/v1/payments', { method: 'POST', data: body, header: { 'content-type': `multipart/form-data; boundary=${boundary}` } });
   expect(tampered.amount_fen).toBe(80000);
 
-  await asAdmin(`/api/v1/review/payments/${tampered.id}/approve`, { method: 'POST' });
+  await asReviewer(`/api/v1/review/payments/${tampered.id}/approve`, { method: 'POST' });
   const pdf = fs.readFileSync(path.join(PROOFS, 'invoice.pdf'));
   const invoiceForm = payments.multipartBody(boundary, { number: '26312000000087654321', date: '2026-03-02', type: 'normal', medium: 'electronic' },
     [{ name: 'file', filename: 'invoice.pdf', type: 'application/pdf', data: pdf.buffer.slice(pdf.byteOffset, pdf.byteOffset + pdf.length) }]);
-  const recorded = await asAdmin(`/api/v1/review/payments/${tampered.id}/invoice`, {
+  const recorded = await asReviewer(`/api/v1/review/payments/${tampered.id}/invoice`, {
     method: 'PUT', data: invoiceForm, header: { 'content-type': `multipart/form-data; boundary=${boundary}` },
   });
   expect(recorded.invoice_issue).toMatchObject({ number: '26312000000087654321', has_file: true });

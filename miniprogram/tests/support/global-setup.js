@@ -2,7 +2,8 @@
  * Jest globalSetup: a real `python -m server --demo` with its embedded database on a free
  * port and a temporary DATA_DIR, its WeChat API pointed at a local stub, its subscribe-message
  * templates the ones of config/index.ts. Tests find it through MINI_API_BASE and MINI_DATA_DIR
- * (the SMS outbox lives there). Meanwhile the server's own renderer draws two transfer
+ * (the SMS outbox lives there). Before it starts, `python -m server create-staff` adds a reviewer
+ * (MINI_REVIEWER: username and password) to its database. Meanwhile the server's own renderer draws two transfer
  * screenshots (real JPEGs of the association's demo account) and an e-invoice PDF into
  * MINI_DATA_DIR/proofs/.
  */
@@ -88,6 +89,18 @@ function drawScreenshots(dir) {
   });
 }
 
+/** `python -m server create-staff`: a reviewer in the test database before the server opens it. */
+function createReviewer(env, username, password) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(serverPython(), ['-m', 'server', 'create-staff', '--username', username, '--role', 'reviewer',
+      '--name', '缴费审核员', '--password-stdin'], { cwd: repoRoot, env, stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c) => { err += c; });
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`create-staff: exit ${code}\n${err}`))));
+    child.stdin.end(`${password}\n`);
+  });
+}
+
 module.exports = async function globalSetup() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mini-test-'));
   const secret = crypto.randomBytes(16).toString('hex');
@@ -95,26 +108,31 @@ module.exports = async function globalSetup() {
   const port = await freePort();
   const log = path.join(dataDir, 'server.log');
   const out = fs.openSync(log, 'a');
+  const env = pythonEnv({
+    APP_ENV: 'dev',
+    DATA_DIR: dataDir,
+    MONGODB_URL: '',
+    WECHAT_APPID: stub.appid,
+    WECHAT_SECRET: secret,
+    WECHAT_API_BASE: stub.baseUrl,
+    LOGIN_SLOWDOWN_SECONDS: '0',
+    ARGON2_TIME_COST: '1',
+    ARGON2_MEMORY_KIB: '1024',
+    LOG_LEVEL: 'WARNING',
+    ...templateEnv(),
+  });
+  const reviewer = { username: 'mini-reviewer', password: `Rv-${crypto.randomBytes(9).toString('hex')}!` };
+  const drawing = drawScreenshots(path.join(dataDir, 'proofs'));
+  await createReviewer(env, reviewer.username, reviewer.password);
   const child = spawn(serverPython(), ['-m', 'server', '--demo', '--port', String(port), '--host', '127.0.0.1'], {
     cwd: repoRoot,
-    env: pythonEnv({
-      APP_ENV: 'dev',
-      DATA_DIR: dataDir,
-      MONGODB_URL: '',
-      WECHAT_APPID: stub.appid,
-      WECHAT_SECRET: secret,
-      WECHAT_API_BASE: stub.baseUrl,
-      LOGIN_SLOWDOWN_SECONDS: '0',
-      ARGON2_TIME_COST: '1',
-      ARGON2_MEMORY_KIB: '1024',
-      LOG_LEVEL: 'WARNING',
-      ...templateEnv(),
-    }),
+    env,
     stdio: ['ignore', out, out],
   });
   const base = `http://127.0.0.1:${port}`;
   globalThis.__MINI_SERVER__ = { child, stub, dataDir };
-  await Promise.all([waitHealthy(base, child, log), drawScreenshots(path.join(dataDir, 'proofs'))]);
+  await Promise.all([waitHealthy(base, child, log), drawing]);
   process.env.MINI_API_BASE = base;
   process.env.MINI_DATA_DIR = dataDir;
+  process.env.MINI_REVIEWER = JSON.stringify(reviewer);
 };
