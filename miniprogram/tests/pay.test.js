@@ -222,6 +222,17 @@ test('a rejection shows its reason on the payment and on my enrollments; paying 
 
 test("a tampering client's amount is ignored, a PDF posing as a screenshot is refused, an approval shows 已通过 and the e-invoice opens", async () => {
   as('other');
+  // the invoice template chosen at enrollment (kept on the phone by the enroll page) comes first
+  const template = await request('/api/v1/invoice-templates', {
+    method: 'POST', data: { ...INVOICE, title: '上海某勘察设计有限公司', title_type: 'company', tax_id: '91110000600037341L' },
+  });
+  wx.setStorageSync(`invoice_template:${mine.other}`, template.id);
+  const page = loadPage('pay/pages/pay');
+  await page.instance.onLoad({});
+  expect(page.data.selected).toEqual([mine.other]); // the only unpaid one is ticked
+  expect(page.data.invoiceChoice).toBe(template.id);
+  expect(textOf(page)).toContain('上海某勘察设计有限公司（91110000600037341L） · 普票');
+
   const bad = payments.submitPayment({ enrollmentIds: [mine.other], invoice: INVOICE }, [{ path: path.join(PROOFS, 'invoice.pdf'), size: 1000 }]);
   await expect(bad).rejects.toMatchObject({ status: 415 });
   expect(payments.paymentErrorMessage(await bad.catch((e) => e))).toContain('请上传手机转账成功页面的截图');
