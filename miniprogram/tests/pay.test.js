@@ -285,13 +285,25 @@ test('the consent is reported as WeChat answered it: a declined template earns n
   expect(items.invoice_ready).toMatchObject({ remaining: 1, last_result: 'accept' });
 });
 
-test('refusals in plain Chinese: too many, too big (on the phone), a 413 and a lost connection', () => {
+test('refusals in plain Chinese: too many, too big (on the phone), the server\'s 413, a lost connection', async () => {
   const six = Array.from({ length: 6 }, () => ({ path: SHOTS[0], size: 1000 }));
   expect(payments.checkProofs(six)).toBe('最多上传 5 张截图');
   expect(payments.checkProofs([{ path: SHOTS[0], size: 9 * 1024 * 1024 }])).toBe('第 1 张截图超过 8 MB，请裁剪或截取后重新选择');
   expect(payments.checkProofs([1, 2].map(() => ({ path: SHOTS[0], size: 7.9 * 1024 * 1024 })))).toBe('截图合计超过 15 MB，请减少张数或选择更小的截图');
-  const { ApiError } = require('../api/request');
-  expect(payments.paymentErrorMessage(new ApiError(413, 'payload_too_large', 'Request Entity Too Large')))
-    .toBe('截图太大：每张不超过 8 MB，合计不超过 15 MB，请减少张数或选择更小的截图');
-  expect(payments.paymentErrorMessage(new ApiError(0, 'network_error', '网络连接失败'))).toBe('网络连接失败，缴费未提交，请检查网络后重试');
+
+  // pictures bigger than WeChat said (the phone's check passes): the server's 413, before it reads the body
+  as('payer');
+  const big = path.join(PROOFS, 'big.jpg');
+  fs.writeFileSync(big, Buffer.alloc(8 * 1024 * 1024, 0xff));
+  const refused = await payments.submitPayment({ enrollmentIds: [mine.first], invoice: INVOICE }, [big, big].map((p) => ({ path: p, size: 1 })))
+    .catch((e) => e);
+  expect(refused).toMatchObject({ status: 413 });
+  expect(payments.paymentErrorMessage(refused)).toBe('截图太大：每张不超过 8 MB，合计不超过 15 MB，请减少张数或选择更小的截图');
+  fs.rmSync(big);
+
+  wx.__state.failNext = 1;
+  const lost = await payments.submitPayment({ enrollmentIds: [mine.first], invoice: INVOICE }, [{ path: SHOTS[0], size: 1 }]).catch((e) => e);
+  expect(payments.paymentErrorMessage(lost)).toBe('网络连接失败，缴费未提交，请检查网络后重试');
+  expect(wx.__state.requests.filter((r) => r.method === 'POST')).toHaveLength(2); // a POST is not sent again
 });
+
