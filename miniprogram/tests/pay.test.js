@@ -105,9 +105,11 @@ test('the pay page: both unpaid enrollments offered, the account with copy butto
   expect(page.data.reference).toBe(due.reference);
   expect(due.reference).toMatch(/^[A-Z0-9]{8}$/);
   const text = textOf(page);
-  for (const shown of ['应缴金额', '¥2,000.00', due.reference, '上海市勘察设计行业协会', '中国工商银行上海市分行营业部', '1001 2440 0902 6688 123', '复制']) {
+  for (const shown of ['岩土工程勘察专项培训', '基坑监测继续教育', '¥1,200.00', '待缴费', '应缴金额', '¥2,000.00', due.reference,
+    '上海市勘察设计行业协会', '中国工商银行上海市分行营业部', '1001 2440 0902 6688 123', '转账附言请填写缴费编号', '添加截图']) {
     expect(text).toContain(shown);
   }
+  expect(text.split('复制').length - 1).toBe(4); // 缴费编号, 户名, 开户行, 账号
 
   await page.instance.onCopy({ currentTarget: { dataset: { text: page.data.account.number, label: '账号' } } });
   expect(wx.__callsOf('setClipboardData')[0].data).toBe('1001244009026688123');
