@@ -3,7 +3,8 @@
  * with WeChat's semantics — GET data becomes the query string, JSON bodies are parsed when
  * dataType is json, uploadFile's data is the raw text, failures call `fail` with an errMsg.
  * Storage is in memory; `login` makes codes the WeChat stub accepts for the current openid;
- * UI calls (toast, modal, navigation, chooseMedia) are recorded in `wx.__calls`.
+ * UI calls (toast, modal, navigation, chooseMedia, setClipboardData, requestSubscribeMessage with
+ * the answer in `__state.subscribeAnswer`, openDocument of a downloaded file) are recorded in `wx.__calls`.
  */
 'use strict';
 const fs = require('fs');
