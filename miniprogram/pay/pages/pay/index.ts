@@ -221,7 +221,7 @@ Component({
       return new Promise((resolve) => {
         wx.showModal({
           title: '缴费已提交',
-          content: '协会审核后（通常 1～3 个工作日）会通知你结果。是否通过微信接收审核结果和发票开具通知？',
+          content: '协会审核后会通知你结果。是否通过微信接收审核结果和发票开具通知？',
           confirmText: '接收通知',
           cancelText: '不用了',
           success: async (res) => {
