@@ -16,8 +16,6 @@ interface Option {
   value: string;
 }
 
-export { invoiceChoiceKey };
-
 function addressLabel(a: AddressOut): string {
   return `${a.recipient} ${a.phone}　${a.region}${a.address}${a.is_default ? '（默认）' : ''}`;
 }
