@@ -55,6 +55,8 @@ export interface RequestOptions {
   show?: 'toast' | 'form' | 'none';
   /** Override the idempotency of the method (e.g. a POST the server de-duplicates). */
   idempotent?: boolean;
+  /** Milliseconds before giving up (default 15 s; uploads of several pictures need longer). */
+  timeout?: number;
 }
 
 interface RawResponse {
@@ -100,7 +102,7 @@ const sendJson: Transport = (url, options, token) =>
       method: (options.method || 'GET') as 'GET',
       data: options.data as WechatMiniprogram.IAnyObject,
       header,
-      timeout: TIMEOUT_MS,
+      timeout: options.timeout || TIMEOUT_MS,
       dataType: 'json',
       success: (res) => resolve({ statusCode: res.statusCode, data: res.data }),
       fail: (err) => reject(new NetworkError(err.errMsg)),

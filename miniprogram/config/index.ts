@@ -31,3 +31,18 @@ export function apiBase(): string {
   const base = typeof override === 'string' && override ? override : DEV_API_BASE;
   return base.replace(/\/+$/, '');
 }
+
+/**
+ * WeChat subscribe-message template ids (微信公众平台 → 订阅消息 → 我的模板), one per kind of
+ * notification. The server must be configured with the same ids (WECHAT_TEMPLATE_<KIND>, see the
+ * top-level README, Notifications); an empty id means "not configured": nothing is asked for it.
+ */
+export const SUBSCRIBE_TEMPLATES: Record<SubscribeKind, string> = {
+  payment_deadline_near: 'tmpl-payment-deadline-near-replace-me',
+  payment_approved: 'tmpl-payment-approved-replace-me',
+  payment_rejected: 'tmpl-payment-rejected-replace-me',
+  invoice_ready: 'tmpl-invoice-ready-replace-me',
+};
+
+/** The kinds of subscribe messages the server sends (server/models/subscriptions.py). */
+export type SubscribeKind = 'payment_deadline_near' | 'payment_approved' | 'payment_rejected' | 'invoice_ready';

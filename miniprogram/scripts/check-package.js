@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
  * The package check:
- * - every page in app.json has its .wxml, .json, .wxss and .ts (compiled to .js) files;
- * - the main package (what WeChat uploads: our files plus the miniprogram_npm files that the
- *   pages really use, as DevTools' "过滤无依赖文件" keeps them) stays under 2 MB;
+ * - every page in app.json (main package and sub-packages) has its .wxml, .json, .wxss and .ts
+ *   (compiled to .js) files;
+ * - the main package (what WeChat uploads: our files outside the sub-packages plus the
+ *   miniprogram_npm files that the pages really use, as DevTools' "过滤无依赖文件" keeps them)
+ *   stays under 2 MB, and each sub-package (its own folder) under 2 MB too;
  * - no http:// address in our code outside config/dev.ts (production is HTTPS).
  * `tsc --noEmit` runs beside it in the Makefile (make mini-test).
  *
@@ -33,8 +35,8 @@ function walk(dir, root, out = []) {
 }
 
 /** Our own files in the package (the .ts sources stay behind, their .js go up). */
-function ownFiles(root) {
-  return walk(root, root).filter((f) => !f.endsWith('.ts'));
+function ownFiles(root, dir = root) {
+  return walk(dir, root).filter((f) => !f.endsWith('.ts'));
 }
 
 /** The miniprogram_npm files reachable from the components our pages use. */
@@ -88,7 +90,9 @@ function checkPackage(root = ROOT) {
     if (p.startsWith('tdesign-miniprogram/')) usedComponents.add(path.join(root, 'miniprogram_npm', p));
   });
   collect(app);
-  for (const page of app.pages) {
+  const subPackages = app.subPackages || app.subpackages || [];
+  const allPages = app.pages.concat(...subPackages.map((p) => p.pages.map((page) => path.posix.join(p.root, page))));
+  for (const page of allPages) {
     for (const ext of ['.wxml', '.json', '.wxss', '.ts', '.js']) {
       if (!fs.existsSync(path.join(root, page + ext))) {
         errors.push(`${page}: missing ${page}${ext}${ext === '.js' ? ' (run npm run build)' : ''}`);
@@ -104,7 +108,15 @@ function checkPackage(root = ROOT) {
     errors.push('miniprogram_npm is not packed (run npm run pack-npm)');
   }
 
-  const own = ownFiles(root);
+  const subRoots = subPackages.map((p) => path.join(root, p.root) + path.sep);
+  const inSub = (f) => subRoots.some((r) => f.startsWith(r));
+  const own = ownFiles(root).filter((f) => !inSub(f));
+  const subPackageBytes = {};
+  for (const p of subPackages) {
+    const bytes = ownFiles(root, path.join(root, p.root)).reduce((sum, f) => sum + fs.statSync(f).size, 0);
+    subPackageBytes[p.root] = bytes;
+    if (bytes >= LIMIT_BYTES) errors.push(`sub-package ${p.root} is ${(bytes / 1024).toFixed(0)} KB, over WeChat's 2 MB limit`);
+  }
   const npm = npmFiles(root, [...usedComponents]);
   const size = (files) => files.reduce((sum, f) => sum + fs.statSync(f).size, 0);
   const ownBytes = size(own);
@@ -122,7 +134,9 @@ function checkPackage(root = ROOT) {
       errors.push(`${rel}: an http:// address outside the dev config (config/dev.ts)`);
     }
   }
-  return { errors, mainPackageBytes, ownBytes, npmBytes, npmFileCount: npm.length, components: usedComponents.size };
+  return {
+    errors, mainPackageBytes, ownBytes, npmBytes, npmFileCount: npm.length, components: usedComponents.size, subPackageBytes,
+  };
 }
 
 if (require.main === module) {
@@ -132,6 +146,9 @@ if (require.main === module) {
       `(our code ${(r.ownBytes / 1024).toFixed(1)} KB; ${r.components} tdesign components with their dependencies, ` +
       `${r.npmFileCount} files, ${(r.npmBytes / 1024).toFixed(1)} KB)`,
   );
+  for (const [rootDir, bytes] of Object.entries(r.subPackageBytes)) {
+    console.log(`sub-package ${rootDir}: ${(bytes / 1024).toFixed(1)} KB of 2048 KB`);
+  }
   r.errors.forEach((e) => console.error(`✗ ${e}`));
   process.exit(r.errors.length ? 1 : 0);
 }

@@ -137,7 +137,7 @@ test('photo: consent first; two faces are refused in plain Chinese; a portrait b
   expect(textOf(page)).toMatch(/已裁剪为 295×413 像素一寸照，更新于 \d{4}年/);
 });
 
-test('enroll with the saved address and an invoice template choice', async () => {
+test('enroll with the saved address and an invoice template choice; the deadline reminder is asked for and reported', async () => {
   const { request } = require('../api/request');
   const template = await request('/api/v1/invoice-templates', {
     method: 'POST', data: { kind: 'normal', medium: 'electronic', title_type: 'personal', title: '林晓', email: person.email, is_default: true },
@@ -154,7 +154,16 @@ test('enroll with the saved address and an invoice template choice', async () =>
   const mine = await request('/api/v1/enrollments');
   expect(wx.getStorageSync(`invoice_template:${mine.items[0].id}`)).toBe(template.id);
   expect(mine.items[0].address.region).toBe('上海市徐汇区');
-  expect(wx.__callsOf('showToast')[0].title).toBe('报名成功，请在缴费截止前完成缴费');
+  // the modal's tap asks WeChat for the deadline reminder (config/index.ts), the answer goes to the server
+  const modal = wx.__callsOf('showModal')[0];
+  expect(modal.title).toBe('报名成功');
+  expect(modal.content).toContain('请在缴费截止前完成缴费');
+  const { SUBSCRIBE_TEMPLATES } = require('../config/index');
+  expect(wx.__callsOf('requestSubscribeMessage').map((a) => a.tmplIds)).toEqual([[SUBSCRIBE_TEMPLATES.payment_deadline_near]]);
+  const consent = await request('/api/v1/me/subscriptions');
+  const reminder = consent.items.find((i) => i.kind === 'payment_deadline_near');
+  expect(reminder).toMatchObject({ available: true, remaining: 1, last_result: 'accept', template_id: SUBSCRIBE_TEMPLATES.payment_deadline_near });
+  expect(consent.items.find((i) => i.kind === 'payment_approved').remaining).toBe(0);
 });
 
 test('my enrollments: status, fee and pay deadline; cancel after confirming', async () => {

@@ -44,3 +44,31 @@ test('a page without its .wxss, an http:// address in a page and an oversized pa
   expect(errors.join('\n')).not.toContain('config/dev.ts:');
   fs.rmSync(root, { recursive: true, force: true });
 });
+
+test('sub-packages: their pages are checked, their files count for them and not for the main package', () => {
+  const root = project({
+    'app.json': JSON.stringify({ pages: ['pages/a/index'], subPackages: [{ root: 'pay', pages: ['pages/p/index', 'pages/q/index'] }] }),
+    ...page('pages/a/index'),
+    ...page('pay/pages/p/index'),
+    'pay/pages/q/index.ts': '',
+    'pay/big.bin': Buffer.alloc(LIMIT_BYTES - 200 * 1024),
+  });
+  const result = checkPackage(root);
+  expect(result.errors).toEqual([
+    'pay/pages/q/index: missing pay/pages/q/index.wxml',
+    'pay/pages/q/index: missing pay/pages/q/index.json',
+    'pay/pages/q/index: missing pay/pages/q/index.wxss',
+    'pay/pages/q/index: missing pay/pages/q/index.js (run npm run build)',
+  ]);
+  expect(result.mainPackageBytes).toBeLessThan(10 * 1024);
+  expect(result.subPackageBytes.pay).toBeGreaterThan(LIMIT_BYTES - 200 * 1024);
+  fs.writeFileSync(path.join(root, 'pay/big.bin'), Buffer.alloc(LIMIT_BYTES));
+  expect(checkPackage(root).errors).toContain("sub-package pay is 2048 KB, over WeChat's 2 MB limit");
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('this mini-program keeps the pay pages in their sub-package', () => {
+  const result = checkPackage();
+  expect(Object.keys(result.subPackageBytes)).toEqual(['pay']);
+  expect(result.subPackageBytes.pay).toBeGreaterThan(5 * 1024);
+});

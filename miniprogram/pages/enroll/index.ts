@@ -5,18 +5,15 @@
 import { enroll, joinWaitlist } from '../../api/enrollments';
 import { ApiError, presentError } from '../../api/request';
 import { getSession } from '../../api/sessions';
+import { askSubscribe, templateIds } from '../../api/subscriptions';
 import { createAddress, listAddresses, listInvoiceTemplates } from '../../api/templates';
 import type { AddressOut, InvoiceTemplateOut, SessionDetail } from '../../api/types';
 import { formatMoney } from '../../utils/format';
+import { invoiceChoiceKey } from '../../utils/invoice-choice';
 
 interface Option {
   label: string;
   value: string;
-}
-
-/** Storage key of the invoice template chosen at enrollment, used by the payment page. */
-export function invoiceChoiceKey(enrollmentId: string): string {
-  return `invoice_template:${enrollmentId}`;
 }
 
 function addressLabel(a: AddressOut): string {
@@ -130,6 +127,32 @@ Component({
       });
     },
 
+    /**
+     * Enrolled: offer the payment deadline reminder (订阅消息; WeChat asks only from a tap, here the
+     * modal's confirm button), else just say what comes next.
+     */
+    afterEnroll(): Promise<void> {
+      if (!templateIds(['payment_deadline_near']).length) {
+        wx.showToast({ title: '报名成功，请在缴费截止前完成缴费', icon: 'none' });
+        return Promise.resolve();
+      }
+      return new Promise((resolve) => {
+        wx.showModal({
+          title: '报名成功',
+          content: '请在缴费截止前完成缴费。是否接收微信提醒（缴费截止前提醒你）？',
+          confirmText: '接收提醒',
+          cancelText: '不用了',
+          success: async (res) => {
+            if (res.confirm) {
+              await askSubscribe(['payment_deadline_near']);
+            }
+            resolve();
+          },
+          fail: () => resolve(),
+        });
+      });
+    },
+
     /** 提交报名. */
     async onSubmit() {
       const { session, addressId } = this.data;
@@ -151,7 +174,7 @@ Component({
         if (this.data.invoiceId) {
           wx.setStorageSync(invoiceChoiceKey(enrollment.id), this.data.invoiceId);
         }
-        wx.showToast({ title: '报名成功，请在缴费截止前完成缴费', icon: 'none' });
+        await this.afterEnroll();
         wx.switchTab({ url: '/pages/enrollments/index' });
       } catch (error) {
         if (error instanceof ApiError && error.code === 'no_photo') {

@@ -17,11 +17,16 @@ export interface EnrollmentCard {
   payBy: string;
   cancellable: boolean;
   address: string;
+  /** 待缴费 or 驳回: the pay page can take it */
+  payable: boolean;
+  /** a rejected payment's reason */
+  reason: string;
+  paymentId: string;
 }
 
 /** How one enrollment is shown (its session's name when known). */
 export function toEnrollmentCard(e: EnrollmentOut, session: SessionDetail | undefined, now: number = Date.now()): EnrollmentCard {
-  const pending = e.status.code === 'pending_payment';
+  const pending = e.status.code === 'pending_payment' || e.status.code === 'rejected';
   return {
     id: e.id,
     sessionId: e.session_id,
@@ -34,5 +39,8 @@ export function toEnrollmentCard(e: EnrollmentOut, session: SessionDetail | unde
     payBy: pending && e.pay_by ? `${formatDateTime(e.pay_by)}（${deadlineText(e.pay_by, now)}）` : '',
     cancellable: CANCELLABLE.includes(e.status.code),
     address: e.address ? `${e.address.recipient}　${e.address.region}${e.address.address}` : '',
+    payable: pending,
+    reason: e.status.code === 'rejected' ? e.rejection_reason || '' : '',
+    paymentId: e.payment_id || '',
   };
 }

@@ -1,4 +1,4 @@
-/** 我的报名：状态、费用、缴费截止时间；缴费审核通过前可取消。 */
+/** 我的报名：状态、费用、缴费截止时间（驳回的附原因）；去缴费 / 重新缴费；缴费审核通过前可取消。 */
 import { cancelEnrollment, listEnrollments } from '../../api/enrollments';
 import { getSession } from '../../api/sessions';
 import type { SessionDetail } from '../../api/types';
@@ -48,6 +48,19 @@ Component({
 
     onOpenSession(e: WechatMiniprogram.CustomEvent) {
       wx.navigateTo({ url: `/pages/session/index?id=${e.currentTarget.dataset.session}` });
+    },
+
+    /** 去缴费 / 重新缴费 (the pay page, this enrollment ticked; others may be added there). */
+    onPay(e: WechatMiniprogram.CustomEvent) {
+      wx.navigateTo({ url: `/pay/pages/pay/index?ids=${e.currentTarget.dataset.id}` });
+    },
+
+    onOpenPayment(e: WechatMiniprogram.CustomEvent) {
+      wx.navigateTo({ url: `/pay/pages/payment/index?id=${e.currentTarget.dataset.id}` });
+    },
+
+    onMyPayments() {
+      wx.navigateTo({ url: '/pay/pages/payments/index' });
     },
 
     /** 取消报名, after a confirmation. */

@@ -26,7 +26,8 @@ function loadPage(name) {
 
 function register(name) {
   jest.resetModules();
-  const base = path.join(ROOT, 'pages', name, 'index');
+  // 'enroll' is pages/enroll/index; a sub-package page is named by its folder ('pay/pages/pay')
+  const base = name.includes('/') ? path.join(ROOT, name, 'index') : path.join(ROOT, 'pages', name, 'index');
   const json = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8'));
   const usingComponents = {};
   for (const [tag, target] of Object.entries(json.usingComponents || {})) {

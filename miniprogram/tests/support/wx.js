@@ -3,7 +3,8 @@
  * with WeChat's semantics — GET data becomes the query string, JSON bodies are parsed when
  * dataType is json, uploadFile's data is the raw text, failures call `fail` with an errMsg.
  * Storage is in memory; `login` makes codes the WeChat stub accepts for the current openid;
- * UI calls (toast, modal, navigation, chooseMedia) are recorded in `wx.__calls`.
+ * UI calls (toast, modal, navigation, chooseMedia, setClipboardData, requestSubscribeMessage with
+ * the answer in `__state.subscribeAnswer`, openDocument of a downloaded file) are recorded in `wx.__calls`.
  */
 'use strict';
 const fs = require('fs');
@@ -55,6 +56,10 @@ function createWx(options = {}) {
     openid: `user-${crypto.randomBytes(6).toString('hex')}`,
     modalConfirm: true,
     chooseMediaPath: null,
+    /** several pictures at once (wins over chooseMediaPath) */
+    chooseMediaPaths: null,
+    /** wx.requestSubscribeMessage's answer per template id ('accept' for all by default), or 'fail' */
+    subscribeAnswer: 'accept',
     /** the picture the <camera> "takes" */
     cameraPhotoPath: null,
     /** (url, method) → true to fail the next request like a dropped connection */
@@ -181,7 +186,11 @@ function createWx(options = {}) {
     chooseMedia(arg) {
       record('chooseMedia', arg);
       setTimeout(() => {
-        if (state.chooseMediaPath) {
+        if (state.chooseMediaPaths) {
+          const tempFiles = state.chooseMediaPaths.slice(0, arg.count || 9)
+            .map((p) => ({ tempFilePath: p, size: fs.statSync(p).size, fileType: 'image' }));
+          arg.success && arg.success({ tempFiles, type: 'image' });
+        } else if (state.chooseMediaPath) {
           arg.success && arg.success({ tempFiles: [{ tempFilePath: state.chooseMediaPath, size: 1, fileType: 'image' }], type: 'image' });
         } else {
           arg.fail && arg.fail({ errMsg: 'chooseMedia:fail cancel' });
@@ -202,7 +211,32 @@ function createWx(options = {}) {
         },
       };
     },
-    setClipboardData: (arg) => record('setClipboardData', arg),
+    setClipboardData(arg) {
+      record('setClipboardData', arg);
+      setTimeout(() => arg.success && arg.success({ errMsg: 'setClipboardData:ok' }), 0);
+    },
+    requestSubscribeMessage(arg) {
+      record('requestSubscribeMessage', arg);
+      setTimeout(() => {
+        if (state.subscribeAnswer === 'fail') {
+          arg.fail && arg.fail({ errMsg: 'requestSubscribeMessage:fail can only be invoked by user TAP gesture.', errCode: 10004 });
+          return;
+        }
+        const res = { errMsg: 'requestSubscribeMessage:ok' };
+        arg.tmplIds.forEach((id) => {
+          res[id] = typeof state.subscribeAnswer === 'function' ? state.subscribeAnswer(id) : state.subscribeAnswer;
+        });
+        arg.success && arg.success(res);
+      }, 0);
+    },
+    /** Opens only what a phone could: a file that exists (recorded with its first bytes). */
+    openDocument(arg) {
+      const head = fs.existsSync(arg.filePath) ? fs.readFileSync(arg.filePath).subarray(0, 5).toString('latin1') : '';
+      record('openDocument', { ...arg, head });
+      setTimeout(() => (head ? arg.success && arg.success({ errMsg: 'openDocument:ok' })
+        : arg.fail && arg.fail({ errMsg: 'openDocument:fail file not found' })), 0);
+    },
+    previewImage: (arg) => record('previewImage', arg),
     navigateTo: (arg) => record('navigateTo', arg),
     redirectTo: (arg) => record('redirectTo', arg),
     reLaunch: (arg) => record('reLaunch', arg),
