@@ -8,12 +8,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench setup system-deps clean
+.PHONY: run test bench setup system-deps clean web
 
-run: setup
+run: setup web
 	$(BIN)/python -m server --demo
 
-test: setup
+test: export EXTRA_DEBS += chromium
+test: setup web
 	$(BIN)/ruff check server tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -35,4 +36,25 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache web/dist web/node_modules
+
+# The web view (web/, README "Web view"): Node.js 18.18 or newer (deploy/system-deps.sh installs Debian's
+# nodejs and npm where there is no node). Built again only when its sources changed since the last build.
+run test web: export NEED_NODE = 1
+WEB_SOURCES := $(shell find web/src web/public web/scripts -type f 2>/dev/null) web/index.html \
+	web/vite.config.ts web/tsconfig.json web/eslint.config.js web/package.json
+WEB_DEPS := web/node_modules/.installed
+WEB_STAMP := web/dist/.built
+
+web: system-deps $(WEB_STAMP)
+
+$(WEB_DEPS): web/package-lock.json
+	@node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 18 || (a === 18 && b >= 18) ? 0 : 1)' \
+		|| { echo "The web view needs Node.js 18.18 or newer; found $$(node -v 2>/dev/null || echo none). Install a newer nodejs." >&2; exit 1; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(WEB_DEPS)
+
+$(WEB_STAMP): $(WEB_DEPS) $(WEB_SOURCES)
+	@echo "web: the web view's sources changed since the last build: type-check, lint and build (web/dist)"
+	cd web && npm run -s type-check && npm run -s lint && npm run -s build -- --logLevel warn
+	@touch $(WEB_STAMP)

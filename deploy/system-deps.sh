@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the system must provide for the server, through apt when we may:
 #   - python3-venv (Debian ships venv separately),
-#   - a CJK TrueType font for PDFs (WenQuanYi Micro Hei; reportlab cannot embed Noto CJK .otf/.ttc).
+#   - a CJK TrueType font for PDFs (WenQuanYi Micro Hei; reportlab cannot embed Noto CJK .otf/.ttc),
+#   - Node.js and npm for the web view's build when NEED_NODE is set and there is no node (Makefile),
+#   - whatever EXTRA_DEBS names (chromium for the browser tests, wrk for the benchmarks).
 # Idempotent: does nothing when everything is already there. Without root or apt it
 # says what is missing and carries on (the server starts; PDFs need the font).
 set -euo pipefail
@@ -10,6 +12,9 @@ PY="${1:-python3}"
 need=()
 "$PY" -c 'import ensurepip, venv' 2>/dev/null || need+=("python3-venv")
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=("fonts-wqy-microhei")
+# The web view's build (make run/test/web set NEED_NODE): Debian's nodejs and npm where there is no node at all
+# (a node that is too old is reported by the Makefile with the version needed).
+if [ -n "${NEED_NODE:-}" ] && ! command -v node >/dev/null 2>&1; then need+=("nodejs" "npm"); fi
 for pkg in ${EXTRA_DEBS:-}; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
