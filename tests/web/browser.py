@@ -47,6 +47,7 @@ class Tab:
     async def check(self, name: str) -> None:
         """Screenshot the page as ``name`` and fail on a serious or critical accessibility issue."""
         await self.settle()
+        await self.page.mouse.move(0, 0)  # judge the page at rest, not the hover state of the last button clicked
         # Dialogs and messages fade in and out: judge the page once they are still.
         await self.page.wait_for_function("() => document.getAnimations().every(a => a.playState !== 'running')")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

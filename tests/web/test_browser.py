@@ -24,7 +24,7 @@ from server.demo import load_demo
 from server.services.container import Services
 from tests.client import ApiClient
 from tests.conftest import serve_app
-from tests.factories import STRONG_PASSWORD, phone, resident_id, uscc
+from tests.factories import STRONG_PASSWORD, phone, register_trainee, resident_id, uscc
 from tests.outbox import last_code, read_outbox
 from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, DIST, Tab, demo_accounts, open_tab
 
@@ -159,6 +159,21 @@ async def test_unit_walk_desktop(browser: Browser, demo: Demo) -> None:
     secret = (await page.get_by_test_id("secret").inner_text()).strip()
     assert len(secret) >= 6
     await tab.check("staff-added")
+
+    # A trainee who registered on their own is bound by exact name and ID number.
+    _, trainee = await register_trainee(demo.client, demo.settings.sms_outbox)
+    await tab.open("/staff/bind")
+    await form_item(tab, "姓名").locator("input").fill(trainee["name"] + "甲")
+    await form_item(tab, "身份证号").locator("input").fill(trainee["id_number"])
+    await page.get_by_role("button", name="查询并绑定").click()
+    await expect(page.get_by_role("alert")).to_be_visible()
+    await tab.check("staff-bind-error")
+    await form_item(tab, "姓名").locator("input").fill(trainee["name"])
+    await page.get_by_role("button", name="查询并绑定").click()
+    await expect(page.get_by_test_id("bound")).to_contain_text(trainee["name"])
+    await tab.check("staff-bound")
+    await tab.open("/staff")
+    await expect(rows).to_have_count(5)  # the demo's 3, the one added, the one bound
 
     await tab.open("/templates/invoices")
     await expect(page.get_by_role("heading", name="企业发票管理")).to_be_visible()
@@ -311,7 +326,8 @@ async def test_register_activate_and_forgot_phone(browser: Browser, demo: Demo) 
 
 PAGES = {
     None: ["/login", "/register", "/forgot", "/activate"],
-    "unit": ["/", "/staff", "/staff/new", "/templates/addresses", "/templates/invoices", "/password", "/no/such/page"],
+    "unit": ["/", "/staff", "/staff/new", "/staff/bind", "/templates/addresses", "/templates/invoices", "/password",
+             "/no/such/page"],
     "trainee": ["/", "/sessions", "/templates/addresses", "/templates/invoices", "/password"],
 }
 
