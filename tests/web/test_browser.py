@@ -134,6 +134,17 @@ async def test_unit_walk_desktop(browser: Browser, demo: Demo) -> None:
     await expect(page.locator(".facts")).to_contain_text(first)
     await expect(page.locator(".facts")).to_contain_text("*")
     await tab.check("staff-detail")
+    await page.get_by_role("button", name="编辑").click()
+    await form_item(tab, "职务").locator("input").fill("总工程师")
+    await expect(form_item(tab, "邮箱").locator("input")).to_have_value("")  # shown masked: typed again
+    await page.get_by_role("button", name="保存").click()
+    await expect(field_error(tab, "邮箱")).to_be_visible()
+    await tab.check("staff-edit-errors")
+    await form_item(tab, "邮箱").locator("input").fill("staff@example.com")
+    await page.get_by_role("button", name="保存").click()
+    await expect(page.get_by_test_id("edit")).to_be_hidden()
+    await expect(page.locator(".facts")).to_contain_text("总工程师")
+    await expect(page.locator(".facts")).to_contain_text("s***@example.com")
 
     await page.get_by_role("link", name="返回人员列表").click()
     await page.get_by_role("link", name="单独添加学员").first.click()
