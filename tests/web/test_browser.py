@@ -332,6 +332,41 @@ async def test_register_activate_and_forgot_phone(browser: Browser, demo: Demo) 
 
     await tab.open("/staff")  # the reset logged the unit out everywhere, this browser too
     await expect(page).to_have_url(re.compile(r"/login"))
+    # SMS login: the code goes to the phone on record.
+    await page.locator(".t-tabs").get_by_text("短信验证码登录", exact=True).click()
+    await form_item(tab, "账号").locator("input").fill(code)
+    await form_item(tab, "手机号").locator("input").fill(number)
+    sent = len(read_outbox(outbox))
+    await page.get_by_role("button", name="获取验证码").click()
+    await form_item(tab, "短信验证码").locator("input").fill(await sms_code_from_outbox(outbox, number, sent))
+    await page.get_by_role("button", name="登录", exact=True).click()
+    await expect(page).to_have_url(re.compile(r"/staff$"))
+    await expect(page.locator(".cards .card")).to_have_count(1)
+    await tab.context.close()
+
+
+async def test_one_time_secret_login_must_set_a_password_first(browser: Browser, demo: Demo) -> None:
+    """A password login with the unit's one-time secret is restricted: only the password change, then everything."""
+    unit = await demo.client.post("/api/v1/auth/login", {"account": demo.accounts["unit"][0],
+                                                         "password": demo.accounts["unit"][1]})
+    person_id = resident_id("19930303")
+    added = await demo.client.post("/api/v1/unit/staff", {
+        "name": "孙八", "id_number": person_id, "phone": phone(), "email": "sun@example.com", "work_start": "2017-07",
+        "specialty": "岩土工程", "address": "上海市徐汇区 2 号"}, token=unit.json["token"])
+    assert added.status == 201, added.body
+    tab = await open_tab(browser, demo.url, "desktop")
+    await ui_login(tab, person_id, added.json["one_time_secret"])
+    await expect(tab.page).to_have_url(re.compile(r"/password$"))
+    await expect(tab.page.get_by_text("一次性密码登录")).to_be_visible()
+    await tab.open("/sessions")  # anything else leads back to the password change
+    await expect(tab.page).to_have_url(re.compile(r"/password$"))
+    await tab.check("password-first-login")
+    await form_item(tab, "当前密码").locator("input").fill(added.json["one_time_secret"])
+    await form_item(tab, "新密码").locator("input").fill(STRONG_PASSWORD)
+    await tab.page.get_by_role("button", name="保存").click()
+    await expect(tab.page.get_by_text("密码已修改")).to_be_visible()
+    await tab.open("/sessions")
+    await expect(tab.page.get_by_role("heading", name="学员培训报名")).to_be_visible()
     await tab.context.close()
 
 
