@@ -26,6 +26,7 @@ from tests.client import ApiClient
 from tests.conftest import serve_app
 from tests.factories import STRONG_PASSWORD, phone, register_trainee, resident_id, uscc
 from tests.outbox import last_code, read_outbox
+from tests.staff_helpers import XLSX, sheet_bytes, staff_row
 from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, DIST, Tab, demo_accounts, open_tab
 
 pytestmark = pytest.mark.skipif(
@@ -185,6 +186,33 @@ async def test_unit_walk_desktop(browser: Browser, demo: Demo) -> None:
     await tab.check("staff-bound")
     await tab.open("/staff")
     await expect(rows).to_have_count(5)  # the demo's 3, the one added, the one bound
+    async with page.expect_download() as exported:
+        await page.get_by_role("link", name="导出 Excel").click()
+    assert (await exported.value).suggested_filename.endswith(".xlsx")
+
+    # Excel import: the dry run's verdicts row by row, then the commit with the one-time secrets.
+    sheet = sheet_bytes([staff_row(name="赵一"), staff_row(name="钱二", phone="12345")])
+    await tab.open("/staff/import")
+    await page.get_by_test_id("file").set_input_files(
+        files=[{"name": "学员.xlsx", "mimeType": XLSX, "buffer": sheet}])
+    await page.get_by_role("button", name="上传并预检").click()
+    verdicts = page.get_by_test_id("verdicts")
+    await expect(verdicts.locator("tbody tr")).to_have_count(2)
+    await expect(verdicts.locator("tbody tr").nth(0)).to_contain_text("可导入")
+    await expect(verdicts.locator("tbody tr").nth(1)).to_contain_text("有误")
+    await expect(verdicts.locator("tbody tr").nth(1)).to_contain_text("手机号：")
+    await tab.check("staff-import-dry-run")
+    await page.get_by_role("button", name="确认导入 1 人").click()
+    done = page.get_by_test_id("committed")
+    await expect(done).to_contain_text("已导入 1 人")
+    await expect(done.locator("tbody tr")).to_have_count(1)
+    await expect(done.locator("tbody tr")).to_contain_text("赵一")
+    await tab.check("staff-import-done")
+    async with page.expect_download() as result:
+        await page.get_by_role("link", name="下载结果表").click()
+    assert (await result.value).suggested_filename.endswith(".xlsx")
+    await tab.open("/staff")
+    await expect(rows).to_have_count(6)
 
     await tab.open("/templates/invoices")
     await expect(page.get_by_role("heading", name="企业发票管理")).to_be_visible()
@@ -372,7 +400,8 @@ async def test_one_time_secret_login_must_set_a_password_first(browser: Browser,
 
 PAGES = {
     None: ["/login", "/register", "/forgot", "/activate"],
-    "unit": ["/", "/staff", "/staff/new", "/staff/bind", "/templates/addresses", "/templates/invoices", "/password",
+    "unit": ["/", "/staff", "/staff/new", "/staff/bind", "/staff/import", "/templates/addresses", "/templates/invoices",
+             "/password",
              "/no/such/page"],
     "trainee": ["/", "/sessions", "/templates/addresses", "/templates/invoices", "/password"],
 }

@@ -8,6 +8,7 @@ export const MENUS: Record<string, MenuEntry[]> = {
       { label: '人员列表', path: '/staff' },
       { label: '单独添加学员', path: '/staff/new' },
       { label: '绑定已注册学员', path: '/staff/bind' },
+      { label: '批量导入学员', path: '/staff/import' },
     ] },
     { label: '模板管理', children: [
       { label: '企业物流信息管理', path: '/templates/addresses' },

@@ -26,6 +26,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'password', component: () => import('./views/PasswordView.vue'), meta: { title: '修改密码', restricted: true } },
       { path: 'staff', component: () => import('./views/StaffListView.vue'), meta: { title: '单位人员管理', roles: ['unit'] } },
       { path: 'staff/new', component: () => import('./views/StaffAddView.vue'), meta: { title: '单独添加学员', roles: ['unit'] } },
+      { path: 'staff/import', component: () => import('./views/StaffImportView.vue'), meta: { title: '批量导入学员', roles: ['unit'] } },
       { path: 'staff/bind', component: () => import('./views/StaffBindView.vue'), meta: { title: '绑定已注册学员', roles: ['unit'] } },
       { path: 'staff/:id', component: () => import('./views/StaffDetailView.vue'), meta: { title: '人员详情', roles: ['unit'] } },
       { path: 'sessions', component: () => import('./views/SessionsView.vue'), meta: { title: '学员培训报名', roles: ['trainee'] } },
