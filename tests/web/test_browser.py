@@ -400,7 +400,8 @@ async def test_one_time_secret_login_must_set_a_password_first(browser: Browser,
 
 PAGES = {
     None: ["/login", "/register", "/forgot", "/activate"],
-    "unit": ["/", "/staff", "/staff/new", "/staff/bind", "/staff/import", "/templates/addresses", "/templates/invoices",
+    "unit": ["/", "/staff", "/enroll", "/staff/new", "/staff/bind", "/staff/import",
+             "/templates/addresses", "/templates/invoices",
              "/password",
              "/no/such/page"],
     "trainee": ["/", "/sessions", "/templates/addresses", "/templates/invoices", "/password"],
@@ -462,4 +463,33 @@ async def test_cross_site_form_post_is_refused_in_the_browser(browser: Browser, 
     await tab.open("/staff")  # still logged in: the logout did not happen
     await expect(tab.page).to_have_url(re.compile(r"/staff$"))
     await expect(tab.page.locator(".t-table tbody tr")).to_have_count(3)
+    await tab.context.close()
+
+
+async def test_unit_enrolls_its_staff_with_a_verdict_for_each(browser: Browser, demo: Demo) -> None:
+    """企业培训报名: pick an open session and people; every person gets a verdict on the page."""
+    tab = await open_tab(browser, demo.url, "desktop")
+    page = tab.page
+    await ui_login(tab, *demo.accounts["unit"], path="/login?redirect=/enroll")
+    await expect(page.get_by_role("heading", name="企业培训报名")).to_be_visible()
+    await page.get_by_role("button", name="提交报名").click()
+    await expect(field_error(tab, "班次")).to_be_visible()
+    await expect(form_item(tab, re.escape("报名人员（已选 0 人）")).locator(".t-tips")).to_contain_text("至少")
+    await tab.check("unit-enroll-errors")
+    await form_item(tab, "班次").locator("input").click()
+    await page.locator(".t-select-option").filter(has_text="KQ-2026-02").click()
+    people = page.locator(".people .t-checkbox")
+    await expect(people).to_have_count(3)
+    for index in range(3):
+        await people.nth(index).click()
+    await page.get_by_role("button", name="提交报名").click()
+    results = page.get_by_test_id("results")
+    await expect(results.locator("li")).to_have_count(3)
+    text = await results.inner_text()
+    assert "共 3 人" in text
+    assert "报名前请先上传证件照" in text  # the demo's unit-created staff have no photo yet
+    assert "已报名此课程" in text  # the demo trainee enrolled herself
+    for li in await results.locator("li").all():
+        assert re.search(r"报名成功|未报名", await li.inner_text())
+    await tab.check("unit-enroll-results")
     await tab.context.close()

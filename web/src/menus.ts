@@ -4,6 +4,7 @@ export interface MenuEntry { label: string; path?: string; children?: MenuEntry[
 export const MENUS: Record<string, MenuEntry[]> = {
   unit: [
     { label: '首页', path: '/' },
+    { label: '报名缴费管理', children: [{ label: '企业培训报名', path: '/enroll' }] },
     { label: '单位人员管理', children: [
       { label: '人员列表', path: '/staff' },
       { label: '单独添加学员', path: '/staff/new' },
