@@ -27,7 +27,7 @@ from tests.conftest import serve_app
 from tests.factories import STRONG_PASSWORD, phone, register_trainee, resident_id, uscc
 from tests.outbox import last_code, read_outbox
 from tests.staff_helpers import XLSX, sheet_bytes, staff_row
-from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, DIST, Tab, demo_accounts, open_tab
+from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, DIST, ROOT, Tab, demo_accounts, open_tab
 
 pytestmark = pytest.mark.skipif(
     not (DIST / "index.html").is_file() or not CHROMIUM.exists(),
@@ -404,7 +404,7 @@ PAGES = {
              "/templates/addresses", "/templates/invoices",
              "/password",
              "/no/such/page"],
-    "trainee": ["/", "/sessions", "/templates/addresses", "/templates/invoices", "/password"],
+    "trainee": ["/", "/profile", "/sessions", "/templates/addresses", "/templates/invoices", "/password"],
 }
 
 
@@ -492,4 +492,61 @@ async def test_unit_enrolls_its_staff_with_a_verdict_for_each(browser: Browser, 
     for li in await results.locator("li").all():
         assert re.search(r"报名成功|未报名", await li.inner_text())
     await tab.check("unit-enroll-results")
+    await tab.context.close()
+
+
+async def test_new_trainee_completes_profile_uploads_photo_and_enrolls_phone(browser: Browser, demo: Demo) -> None:
+    """The manual's §4 on a phone: fill the profile, upload the ID photo (consent first), then self-enroll."""
+    _, trainee = await register_trainee(demo.client, demo.settings.sms_outbox)
+    tab = await open_tab(browser, demo.url, "phone")
+    page = tab.page
+    await ui_login(tab, trainee["id_number"], STRONG_PASSWORD, path="/login?redirect=/sessions")
+    enrollable = page.locator(".card").filter(has=page.get_by_role("button", name="报名"))
+    await expect(enrollable.first).to_be_visible()
+    await enrollable.first.get_by_role("button", name="报名").click()
+    await expect(page.get_by_test_id("enroll-message")).to_contain_text("报名未成功")  # no profile, no photo
+    await tab.check("sessions-refused")
+
+    await tab.open("/profile")
+    await expect(page.get_by_text("必填项尚未填写完整")).to_be_visible()
+    await form_item(tab, "参加工作时间").locator("input").fill("2015-7")
+    await page.get_by_role("button", name="保存").click()
+    await expect(field_error(tab, "参加工作时间")).to_be_visible()
+    await form_item(tab, "参加工作时间").locator("input").fill("2015-07")
+    await form_item(tab, "从事专业").locator("input").fill("岩土工程")
+    await form_item(tab, "联系地址").locator("input").fill("上海市静安区 3 号")
+    await page.get_by_role("button", name="保存").click()
+    await expect(page.get_by_role("status")).to_contain_text("已保存")
+
+    portrait = ROOT / "tests" / "fixtures" / "photos" / "portrait.jpg"
+    await page.get_by_test_id("photo-file").set_input_files(str(portrait))
+    await page.get_by_role("button", name="上传证件照").click()
+    await expect(page.locator(".photo-form").get_by_role("alert")).to_contain_text("同意")  # consent first
+    await page.get_by_text("我同意协会为制作准考证、证书处理我的证件照").click()
+    await page.get_by_role("button", name="上传证件照").click()
+    image = page.get_by_test_id("photo")
+    await expect(image).to_be_visible(timeout=20_000)
+    await page.wait_for_function("() => document.querySelector('[data-testid=photo]')?.naturalWidth === 295")
+    await tab.check("profile-trainee")
+
+    await tab.open("/sessions")
+    await enrollable.first.get_by_role("button", name="报名").click()
+    await expect(page.get_by_test_id("enroll-message")).to_contain_text("请先填写物流信息")  # this course mails books
+
+    await tab.open("/templates/addresses")  # the manual's 4.2: 学员物流信息管理
+    await page.get_by_role("button", name="创建").click()
+    await form_item(tab, "收件人").locator("input").fill(trainee["name"])
+    await form_item(tab, "联系电话").locator("input").fill(trainee["phone"])
+    await form_item(tab, "所在地区").locator("input").fill("上海市 静安区")
+    await form_item(tab, "详细地址").locator("input").fill("南京西路 3 号")
+    await page.get_by_text("设为默认", exact=True).last.click()
+    await page.get_by_role("button", name="保存").click()
+    await expect(page.locator(".card")).to_contain_text("南京西路 3 号")
+    await expect(page.locator(".card")).to_contain_text("默认")
+    await tab.check("addresses-trainee")
+
+    await tab.open("/sessions")
+    await enrollable.first.get_by_role("button", name="报名").click()
+    await expect(page.get_by_test_id("enroll-message")).to_contain_text("已报名")
+    await tab.check("sessions-enrolled")
     await tab.context.close()

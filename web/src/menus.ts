@@ -24,7 +24,7 @@ export const MENUS: Record<string, MenuEntry[]> = {
       { label: '学员物流信息管理', path: '/templates/addresses' },
       { label: '学员发票管理', path: '/templates/invoices' },
     ] },
-    { label: '个人中心', children: [{ label: '修改密码', path: '/password' }] },
+    { label: '个人中心', children: [{ label: '个人信息', path: '/profile' }, { label: '修改密码', path: '/password' }] },
   ],
 }
 

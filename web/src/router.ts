@@ -30,6 +30,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'staff/bind', component: () => import('./views/StaffBindView.vue'), meta: { title: '绑定已注册学员', roles: ['unit'] } },
       { path: 'staff/:id', component: () => import('./views/StaffDetailView.vue'), meta: { title: '人员详情', roles: ['unit'] } },
       { path: 'enroll', component: () => import('./views/UnitEnrollView.vue'), meta: { title: '企业培训报名', roles: ['unit'] } },
+      { path: 'profile', component: () => import('./views/ProfileView.vue'), meta: { title: '个人信息', roles: ['trainee'] } },
       { path: 'sessions', component: () => import('./views/SessionsView.vue'), meta: { title: '学员培训报名', roles: ['trainee'] } },
       { path: 'templates/addresses', component: () => import('./views/AddressesView.vue'), meta: { title: '物流信息管理', roles: ['trainee', 'unit'] } },
       { path: 'templates/invoices', component: () => import('./views/InvoicesView.vue'), meta: { title: '发票管理', roles: ['trainee', 'unit'] } },

@@ -76,13 +76,16 @@ export async function call<T>(request: Promise<Result<T>>): Promise<T> {
 }
 
 /** Upload a file as multipart field ``field`` (openapi-fetch sends JSON): the same headers and errors as ``call``. */
-export async function upload<T>(path: string, field: string, file: File): Promise<T> {
+export async function upload<T>(
+  path: string, field: string, file: File, options: { method?: 'POST' | 'PUT'; fields?: Record<string, string> } = {},
+): Promise<T> {
   const body = new FormData()
   body.append(field, file, file.name)
+  for (const [name, value] of Object.entries(options.fields ?? {})) body.append(name, value)
   let response: Response
   try {
     response = await fetch(path, {
-      method: 'POST', body, credentials: 'same-origin', headers: { 'X-XSRF-Token': readCookie('XSRF-TOKEN') },
+      method: options.method ?? 'POST', body, credentials: 'same-origin', headers: { 'X-XSRF-Token': readCookie('XSRF-TOKEN') },
     })
   } catch {
     throw new ApiError(0, 'network', '网络连接失败，请检查网络后重试')
