@@ -10,12 +10,13 @@ STAMP := $(VENV)/.installed
 # The suite runs in two processes (pytest-xdist); `make test PYTEST_ARGS=` runs it in one.
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test bench setup system-deps clean mini-test
+.PHONY: run test bench setup system-deps clean mini-test web
 
-run: setup
+run: setup web
 	$(BIN)/python -m server --demo
 
-test: setup mini-test
+test: export EXTRA_DEBS += chromium
+test: setup web mini-test
 	$(BIN)/ruff check server tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -55,4 +56,25 @@ $(MINI)/node_modules/.installed: $(MINI)/package-lock.json
 	@touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache $(MINI)/node_modules $(MINI)/miniprogram_npm
+	rm -rf $(VENV) .pytest_cache $(MINI)/node_modules $(MINI)/miniprogram_npm web/dist web/node_modules
+
+# The web view (web/, README "Web view"): Node.js 18.18 or newer (deploy/system-deps.sh installs Debian's
+# nodejs and npm where there is no node). Built again only when its sources changed since the last build.
+run test web: export NEED_NODE = 1
+WEB_SOURCES := $(shell find web/src web/public web/scripts -type f 2>/dev/null) web/index.html \
+	web/vite.config.ts web/tsconfig.json web/eslint.config.js web/package.json
+WEB_DEPS := web/node_modules/.installed
+WEB_STAMP := web/dist/.built
+
+web: system-deps $(WEB_STAMP)
+
+$(WEB_DEPS): web/package-lock.json
+	@node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 18 || (a === 18 && b >= 18) ? 0 : 1)' \
+		|| { echo "The web view needs Node.js 18.18 or newer; found $$(node -v 2>/dev/null || echo none). Install a newer nodejs." >&2; exit 1; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(WEB_DEPS)
+
+$(WEB_STAMP): $(WEB_DEPS) $(WEB_SOURCES)
+	@echo "web: the web view's sources changed since the last build: type-check, lint and build (web/dist)"
+	cd web && npm run -s type-check && npm run -s lint && npm run -s build -- --logLevel warn
+	@touch $(WEB_STAMP)

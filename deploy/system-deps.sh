@@ -2,7 +2,9 @@
 # Installs what the system must provide for the server, through apt when we may:
 #   - python3-venv (Debian ships venv separately),
 #   - a CJK TrueType font for PDFs (WenQuanYi Micro Hei; reportlab cannot embed Noto CJK .otf/.ttc),
-#   - poppler-utils (pdftoppm), with which the tests read pass PDFs back.
+#   - poppler-utils (pdftoppm), with which the tests read pass and certificate PDFs back,
+#   - Node.js and npm for the web view's build when NEED_NODE is set and there is no node (Makefile),
+#   - whatever EXTRA_DEBS names (chromium for the browser tests, wrk for the benchmarks).
 # Idempotent: does nothing when everything is already there. Without root or apt it
 # says what is missing and carries on (the server starts; PDFs need the font).
 set -euo pipefail
@@ -13,6 +15,9 @@ need=()
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=("fonts-wqy-microhei")
 # The tests render pass and certificate PDFs to images and read their QR codes.
 command -v pdftoppm >/dev/null 2>&1 || need+=("poppler-utils")
+# The web view's build (make run/test/web set NEED_NODE): Debian's nodejs and npm where there is no node at all
+# (a node that is too old is reported by the Makefile with the version needed).
+if [ -n "${NEED_NODE:-}" ] && ! command -v node >/dev/null 2>&1; then need+=("nodejs" "npm"); fi
 for pkg in ${EXTRA_DEBS:-}; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done

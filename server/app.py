@@ -26,6 +26,7 @@ from server.handlers.results import results as exam_results
 from server.handlers.staff import membership as unit_membership
 from server.handlers.staff import staff
 from server.handlers.staff import verification as unit_verification
+from server.handlers.web import web_routes
 from server.openapi import build_openapi
 from server.services.container import Services
 
@@ -54,7 +55,7 @@ def make_app(
     """The application serving ``services`` under ``settings`` (``routes``: all by default)."""
     routes = all_routes() if routes is None else routes
     return tornado.web.Application(
-        routes,
+        [*routes, *web_routes(settings.web_dist)],  # the web view after the API: it takes what is left
         app_settings=settings,
         services=services,
         openapi=build_openapi(routes, title="培训考试报名系统 API", version=__version__),

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     public_url: str = ""  # the URL printed and used in QR codes; derived from host/port when empty
     data_dir: Path = Path("var")
+    web_dist: Path = Path(__file__).resolve().parent.parent / "web" / "dist"  # the built web view, served at /
 
     mongodb_url: str = ""  # empty: start the embedded SecantusDB under DATA_DIR
     mongodb_db: str = "training"

@@ -11,8 +11,10 @@ error envelope of the API outline.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import functools
 import hashlib
+import hmac
 import ipaddress
 import json
 import logging
@@ -43,12 +45,20 @@ log = logging.getLogger("server.handlers")
 access_log = logging.getLogger("server.access")
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T", bound=BaseModel)
 
 PUBLIC: frozenset[str] | None = None  # no authentication
 ANY_ROLE: frozenset[str] = frozenset()  # any logged-in account
 STAFF_ROLES = frozenset({"admin", "reviewer", "scanner"})
 
 _METHODS = ("get", "post", "put", "patch", "delete")
+# The web view's session (README "Web view"): the login token in an HttpOnly cookie, and a
+# double-submit XSRF token (a readable cookie the page echoes in a header on unsafe requests).
+SESSION_COOKIE = "session"
+XSRF_COOKIE = "XSRF-TOKEN"
+XSRF_HEADER = "X-XSRF-Token"
+SESSION_REQUEST_HEADER = "X-Session"  # "cookie" on a login: answer with the cookies, not the token
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -285,14 +295,60 @@ class ApiHandler(tornado.web.RequestHandler):
         return principal
 
     async def _token_principal(self) -> Principal | None:
-        """None without a bearer token; the principal of a live one; 401 ``invalid_token`` otherwise."""
+        """None without a token; the principal of a live one; 401 ``invalid_token`` otherwise.
+
+        The token is the bearer's or, without an Authorization header, the web view's session
+        cookie: the same token, so the same revocation, expiry and throttling. A request
+        authenticated by the cookie with an unsafe method must carry the XSRF header (403 before
+        anything is looked up or done); a bearer request is never subject to it.
+        """
         token = self.bearer_token()
+        by_cookie = False
         if token is None:
-            return None
+            token = self.get_cookie(SESSION_COOKIE)
+            if not token:
+                return None
+            by_cookie = True
+            self.check_session_xsrf()
         principal = await self.services.authenticate(token)
         if principal is None:
+            if by_cookie:
+                self.clear_session_cookies()
             raise errors.unauthorized("登录已失效，请重新登录", code="invalid_token")
         return principal
+
+    def check_session_xsrf(self) -> None:
+        """403 ``xsrf_failed`` for an unsafe request whose XSRF header does not match its XSRF cookie."""
+        if self.request.method in _SAFE_METHODS:
+            return
+        cookie = self.get_cookie(XSRF_COOKIE) or ""
+        header = self.request.headers.get(XSRF_HEADER, "")
+        if not cookie or not hmac.compare_digest(cookie.encode(), header.encode()):
+            raise errors.forbidden("请求来源无法确认（可能来自其他网站），已拒绝；请刷新页面后重试", code="xsrf_failed")
+
+    def login_answer(self, login: T) -> T:
+        """A new login as asked: the token in the body, or (``X-Session: cookie``) in an HttpOnly cookie.
+
+        The web view asks for the cookie: the session cookie carries the token (HttpOnly, SameSite=Lax,
+        Secure in production) and a fresh XSRF cookie is set for the page to echo; the body's
+        ``token`` is then empty, so page scripts never hold it.
+        """
+        if self.request.headers.get(SESSION_REQUEST_HEADER, "").strip().lower() != "cookie":
+            return login
+        token = getattr(login, "token", "")
+        secure = self.config.app_env == "production"
+        expires = _parse_expiry(getattr(login, "expires_at", None))
+        self.set_cookie(SESSION_COOKIE, token, path="/", httponly=True, secure=secure, samesite="Lax",
+                        expires=expires)
+        self.set_cookie(XSRF_COOKIE, secrets.token_urlsafe(24), path="/", secure=secure, samesite="Lax",
+                        expires=expires)
+        return login.model_copy(update={"token": ""})
+
+    def clear_session_cookies(self) -> None:
+        """Forget the web view's session in this browser (logout, or a cookie that no longer logs in)."""
+        secure = self.config.app_env == "production"
+        for name in (SESSION_COOKIE, XSRF_COOKIE):
+            self.clear_cookie(name, path="/", secure=secure, samesite="Lax")
 
     # ---- input ------------------------------------------------------------------
 
@@ -557,6 +613,14 @@ def database_unavailable(exc: BaseException | None) -> bool:
             return True
         exc, seen = exc.__cause__, seen + 1
     return False
+
+
+def _parse_expiry(value: object) -> datetime.datetime | None:
+    """A login's ``expires_at`` (ISO 8601) as a cookie expiry; None (a browser-session cookie) when unreadable."""
+    try:
+        return datetime.datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _plain_ip(text: str) -> str | None:

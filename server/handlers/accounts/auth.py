@@ -27,7 +27,7 @@ class RegisterTraineeHandler(ApiHandler):
     @endpoint("学员注册", body=TraineeRegister, response=TokenOut, status=201, tags=TAGS, errors=[409])
     async def post(self, body: TraineeRegister) -> TokenOut:
         """Register a trainee (phone verified by SMS code) and log in."""
-        return await self.services.accounts.register_trainee(body, ip=self.client_ip)
+        return self.login_answer(await self.services.accounts.register_trainee(body, ip=self.client_ip))
 
 
 class RegisterUnitHandler(ApiHandler):
@@ -36,7 +36,7 @@ class RegisterUnitHandler(ApiHandler):
     @endpoint("单位注册", body=UnitRegister, response=TokenOut, status=201, tags=TAGS, errors=[409])
     async def post(self, body: UnitRegister) -> TokenOut:
         """Register a unit with its USCC and log in."""
-        return await self.services.accounts.register_unit(body, ip=self.client_ip)
+        return self.login_answer(await self.services.accounts.register_unit(body, ip=self.client_ip))
 
 
 class LoginHandler(ApiHandler):
@@ -46,7 +46,7 @@ class LoginHandler(ApiHandler):
               tags=TAGS, errors=[401, 403, 429])
     async def post(self, body: LoginIn) -> TokenOut:
         """Log in with account and password (or a one-time secret: restricted token); 429 when locked."""
-        return await self.services.login.login(body, ip=self.client_ip)
+        return self.login_answer(await self.services.login.login(body, ip=self.client_ip))
 
 
 class SmsLoginHandler(ApiHandler):
@@ -56,7 +56,7 @@ class SmsLoginHandler(ApiHandler):
               tags=TAGS, errors=[403, 429])
     async def post(self, body: SmsLoginIn) -> TokenOut:
         """Log in with an SMS code to the phone on record; works while password login is locked."""
-        return await self.services.login.login_sms(body, ip=self.client_ip)
+        return self.login_answer(await self.services.login.login_sms(body, ip=self.client_ip))
 
 
 class PasswordResetHandler(ApiHandler):
@@ -75,7 +75,7 @@ class ActivateHandler(ApiHandler):
     @endpoint("激活账号并设置密码", body=ActivateIn, response=TokenOut, tags=TAGS, errors=[404, 409, 429])
     async def post(self, body: ActivateIn) -> TokenOut:
         """Activate an account created by a unit, with its one-time secret or an SMS code (throttled)."""
-        return await self.services.login.activate(body, ip=self.client_ip)
+        return self.login_answer(await self.services.login.activate(body, ip=self.client_ip))
 
 
 class PasswordHandler(ApiHandler):
@@ -98,6 +98,7 @@ class LogoutHandler(ApiHandler):
         """Revoke the token of this request."""
         assert self.principal is not None and self.principal.token_id is not None
         await self.services.tokens.revoke(self.principal.token_id)
+        self.clear_session_cookies()
         return OkOut()
 
 

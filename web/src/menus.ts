@@ -1,0 +1,33 @@
+// The menus of the manual, per role; only what is built is listed.
+export interface MenuEntry { label: string; path?: string; children?: MenuEntry[] }
+
+export const MENUS: Record<string, MenuEntry[]> = {
+  unit: [
+    { label: '首页', path: '/' },
+    { label: '报名缴费管理', children: [{ label: '企业培训报名', path: '/enroll' }] },
+    { label: '单位人员管理', children: [
+      { label: '人员列表', path: '/staff' },
+      { label: '单独添加学员', path: '/staff/new' },
+      { label: '绑定已注册学员', path: '/staff/bind' },
+      { label: '批量导入学员', path: '/staff/import' },
+    ] },
+    { label: '模板管理', children: [
+      { label: '企业物流信息管理', path: '/templates/addresses' },
+      { label: '企业发票管理', path: '/templates/invoices' },
+    ] },
+    { label: '个人中心', children: [{ label: '修改密码', path: '/password' }] },
+  ],
+  trainee: [
+    { label: '首页', path: '/' },
+    { label: '报名缴费管理', children: [{ label: '学员培训报名', path: '/sessions' }] },
+    { label: '模板管理', children: [
+      { label: '学员物流信息管理', path: '/templates/addresses' },
+      { label: '学员发票管理', path: '/templates/invoices' },
+    ] },
+    { label: '个人中心', children: [{ label: '个人信息', path: '/profile' }, { label: '修改密码', path: '/password' }] },
+  ],
+}
+
+export function menuFor(role: string): MenuEntry[] {
+  return MENUS[role] ?? [{ label: '首页', path: '/' }, { label: '个人中心', children: [{ label: '修改密码', path: '/password' }] }]
+}
