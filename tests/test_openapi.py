@@ -35,6 +35,19 @@ def _sample_path(path: str) -> str:
     return re.sub(r"{\w+}", str(ObjectId()), path)
 
 
+def test_operation_ids_are_unique() -> None:
+    """Clients generate one function per operationId: two handler classes of one name would collide."""
+    ids = [op["operationId"] for item in _document()["paths"].values() for op in item.values()
+           if isinstance(op, dict) and "operationId" in op]
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+
+
+def test_schema_names_are_plain() -> None:
+    """Two models of one name get module-qualified names, which break the clients' generated types."""
+    names = list(_document()["components"]["schemas"])
+    assert not [n for n in names if "__" in n], names
+
+
 def test_route_path_unescapes_and_refuses_regex_it_cannot_document() -> None:
     assert route_path(r"/api/v1/unit/staff/export\.xlsx") == "/api/v1/unit/staff/export.xlsx"
     assert route_path(r"/a/(?P<import_id>[^/]+)/result\.xlsx$") == "/a/{import_id}/result.xlsx"

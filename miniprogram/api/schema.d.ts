@@ -321,6 +321,46 @@ export interface paths {
         patch: operations["SessionHandler.patch"];
         trace?: never;
     };
+    "/api/v1/admin/sessions/{session_id}/attendance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 签到看板（按班次、日期：已审核、已签到、未到、迟到、冲突）
+         * @description 角色：admin, scanner
+         */
+        get: operations["AttendanceHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/sessions/{session_id}/attendance.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 导出签到记录（Excel）
+         * @description 角色：admin
+         */
+        get: operations["AttendanceExportHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/sessions/{session_id}/close": {
         parameters: {
             query?: never;
@@ -629,6 +669,207 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/certificates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 合格证列表（学员本人 / 单位员工 / 协会工作人员）
+         * @description 角色：admin, reviewer, trainee, unit
+         */
+        get: operations["CertificatesHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/{certificate_id}/pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 下载合格证 PDF（学员本人；单位仅限本单位人员；他人的为 404）
+         * @description 角色：admin, reviewer, trainee, unit
+         */
+        get: operations["CertificatePdfHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/{certificate_id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 撤销合格证（填写原因；验证页显示已撤销）
+         * @description 角色：admin, reviewer
+         */
+        post: operations["RevokeHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/bundles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 单位批量下载本班次员工合格证（后台生成 ZIP 或合并 PDF，返回任务）
+         * @description 角色：unit
+         */
+        post: operations["BundlesHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/bundles/{bundle_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 批量下载任务进度
+         * @description 角色：unit
+         */
+        get: operations["CertificateBundleHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/bundles/{bundle_id}/file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 下载批量合格证文件（ZIP 或 PDF）
+         * @description 角色：unit
+         */
+        get: operations["BundleFileHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/seal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 协会印章是否已设置
+         * @description 角色：admin, reviewer
+         */
+        get: operations["SealHandler.get"];
+        /**
+         * 设置协会印章（管理员；透明背景 PNG，multipart 字段 seal 或 image/png 原始内容）
+         * @description 角色：admin
+         */
+        put: operations["SealHandler.put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/verify/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** 公开验证合格证（无需登录；仅返回姓名、脱敏身份证号、课程、学时、发证日期、状态） */
+        get: operations["VerifyApiHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/checkins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 扫码签到
+         * @description 角色：admin, scanner
+         */
+        post: operations["CheckinsHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/checkins/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 上传离线签到（幂等合并，冲突上报）
+         * @description 角色：admin, scanner
+         */
+        post: operations["CheckinBatchHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/enrollments": {
         parameters: {
             query?: never;
@@ -687,6 +928,66 @@ export interface paths {
          * @description 角色：trainee, unit
          */
         post: operations["CancelHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/enrollments/{enrollment_id}/pass": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 听课证（审核通过后；首次请求时签发）
+         * @description 角色：admin, reviewer, trainee, unit
+         */
+        get: operations["PassHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/enrollments/{enrollment_id}/pass.pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 下载听课证 PDF（A6）
+         * @description 角色：admin, reviewer, trainee, unit
+         */
+        get: operations["PassPdfHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/enrollments/{enrollment_id}/pass/reissue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 补发听课证（旧编号作废）
+         * @description 角色：admin, trainee, unit
+         */
+        post: operations["ReissueHandler.post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1159,6 +1460,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/results": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 查看成绩（学员本人 / 单位员工；仅已发布）
+         * @description 角色：trainee, unit
+         */
+        get: operations["MyResultsHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/enrollments/{enrollment_id}/result": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * 登记成绩或缺考（发布前为草稿；发布后更正须填原因，记入审计日志）
+         * @description 角色：admin, reviewer
+         */
+        put: operations["EnterResultHandler.put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/review/exports/logistics.xlsx": {
         parameters: {
             query?: never;
@@ -1279,6 +1620,166 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/review/sessions/{session_id}/certificates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 协会审核：为班次已发布的合格学员批量签发合格证（编号按年度连续）
+         * @description 角色：admin, reviewer
+         */
+        post: operations["IssueHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/sessions/{session_id}/results": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 班次成绩登记表（已缴费审核通过的学员及其成绩，含草稿）
+         * @description 角色：admin, reviewer
+         */
+        get: operations["SessionResultsHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/sessions/{session_id}/results/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 成绩导入：先检查（逐行结果，不写入）；?commit=true 全部正确时一次性导入为草稿，否则不导入任何一行
+         * @description 角色：admin, reviewer
+         */
+        post: operations["ImportHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/sessions/{session_id}/results/import-check.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 成绩导入检查结果表（Excel：每行的结果与说明；不写入）
+         * @description 角色：admin, reviewer
+         */
+        post: operations["ImportVerdictsHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/sessions/{session_id}/results/publish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 发布班次成绩（学员、单位可见；报名随之结业：合格 / 不合格 / 缺考）
+         * @description 角色：admin, reviewer
+         */
+        post: operations["PublishResultsHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/sessions/{session_id}/results/template.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 成绩导入模板（Excel）
+         * @description 角色：admin, reviewer
+         */
+        get: operations["ResultImportTemplateHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/scanner/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 听课证验签公钥（kid → 公钥）
+         * @description 角色：admin, scanner
+         */
+        get: operations["KeysHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/scanner/sessions/{session_id}/bundle": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 离线签到包（公钥、作废名单、名单与照片缩略图；ETag 与增量）
+         * @description 角色：admin, scanner
+         */
+        get: operations["BundleHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/sessions": {
         parameters: {
             query?: never;
@@ -1367,6 +1868,86 @@ export interface paths {
          * @description 角色：unit
          */
         put: operations["LicenceHandler.put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/unit/pass-jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 后台生成本班次全部听课证（人数较多时）
+         * @description 角色：unit
+         */
+        post: operations["PassJobsHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/unit/pass-jobs/{pass_job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 听课证生成进度
+         * @description 角色：unit
+         */
+        get: operations["PassJobHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/unit/pass-jobs/{pass_job_id}/file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 下载后台生成的听课证 PDF
+         * @description 角色：unit
+         */
+        get: operations["PassJobFileHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/unit/passes.pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 单位下载本班次全部听课证（多页 PDF）
+         * @description 角色：unit
+         */
+        get: operations["UnitSessionPassesHandler.get"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -1635,6 +2216,23 @@ export interface paths {
         };
         /** 存活与数据库连通性检查 */
         get: operations["HealthHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/verify/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** 合格证验证页（手机浏览器；HTML） */
+        get: operations["VerifyPageHandler.get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2023,6 +2621,24 @@ export interface components {
             page_size?: number;
         };
         /**
+         * BatchVerdict
+         * @description What became of one offline scan.
+         */
+        BatchVerdict: {
+            /** Client Id */
+            client_id: string;
+            /**
+             * Conflict
+             * @description 同一听课证当天已在另一台设备签到（已记录，交工作人员处理）
+             */
+            conflict: boolean;
+            /**
+             * Result
+             * @enum {string}
+             */
+            result: "ok" | "already_checked_in" | "revoked" | "wrong_session" | "not_today" | "invalid";
+        };
+        /**
          * BindIn
          * @description Bind a registered trainee found by exact name and ID number.
          */
@@ -2042,6 +2658,255 @@ export interface components {
              * @description （可省略，默认 false）
              */
             consent?: boolean;
+        };
+        /**
+         * BundleIn
+         * @description A unit downloads the certificates of its staff in one session at once.
+         */
+        BundleIn: {
+            /**
+             * Format
+             * @description zip：每人一个 PDF；pdf：合并为一个 PDF（可省略，默认 "zip"）
+             * @enum {string}
+             */
+            format?: "zip" | "pdf";
+            /** Session Id */
+            session_id: string;
+        };
+        /**
+         * BundleOut
+         * @description What a scanner needs to check passes of one session with no network; delete after the session.
+         */
+        BundleOut: {
+            /** Delta */
+            delta: boolean;
+            /** Keys */
+            keys: components["schemas"]["ScannerKey"][];
+            /**
+             * Revoked
+             * @description 作废的听课证编号
+             */
+            revoked: string[];
+            /** Roster */
+            roster: components["schemas"]["RosterEntry"][];
+            /** Session Id */
+            session_id: string;
+            /** Session Number */
+            session_number: number | null;
+            /**
+             * Valid Until
+             * Format: date-time
+             * @description 离线包有效期，过期后扫描端必须删除
+             */
+            valid_until: string;
+            /**
+             * Version
+             * @description 版本号（毫秒时间戳）；下次以 since 获取增量
+             */
+            version: number;
+        };
+        /**
+         * BundleQuery
+         * @description Ask for a delta: what changed after the bundle version the scanner has.
+         */
+        BundleQuery: {
+            /**
+             * Since
+             * @description 已有离线包的版本号（可省略，默认 null）
+             */
+            since?: number | null;
+        };
+        /**
+         * CertificateBundleOut
+         * @description A unit's download of a session's certificates: its progress, then its file.
+         */
+        CertificateBundleOut: {
+            /** Done */
+            done: number;
+            /**
+             * Format
+             * @enum {string}
+             */
+            format: "zip" | "pdf";
+            /** Id */
+            id: string;
+            /** Session Id */
+            session_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "done";
+            /** Total */
+            total: number;
+        };
+        /**
+         * CertificateOut
+         * @description A certificate as its holder, their unit or staff see it (ID number masked).
+         */
+        CertificateOut: {
+            /** Course */
+            course: string;
+            /** End Date */
+            end_date: string;
+            /** Enrollment Id */
+            enrollment_id: string;
+            /** Hours */
+            hours: number;
+            /** Id */
+            id: string;
+            /** Id Masked */
+            id_masked: string;
+            /** Issued On */
+            issued_on: string;
+            /** Name */
+            name: string;
+            /** Number */
+            number: string;
+            /**
+             * Revoke Reason
+             * @default null
+             */
+            revoke_reason: string | null;
+            /** Session Id */
+            session_id: string;
+            /** Start Date */
+            start_date: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "valid" | "revoked";
+            /** Status Label */
+            status_label: string;
+            /** Trainee Id */
+            trainee_id: string;
+            /** Unit */
+            unit: string | null;
+            /** Verify Url */
+            verify_url: string;
+        };
+        /**
+         * CertificatePage
+         * @description Certificates, newest first.
+         */
+        CertificatePage: {
+            /** Items */
+            items: components["schemas"]["CertificateOut"][];
+            /** Total */
+            total: number;
+        };
+        /**
+         * CertificateQuery
+         * @description ``?session_id=…`` narrows a unit's list to one session.
+         */
+        CertificateQuery: {
+            /**
+             * Page
+             * @description （可省略，默认 1）
+             */
+            page?: number;
+            /**
+             * Page Size
+             * @description （可省略，默认 20）
+             */
+            page_size?: number;
+            /**
+             * Session Id
+             * @description （可省略，默认 null）
+             */
+            session_id?: string | null;
+        };
+        /**
+         * CheckinBatch
+         * @description Offline scans uploaded together (the same batch may be uploaded again: no duplicates).
+         */
+        CheckinBatch: {
+            /** Scans */
+            scans: components["schemas"]["OfflineScan"][];
+        };
+        /**
+         * CheckinBatchOut
+         * @description The merge of an offline batch.
+         */
+        CheckinBatchOut: {
+            /** Conflicts */
+            conflicts: number;
+            /**
+             * Recorded
+             * @description 新记录的签到
+             */
+            recorded: number;
+            /** Results */
+            results: components["schemas"]["BatchVerdict"][];
+        };
+        /**
+         * CheckinCreate
+         * @description One scan at the door, sent at once by a scanner that has the network.
+         */
+        CheckinCreate: {
+            /**
+             * Client Id
+             * @description 扫描端为这次扫描生成的唯一编号（重发时相同，保证幂等）
+             */
+            client_id: string;
+            /**
+             * Device Id
+             * @description 扫描设备编号
+             */
+            device_id: string;
+            /**
+             * Session Id
+             * @description 验证员选择的班次
+             */
+            session_id: string;
+            /**
+             * Token
+             * @description 二维码内容
+             */
+            token: string;
+        };
+        /**
+         * CheckinOut
+         * @description The verdict of one scan.
+         */
+        CheckinOut: {
+            /**
+             * First At
+             * @description 首次签到时间（already_checked_in 时）
+             * @default null
+             */
+            first_at: string | null;
+            /**
+             * First Device
+             * @description 首次签到设备（already_checked_in 时）
+             * @default null
+             */
+            first_device: string | null;
+            /** Message */
+            message: string;
+            /**
+             * Name
+             * @description 学员姓名（ok 时），供核对照片
+             * @default null
+             */
+            name: string | null;
+            /**
+             * Photo Url
+             * @description 证件照缩略图地址（ok 时）
+             * @default null
+             */
+            photo_url: string | null;
+            /**
+             * Result
+             * @enum {string}
+             */
+            result: "ok" | "already_checked_in" | "revoked" | "wrong_session" | "not_today" | "invalid";
+            /**
+             * Serial
+             * @default null
+             */
+            serial: string | null;
         };
         /**
          * CourseCreate
@@ -2215,6 +3080,46 @@ export interface components {
             one_time_secret: string;
             /** Row */
             row: number;
+        };
+        /**
+         * DashboardOut
+         * @description Attendance of one session on one day.
+         */
+        DashboardOut: {
+            /** Approved */
+            approved: number;
+            /** Checked In */
+            checked_in: number;
+            /**
+             * Conflicts
+             * @description 同一听课证在两台设备签到（离线合并时发现）
+             */
+            conflicts: number;
+            /**
+             * Day
+             * Format: date
+             */
+            day: string;
+            /**
+             * Late
+             * @description 迟到人数（首次签到晚于 PASS_LATE_AFTER）
+             */
+            late: number;
+            /** Not Yet */
+            not_yet: number;
+            /** Session Id */
+            session_id: string;
+        };
+        /**
+         * DashboardQuery
+         * @description The day of the dashboard (default: today, Beijing time).
+         */
+        DashboardQuery: {
+            /**
+             * Day
+             * @description （可省略，默认 null）
+             */
+            day?: string | null;
         };
         /**
          * DeletionIn
@@ -2403,6 +3308,17 @@ export interface components {
             rows: components["schemas"]["ImportRowOut"][];
             /** Status */
             status: string;
+        };
+        /**
+         * ImportQuery
+         * @description ``?commit=true`` imports (only a sheet without errors); without it, a check that writes nothing.
+         */
+        ImportQuery: {
+            /**
+             * Commit
+             * @description （可省略，默认 false）
+             */
+            commit?: boolean;
         };
         /**
          * ImportRowOut
@@ -2636,6 +3552,18 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+        };
+        /**
+         * IssueOut
+         * @description What a batch approval did: certificates issued now, and the 合格 ones that already had one.
+         */
+        IssueOut: {
+            /** Already */
+            already: number;
+            /** Issued */
+            issued: number;
+            /** Numbers */
+            numbers: string[];
         };
         /**
          * JobOut
@@ -2898,6 +3826,38 @@ export interface components {
             status: "pending" | "done" | "failed";
         };
         /**
+         * OfflineScan
+         * @description A scan made with no network, uploaded later as a fact with its own time.
+         */
+        OfflineScan: {
+            /**
+             * Client Id
+             * @description 扫描端为这次扫描生成的唯一编号（重发时相同，保证幂等）
+             */
+            client_id: string;
+            /**
+             * Device Id
+             * @description 扫描设备编号
+             */
+            device_id: string;
+            /**
+             * Scanned At
+             * Format: date-time
+             * @description 扫描时间（扫描设备时钟）
+             */
+            scanned_at: string;
+            /**
+             * Session Id
+             * @description 验证员选择的班次
+             */
+            session_id: string;
+            /**
+             * Token
+             * @description 二维码内容
+             */
+            token: string;
+        };
+        /**
          * OkOut
          * @description A plain acknowledgement.
          */
@@ -2923,6 +3883,75 @@ export interface components {
              * @description （可省略，默认 20）
              */
             page_size?: number;
+        };
+        /**
+         * PassJobCreate
+         * @description Generate all the unit's passes of one session in the background.
+         */
+        PassJobCreate: {
+            /** Session Id */
+            session_id: string;
+        };
+        /**
+         * PassJobOut
+         * @description The progress of a unit's pass PDF job; ``download_url`` once done.
+         */
+        PassJobOut: {
+            /** Done */
+            done: number;
+            /** Download Url */
+            download_url: string | null;
+            /** Id */
+            id: string;
+            /** Session Id */
+            session_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "done";
+            /** Total */
+            total: number;
+        };
+        /**
+         * PassOut
+         * @description A pass as the trainee's mini-program shows it: the QR text and what is printed beside it.
+         */
+        PassOut: {
+            /** Enrollment Id */
+            enrollment_id: string;
+            /**
+             * Issued At
+             * Format: date-time
+             */
+            issued_at: string;
+            /**
+             * Serial
+             * @description 听课证编号（20 位十六进制）
+             */
+            serial: string;
+            /** Session Id */
+            session_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "valid" | "revoked";
+            /**
+             * Token
+             * @description 二维码内容（签名令牌，不含个人信息）
+             */
+            token: string;
+            /**
+             * Valid From
+             * Format: date-time
+             */
+            valid_from: string;
+            /**
+             * Valid To
+             * Format: date-time
+             */
+            valid_to: string;
         };
         /**
          * PasswordChangeIn
@@ -3444,6 +4473,20 @@ export interface components {
             width: number;
         };
         /**
+         * PublishOut
+         * @description What a publish did.
+         */
+        PublishOut: {
+            /** Absent */
+            absent: number;
+            /** Failed */
+            failed: number;
+            /** Passed */
+            passed: number;
+            /** Published */
+            published: number;
+        };
+        /**
          * PurgeOut
          * @description The inactive accounts purged (or that would be, in a dry run).
          */
@@ -3545,6 +4588,142 @@ export interface components {
             label: string;
         };
         /**
+         * ResultImportOut
+         * @description A check (``committed`` false) or an import (all rows, ``committed`` true) of a results sheet.
+         */
+        ResultImportOut: {
+            /** Committed */
+            committed: boolean;
+            /** Errors */
+            errors: number;
+            /** Ok */
+            ok: number;
+            /** Rows */
+            rows: components["schemas"]["ResultImportRow"][];
+        };
+        /**
+         * ResultImportRow
+         * @description One row of a results sheet and its verdict (``ok`` or why it cannot be imported).
+         */
+        ResultImportRow: {
+            /** Absent */
+            absent: boolean;
+            /** Id Masked */
+            id_masked: string | null;
+            /** Message */
+            message: string;
+            /** Name */
+            name: string | null;
+            /** Row */
+            row: number;
+            /** Score */
+            score: number | null;
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "ok" | "bad_score" | "unknown_id" | "not_enrolled" | "published" | "duplicate";
+            /** Verdict Label */
+            verdict_label: string;
+        };
+        /**
+         * ResultIn
+         * @description A score, or 缺考; a correction of a published result needs a reason.
+         */
+        ResultIn: {
+            /**
+             * Absent
+             * @description 缺考（可省略，默认 false）
+             */
+            absent?: boolean;
+            /**
+             * Reason
+             * @description 更正原因（成绩发布后更正时必填，记入审计日志）（可省略，默认 null）
+             */
+            reason?: string | null;
+            /**
+             * Score
+             * @description 成绩；缺考时不填（可省略，默认 null）
+             */
+            score?: number | null;
+        };
+        /**
+         * ResultOut
+         * @description One result as staff, the trainee or their unit see it (ID number masked).
+         */
+        ResultOut: {
+            /** Course Name */
+            course_name: string;
+            /** Enrollment Id */
+            enrollment_id: string;
+            /** Id */
+            id: string;
+            /** Id Masked */
+            id_masked: string | null;
+            /** Name */
+            name: string;
+            /** Published At */
+            published_at: string | null;
+            /** Score */
+            score: number | null;
+            /** Session Code */
+            session_code: string;
+            /** Session Id */
+            session_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "draft" | "published";
+            /** Status Label */
+            status_label: string;
+            /** Trainee Id */
+            trainee_id: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "passed" | "failed" | "absent";
+            /** Verdict Label */
+            verdict_label: string;
+        };
+        /**
+         * ResultPage
+         * @description Published results, newest first.
+         */
+        ResultPage: {
+            /** Items */
+            items: components["schemas"]["ResultOut"][];
+            /** Total */
+            total: number;
+        };
+        /**
+         * ResultQuery
+         * @description ``?session_id=…`` narrows a unit's list to one session.
+         */
+        ResultQuery: {
+            /**
+             * Page
+             * @description （可省略，默认 1）
+             */
+            page?: number;
+            /**
+             * Page Size
+             * @description （可省略，默认 20）
+             */
+            page_size?: number;
+            /**
+             * Session Id
+             * @description （可省略，默认 null）
+             */
+            session_id?: string | null;
+        };
+        /**
          * ReviewOut
          * @description A reviewer's decision.
          */
@@ -3608,6 +4787,90 @@ export interface components {
              * @description （可省略，默认 null）
              */
             unit_id?: string | null;
+        };
+        /**
+         * RevokeIn
+         * @description Revoking needs a reason (shown to the holder; the verification page only says 已撤销).
+         */
+        RevokeIn: {
+            /** Reason */
+            reason: string;
+        };
+        /**
+         * RosterEntry
+         * @description One valid pass of the session, for offline checks.
+         */
+        RosterEntry: {
+            /** Name */
+            name: string;
+            /**
+             * Photo
+             * @description 证件照缩略图（JPEG，base64，约 2 KB）
+             */
+            photo: string | null;
+            /** Serial */
+            serial: string;
+        };
+        /**
+         * RosterRow
+         * @description An approved enrollment of the session, with its result when one is entered (staff view).
+         */
+        RosterRow: {
+            /** Enrollment Id */
+            enrollment_id: string;
+            /** Enrollment Status */
+            enrollment_status: string;
+            /** Id Masked */
+            id_masked: string | null;
+            /** Name */
+            name: string;
+            result: components["schemas"]["ResultOut"] | null;
+            /** Trainee Id */
+            trainee_id: string;
+        };
+        /**
+         * ScannerKey
+         * @description One public key of the pass signatures.
+         */
+        ScannerKey: {
+            /** Kid */
+            kid: number;
+            /**
+             * Public Key
+             * @description Ed25519 公钥（32 字节，base64）
+             */
+            public_key: string;
+            /** Retired At */
+            retired_at: string | null;
+            /** Valid Until */
+            valid_until: string | null;
+        };
+        /**
+         * ScannerKeys
+         * @description The published kid → public key list (version 1 tokens are Ed25519).
+         */
+        ScannerKeys: {
+            /**
+             * Algorithm
+             * @default Ed25519
+             * @constant
+             */
+            algorithm: "Ed25519";
+            /** Keys */
+            keys: components["schemas"]["ScannerKey"][];
+        };
+        /**
+         * SealOut
+         * @description The association's seal as set by an admin.
+         */
+        SealOut: {
+            /** Set */
+            set: boolean;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at: string | null;
         };
         /**
          * SessionCreate
@@ -3876,6 +5139,22 @@ export interface components {
             items: components["schemas"]["SessionRow"][];
             /** Total */
             total: number;
+        };
+        /**
+         * SessionResultsOut
+         * @description The session's roster for entering results (staff): who sits the exam, what is entered.
+         */
+        SessionResultsOut: {
+            /** Drafts */
+            drafts: number;
+            /** Pass Mark */
+            pass_mark: number;
+            /** Published */
+            published: number;
+            /** Rows */
+            rows: components["schemas"]["RosterRow"][];
+            /** Session Id */
+            session_id: string;
         };
         /**
          * SessionRow
@@ -4395,7 +5674,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "payment_approved" | "payment_rejected" | "invoice_ready" | "payment_deadline_near";
+            kind: "payment_approved" | "payment_rejected" | "invoice_ready" | "payment_deadline_near" | "results_published" | "certificate_ready";
             /** Label */
             label: string;
             /**
@@ -4429,7 +5708,7 @@ export interface components {
              * Kinds
              * @description 接受的消息类型（每项计一次可发送额度）
              */
-            kinds?: ("payment_approved" | "payment_rejected" | "invoice_ready" | "payment_deadline_near")[];
+            kinds?: ("payment_approved" | "payment_rejected" | "invoice_ready" | "payment_deadline_near" | "results_published" | "certificate_ready")[];
             /**
              * Results
              * @description wx.requestSubscribeMessage 的返回结果：模板ID（或消息类型）→ accept/reject/ban/filter
@@ -4544,6 +5823,14 @@ export interface components {
             enrolled: number;
             /** Results */
             results: components["schemas"]["PersonVerdict"][];
+        };
+        /**
+         * UnitPassesQuery
+         * @description The session whose passes a unit downloads (its own enrollments only).
+         */
+        UnitPassesQuery: {
+            /** Session Id */
+            session_id: string;
         };
         /**
          * UnitRegister
@@ -4697,6 +5984,29 @@ export interface components {
              * @description 驳回原因（驳回时必填，会告知单位）（可省略，默认 null）
              */
             reason?: string | null;
+        };
+        /**
+         * VerificationOut
+         * @description What anyone who scans a certificate learns: nothing beyond this.
+         */
+        VerificationOut: {
+            /** Course */
+            course: string;
+            /** Hours */
+            hours: number;
+            /** Id Masked */
+            id_masked: string;
+            /** Issued On */
+            issued_on: string;
+            /** Name */
+            name: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "valid" | "revoked";
+            /** Status Label */
+            status_label: string;
         };
         /**
          * WaitlistJoin
@@ -6236,6 +7546,133 @@ export interface operations {
             };
         };
     };
+    "AttendanceHandler.get": {
+        parameters: {
+            query?: {
+                day?: string | null;
+            };
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "AttendanceExportHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "CloseHandler.post": {
         parameters: {
             query?: never;
@@ -7655,6 +9092,822 @@ export interface operations {
             };
         };
     };
+    "CertificatesHandler.get": {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+                session_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CertificatePage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "CertificatePdfHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                certificate_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "RevokeHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                certificate_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RevokeIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CertificateOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "BundlesHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BundleIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CertificateBundleOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "CertificateBundleHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bundle_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CertificateBundleOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "BundleFileHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bundle_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "SealHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SealOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "SealHandler.put": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "image/png": string;
+                "multipart/form-data": {
+                    /** Format: binary */
+                    seal?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SealOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "VerifyApiHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerificationOut"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 操作过于频繁 */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "CheckinsHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CheckinCreate"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckinOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "CheckinBatchHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CheckinBatch"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckinBatchOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "EnrollmentsHandler.get": {
         parameters: {
             query?: {
@@ -7895,6 +10148,207 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EnrollmentOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PassHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                enrollment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PassOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PassPdfHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                enrollment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ReissueHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                enrollment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PassOut"];
                 };
             };
             /** @description 未登录或登录已失效 */
@@ -9961,6 +12415,173 @@ export interface operations {
             };
         };
     };
+    "MyResultsHandler.get": {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+                session_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResultPage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "EnterResultHandler.put": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                enrollment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResultIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResultOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "LogisticsExportHandler.get": {
         parameters: {
             query: {
@@ -10439,6 +13060,587 @@ export interface operations {
             };
         };
     };
+    "IssueHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssueOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "SessionResultsHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionResultsOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ImportHandler.post": {
+        parameters: {
+            query?: {
+                commit?: boolean;
+            };
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                "multipart/form-data": {
+                    /** Format: binary */
+                    file?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResultImportOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ImportVerdictsHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                "multipart/form-data": {
+                    /** Format: binary */
+                    file?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PublishResultsHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublishOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ResultImportTemplateHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "KeysHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScannerKeys"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "BundleHandler.get": {
+        parameters: {
+            query?: {
+                since?: number | null;
+            };
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BundleOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "SessionListHandler.get": {
         parameters: {
             query?: {
@@ -10826,6 +14028,312 @@ export interface operations {
             };
             /** @description 不支持的类型 */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PassJobsHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PassJobCreate"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PassJobOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PassJobHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pass_job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PassJobOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PassJobFileHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pass_job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "UnitSessionPassesHandler.get": {
+        parameters: {
+            query: {
+                session_id: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12029,6 +15537,55 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthOut"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "VerifyPageHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 操作过于频繁 */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description 服务暂不可用 */

@@ -106,7 +106,7 @@ class BundleIn(StrictModel):
     format: Literal["zip", "pdf"] = Field(default="zip", description="zip：每人一个 PDF；pdf：合并为一个 PDF")
 
 
-class BundleOut(BaseModel):
+class CertificateBundleOut(BaseModel):
     """A unit's download of a session's certificates: its progress, then its file."""
 
     id: str
@@ -117,7 +117,7 @@ class BundleOut(BaseModel):
     done: int
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> BundleOut:
+    def from_doc(cls, doc: dict[str, Any]) -> CertificateBundleOut:
         """From a stored bundle."""
         return cls(id=str(doc["_id"]), session_id=str(doc["session_id"]), format=doc["format"], status=doc["status"],
                    total=doc["total"], done=doc["done"])

@@ -115,7 +115,7 @@ class PublishOut(BaseModel):
     absent: int
 
 
-class ImportRow(BaseModel):
+class ResultImportRow(BaseModel):
     """One row of a results sheet and its verdict (``ok`` or why it cannot be imported)."""
 
     row: int
@@ -128,11 +128,11 @@ class ImportRow(BaseModel):
     message: str
 
 
-class ImportOut(BaseModel):
+class ResultImportOut(BaseModel):
     """A check (``committed`` false) or an import (all rows, ``committed`` true) of a results sheet."""
 
     committed: bool
-    rows: list[ImportRow]
+    rows: list[ResultImportRow]
     ok: int
     errors: int
 

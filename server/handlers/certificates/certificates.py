@@ -8,7 +8,7 @@ from server.documents.verify_page import CSP, render_verification
 from server.handlers.base import ApiHandler, Upload, endpoint
 from server.models.certificates import (
     BundleIn,
-    BundleOut,
+    CertificateBundleOut,
     CertificateOut,
     CertificatePage,
     CertificateQuery,
@@ -130,23 +130,23 @@ class VerifyPageHandler(ApiHandler):
 class BundlesHandler(ApiHandler):
     """``/api/v1/certificates/bundles``."""
 
-    @endpoint("单位批量下载本班次员工合格证（后台生成 ZIP 或合并 PDF，返回任务）", body=BundleIn, response=BundleOut,
+    @endpoint("单位批量下载本班次员工合格证（后台生成 ZIP 或合并 PDF，返回任务）", body=BundleIn, response=CertificateBundleOut,
               status=202, roles=["unit"], tags=TAGS, errors=[404])
-    async def post(self, body: BundleIn) -> BundleOut:
+    async def post(self, body: BundleIn) -> CertificateBundleOut:
         """Queue the bundle; follow it at ``/bundles/{id}``."""
         assert self.principal is not None
-        return BundleOut.from_doc(await self.services.certificate_bundles.request(self.principal, body,
+        return CertificateBundleOut.from_doc(await self.services.certificate_bundles.request(self.principal, body,
                                                                                  ip=self.client_ip))
 
 
-class BundleHandler(ApiHandler):
+class CertificateBundleHandler(ApiHandler):
     """``/api/v1/certificates/bundles/{bundle_id}``."""
 
-    @endpoint("批量下载任务进度", response=BundleOut, roles=["unit"], tags=TAGS, errors=[404])
-    async def get(self, bundle_id: str) -> BundleOut:
+    @endpoint("批量下载任务进度", response=CertificateBundleOut, roles=["unit"], tags=TAGS, errors=[404])
+    async def get(self, bundle_id: str) -> CertificateBundleOut:
         """Progress: ``done`` of ``total``."""
         assert self.principal is not None
-        return BundleOut.from_doc(await self.services.certificate_bundles.get(self.principal, bundle_id))
+        return CertificateBundleOut.from_doc(await self.services.certificate_bundles.get(self.principal, bundle_id))
 
 
 class BundleFileHandler(ApiHandler):
@@ -165,7 +165,7 @@ routes = [
     (r"/api/v1/certificates", CertificatesHandler),
     (r"/api/v1/certificates/seal", SealHandler),
     (r"/api/v1/certificates/bundles", BundlesHandler),
-    (r"/api/v1/certificates/bundles/(?P<bundle_id>[^/]+)", BundleHandler),
+    (r"/api/v1/certificates/bundles/(?P<bundle_id>[^/]+)", CertificateBundleHandler),
     (r"/api/v1/certificates/bundles/(?P<bundle_id>[^/]+)/file", BundleFileHandler),
     (r"/api/v1/certificates/verify/(?P<code>[^/]+)", VerifyApiHandler),
     (rf"/api/v1/certificates/{_CID}/pdf", CertificatePdfHandler),

@@ -5,9 +5,9 @@ from __future__ import annotations
 from server.documents.xlsx_common import XLSX_CONTENT_TYPE
 from server.handlers.base import ApiHandler, Upload, endpoint
 from server.models.results import (
-    ImportOut,
     ImportQuery,
     PublishOut,
+    ResultImportOut,
     ResultIn,
     ResultOut,
     ResultPage,
@@ -68,7 +68,7 @@ SHEET_BYTES = 2 * 1024 * 1024
 SHEET = Upload(files=("file",), raw=(XLSX_CONTENT_TYPE,))
 
 
-class ImportTemplateHandler(ApiHandler):
+class ResultImportTemplateHandler(ApiHandler):
     """``/api/v1/review/sessions/{session_id}/results/template.xlsx``."""
 
     @endpoint("成绩导入模板（Excel）", roles=REVIEWERS, tags=TAGS, produces=XLSX_CONTENT_TYPE, errors=[404])
@@ -82,9 +82,9 @@ class ImportHandler(ApiHandler):
     """``/api/v1/review/sessions/{session_id}/results/import``."""
 
     @endpoint("成绩导入：先检查（逐行结果，不写入）；?commit=true 全部正确时一次性导入为草稿，否则不导入任何一行",
-              query=ImportQuery, response=ImportOut, roles=REVIEWERS, tags=TAGS, max_body_bytes=SHEET_BYTES,
+              query=ImportQuery, response=ResultImportOut, roles=REVIEWERS, tags=TAGS, max_body_bytes=SHEET_BYTES,
               errors=[400, 404, 409, 413, 415, 422], upload=SHEET)
-    async def post(self, session_id: str, query: ImportQuery) -> ImportOut:
+    async def post(self, session_id: str, query: ImportQuery) -> ResultImportOut:
         """Check or import the uploaded .xlsx (multipart field ``file`` or the raw body)."""
         assert self.principal is not None
         upload = self.uploaded_file("file", raw_types=(XLSX_CONTENT_TYPE,))
@@ -110,7 +110,7 @@ routes = [
     (r"/api/v1/results", MyResultsHandler),
     (r"/api/v1/review/sessions/(?P<session_id>[^/]+)/results", SessionResultsHandler),
     (r"/api/v1/review/sessions/(?P<session_id>[^/]+)/results/publish", PublishResultsHandler),
-    (r"/api/v1/review/sessions/(?P<session_id>[^/]+)/results/template\.xlsx", ImportTemplateHandler),
+    (r"/api/v1/review/sessions/(?P<session_id>[^/]+)/results/template\.xlsx", ResultImportTemplateHandler),
     (r"/api/v1/review/sessions/(?P<session_id>[^/]+)/results/import", ImportHandler),
     (r"/api/v1/review/sessions/(?P<session_id>[^/]+)/results/import-check\.xlsx", ImportVerdictsHandler),
     (r"/api/v1/review/enrollments/(?P<enrollment_id>[^/]+)/result", EnterResultHandler),

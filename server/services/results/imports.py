@@ -16,7 +16,7 @@ from typing import Any
 
 from server import errors
 from server.documents.results_xlsx import read_results_sheet, render_import_verdicts, render_results_template
-from server.models.results import VERDICT_LABELS, ImportOut, ImportRow, verdict_of
+from server.models.results import VERDICT_LABELS, ResultImportOut, ResultImportRow, verdict_of
 from server.services import Principal
 from server.services.accounts.accounts import AccountService, login_forms
 from server.services.accounts.identity import mask_id_number
@@ -43,7 +43,7 @@ class ResultImportService:
         session = await self.catalog.get_session(session_id)
         return await self.run_cpu(render_results_template, session["code"])  # type: ignore[no-any-return]
 
-    async def check(self, session_id: str, data: bytes) -> tuple[dict[str, Any], list[ImportRow], list[dict[str, Any]]]:
+    async def check(self, session_id: str, data: bytes) -> tuple[dict[str, Any], list[ResultImportRow], list[dict[str, Any]]]:
         """(session, each row's verdict, the drafts the good rows would be) — nothing written."""
         session = await self.catalog.get_session(session_id)
         course = await self.catalog.get_course(session["course_id"])
@@ -79,14 +79,14 @@ class ResultImportService:
                 result = verdict_of(score, course["pass_mark"])
                 message = f"{'缺考' if absent else f'{score} 分'}：{VERDICT_LABELS[result]}"
                 drafts.append({"enrollment": enrollment, "score": score})
-            verdicts.append(ImportRow(**base, verdict=verdict, verdict_label=ROW_LABELS[verdict], message=message))
+            verdicts.append(ResultImportRow(**base, verdict=verdict, verdict_label=ROW_LABELS[verdict], message=message))
         return session, verdicts, drafts
 
-    async def run(self, staff: Principal, session_id: str, data: bytes, *, commit: bool, ip: str | None) -> ImportOut:
+    async def run(self, staff: Principal, session_id: str, data: bytes, *, commit: bool, ip: str | None) -> ResultImportOut:
         """Check, and with ``commit`` import every row (422 ``import_has_errors`` when a row is refused)."""
         session, rows, drafts = await self.check(session_id, data)
         bad = sum(r.verdict != "ok" for r in rows)
-        out = ImportOut(committed=False, rows=rows, ok=len(rows) - bad, errors=bad)
+        out = ResultImportOut(committed=False, rows=rows, ok=len(rows) - bad, errors=bad)
         if not commit:
             return out
         if bad:

@@ -193,6 +193,26 @@ export interface paths {
         patch: operations["CourseHandler.patch"];
         trace?: never;
     };
+    "/api/v1/admin/exports/payments.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 导出缴费记录（按提交日期，北京时间，时间段不超过 366 天；证件号脱敏）
+         * @description 角色：admin
+         */
+        get: operations["PaymentsExportHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/jobs": {
         parameters: {
             query?: never;
@@ -301,6 +321,46 @@ export interface paths {
         patch: operations["SessionHandler.patch"];
         trace?: never;
     };
+    "/api/v1/admin/sessions/{session_id}/attendance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 签到看板（按班次、日期：已审核、已签到、未到、迟到、冲突）
+         * @description 角色：admin, scanner
+         */
+        get: operations["AttendanceHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/sessions/{session_id}/attendance.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 导出签到记录（Excel）
+         * @description 角色：admin
+         */
+        get: operations["AttendanceExportHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/sessions/{session_id}/close": {
         parameters: {
             query?: never;
@@ -395,6 +455,27 @@ export interface paths {
          * @description 角色：admin
          */
         post: operations["UnitDecisionHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/association/account": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** 协会收款账户（户名、开户行、账号、备注） */
+        get: operations["AssociationAccountHandler.get"];
+        /**
+         * 设置协会收款账户（管理员，记入审计日志）
+         * @description 角色：admin
+         */
+        put: operations["AssociationAccountHandler.put"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -588,6 +669,207 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/certificates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 合格证列表（学员本人 / 单位员工 / 协会工作人员）
+         * @description 角色：admin, reviewer, trainee, unit
+         */
+        get: operations["CertificatesHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/bundles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 单位批量下载本班次员工合格证（后台生成 ZIP 或合并 PDF，返回任务）
+         * @description 角色：unit
+         */
+        post: operations["BundlesHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/bundles/{bundle_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 批量下载任务进度
+         * @description 角色：unit
+         */
+        get: operations["CertificateBundleHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/bundles/{bundle_id}/file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 下载批量合格证文件（ZIP 或 PDF）
+         * @description 角色：unit
+         */
+        get: operations["BundleFileHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/seal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 协会印章是否已设置
+         * @description 角色：admin, reviewer
+         */
+        get: operations["SealHandler.get"];
+        /**
+         * 设置协会印章（管理员；透明背景 PNG，multipart 字段 seal 或 image/png 原始内容）
+         * @description 角色：admin
+         */
+        put: operations["SealHandler.put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/verify/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** 公开验证合格证（无需登录；仅返回姓名、脱敏身份证号、课程、学时、发证日期、状态） */
+        get: operations["VerifyApiHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/{certificate_id}/pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 下载合格证 PDF（学员本人；单位仅限本单位人员；他人的为 404）
+         * @description 角色：admin, reviewer, trainee, unit
+         */
+        get: operations["CertificatePdfHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/{certificate_id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 撤销合格证（填写原因；验证页显示已撤销）
+         * @description 角色：admin, reviewer
+         */
+        post: operations["RevokeHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/checkins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 扫码签到
+         * @description 角色：admin, scanner
+         */
+        post: operations["CheckinsHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/checkins/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 上传离线签到（幂等合并，冲突上报）
+         * @description 角色：admin, scanner
+         */
+        post: operations["CheckinBatchHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/enrollments": {
         parameters: {
             query?: never;
@@ -646,6 +928,66 @@ export interface paths {
          * @description 角色：trainee, unit
          */
         post: operations["CancelHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/enrollments/{enrollment_id}/pass": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 听课证（审核通过后；首次请求时签发）
+         * @description 角色：admin, reviewer, trainee, unit
+         */
+        get: operations["PassHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/enrollments/{enrollment_id}/pass.pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 下载听课证 PDF（A6）
+         * @description 角色：admin, reviewer, trainee, unit
+         */
+        get: operations["PassPdfHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/enrollments/{enrollment_id}/pass/reissue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 补发听课证（旧编号作废）
+         * @description 角色：admin, trainee, unit
+         */
+        post: operations["ReissueHandler.post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -889,6 +1231,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 查看已授权的微信订阅消息（每次同意可发送一条；其余以短信通知）
+         * @description 角色：trainee, unit
+         */
+        get: operations["SubscriptionsHandler.get"];
+        put?: never;
+        /**
+         * 报告 wx.requestSubscribeMessage 的结果（接受的模板各计一次发送额度）
+         * @description 角色：trainee, unit
+         */
+        post: operations["SubscriptionsHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/units": {
         parameters: {
             query?: never;
@@ -953,6 +1319,130 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 我的缴费记录（学员本人 / 单位）
+         * @description 角色：trainee, unit
+         */
+        get: operations["PaymentsHandler.get"];
+        put?: never;
+        /**
+         * 提交缴费：multipart 字段 payload（JSON）+ 1～5 张 proofs 缴费凭证截图（JPEG/PNG/WebP/HEIC）；金额由服务器计算
+         * @description 角色：trainee, unit
+         */
+        post: operations["PaymentsHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/due": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 缴费前：收款账户、应缴金额与缴费编号（转账附言）
+         * @description 角色：trainee, unit
+         */
+        get: operations["PaymentDueHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/{payment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 缴费详情（付款人本人；审核人员）
+         * @description 角色：admin, reviewer, trainee, unit
+         */
+        get: operations["PaymentHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/{payment_id}/invoice": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 发票登记信息（付款方或审核人员）
+         * @description 角色：admin, reviewer, trainee, unit
+         */
+        get: operations["PaymentInvoiceInfoHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/{payment_id}/invoice.pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 下载电子发票 PDF（付款方：学员本人或付款单位；审核人员）
+         * @description 角色：admin, reviewer, trainee, unit
+         */
+        get: operations["PaymentInvoicePdfHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/{payment_id}/proofs/{index}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 缴费凭证图片（付款人本人；审核人员）
+         * @description 角色：admin, reviewer, trainee, unit
+         */
+        get: operations["ProofHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/profile/options": {
         parameters: {
             query?: never;
@@ -962,6 +1452,326 @@ export interface paths {
         };
         /** 个人信息表单选项 */
         get: operations["ProfileOptionsHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/results": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 查看成绩（学员本人 / 单位员工；仅已发布）
+         * @description 角色：trainee, unit
+         */
+        get: operations["MyResultsHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/enrollments/{enrollment_id}/result": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * 登记成绩或缺考（发布前为草稿；发布后更正须填原因，记入审计日志）
+         * @description 角色：admin, reviewer
+         */
+        put: operations["EnterResultHandler.put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/exports/logistics.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 导出班次物流清单（邮寄培训书籍 / 纸质发票；收件人电话完整显示，下载记入审计日志）
+         * @description 角色：admin, reviewer
+         */
+        get: operations["LogisticsExportHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 缴费审核队列（按班次、单位、状态、OCR 提示筛选）
+         * @description 角色：admin, reviewer
+         */
+        get: operations["ReviewQueueHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/payments/reasons": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 驳回原因列表
+         * @description 角色：admin, reviewer
+         */
+        get: operations["RejectReasonsHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/payments/{payment_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 审核通过（该缴费的全部报名变为通过）
+         * @description 角色：admin, reviewer
+         */
+        post: operations["ApproveHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/payments/{payment_id}/invoice": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * 登记发票（审核通过的缴费）：multipart 字段 number、date、type、medium 与可选的电子发票 PDF（file），或同样字段的 JSON；重复登记即替换，同一发票号码不重复通知
+         * @description 角色：admin, reviewer
+         */
+        put: operations["PaymentInvoiceHandler.put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/payments/{payment_id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 驳回（选择原因或填写说明；学员可重新缴费）
+         * @description 角色：admin, reviewer
+         */
+        post: operations["RejectHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/sessions/{session_id}/certificates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 协会审核：为班次已发布的合格学员批量签发合格证（编号按年度连续）
+         * @description 角色：admin, reviewer
+         */
+        post: operations["IssueHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/sessions/{session_id}/results": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 班次成绩登记表（已缴费审核通过的学员及其成绩，含草稿）
+         * @description 角色：admin, reviewer
+         */
+        get: operations["SessionResultsHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/sessions/{session_id}/results/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 成绩导入：先检查（逐行结果，不写入）；?commit=true 全部正确时一次性导入为草稿，否则不导入任何一行
+         * @description 角色：admin, reviewer
+         */
+        post: operations["ImportHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/sessions/{session_id}/results/import-check.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 成绩导入检查结果表（Excel：每行的结果与说明；不写入）
+         * @description 角色：admin, reviewer
+         */
+        post: operations["ImportVerdictsHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/sessions/{session_id}/results/publish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 发布班次成绩（学员、单位可见；报名随之结业：合格 / 不合格 / 缺考）
+         * @description 角色：admin, reviewer
+         */
+        post: operations["PublishResultsHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/sessions/{session_id}/results/template.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 成绩导入模板（Excel）
+         * @description 角色：admin, reviewer
+         */
+        get: operations["ResultImportTemplateHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/scanner/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 听课证验签公钥（kid → 公钥）
+         * @description 角色：admin, scanner
+         */
+        get: operations["KeysHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/scanner/sessions/{session_id}/bundle": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 离线签到包（公钥、作废名单、名单与照片缩略图；ETag 与增量）
+         * @description 角色：admin, scanner
+         */
+        get: operations["BundleHandler.get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1058,6 +1868,86 @@ export interface paths {
          * @description 角色：unit
          */
         put: operations["LicenceHandler.put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/unit/pass-jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 后台生成本班次全部听课证（人数较多时）
+         * @description 角色：unit
+         */
+        post: operations["PassJobsHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/unit/pass-jobs/{pass_job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 听课证生成进度
+         * @description 角色：unit
+         */
+        get: operations["PassJobHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/unit/pass-jobs/{pass_job_id}/file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 下载后台生成的听课证 PDF
+         * @description 角色：unit
+         */
+        get: operations["PassJobFileHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/unit/passes.pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 单位下载本班次全部听课证（多页 PDF）
+         * @description 角色：unit
+         */
+        get: operations["UnitSessionPassesHandler.get"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -1334,6 +2224,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/verify/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** 合格证验证页（手机浏览器；HTML） */
+        get: operations["VerifyPageHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1349,21 +2256,21 @@ export interface components {
              * Id Number
              * @default null
              */
-            id_number?: string | null;
+            id_number: string | null;
             /** @default null */
-            id_type?: components["schemas"]["IdType"] | null;
+            id_type: components["schemas"]["IdType"] | null;
             /**
              * Must Change Password
              * @default false
              */
-            must_change_password?: boolean;
+            must_change_password: boolean;
             /** Name */
             name: string;
             /**
              * Phone
              * @default null
              */
-            phone?: string | null;
+            phone: string | null;
             /**
              * Role
              * @enum {string}
@@ -1380,17 +2287,17 @@ export interface components {
              * Uscc
              * @default null
              */
-            uscc?: string | null;
+            uscc: string | null;
             /**
              * Username
              * @default null
              */
-            username?: string | null;
+            username: string | null;
             /**
              * Wechat Bound
              * @default false
              */
-            wechat_bound?: boolean;
+            wechat_bound: boolean;
         };
         /**
          * ActivateIn
@@ -1403,12 +2310,12 @@ export interface components {
             new_password: string;
             /**
              * Secret
-             * @default null
+             * @description （可省略，默认 null）
              */
             secret?: string | null;
             /**
              * Sms Code
-             * @default null
+             * @description （可省略，默认 null）
              */
             sms_code?: string | null;
         } & ({
@@ -1428,7 +2335,7 @@ export interface components {
             address: string;
             /**
              * Is Default
-             * @default false
+             * @description （可省略，默认 false）
              */
             is_default?: boolean;
             /**
@@ -1438,8 +2345,7 @@ export interface components {
             phone: string;
             /**
              * Postcode
-             * @description 邮编（6位数字）
-             * @default null
+             * @description 邮编（6位数字）（可省略，默认 null）
              */
             postcode?: string | null;
             /**
@@ -1519,7 +2425,7 @@ export interface components {
              * Phone Masked
              * @default null
              */
-            phone_masked?: string | null;
+            phone_masked: string | null;
             /**
              * Role
              * @enum {string}
@@ -1576,27 +2482,85 @@ export interface components {
         AdminSessionQuery: {
             /**
              * Course Id
-             * @default null
+             * @description （可省略，默认 null）
              */
             course_id?: string | null;
             /**
              * Page
-             * @default 1
+             * @description （可省略，默认 1）
              */
             page?: number;
             /**
              * Page Size
-             * @default 20
+             * @description （可省略，默认 20）
              */
             page_size?: number;
             /**
              * Q
-             * @description 按班次编号或课程名称搜索
-             * @default null
+             * @description 按班次编号或课程名称搜索（可省略，默认 null）
              */
             q?: string | null;
-            /** @default null */
+            /** @description （可省略，默认 null） */
             status?: components["schemas"]["SessionStatus"] | null;
+        };
+        /**
+         * AssociationAccountIn
+         * @description The account payers transfer to (set by an administrator).
+         */
+        AssociationAccountIn: {
+            /**
+             * Account Name
+             * @description 户名
+             */
+            account_name: string;
+            /**
+             * Account Number
+             * @description 账号（数字，可含空格）
+             */
+            account_number: string;
+            /**
+             * Bank Name
+             * @description 开户行
+             */
+            bank_name: string;
+            /**
+             * Remark
+             * @description 备注（转账说明）（可省略，默认 ""）
+             */
+            remark?: string;
+        };
+        /**
+         * AssociationAccountOut
+         * @description The account shown on every payment page; ``configured`` false until an administrator sets it.
+         */
+        AssociationAccountOut: {
+            /**
+             * Account Name
+             * @default
+             */
+            account_name: string;
+            /**
+             * Account Number
+             * @default
+             */
+            account_number: string;
+            /**
+             * Bank Name
+             * @default
+             */
+            bank_name: string;
+            /** Configured */
+            configured: boolean;
+            /**
+             * Remark
+             * @default
+             */
+            remark: string;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at: string | null;
         };
         /**
          * AuditEntryOut
@@ -1642,19 +2606,37 @@ export interface components {
         AuditQuery: {
             /**
              * Action
-             * @default null
+             * @description （可省略，默认 null）
              */
             action?: string | null;
             /**
              * Page
-             * @default 1
+             * @description （可省略，默认 1）
              */
             page?: number;
             /**
              * Page Size
-             * @default 20
+             * @description （可省略，默认 20）
              */
             page_size?: number;
+        };
+        /**
+         * BatchVerdict
+         * @description What became of one offline scan.
+         */
+        BatchVerdict: {
+            /** Client Id */
+            client_id: string;
+            /**
+             * Conflict
+             * @description 同一听课证当天已在另一台设备签到（已记录，交工作人员处理）
+             */
+            conflict: boolean;
+            /**
+             * Result
+             * @enum {string}
+             */
+            result: "ok" | "already_checked_in" | "revoked" | "wrong_session" | "not_today" | "invalid";
         };
         /**
          * BindIn
@@ -1673,9 +2655,258 @@ export interface components {
         BulkPhotoQuery: {
             /**
              * Consent
-             * @default false
+             * @description （可省略，默认 false）
              */
             consent?: boolean;
+        };
+        /**
+         * BundleIn
+         * @description A unit downloads the certificates of its staff in one session at once.
+         */
+        BundleIn: {
+            /**
+             * Format
+             * @description zip：每人一个 PDF；pdf：合并为一个 PDF（可省略，默认 "zip"）
+             * @enum {string}
+             */
+            format?: "zip" | "pdf";
+            /** Session Id */
+            session_id: string;
+        };
+        /**
+         * BundleOut
+         * @description What a scanner needs to check passes of one session with no network; delete after the session.
+         */
+        BundleOut: {
+            /** Delta */
+            delta: boolean;
+            /** Keys */
+            keys: components["schemas"]["ScannerKey"][];
+            /**
+             * Revoked
+             * @description 作废的听课证编号
+             */
+            revoked: string[];
+            /** Roster */
+            roster: components["schemas"]["RosterEntry"][];
+            /** Session Id */
+            session_id: string;
+            /** Session Number */
+            session_number: number | null;
+            /**
+             * Valid Until
+             * Format: date-time
+             * @description 离线包有效期，过期后扫描端必须删除
+             */
+            valid_until: string;
+            /**
+             * Version
+             * @description 版本号（毫秒时间戳）；下次以 since 获取增量
+             */
+            version: number;
+        };
+        /**
+         * BundleQuery
+         * @description Ask for a delta: what changed after the bundle version the scanner has.
+         */
+        BundleQuery: {
+            /**
+             * Since
+             * @description 已有离线包的版本号（可省略，默认 null）
+             */
+            since?: number | null;
+        };
+        /**
+         * CertificateBundleOut
+         * @description A unit's download of a session's certificates: its progress, then its file.
+         */
+        CertificateBundleOut: {
+            /** Done */
+            done: number;
+            /**
+             * Format
+             * @enum {string}
+             */
+            format: "zip" | "pdf";
+            /** Id */
+            id: string;
+            /** Session Id */
+            session_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "done";
+            /** Total */
+            total: number;
+        };
+        /**
+         * CertificateOut
+         * @description A certificate as its holder, their unit or staff see it (ID number masked).
+         */
+        CertificateOut: {
+            /** Course */
+            course: string;
+            /** End Date */
+            end_date: string;
+            /** Enrollment Id */
+            enrollment_id: string;
+            /** Hours */
+            hours: number;
+            /** Id */
+            id: string;
+            /** Id Masked */
+            id_masked: string;
+            /** Issued On */
+            issued_on: string;
+            /** Name */
+            name: string;
+            /** Number */
+            number: string;
+            /**
+             * Revoke Reason
+             * @default null
+             */
+            revoke_reason: string | null;
+            /** Session Id */
+            session_id: string;
+            /** Start Date */
+            start_date: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "valid" | "revoked";
+            /** Status Label */
+            status_label: string;
+            /** Trainee Id */
+            trainee_id: string;
+            /** Unit */
+            unit: string | null;
+            /** Verify Url */
+            verify_url: string;
+        };
+        /**
+         * CertificatePage
+         * @description Certificates, newest first.
+         */
+        CertificatePage: {
+            /** Items */
+            items: components["schemas"]["CertificateOut"][];
+            /** Total */
+            total: number;
+        };
+        /**
+         * CertificateQuery
+         * @description ``?session_id=…`` narrows a unit's list to one session.
+         */
+        CertificateQuery: {
+            /**
+             * Page
+             * @description （可省略，默认 1）
+             */
+            page?: number;
+            /**
+             * Page Size
+             * @description （可省略，默认 20）
+             */
+            page_size?: number;
+            /**
+             * Session Id
+             * @description （可省略，默认 null）
+             */
+            session_id?: string | null;
+        };
+        /**
+         * CheckinBatch
+         * @description Offline scans uploaded together (the same batch may be uploaded again: no duplicates).
+         */
+        CheckinBatch: {
+            /** Scans */
+            scans: components["schemas"]["OfflineScan"][];
+        };
+        /**
+         * CheckinBatchOut
+         * @description The merge of an offline batch.
+         */
+        CheckinBatchOut: {
+            /** Conflicts */
+            conflicts: number;
+            /**
+             * Recorded
+             * @description 新记录的签到
+             */
+            recorded: number;
+            /** Results */
+            results: components["schemas"]["BatchVerdict"][];
+        };
+        /**
+         * CheckinCreate
+         * @description One scan at the door, sent at once by a scanner that has the network.
+         */
+        CheckinCreate: {
+            /**
+             * Client Id
+             * @description 扫描端为这次扫描生成的唯一编号（重发时相同，保证幂等）
+             */
+            client_id: string;
+            /**
+             * Device Id
+             * @description 扫描设备编号
+             */
+            device_id: string;
+            /**
+             * Session Id
+             * @description 验证员选择的班次
+             */
+            session_id: string;
+            /**
+             * Token
+             * @description 二维码内容
+             */
+            token: string;
+        };
+        /**
+         * CheckinOut
+         * @description The verdict of one scan.
+         */
+        CheckinOut: {
+            /**
+             * First At
+             * @description 首次签到时间（already_checked_in 时）
+             * @default null
+             */
+            first_at: string | null;
+            /**
+             * First Device
+             * @description 首次签到设备（already_checked_in 时）
+             * @default null
+             */
+            first_device: string | null;
+            /** Message */
+            message: string;
+            /**
+             * Name
+             * @description 学员姓名（ok 时），供核对照片
+             * @default null
+             */
+            name: string | null;
+            /**
+             * Photo Url
+             * @description 证件照缩略图地址（ok 时）
+             * @default null
+             */
+            photo_url: string | null;
+            /**
+             * Result
+             * @enum {string}
+             */
+            result: "ok" | "already_checked_in" | "revoked" | "wrong_session" | "not_today" | "invalid";
+            /**
+             * Serial
+             * @default null
+             */
+            serial: string | null;
         };
         /**
          * CourseCreate
@@ -1699,8 +2930,7 @@ export interface components {
             hours: number;
             /**
              * Mails Books
-             * @description 是否快递培训书籍（报名需填写物流信息）
-             * @default false
+             * @description 是否快递培训书籍（报名需填写物流信息）（可省略，默认 false）
              */
             mails_books?: boolean;
             /**
@@ -1710,8 +2940,7 @@ export interface components {
             name: string;
             /**
              * Pass Mark
-             * @description 合格分数线（0–100）
-             * @default 60
+             * @description 合格分数线（0–100）（可省略，默认 60）
              */
             pass_mark?: number;
             /**
@@ -1771,24 +3000,22 @@ export interface components {
         CourseQuery: {
             /**
              * Archived
-             * @description 只看已归档 / 未归档
-             * @default null
+             * @description 只看已归档 / 未归档（可省略，默认 null）
              */
             archived?: boolean | null;
             /**
              * Page
-             * @default 1
+             * @description （可省略，默认 1）
              */
             page?: number;
             /**
              * Page Size
-             * @default 20
+             * @description （可省略，默认 20）
              */
             page_size?: number;
             /**
              * Q
-             * @description 按课程名称搜索
-             * @default null
+             * @description 按课程名称搜索（可省略，默认 null）
              */
             q?: string | null;
         };
@@ -1799,42 +3026,42 @@ export interface components {
         CourseUpdate: {
             /**
              * Activity Type
-             * @default null
+             * @description （可省略，默认 null）
              */
             activity_type?: string | null;
             /**
              * Archived
-             * @default null
+             * @description （可省略，默认 null）
              */
             archived?: boolean | null;
             /**
              * Course Type
-             * @default null
+             * @description （可省略，默认 null）
              */
             course_type?: string | null;
             /**
              * Hours
-             * @default null
+             * @description （可省略，默认 null）
              */
             hours?: number | null;
             /**
              * Mails Books
-             * @default null
+             * @description （可省略，默认 null）
              */
             mails_books?: boolean | null;
             /**
              * Name
-             * @default null
+             * @description （可省略，默认 null）
              */
             name?: string | null;
             /**
              * Pass Mark
-             * @default null
+             * @description （可省略，默认 null）
              */
             pass_mark?: number | null;
             /**
              * Specialty
-             * @default null
+             * @description （可省略，默认 null）
              */
             specialty?: string | null;
         };
@@ -1855,6 +3082,46 @@ export interface components {
             row: number;
         };
         /**
+         * DashboardOut
+         * @description Attendance of one session on one day.
+         */
+        DashboardOut: {
+            /** Approved */
+            approved: number;
+            /** Checked In */
+            checked_in: number;
+            /**
+             * Conflicts
+             * @description 同一听课证在两台设备签到（离线合并时发现）
+             */
+            conflicts: number;
+            /**
+             * Day
+             * Format: date
+             */
+            day: string;
+            /**
+             * Late
+             * @description 迟到人数（首次签到晚于 PASS_LATE_AFTER）
+             */
+            late: number;
+            /** Not Yet */
+            not_yet: number;
+            /** Session Id */
+            session_id: string;
+        };
+        /**
+         * DashboardQuery
+         * @description The day of the dashboard (default: today, Beijing time).
+         */
+        DashboardQuery: {
+            /**
+             * Day
+             * @description （可省略，默认 null）
+             */
+            day?: string | null;
+        };
+        /**
          * DeletionIn
          * @description Re-proof for deleting one's account: the password, or an SMS code (purpose ``delete_account``).
          */
@@ -1867,14 +3134,12 @@ export interface components {
             confirm: true;
             /**
              * Password
-             * @description 登录密码
-             * @default null
+             * @description 登录密码（可省略，默认 null）
              */
             password?: string | null;
             /**
              * Sms Code
-             * @description 发送到本人手机的验证码（用途 delete_account）
-             * @default null
+             * @description 发送到本人手机的验证码（用途 delete_account）（可省略，默认 null）
              */
             sms_code?: string | null;
         };
@@ -1922,8 +3187,7 @@ export interface components {
         EnrollmentCreate: {
             /**
              * Address Id
-             * @description 物流信息模板；邮寄书籍的课程必填（缺省用默认模板）
-             * @default null
+             * @description 物流信息模板；邮寄书籍的课程必填（缺省用默认模板）（可省略，默认 null）
              */
             address_id?: string | null;
             /** Session Id */
@@ -1951,6 +3215,18 @@ export interface components {
             id: string;
             /** Pay By */
             pay_by: string | null;
+            /**
+             * Payment Id
+             * @description 最近一次缴费记录
+             * @default null
+             */
+            payment_id: string | null;
+            /**
+             * Rejection Reason
+             * @description 缴费被驳回的原因（驳回后可重新缴费）
+             * @default null
+             */
+            rejection_reason: string | null;
             /** Session Id */
             session_id: string;
             status: components["schemas"]["MyStatusOut"];
@@ -2034,6 +3310,17 @@ export interface components {
             status: string;
         };
         /**
+         * ImportQuery
+         * @description ``?commit=true`` imports (only a sheet without errors); without it, a check that writes nothing.
+         */
+        ImportQuery: {
+            /**
+             * Commit
+             * @description （可省略，默认 false）
+             */
+            commit?: boolean;
+        };
+        /**
          * ImportRowOut
          * @description The verdict of one sheet row.
          */
@@ -2043,7 +3330,7 @@ export interface components {
              * @description 存在账号时：是否可改为绑定（未绑定其他单位）
              * @default null
              */
-            can_bind?: boolean | null;
+            can_bind: boolean | null;
             /** Errors */
             errors?: {
                 [key: string]: string;
@@ -2052,19 +3339,19 @@ export interface components {
              * Id Masked
              * @default null
              */
-            id_masked?: string | null;
+            id_masked: string | null;
             /**
              * Name
              * @description 表格中的姓名（最多 50 个字符）
              * @default null
              */
-            name?: string | null;
+            name: string | null;
             /**
              * Note
              * @description 说明（如：示例行，已跳过）
              * @default null
              */
-            note?: string | null;
+            note: string | null;
             /** Row */
             row: number;
             /**
@@ -2073,6 +3360,50 @@ export interface components {
              * @enum {string}
              */
             verdict: "ok" | "error" | "exists" | "example";
+        };
+        /**
+         * InvoiceIssueOut
+         * @description The invoice of a payment as its payer and the reviewers see it.
+         */
+        InvoiceIssueOut: {
+            /**
+             * At
+             * Format: date-time
+             * @description 登记时间
+             */
+            at: string;
+            /**
+             * Date
+             * Format: date
+             */
+            date: string;
+            /**
+             * Has File
+             * @description 是否附有电子发票 PDF（GET /api/v1/payments/{id}/invoice.pdf 下载）
+             */
+            has_file: boolean;
+            /**
+             * Medium
+             * @enum {string}
+             */
+            medium: "electronic" | "paper";
+            /**
+             * Medium Label
+             * @description 电子 / 纸质
+             */
+            medium_label: string;
+            /** Number */
+            number: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "normal" | "special";
+            /**
+             * Type Label
+             * @description 普票 / 专票
+             */
+            type_label: string;
         };
         /**
          * InvoiceKind
@@ -2087,6 +3418,53 @@ export interface components {
          */
         InvoiceMedium: "electronic" | "paper";
         /**
+         * InvoiceRecordedOut
+         * @description The answer to a recording: the invoice, and whether the payer is being told.
+         */
+        InvoiceRecordedOut: {
+            invoice_issue: components["schemas"]["InvoiceIssueOut"];
+            /**
+             * Notified
+             * @description 本次登记是否通知了付款方（同一发票号码重复登记不再通知）
+             */
+            notified: boolean;
+            /** Payment Id */
+            payment_id: string;
+        };
+        /**
+         * InvoiceSnapshotOut
+         * @description The invoice details kept with the payment (a copy: the template may change later).
+         */
+        InvoiceSnapshotOut: {
+            /**
+             * Address Phone
+             * @default
+             */
+            address_phone: string;
+            /**
+             * Bank Account
+             * @default
+             */
+            bank_account: string;
+            /**
+             * Email
+             * @default null
+             */
+            email: string | null;
+            kind: components["schemas"]["InvoiceKind"];
+            medium: components["schemas"]["InvoiceMedium"];
+            /**
+             * Tax Id
+             * @default
+             */
+            tax_id: string;
+            /** Template Id */
+            template_id: string | null;
+            /** Title */
+            title: string;
+            title_type: components["schemas"]["TitleType"];
+        };
+        /**
          * InvoiceTemplateIn
          * @description Invoice details (发票信息) to pick when paying.
          *
@@ -2097,25 +3475,22 @@ export interface components {
         InvoiceTemplateIn: {
             /**
              * Address Phone
-             * @description 地址、电话（专票必填）
-             * @default
+             * @description 地址、电话（专票必填）（可省略，默认 ""）
              */
             address_phone?: string;
             /**
              * Bank Account
-             * @description 开户行及账号（专票必填）
-             * @default
+             * @description 开户行及账号（专票必填）（可省略，默认 ""）
              */
             bank_account?: string;
             /**
              * Email
-             * @description 接收邮箱（电子发票必填）
-             * @default null
+             * @description 接收邮箱（电子发票必填）（可省略，默认 null）
              */
             email?: string | null;
             /**
              * Is Default
-             * @default false
+             * @description （可省略，默认 false）
              */
             is_default?: boolean;
             /** @description 发票类型：normal 普票 / special 专票 */
@@ -2124,8 +3499,7 @@ export interface components {
             medium: components["schemas"]["InvoiceMedium"];
             /**
              * Tax Id
-             * @description 纳税人识别号
-             * @default
+             * @description 纳税人识别号（可省略，默认 ""）
              */
             tax_id?: string;
             /**
@@ -2180,6 +3554,18 @@ export interface components {
             updated_at: string;
         };
         /**
+         * IssueOut
+         * @description What a batch approval did: certificates issued now, and the 合格 ones that already had one.
+         */
+        IssueOut: {
+            /** Already */
+            already: number;
+            /** Issued */
+            issued: number;
+            /** Numbers */
+            numbers: string[];
+        };
+        /**
          * JobOut
          * @description One job, without its payload.
          */
@@ -2195,12 +3581,12 @@ export interface components {
              * Failed At
              * @default null
              */
-            failed_at?: string | null;
+            failed_at: string | null;
             /**
              * Finished At
              * @default null
              */
-            finished_at?: string | null;
+            finished_at: string | null;
             /** Id */
             id: string;
             /** Kind */
@@ -2212,12 +3598,12 @@ export interface components {
              * @description 最近一次失败的原因（异常类型与首行）
              * @default null
              */
-            last_error?: string | null;
+            last_error: string | null;
             /**
              * Lease Until
              * @default null
              */
-            lease_until?: string | null;
+            lease_until: string | null;
             /** Max Attempts */
             max_attempts: number;
             /**
@@ -2225,12 +3611,12 @@ export interface components {
              * @description 下次可执行的时间（失败后按指数退避推迟）
              * @default null
              */
-            run_at?: string | null;
+            run_at: string | null;
             /**
              * Started At
              * @default null
              */
-            started_at?: string | null;
+            started_at: string | null;
             /**
              * Status
              * @enum {string}
@@ -2256,23 +3642,22 @@ export interface components {
         JobQuery: {
             /**
              * Kind
-             * @default null
+             * @description （可省略，默认 null）
              */
             kind?: string | null;
             /**
              * Page
-             * @default 1
+             * @description （可省略，默认 1）
              */
             page?: number;
             /**
              * Page Size
-             * @default 20
+             * @description （可省略，默认 20）
              */
             page_size?: number;
             /**
              * Status
-             * @description queued / running / failed / dead / done
-             * @default null
+             * @description queued / running / failed / dead / done（可省略，默认 null）
              */
             status?: ("queued" | "running" | "failed" | "dead" | "done") | null;
         };
@@ -2285,6 +3670,17 @@ export interface components {
             account: string;
             /** Password */
             password: string;
+        };
+        /**
+         * LogisticsQuery
+         * @description ``?session_id=``: the session whose mailing list is wanted.
+         */
+        LogisticsQuery: {
+            /**
+             * Session Id
+             * @description 班次 id
+             */
+            session_id: string;
         };
         /**
          * MyStatusOut
@@ -2315,7 +3711,7 @@ export interface components {
              * Bound At
              * @default null
              */
-            bound_at?: string | null;
+            bound_at: string | null;
             /**
              * Consent
              * @description 是否已授权该单位查看和维护本人资料
@@ -2325,7 +3721,7 @@ export interface components {
              * Consented At
              * @default null
              */
-            consented_at?: string | null;
+            consented_at: string | null;
             /**
              * Created By Unit
              * @description 账号是否由该单位创建（单位录入的资料，单位可完整查看）
@@ -2345,6 +3741,123 @@ export interface components {
             uscc: string;
         };
         /**
+         * OcrFlagOut
+         * @description A hint beside the image: where the reading differs from what is expected (never a decision).
+         */
+        OcrFlagOut: {
+            /** Code */
+            code: string;
+            /** Message */
+            message: string;
+            /**
+             * Proof Index
+             * @description 所指的凭证序号（0 起）；None：整笔缴费
+             */
+            proof_index: number | null;
+            /**
+             * Soft
+             * @description 弱提示（未能识别、备注无付款编号：请人工核对）
+             */
+            soft: boolean;
+        };
+        /**
+         * OcrReadingOut
+         * @description What the OCR read on one proof picture (``None`` where it could not read it).
+         */
+        OcrReadingOut: {
+            /**
+             * Amount Fen
+             * @description 转账金额（分）
+             */
+            amount_fen: number | null;
+            /**
+             * Error
+             * @description 无法识别时的原因
+             */
+            error: string | null;
+            /**
+             * Lines
+             * @description 识别出的全部文字行
+             */
+            lines: string[];
+            /**
+             * Paid At
+             * @description 转账时间
+             */
+            paid_at: string | null;
+            /**
+             * Payee Account Tail
+             * @description 收款账号尾号
+             */
+            payee_account_tail: string | null;
+            /**
+             * Payee Name
+             * @description 收款方
+             */
+            payee_name: string | null;
+            /**
+             * Remark
+             * @description 转账备注
+             */
+            remark: string | null;
+            /**
+             * Seconds
+             * @description 识别用时（秒）
+             */
+            seconds: number | null;
+        };
+        /**
+         * OcrReviewOut
+         * @description The OCR pre-check as reviewers see it (the job's bookkeeping, such as image hashes, stays inside).
+         */
+        OcrReviewOut: {
+            /** At */
+            at: string | null;
+            /** Error */
+            error: string | null;
+            /** Flags */
+            flags: components["schemas"]["OcrFlagOut"][];
+            /** Readings */
+            readings: components["schemas"]["OcrReadingOut"][];
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "done" | "failed";
+        };
+        /**
+         * OfflineScan
+         * @description A scan made with no network, uploaded later as a fact with its own time.
+         */
+        OfflineScan: {
+            /**
+             * Client Id
+             * @description 扫描端为这次扫描生成的唯一编号（重发时相同，保证幂等）
+             */
+            client_id: string;
+            /**
+             * Device Id
+             * @description 扫描设备编号
+             */
+            device_id: string;
+            /**
+             * Scanned At
+             * Format: date-time
+             * @description 扫描时间（扫描设备时钟）
+             */
+            scanned_at: string;
+            /**
+             * Session Id
+             * @description 验证员选择的班次
+             */
+            session_id: string;
+            /**
+             * Token
+             * @description 二维码内容
+             */
+            token: string;
+        };
+        /**
          * OkOut
          * @description A plain acknowledgement.
          */
@@ -2353,7 +3866,7 @@ export interface components {
              * Ok
              * @default true
              */
-            ok?: boolean;
+            ok: boolean;
         };
         /**
          * PageQuery
@@ -2362,14 +3875,83 @@ export interface components {
         PageQuery: {
             /**
              * Page
-             * @default 1
+             * @description （可省略，默认 1）
              */
             page?: number;
             /**
              * Page Size
-             * @default 20
+             * @description （可省略，默认 20）
              */
             page_size?: number;
+        };
+        /**
+         * PassJobCreate
+         * @description Generate all the unit's passes of one session in the background.
+         */
+        PassJobCreate: {
+            /** Session Id */
+            session_id: string;
+        };
+        /**
+         * PassJobOut
+         * @description The progress of a unit's pass PDF job; ``download_url`` once done.
+         */
+        PassJobOut: {
+            /** Done */
+            done: number;
+            /** Download Url */
+            download_url: string | null;
+            /** Id */
+            id: string;
+            /** Session Id */
+            session_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "done";
+            /** Total */
+            total: number;
+        };
+        /**
+         * PassOut
+         * @description A pass as the trainee's mini-program shows it: the QR text and what is printed beside it.
+         */
+        PassOut: {
+            /** Enrollment Id */
+            enrollment_id: string;
+            /**
+             * Issued At
+             * Format: date-time
+             */
+            issued_at: string;
+            /**
+             * Serial
+             * @description 听课证编号（20 位十六进制）
+             */
+            serial: string;
+            /** Session Id */
+            session_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "valid" | "revoked";
+            /**
+             * Token
+             * @description 二维码内容（签名令牌，不含个人信息）
+             */
+            token: string;
+            /**
+             * Valid From
+             * Format: date-time
+             */
+            valid_from: string;
+            /**
+             * Valid To
+             * Format: date-time
+             */
+            valid_to: string;
         };
         /**
          * PasswordChangeIn
@@ -2403,6 +3985,139 @@ export interface components {
             sms_code: string;
         };
         /**
+         * PaymentDueOut
+         * @description What a payer sees before transferring: where to, how much, and the reference for the remark.
+         */
+        PaymentDueOut: {
+            account: components["schemas"]["AssociationAccountOut"];
+            /** Amount Fen */
+            amount_fen: number;
+            /** Lines */
+            lines: components["schemas"]["PaymentLineOut"][];
+            /**
+             * Reference
+             * @description 付款附言中请填写的缴费编号
+             */
+            reference: string;
+        };
+        /**
+         * PaymentDueQuery
+         * @description ``?enrollment_ids=a,b,c``: the enrollments about to be paid.
+         */
+        PaymentDueQuery: {
+            /**
+             * Enrollment Ids
+             * @description 报名记录 id，逗号分隔
+             */
+            enrollment_ids: string;
+        };
+        /**
+         * PaymentLineOut
+         * @description One enrollment paid for.
+         */
+        PaymentLineOut: {
+            /** Course Name */
+            course_name: string;
+            /** Enrollment Id */
+            enrollment_id: string;
+            /** Fee Fen */
+            fee_fen: number;
+            /**
+             * Id Masked
+             * @description 证件号（打码）
+             */
+            id_masked: string;
+            /** Session Code */
+            session_code: string;
+            /** Session Id */
+            session_id: string;
+            /** Trainee Id */
+            trainee_id: string;
+            /** Trainee Name */
+            trainee_name: string;
+        };
+        /**
+         * PaymentOut
+         * @description A payment as its payer and the reviewers see it (``ocr`` only for reviewers).
+         */
+        PaymentOut: {
+            /** Amount Fen */
+            amount_fen: number;
+            /** Id */
+            id: string;
+            invoice: components["schemas"]["InvoiceSnapshotOut"];
+            /**
+             * @description 已开发票信息
+             * @default null
+             */
+            invoice_issue: components["schemas"]["InvoiceIssueOut"] | null;
+            /** Lines */
+            lines: components["schemas"]["PaymentLineOut"][];
+            /**
+             * @description OCR 预审读数与提示（仅审核人员可见）
+             * @default null
+             */
+            ocr: components["schemas"]["OcrReviewOut"] | null;
+            /** Payer Id */
+            payer_id: string;
+            /** Payer Name */
+            payer_name: string;
+            /**
+             * Payer Role
+             * @enum {string}
+             */
+            payer_role: "trainee" | "unit";
+            /** Proofs */
+            proofs: components["schemas"]["ProofOut"][];
+            /** Reference */
+            reference: string;
+            review: components["schemas"]["ReviewOut"] | null;
+            status: components["schemas"]["PaymentStatus"];
+            /** Status Label */
+            status_label: string;
+            /**
+             * Submitted At
+             * Format: date-time
+             */
+            submitted_at: string;
+            /** Unit Id */
+            unit_id: string | null;
+        };
+        /**
+         * PaymentPage
+         * @description A page of payments.
+         */
+        PaymentPage: {
+            /** Items */
+            items: components["schemas"]["PaymentOut"][];
+            /** Total */
+            total: number;
+        };
+        /**
+         * PaymentStatus
+         * @description A payment's status.
+         * @enum {string}
+         */
+        PaymentStatus: "submitted" | "approved" | "rejected";
+        /**
+         * PaymentsExportQuery
+         * @description ``?from=YYYY-MM-DD&to=YYYY-MM-DD``: payments submitted on these days (Beijing time), both included.
+         */
+        PaymentsExportQuery: {
+            /**
+             * From
+             * Format: date
+             * @description 起始日期（含），北京时间
+             */
+            from: string;
+            /**
+             * To
+             * Format: date
+             * @description 截止日期（含），北京时间；与起始日期相隔不超过 366 天
+             */
+            to: string;
+        };
+        /**
          * PersonVerdict
          * @description The outcome for one person of a unit's batch: ``ok`` or the refusal's code and message.
          */
@@ -2411,7 +4126,7 @@ export interface components {
              * Enrollment Id
              * @default null
              */
-            enrollment_id?: string | null;
+            enrollment_id: string | null;
             /** Message */
             message: string;
             /** Trainee Id */
@@ -2447,19 +4162,19 @@ export interface components {
              * Finished At
              * @default null
              */
-            finished_at?: string | null;
+            finished_at: string | null;
             /**
              * Job Id
              * @default null
              */
-            job_id?: string | null;
+            job_id: string | null;
             /** Processed */
             processed: number;
             /**
              * Started At
              * @default null
              */
-            started_at?: string | null;
+            started_at: string | null;
             /**
              * Status
              * @enum {string}
@@ -2481,7 +4196,7 @@ export interface components {
              * Trainee Id
              * @default null
              */
-            trainee_id?: string | null;
+            trainee_id: string | null;
             /**
              * Verdict
              * @enum {string}
@@ -2512,7 +4227,7 @@ export interface components {
         PhotoUploadQuery: {
             /**
              * Consent
-             * @default false
+             * @description （可省略，默认 false）
              */
             consent?: boolean;
         };
@@ -2543,42 +4258,42 @@ export interface components {
              * Address
              * @default null
              */
-            address?: string | null;
+            address: string | null;
             /**
              * Birth Date
              * @default null
              */
-            birth_date?: string | null;
+            birth_date: string | null;
             /**
              * Education
              * @default null
              */
-            education?: string | null;
+            education: string | null;
             /**
              * Email
              * @default null
              */
-            email?: string | null;
+            email: string | null;
             /**
              * Employer
              * @default null
              */
-            employer?: string | null;
+            employer: string | null;
             /**
              * Ethnicity
              * @default null
              */
-            ethnicity?: string | null;
+            ethnicity: string | null;
             /**
              * Has Photo
              * @default false
              */
-            has_photo?: boolean;
+            has_photo: boolean;
             /**
              * Honor
              * @default null
              */
-            honor?: string | null;
+            honor: string | null;
             /** Id */
             id: string;
             /** Id Number */
@@ -2597,27 +4312,27 @@ export interface components {
              * Phone
              * @default null
              */
-            phone?: string | null;
+            phone: string | null;
             /**
              * Photo Updated At
              * @default null
              */
-            photo_updated_at?: string | null;
+            photo_updated_at: string | null;
             /**
              * Political Status
              * @default null
              */
-            political_status?: string | null;
+            political_status: string | null;
             /**
              * Position
              * @default null
              */
-            position?: string | null;
+            position: string | null;
             /**
              * Postcode
              * @default null
              */
-            postcode?: string | null;
+            postcode: string | null;
             /**
              * Profile Complete
              * @description 带 * 的必填项是否都已填写
@@ -2627,27 +4342,27 @@ export interface components {
              * Remarks
              * @default null
              */
-            remarks?: string | null;
+            remarks: string | null;
             /**
              * Sex
              * @default null
              */
-            sex?: ("male" | "female") | null;
+            sex: ("male" | "female") | null;
             /**
              * Specialty
              * @default null
              */
-            specialty?: string | null;
+            specialty: string | null;
             /**
              * Title
              * @default null
              */
-            title?: string | null;
+            title: string | null;
             /**
              * Work Start
              * @default null
              */
-            work_start?: string | null;
+            work_start: string | null;
         };
         /**
          * ProfileUpdate
@@ -2664,14 +4379,12 @@ export interface components {
             address: string;
             /**
              * Birth Date
-             * @description 出生日期；居民身份证须与号码一致，可省略
-             * @default null
+             * @description 出生日期；居民身份证须与号码一致，可省略（可省略，默认 null）
              */
             birth_date?: string | null;
             /**
              * Education
-             * @description 学历
-             * @default null
+             * @description 学历（可省略，默认 null）
              */
             education?: ("博士研究生" | "硕士研究生" | "大学本科" | "大学专科" | "中专" | "高中" | "初中及以下") | null;
             /**
@@ -2682,20 +4395,17 @@ export interface components {
             email: string;
             /**
              * Employer
-             * @description 所属单位
-             * @default null
+             * @description 所属单位（可省略，默认 null）
              */
             employer?: string | null;
             /**
              * Ethnicity
-             * @description 民族
-             * @default null
+             * @description 民族（可省略，默认 null）
              */
             ethnicity?: ("汉族" | "蒙古族" | "回族" | "藏族" | "维吾尔族" | "苗族" | "彝族" | "壮族" | "布依族" | "朝鲜族" | "满族" | "侗族" | "瑶族" | "白族" | "土家族" | "哈尼族" | "哈萨克族" | "傣族" | "黎族" | "傈僳族" | "佤族" | "畲族" | "高山族" | "拉祜族" | "水族" | "东乡族" | "纳西族" | "景颇族" | "柯尔克孜族" | "土族" | "达斡尔族" | "仫佬族" | "羌族" | "布朗族" | "撒拉族" | "毛南族" | "仡佬族" | "锡伯族" | "阿昌族" | "普米族" | "塔吉克族" | "怒族" | "乌孜别克族" | "俄罗斯族" | "鄂温克族" | "德昂族" | "保安族" | "裕固族" | "京族" | "塔塔尔族" | "独龙族" | "鄂伦春族" | "赫哲族" | "门巴族" | "珞巴族" | "基诺族") | null;
             /**
              * Honor
-             * @description 院士/大师
-             * @default null
+             * @description 院士/大师（可省略，默认 null）
              */
             honor?: ("无" | "中国科学院院士" | "中国工程院院士" | "全国工程勘察设计大师" | "省级工程勘察设计大师" | "其他大师称号") | null;
             /**
@@ -2705,32 +4415,27 @@ export interface components {
             name: string;
             /**
              * Political Status
-             * @description 政治面貌
-             * @default null
+             * @description 政治面貌（可省略，默认 null）
              */
             political_status?: ("中共党员" | "中共预备党员" | "共青团员" | "民革党员" | "民盟盟员" | "民建会员" | "民进会员" | "农工党党员" | "致公党党员" | "九三学社社员" | "台盟盟员" | "无党派人士" | "群众") | null;
             /**
              * Position
-             * @description 职务
-             * @default null
+             * @description 职务（可省略，默认 null）
              */
             position?: string | null;
             /**
              * Postcode
-             * @description 邮编（6位数字）
-             * @default null
+             * @description 邮编（6位数字）（可省略，默认 null）
              */
             postcode?: string | null;
             /**
              * Remarks
-             * @description 备注
-             * @default null
+             * @description 备注（可省略，默认 null）
              */
             remarks?: string | null;
             /**
              * Sex
-             * @description 性别；居民身份证须与号码一致，可省略
-             * @default null
+             * @description 性别；居民身份证须与号码一致，可省略（可省略，默认 null）
              */
             sex?: ("male" | "female") | null;
             /**
@@ -2740,8 +4445,7 @@ export interface components {
             specialty: string;
             /**
              * Title
-             * @description 职称
-             * @default null
+             * @description 职称（可省略，默认 null）
              */
             title?: string | null;
             /**
@@ -2749,6 +4453,38 @@ export interface components {
              * @description 参加工作时间（YYYY-MM）
              */
             work_start: string;
+        };
+        /**
+         * ProofOut
+         * @description One stored proof image (read it at ``url``).
+         */
+        ProofOut: {
+            /** Content Type */
+            content_type: string;
+            /** Height */
+            height: number;
+            /** Index */
+            index: number;
+            /** Size */
+            size: number;
+            /** Url */
+            url: string;
+            /** Width */
+            width: number;
+        };
+        /**
+         * PublishOut
+         * @description What a publish did.
+         */
+        PublishOut: {
+            /** Absent */
+            absent: number;
+            /** Failed */
+            failed: number;
+            /** Passed */
+            passed: number;
+            /** Published */
+            published: number;
         };
         /**
          * PurgeOut
@@ -2776,7 +4512,7 @@ export interface components {
         PurgeQuery: {
             /**
              * Dry Run
-             * @default false
+             * @description （可省略，默认 false）
              */
             dry_run?: boolean;
         };
@@ -2810,11 +4546,331 @@ export interface components {
              * Image Url
              * @default null
              */
-            image_url?: string | null;
+            image_url: string | null;
             /** Number */
             number: string;
             /** Type */
             type: string;
+        };
+        /**
+         * RejectIn
+         * @description A rejection: a reason from the list, and a note (required for ``other``).
+         */
+        RejectIn: {
+            /**
+             * Note
+             * @description （可省略，默认 ""）
+             */
+            note?: string;
+            reason_code: components["schemas"]["RejectReason"];
+        };
+        /**
+         * RejectReason
+         * @description The fixed reasons of a rejection (``other`` needs a note).
+         * @enum {string}
+         */
+        RejectReason: "amount_mismatch" | "payee_mismatch" | "proof_unclear" | "proof_reused" | "not_received" | "invoice_wrong" | "other";
+        /**
+         * RejectReasonList
+         * @description The reasons a reviewer picks from.
+         */
+        RejectReasonList: {
+            /** Items */
+            items: components["schemas"]["RejectReasonOut"][];
+        };
+        /**
+         * RejectReasonOut
+         * @description One reason of the list.
+         */
+        RejectReasonOut: {
+            code: components["schemas"]["RejectReason"];
+            /** Label */
+            label: string;
+        };
+        /**
+         * ResultImportOut
+         * @description A check (``committed`` false) or an import (all rows, ``committed`` true) of a results sheet.
+         */
+        ResultImportOut: {
+            /** Committed */
+            committed: boolean;
+            /** Errors */
+            errors: number;
+            /** Ok */
+            ok: number;
+            /** Rows */
+            rows: components["schemas"]["ResultImportRow"][];
+        };
+        /**
+         * ResultImportRow
+         * @description One row of a results sheet and its verdict (``ok`` or why it cannot be imported).
+         */
+        ResultImportRow: {
+            /** Absent */
+            absent: boolean;
+            /** Id Masked */
+            id_masked: string | null;
+            /** Message */
+            message: string;
+            /** Name */
+            name: string | null;
+            /** Row */
+            row: number;
+            /** Score */
+            score: number | null;
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "ok" | "bad_score" | "unknown_id" | "not_enrolled" | "published" | "duplicate";
+            /** Verdict Label */
+            verdict_label: string;
+        };
+        /**
+         * ResultIn
+         * @description A score, or 缺考; a correction of a published result needs a reason.
+         */
+        ResultIn: {
+            /**
+             * Absent
+             * @description 缺考（可省略，默认 false）
+             */
+            absent?: boolean;
+            /**
+             * Reason
+             * @description 更正原因（成绩发布后更正时必填，记入审计日志）（可省略，默认 null）
+             */
+            reason?: string | null;
+            /**
+             * Score
+             * @description 成绩；缺考时不填（可省略，默认 null）
+             */
+            score?: number | null;
+        };
+        /**
+         * ResultOut
+         * @description One result as staff, the trainee or their unit see it (ID number masked).
+         */
+        ResultOut: {
+            /** Course Name */
+            course_name: string;
+            /** Enrollment Id */
+            enrollment_id: string;
+            /** Id */
+            id: string;
+            /** Id Masked */
+            id_masked: string | null;
+            /** Name */
+            name: string;
+            /** Published At */
+            published_at: string | null;
+            /** Score */
+            score: number | null;
+            /** Session Code */
+            session_code: string;
+            /** Session Id */
+            session_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "draft" | "published";
+            /** Status Label */
+            status_label: string;
+            /** Trainee Id */
+            trainee_id: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "passed" | "failed" | "absent";
+            /** Verdict Label */
+            verdict_label: string;
+        };
+        /**
+         * ResultPage
+         * @description Published results, newest first.
+         */
+        ResultPage: {
+            /** Items */
+            items: components["schemas"]["ResultOut"][];
+            /** Total */
+            total: number;
+        };
+        /**
+         * ResultQuery
+         * @description ``?session_id=…`` narrows a unit's list to one session.
+         */
+        ResultQuery: {
+            /**
+             * Page
+             * @description （可省略，默认 1）
+             */
+            page?: number;
+            /**
+             * Page Size
+             * @description （可省略，默认 20）
+             */
+            page_size?: number;
+            /**
+             * Session Id
+             * @description （可省略，默认 null）
+             */
+            session_id?: string | null;
+        };
+        /**
+         * ReviewOut
+         * @description A reviewer's decision.
+         */
+        ReviewOut: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Decision
+             * @enum {string}
+             */
+            decision: "approved" | "rejected";
+            /**
+             * Reason
+             * @default null
+             */
+            reason: string | null;
+            /**
+             * Reason Code
+             * @default null
+             */
+            reason_code: string | null;
+            /** Reviewer Id */
+            reviewer_id: string;
+        };
+        /**
+         * ReviewQueueQuery
+         * @description The review queue's filters (default: the payments waiting for a decision, oldest first).
+         */
+        ReviewQueueQuery: {
+            /**
+             * Flag
+             * @description OCR 提示：any 有明确提示（金额、收款方、账号、时间、重复截图）/ soft 仅“请人工核对”类提示 / none 已识别且无提示 / 某一提示代码（可省略，默认 null）
+             */
+            flag?: string | null;
+            /**
+             * Page
+             * @description （可省略，默认 1）
+             */
+            page?: number;
+            /**
+             * Page Size
+             * @description （可省略，默认 20）
+             */
+            page_size?: number;
+            /**
+             * Session Id
+             * @description （可省略，默认 null）
+             */
+            session_id?: string | null;
+            /**
+             * Status
+             * @description （可省略，默认 "submitted"）
+             * @enum {string}
+             */
+            status?: "submitted" | "approved" | "rejected" | "all";
+            /**
+             * Unit Id
+             * @description （可省略，默认 null）
+             */
+            unit_id?: string | null;
+        };
+        /**
+         * RevokeIn
+         * @description Revoking needs a reason (shown to the holder; the verification page only says 已撤销).
+         */
+        RevokeIn: {
+            /** Reason */
+            reason: string;
+        };
+        /**
+         * RosterEntry
+         * @description One valid pass of the session, for offline checks.
+         */
+        RosterEntry: {
+            /** Name */
+            name: string;
+            /**
+             * Photo
+             * @description 证件照缩略图（JPEG，base64，约 2 KB）
+             */
+            photo: string | null;
+            /** Serial */
+            serial: string;
+        };
+        /**
+         * RosterRow
+         * @description An approved enrollment of the session, with its result when one is entered (staff view).
+         */
+        RosterRow: {
+            /** Enrollment Id */
+            enrollment_id: string;
+            /** Enrollment Status */
+            enrollment_status: string;
+            /** Id Masked */
+            id_masked: string | null;
+            /** Name */
+            name: string;
+            result: components["schemas"]["ResultOut"] | null;
+            /** Trainee Id */
+            trainee_id: string;
+        };
+        /**
+         * ScannerKey
+         * @description One public key of the pass signatures.
+         */
+        ScannerKey: {
+            /** Kid */
+            kid: number;
+            /**
+             * Public Key
+             * @description Ed25519 公钥（32 字节，base64）
+             */
+            public_key: string;
+            /** Retired At */
+            retired_at: string | null;
+            /** Valid Until */
+            valid_until: string | null;
+        };
+        /**
+         * ScannerKeys
+         * @description The published kid → public key list (version 1 tokens are Ed25519).
+         */
+        ScannerKeys: {
+            /**
+             * Algorithm
+             * @default Ed25519
+             * @constant
+             */
+            algorithm: "Ed25519";
+            /** Keys */
+            keys: components["schemas"]["ScannerKey"][];
+        };
+        /**
+         * SealOut
+         * @description The association's seal as set by an admin.
+         */
+        SealOut: {
+            /** Set */
+            set: boolean;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at: string | null;
         };
         /**
          * SessionCreate
@@ -2942,7 +4998,7 @@ export interface components {
              * @description 审批状态：仅学员登录时有
              * @default null
              */
-            my_status?: components["schemas"]["MyStatusOut"] | null;
+            my_status: components["schemas"]["MyStatusOut"] | null;
             /**
              * Open Now
              * @description 今天（北京时间）在报名期内且已发布
@@ -2978,36 +5034,32 @@ export interface components {
         SessionListQuery: {
             /**
              * Course Type
-             * @description 课程类型
-             * @default null
+             * @description 课程类型（可省略，默认 null）
              */
             course_type?: string | null;
             /**
              * Open Now
-             * @description 只看今天（北京时间）可报名的班次
-             * @default false
+             * @description 只看今天（北京时间）可报名的班次（可省略，默认 false）
              */
             open_now?: boolean;
             /**
              * Page
-             * @default 1
+             * @description （可省略，默认 1）
              */
             page?: number;
             /**
              * Page Size
-             * @default 20
+             * @description （可省略，默认 20）
              */
             page_size?: number;
             /**
              * Q
-             * @description 按班次编号或课程名称搜索
-             * @default null
+             * @description 按班次编号或课程名称搜索（可省略，默认 null）
              */
             q?: string | null;
             /**
              * Specialty
-             * @description 专业
-             * @default null
+             * @description 专业（可省略，默认 null）
              */
             specialty?: string | null;
         };
@@ -3089,6 +5141,22 @@ export interface components {
             total: number;
         };
         /**
+         * SessionResultsOut
+         * @description The session's roster for entering results (staff): who sits the exam, what is entered.
+         */
+        SessionResultsOut: {
+            /** Drafts */
+            drafts: number;
+            /** Pass Mark */
+            pass_mark: number;
+            /** Published */
+            published: number;
+            /** Rows */
+            rows: components["schemas"]["RosterRow"][];
+            /** Session Id */
+            session_id: string;
+        };
+        /**
          * SessionRow
          * @description One row of the session list (the manual's columns); ``my_status`` for a trainee.
          */
@@ -3143,7 +5211,7 @@ export interface components {
              * @description 审批状态：仅学员登录时有
              * @default null
              */
-            my_status?: components["schemas"]["MyStatusOut"] | null;
+            my_status: components["schemas"]["MyStatusOut"] | null;
             /**
              * Open Now
              * @description 今天（北京时间）在报名期内且已发布
@@ -3174,47 +5242,47 @@ export interface components {
         SessionUpdate: {
             /**
              * Capacity
-             * @default null
+             * @description （可省略，默认 null）
              */
             capacity?: number | null;
             /**
              * Code
-             * @default null
+             * @description （可省略，默认 null）
              */
             code?: string | null;
             /**
              * End Date
-             * @default null
+             * @description （可省略，默认 null）
              */
             end_date?: string | null;
             /**
              * Enroll End
-             * @default null
+             * @description （可省略，默认 null）
              */
             enroll_end?: string | null;
             /**
              * Enroll Start
-             * @default null
+             * @description （可省略，默认 null）
              */
             enroll_start?: string | null;
             /**
              * Fee Fen
-             * @default null
+             * @description （可省略，默认 null）
              */
             fee_fen?: number | null;
             /**
              * Round
-             * @default null
+             * @description （可省略，默认 null）
              */
             round?: string | null;
             /**
              * Start Date
-             * @default null
+             * @description （可省略，默认 null）
              */
             start_date?: string | null;
             /**
              * Venue
-             * @default null
+             * @description （可省略，默认 null）
              */
             venue?: string | null;
         };
@@ -3281,14 +5349,12 @@ export interface components {
             address: string;
             /**
              * Birth Date
-             * @description 出生日期；居民身份证须与号码一致，可省略
-             * @default null
+             * @description 出生日期；居民身份证须与号码一致，可省略（可省略，默认 null）
              */
             birth_date?: string | null;
             /**
              * Education
-             * @description 学历
-             * @default null
+             * @description 学历（可省略，默认 null）
              */
             education?: ("博士研究生" | "硕士研究生" | "大学本科" | "大学专科" | "中专" | "高中" | "初中及以下") | null;
             /**
@@ -3299,20 +5365,17 @@ export interface components {
             email: string;
             /**
              * Employer
-             * @description 所属单位
-             * @default null
+             * @description 所属单位（可省略，默认 null）
              */
             employer?: string | null;
             /**
              * Ethnicity
-             * @description 民族
-             * @default null
+             * @description 民族（可省略，默认 null）
              */
             ethnicity?: ("汉族" | "蒙古族" | "回族" | "藏族" | "维吾尔族" | "苗族" | "彝族" | "壮族" | "布依族" | "朝鲜族" | "满族" | "侗族" | "瑶族" | "白族" | "土家族" | "哈尼族" | "哈萨克族" | "傣族" | "黎族" | "傈僳族" | "佤族" | "畲族" | "高山族" | "拉祜族" | "水族" | "东乡族" | "纳西族" | "景颇族" | "柯尔克孜族" | "土族" | "达斡尔族" | "仫佬族" | "羌族" | "布朗族" | "撒拉族" | "毛南族" | "仡佬族" | "锡伯族" | "阿昌族" | "普米族" | "塔吉克族" | "怒族" | "乌孜别克族" | "俄罗斯族" | "鄂温克族" | "德昂族" | "保安族" | "裕固族" | "京族" | "塔塔尔族" | "独龙族" | "鄂伦春族" | "赫哲族" | "门巴族" | "珞巴族" | "基诺族") | null;
             /**
              * Honor
-             * @description 院士/大师
-             * @default null
+             * @description 院士/大师（可省略，默认 null）
              */
             honor?: ("无" | "中国科学院院士" | "中国工程院院士" | "全国工程勘察设计大师" | "省级工程勘察设计大师" | "其他大师称号") | null;
             /**
@@ -3320,10 +5383,7 @@ export interface components {
              * @description 证件号码
              */
             id_number: string;
-            /**
-             * @description 证件类型
-             * @default resident_id
-             */
+            /** @description 证件类型（可省略，默认 "resident_id"） */
             id_type?: components["schemas"]["IdType"];
             /**
              * Name
@@ -3337,32 +5397,27 @@ export interface components {
             phone: string;
             /**
              * Political Status
-             * @description 政治面貌
-             * @default null
+             * @description 政治面貌（可省略，默认 null）
              */
             political_status?: ("中共党员" | "中共预备党员" | "共青团员" | "民革党员" | "民盟盟员" | "民建会员" | "民进会员" | "农工党党员" | "致公党党员" | "九三学社社员" | "台盟盟员" | "无党派人士" | "群众") | null;
             /**
              * Position
-             * @description 职务
-             * @default null
+             * @description 职务（可省略，默认 null）
              */
             position?: string | null;
             /**
              * Postcode
-             * @description 邮编（6位数字）
-             * @default null
+             * @description 邮编（6位数字）（可省略，默认 null）
              */
             postcode?: string | null;
             /**
              * Remarks
-             * @description 备注
-             * @default null
+             * @description 备注（可省略，默认 null）
              */
             remarks?: string | null;
             /**
              * Sex
-             * @description 性别；居民身份证须与号码一致，可省略
-             * @default null
+             * @description 性别；居民身份证须与号码一致，可省略（可省略，默认 null）
              */
             sex?: ("male" | "female") | null;
             /**
@@ -3372,8 +5427,7 @@ export interface components {
             specialty: string;
             /**
              * Title
-             * @description 职称
-             * @default null
+             * @description 职称（可省略，默认 null）
              */
             title?: string | null;
             /**
@@ -3410,24 +5464,24 @@ export interface components {
              * Bound At
              * @default null
              */
-            bound_at?: string | null;
+            bound_at: string | null;
             /**
              * Data Access
              * @description full：本单位创建或本人已授权；limited：自行注册的学员未授权，仅姓名和脱敏证件号
              * @default full
              * @enum {string}
              */
-            data_access?: "full" | "limited";
+            data_access: "full" | "limited";
             /**
              * Education
              * @default null
              */
-            education?: string | null;
+            education: string | null;
             /**
              * Employer
              * @default null
              */
-            employer?: string | null;
+            employer: string | null;
             /** Has Photo */
             has_photo: boolean;
             /** Id */
@@ -3440,17 +5494,17 @@ export interface components {
              * Phone Masked
              * @default null
              */
-            phone_masked?: string | null;
+            phone_masked: string | null;
             /**
              * Position
              * @default null
              */
-            position?: string | null;
+            position: string | null;
             /**
              * Sex
              * @default null
              */
-            sex?: string | null;
+            sex: string | null;
             /**
              * Status
              * @enum {string}
@@ -3460,7 +5514,7 @@ export interface components {
              * Title
              * @default null
              */
-            title?: string | null;
+            title: string | null;
         };
         /**
          * StaffListQuery
@@ -3469,32 +5523,32 @@ export interface components {
         StaffListQuery: {
             /**
              * Id Number
-             * @default null
+             * @description （可省略，默认 null）
              */
             id_number?: string | null;
             /**
              * Name
-             * @default null
+             * @description （可省略，默认 null）
              */
             name?: string | null;
             /**
              * Page
-             * @default 1
+             * @description （可省略，默认 1）
              */
             page?: number;
             /**
              * Page Size
-             * @default 20
+             * @description （可省略，默认 20）
              */
             page_size?: number;
             /**
              * Phone
-             * @default null
+             * @description （可省略，默认 null）
              */
             phone?: string | null;
             /**
              * Position
-             * @default null
+             * @description （可省略，默认 null）
              */
             position?: string | null;
         };
@@ -3526,14 +5580,12 @@ export interface components {
             address: string;
             /**
              * Birth Date
-             * @description 出生日期；同姓名，省略则不变
-             * @default null
+             * @description 出生日期；同姓名，省略则不变（可省略，默认 null）
              */
             birth_date?: string | null;
             /**
              * Education
-             * @description 学历
-             * @default null
+             * @description 学历（可省略，默认 null）
              */
             education?: ("博士研究生" | "硕士研究生" | "大学本科" | "大学专科" | "中专" | "高中" | "初中及以下") | null;
             /**
@@ -3544,56 +5596,47 @@ export interface components {
             email: string;
             /**
              * Employer
-             * @description 所属单位
-             * @default null
+             * @description 所属单位（可省略，默认 null）
              */
             employer?: string | null;
             /**
              * Ethnicity
-             * @description 民族
-             * @default null
+             * @description 民族（可省略，默认 null）
              */
             ethnicity?: ("汉族" | "蒙古族" | "回族" | "藏族" | "维吾尔族" | "苗族" | "彝族" | "壮族" | "布依族" | "朝鲜族" | "满族" | "侗族" | "瑶族" | "白族" | "土家族" | "哈尼族" | "哈萨克族" | "傣族" | "黎族" | "傈僳族" | "佤族" | "畲族" | "高山族" | "拉祜族" | "水族" | "东乡族" | "纳西族" | "景颇族" | "柯尔克孜族" | "土族" | "达斡尔族" | "仫佬族" | "羌族" | "布朗族" | "撒拉族" | "毛南族" | "仡佬族" | "锡伯族" | "阿昌族" | "普米族" | "塔吉克族" | "怒族" | "乌孜别克族" | "俄罗斯族" | "鄂温克族" | "德昂族" | "保安族" | "裕固族" | "京族" | "塔塔尔族" | "独龙族" | "鄂伦春族" | "赫哲族" | "门巴族" | "珞巴族" | "基诺族") | null;
             /**
              * Honor
-             * @description 院士/大师
-             * @default null
+             * @description 院士/大师（可省略，默认 null）
              */
             honor?: ("无" | "中国科学院院士" | "中国工程院院士" | "全国工程勘察设计大师" | "省级工程勘察设计大师" | "其他大师称号") | null;
             /**
              * Name
-             * @description 姓名；仅本单位创建且尚未激活的账号可修改，省略则不变
-             * @default null
+             * @description 姓名；仅本单位创建且尚未激活的账号可修改，省略则不变（可省略，默认 null）
              */
             name?: string | null;
             /**
              * Political Status
-             * @description 政治面貌
-             * @default null
+             * @description 政治面貌（可省略，默认 null）
              */
             political_status?: ("中共党员" | "中共预备党员" | "共青团员" | "民革党员" | "民盟盟员" | "民建会员" | "民进会员" | "农工党党员" | "致公党党员" | "九三学社社员" | "台盟盟员" | "无党派人士" | "群众") | null;
             /**
              * Position
-             * @description 职务
-             * @default null
+             * @description 职务（可省略，默认 null）
              */
             position?: string | null;
             /**
              * Postcode
-             * @description 邮编（6位数字）
-             * @default null
+             * @description 邮编（6位数字）（可省略，默认 null）
              */
             postcode?: string | null;
             /**
              * Remarks
-             * @description 备注
-             * @default null
+             * @description 备注（可省略，默认 null）
              */
             remarks?: string | null;
             /**
              * Sex
-             * @description 性别；同姓名，省略则不变
-             * @default null
+             * @description 性别；同姓名，省略则不变（可省略，默认 null）
              */
             sex?: ("male" | "female") | null;
             /**
@@ -3603,8 +5646,7 @@ export interface components {
             specialty: string;
             /**
              * Title
-             * @description 职称
-             * @default null
+             * @description 职称（可省略，默认 null）
              */
             title?: string | null;
             /**
@@ -3612,6 +5654,81 @@ export interface components {
              * @description 参加工作时间（YYYY-MM）
              */
             work_start: string;
+        };
+        /**
+         * SubscriptionItem
+         * @description One kind of message: whether WeChat may carry it now, and how many times.
+         */
+        SubscriptionItem: {
+            /**
+             * Available
+             * @description 是否已配置对应的订阅消息模板（未配置时以短信通知）
+             */
+            available: boolean;
+            /**
+             * Banned
+             * @description 已在微信中选择“总是拒绝”
+             */
+            banned: boolean;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "payment_approved" | "payment_rejected" | "invoice_ready" | "payment_deadline_near" | "results_published" | "certificate_ready";
+            /** Label */
+            label: string;
+            /**
+             * Last Result
+             * @default null
+             */
+            last_result: ("accept" | "reject" | "ban" | "filter") | null;
+            /**
+             * Remaining
+             * @description 还可通过微信发送的次数（每次同意计一次，每发送一条消耗一次）
+             */
+            remaining: number;
+            /**
+             * Template Id
+             * @default null
+             */
+            template_id: string | null;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at: string | null;
+        };
+        /**
+         * SubscriptionsIn
+         * @description What ``wx.requestSubscribeMessage`` answered: ``results`` as it came (template id or kind →
+         *     result; ``errMsg`` may stay in, it is ignored), or simply the accepted ``kinds``.
+         */
+        SubscriptionsIn: {
+            /**
+             * Kinds
+             * @description 接受的消息类型（每项计一次可发送额度）
+             */
+            kinds?: ("payment_approved" | "payment_rejected" | "invoice_ready" | "payment_deadline_near" | "results_published" | "certificate_ready")[];
+            /**
+             * Results
+             * @description wx.requestSubscribeMessage 的返回结果：模板ID（或消息类型）→ accept/reject/ban/filter
+             */
+            results?: {
+                [key: string]: string;
+            };
+        };
+        /**
+         * SubscriptionsOut
+         * @description What the person has accepted; messages beyond it go by SMS.
+         */
+        SubscriptionsOut: {
+            /** Items */
+            items: components["schemas"]["SubscriptionItem"][];
+            /**
+             * Wechat Bound
+             * @description 账号是否已绑定微信（未绑定时全部以短信通知）
+             */
+            wechat_bound: boolean;
         };
         /**
          * TitleType
@@ -3646,8 +5763,7 @@ export interface components {
         TraineeRegister: {
             /**
              * Birth Date
-             * @description 出生日期；居民身份证可省略
-             * @default null
+             * @description 出生日期；居民身份证可省略（可省略，默认 null）
              */
             birth_date?: string | null;
             /**
@@ -3661,10 +5777,7 @@ export interface components {
              * @description 证件号码
              */
             id_number: string;
-            /**
-             * @description 证件类型
-             * @default resident_id
-             */
+            /** @description 证件类型（可省略，默认 "resident_id"） */
             id_type?: components["schemas"]["IdType"];
             /**
              * Name
@@ -3680,8 +5793,7 @@ export interface components {
             phone: string;
             /**
              * Sex
-             * @description 性别；居民身份证可省略（由号码推出）
-             * @default null
+             * @description 性别；居民身份证可省略（由号码推出）（可省略，默认 null）
              */
             sex?: ("male" | "female") | null;
             /** Sms Code */
@@ -3694,7 +5806,7 @@ export interface components {
         UnitEnrollmentCreate: {
             /**
              * Address Id
-             * @default null
+             * @description （可省略，默认 null）
              */
             address_id?: string | null;
             /** Session Id */
@@ -3711,6 +5823,14 @@ export interface components {
             enrolled: number;
             /** Results */
             results: components["schemas"]["PersonVerdict"][];
+        };
+        /**
+         * UnitPassesQuery
+         * @description The session whose passes a unit downloads (its own enrollments only).
+         */
+        UnitPassesQuery: {
+            /** Session Id */
+            session_id: string;
         };
         /**
          * UnitRegister
@@ -3751,12 +5871,12 @@ export interface components {
              * Contact Name
              * @default null
              */
-            contact_name?: string | null;
+            contact_name: string | null;
             /**
              * Decided At
              * @default null
              */
-            decided_at?: string | null;
+            decided_at: string | null;
             /** Id */
             id: string;
             /** Name */
@@ -3765,7 +5885,7 @@ export interface components {
              * Reason
              * @default null
              */
-            reason?: string | null;
+            reason: string | null;
             /**
              * Status
              * @enum {string}
@@ -3777,7 +5897,7 @@ export interface components {
              * Submitted At
              * @default null
              */
-            submitted_at?: string | null;
+            submitted_at: string | null;
             /** Uscc */
             uscc: string;
         };
@@ -3795,7 +5915,7 @@ export interface components {
              * Decided At
              * @default null
              */
-            decided_at?: string | null;
+            decided_at: string | null;
             /** Has Licence */
             has_licence: boolean;
             /**
@@ -3803,7 +5923,7 @@ export interface components {
              * @description 未通过的原因
              * @default null
              */
-            reason?: string | null;
+            reason: string | null;
             /**
              * Status
              * @enum {string}
@@ -3815,7 +5935,7 @@ export interface components {
              * Submitted At
              * @default null
              */
-            submitted_at?: string | null;
+            submitted_at: string | null;
         };
         /**
          * UnitVerificationPage
@@ -3834,17 +5954,17 @@ export interface components {
         UnitVerificationQuery: {
             /**
              * Page
-             * @default 1
+             * @description （可省略，默认 1）
              */
             page?: number;
             /**
              * Page Size
-             * @default 20
+             * @description （可省略，默认 20）
              */
             page_size?: number;
             /**
              * Status
-             * @default pending
+             * @description （可省略，默认 "pending"）
              * @enum {string}
              */
             status?: "unverified" | "pending" | "verified" | "rejected";
@@ -3861,10 +5981,32 @@ export interface components {
             decision: "approve" | "reject";
             /**
              * Reason
-             * @description 驳回原因（驳回时必填，会告知单位）
-             * @default null
+             * @description 驳回原因（驳回时必填，会告知单位）（可省略，默认 null）
              */
             reason?: string | null;
+        };
+        /**
+         * VerificationOut
+         * @description What anyone who scans a certificate learns: nothing beyond this.
+         */
+        VerificationOut: {
+            /** Course */
+            course: string;
+            /** Hours */
+            hours: number;
+            /** Id Masked */
+            id_masked: string;
+            /** Issued On */
+            issued_on: string;
+            /** Name */
+            name: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "valid" | "revoked";
+            /** Status Label */
+            status_label: string;
         };
         /**
          * WaitlistJoin
@@ -3875,8 +6017,7 @@ export interface components {
             session_id: string;
             /**
              * Trainee Id
-             * @description 单位为其员工候补时填写
-             * @default null
+             * @description 单位为其员工候补时填写（可省略，默认 null）
              */
             trainee_id?: string | null;
         };
@@ -3907,12 +6048,12 @@ export interface components {
             bind_ticket: string;
             /**
              * Password
-             * @default null
+             * @description （可省略，默认 null）
              */
             password?: string | null;
             /**
              * Sms Code
-             * @default null
+             * @description （可省略，默认 null）
              */
             sms_code?: string | null;
         } & ({
@@ -4819,6 +6960,74 @@ export interface operations {
             };
         };
     };
+    "PaymentsExportHandler.get": {
+        parameters: {
+            query: {
+                from: string;
+                to: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "JobListHandler.get": {
         parameters: {
             query?: {
@@ -5337,6 +7546,133 @@ export interface operations {
             };
         };
     };
+    "AttendanceHandler.get": {
+        parameters: {
+            query?: {
+                day?: string | null;
+            };
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "AttendanceExportHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "CloseHandler.post": {
         parameters: {
             query?: never;
@@ -5651,6 +7987,140 @@ export interface operations {
             };
             /** @description 与当前状态冲突 */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "AssociationAccountHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssociationAccountOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "AssociationAccountHandler.put": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AssociationAccountIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssociationAccountOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6622,6 +9092,822 @@ export interface operations {
             };
         };
     };
+    "CertificatesHandler.get": {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+                session_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CertificatePage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "BundlesHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BundleIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CertificateBundleOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "CertificateBundleHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bundle_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CertificateBundleOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "BundleFileHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bundle_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "SealHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SealOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "SealHandler.put": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "image/png": string;
+                "multipart/form-data": {
+                    /** Format: binary */
+                    seal?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SealOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "VerifyApiHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerificationOut"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 操作过于频繁 */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "CertificatePdfHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                certificate_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "RevokeHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                certificate_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RevokeIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CertificateOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "CheckinsHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CheckinCreate"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckinOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "CheckinBatchHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CheckinBatch"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckinBatchOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "EnrollmentsHandler.get": {
         parameters: {
             query?: {
@@ -6862,6 +10148,207 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EnrollmentOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PassHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                enrollment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PassOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PassPdfHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                enrollment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ReissueHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                enrollment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PassOut"];
                 };
             };
             /** @description 未登录或登录已失效 */
@@ -8066,6 +11553,140 @@ export interface operations {
             };
         };
     };
+    "SubscriptionsHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionsOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "SubscriptionsHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionsIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionsOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "MyUnitsHandler.get": {
         parameters: {
             query?: never;
@@ -8287,6 +11908,484 @@ export interface operations {
             };
         };
     };
+    "PaymentsHandler.get": {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentPage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PaymentsHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /** @description JSON：{enrollment_ids, invoice_template_id | invoice}（见 PaymentSubmit） */
+                    payload: string;
+                    /** Format: binary */
+                    proofs?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PaymentDueHandler.get": {
+        parameters: {
+            query: {
+                enrollment_ids: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentDueOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PaymentHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PaymentInvoiceInfoHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvoiceIssueOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PaymentInvoicePdfHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ProofHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_id: string;
+                index: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/*": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "ProfileOptionsHandler.get": {
         parameters: {
             query?: never;
@@ -8303,6 +12402,1232 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProfileOptionsOut"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "MyResultsHandler.get": {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+                session_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResultPage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "EnterResultHandler.put": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                enrollment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResultIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResultOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "LogisticsExportHandler.get": {
+        parameters: {
+            query: {
+                session_id: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ReviewQueueHandler.get": {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+                status?: "submitted" | "approved" | "rejected" | "all";
+                session_id?: string | null;
+                unit_id?: string | null;
+                flag?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentPage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "RejectReasonsHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectReasonList"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ApproveHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PaymentInvoiceHandler.put": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /**
+                     * Format: date
+                     * @description 开票日期 YYYY-MM-DD
+                     */
+                    date: string;
+                    /** Format: binary */
+                    file?: string;
+                    /**
+                     * @description electronic 电子发票 / paper 纸质发票
+                     * @enum {string}
+                     */
+                    medium: "electronic" | "paper";
+                    /** @description 发票号码（6–32 位数字或字母） */
+                    number: string;
+                    /**
+                     * @description 发票类型：normal 普票 / special 专票
+                     * @enum {string}
+                     */
+                    type: "normal" | "special";
+                };
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvoiceRecordedOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "RejectHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RejectIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "IssueHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssueOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "SessionResultsHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionResultsOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ImportHandler.post": {
+        parameters: {
+            query?: {
+                commit?: boolean;
+            };
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                "multipart/form-data": {
+                    /** Format: binary */
+                    file?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResultImportOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ImportVerdictsHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                "multipart/form-data": {
+                    /** Format: binary */
+                    file?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PublishResultsHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublishOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ResultImportTemplateHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "KeysHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScannerKeys"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "BundleHandler.get": {
+        parameters: {
+            query?: {
+                since?: number | null;
+            };
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BundleOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description 服务暂不可用 */
@@ -8703,6 +14028,312 @@ export interface operations {
             };
             /** @description 不支持的类型 */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PassJobsHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PassJobCreate"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PassJobOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PassJobHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pass_job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PassJobOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PassJobFileHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pass_job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "UnitSessionPassesHandler.get": {
+        parameters: {
+            query: {
+                session_id: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9906,6 +15537,55 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthOut"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "VerifyPageHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 操作过于频繁 */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description 服务暂不可用 */
