@@ -26,7 +26,6 @@ from server.db import (
     EmbeddedDatabaseError,
     EmbeddedMongo,
     default_storage_path,
-    ensure_indexes,
     make_client,
     publish_url,
     published_url,
@@ -34,8 +33,9 @@ from server.db import (
 )
 from server.demo import load_demo
 from server.handlers.base import InFlight
+from server.migrations.runner import MigrationError
+from server.migrations.steps import run_migrations
 from server.services.container import Services, build_services, start_jobs
-from server.services.pii_migration import migrate as migrate_pii
 
 log = logging.getLogger("server")
 
@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     except EmbeddedDatabaseError as exc:
         print(f"数据库无法启动 / database error: {exc}", file=sys.stderr)
         return 3
+    except MigrationError as exc:
+        print(f"数据库迁移失败 / migration failed: {exc}", file=sys.stderr)
+        return 4
 
 
 def configure_logging(settings: Settings) -> None:
@@ -123,8 +126,9 @@ async def open_services(settings: Settings, *, serving: bool = True) -> AsyncIte
             publish_url(settings.data_dir, url)
             supervisor = asyncio.create_task(embedded.supervise(), name="embedded-db-supervisor")
         db = client[settings.mongodb_db]
-        await ensure_indexes(db)
         services = build_services(settings, db)
+        # Indexes and data migrations: versioned steps, each once across processes (server/migrations).
+        await run_migrations(db, services.cipher)
         yield services, embedded is not None
     finally:
         if services is not None:
@@ -153,8 +157,6 @@ async def serve(settings: Settings, *, demo: bool) -> int:
     the remaining (idle keep-alive) connections, the services and the database.
     """
     async with open_services(settings) as (services, _embedded):
-        # Personal data stored the old way (issue 10) is sealed before anything reads it; idempotent.
-        await migrate_pii(services.db, services.cipher)
         if demo:
             await _load_demo(services)
         if settings.jobs_in_process:  # else dedicated `python -m server worker` processes run them

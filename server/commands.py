@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from pydantic import ValidationError
 
 from server.errors import AppError
+from server.migrations.runner import MigrationRunner
+from server.migrations.steps import STEPS
 from server.models.accounts import StaffCreate
 from server.services.container import Services, start_jobs
 from server.services.pii_migration import migrate as migrate_pii
@@ -108,6 +110,16 @@ async def _migrate_pii(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _migrate(services: Services, args: argparse.Namespace) -> int:
+    """migrate: the start-up already ran the steps not done (under the lease); show each step's record."""
+    for row in await MigrationRunner(services.db, STEPS).status():
+        when = f"{row['done_at']:%Y-%m-%d %H:%M:%S}" if row["done_at"] else "-"
+        state = "done" if row["done"] else "PENDING"
+        print(f"{row['id']:<20} {state:<8} {when:<20} {row['description']}"
+              + (f"  last error: {row['last_error']}" if row["last_error"] else ""))
+    return 0
+
+
 async def _worker(services: Services, args: argparse.Namespace) -> int:
     """Run background jobs and periodic tasks until SIGINT/SIGTERM (no HTTP); any number may run."""
     start_jobs(services)
@@ -131,6 +143,8 @@ COMMANDS: dict[str, Command] = {
                        _purge_arguments, _purge_inactive),
     "migrate-pii": ("seal personal data stored in clear by older versions (also run at start-up)", _no_arguments,
                     _migrate_pii),
+    "migrate": ("run the database migrations not done yet (also run at start-up) and list them",
+                _no_arguments, _migrate),
     "worker": ("run background jobs and periodic tasks, without HTTP (see README: Background jobs)",
                _no_arguments, _worker),
 }

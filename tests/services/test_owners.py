@@ -49,6 +49,9 @@ OWNERS: dict[str, set[str]] = {
     # ocr.py writes only ``ocr``, invoices.py only ``invoice_issue``
     "payments": {"payments/payments.py", "payments/ocr.py", "payments/invoices.py"},
     "association_settings": {"payments/account.py"},
+    # The migration runner's records and lease; it lives outside services (server/migrations/runner.py),
+    # see test_migrations_are_written_only_by_the_runner.
+    "migrations": set(),
 }
 
 
@@ -173,3 +176,10 @@ class S:
 '''
     assert writes_in(source) == {"a", "b", "c", "d"}
     assert writers()["enrollments"] >= {"enrollment/enrollments.py"}
+
+
+def test_migrations_are_written_only_by_the_runner() -> None:
+    """server/migrations: the runner writes its own collection and nothing else (steps call owners)."""
+    root = SERVICES.parent / "migrations"
+    found = {str(path.relative_to(root)): writes_in(path.read_text()) for path in sorted(root.rglob("*.py"))}
+    assert {name: written for name, written in found.items() if written} == {"runner.py": {"migrations"}}
