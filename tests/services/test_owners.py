@@ -52,6 +52,7 @@ OWNERS: dict[str, set[str]] = {
     # The migration runner's records and lease; it lives outside services (server/migrations/runner.py),
     # see test_migrations_are_written_only_by_the_runner.
     "migrations": set(),
+    "wechat_tokens": {"wechat_tokens.py"},  # the access token shared by every process
 }
 
 
