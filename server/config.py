@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=4, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
     log_level: str = "INFO"
+    # ---- production deploy (issue 17) ----
+    # /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>"; empty: the endpoint is off (403).
+    metrics_token: SecretStr = SecretStr("")
+    # json: one JSON object per log line (time, level, logger, message, request id) for a log collector;
+    # text: lines for a person. Default: json when APP_ENV=production, else text.
+    log_format: Literal["", "json", "text"] = ""
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -33,6 +33,7 @@ import tornado.netutil
 
 from server.config import Settings
 from server.db import EmbeddedMongo, _die_with_parent, default_storage_path, publish_url, unpublish_url
+from server.metrics import mark_process_dead, prepare_multiprocess_dir
 
 log = logging.getLogger("server.processes")
 
@@ -67,6 +68,7 @@ class Parent:
             child_settings = self.settings.model_copy(update={"mongodb_url": url})
         try:
             asyncio.run(self.prepare(child_settings))
+            prepare_multiprocess_dir(self.settings.data_dir)  # before any prometheus-client import
             sockets = tornado.netutil.bind_sockets(self.settings.port, self.settings.host)
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, self._on_signal)
@@ -111,6 +113,7 @@ class Parent:
             time.sleep(POLL_S)
             for pid, status in self._reap():
                 slot = self.children.pop(pid)
+                mark_process_dead(pid)
                 if self.stopping:
                     continue
                 log.error("process %d (pid %d) exited (%s); starting it again", slot, pid, _describe(status))
