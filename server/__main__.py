@@ -36,6 +36,7 @@ from server.db import (
 )
 from server.demo import load_demo
 from server.handlers.base import InFlight
+from server.logs import JsonFormatter, use_json
 from server.migrations.runner import MigrationError
 from server.migrations.steps import run_migrations
 from server.processes import run_processes
@@ -99,6 +100,9 @@ def configure_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if use_json(settings.app_env, settings.log_format):  # LOG_FORMAT=json: one JSON object per line
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     logging.getLogger("tornado.access").setLevel(logging.WARNING)
     logging.getLogger("pymongo").setLevel(logging.WARNING)
     # urllib3 (under wechatpy) logs full request URLs — with the app secret — at DEBUG.

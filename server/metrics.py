@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from server.errors import AppError
+from server.logs import REQUEST_ID
 
 if TYPE_CHECKING:
     import tornado.web
@@ -89,7 +90,11 @@ class Metrics:
         """The application's ``log_function``, counting each request first."""
         def log_and_count(handler: tornado.web.RequestHandler) -> None:
             self.observe(handler)
-            log_function(handler)
+            token = REQUEST_ID.set(getattr(handler, "request_id", None))  # for the JSON log line
+            try:
+                log_function(handler)
+            finally:
+                REQUEST_ID.reset(token)
         return log_and_count
 
     def observe(self, handler: tornado.web.RequestHandler) -> None:
