@@ -2,6 +2,8 @@
 # Installs what the system must provide for the server, through apt when we may:
 #   - python3-venv (Debian ships venv separately),
 #   - a CJK TrueType font for PDFs (WenQuanYi Micro Hei; reportlab cannot embed Noto CJK .otf/.ttc).
+#   - EXTRA_DEBS: more packages for a target (make test: nginx and docker-compose, to check deploy/;
+#     make bench: wrk).
 # Idempotent: does nothing when everything is already there. Without root or apt it
 # says what is missing and carries on (the server starts; PDFs need the font).
 set -euo pipefail
