@@ -32,6 +32,7 @@ import os
 import struct
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -147,7 +148,7 @@ def verify(source: Path) -> dict[str, Any]:
             missing = set(manifest["collections"]) - seen
             if missing:
                 raise BackupError(f"collections missing from the file: {', '.join(sorted(missing))}")
-    except (OSError, EOFError, tarfile.TarError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, EOFError, zlib.error, tarfile.TarError, ValueError, KeyError, TypeError) as exc:
         raise BackupError(f"not a readable backup file ({type(exc).__name__}: {exc})") from exc
     return manifest
 
