@@ -15,7 +15,8 @@ PYTEST_ARGS ?= -n 2
 run: setup web
 	$(BIN)/python -m server --demo
 
-test: export EXTRA_DEBS += chromium
+# tests/web drive Debian's chromium; tests/deploy check deploy/ with Debian's own tools (skipped where missing)
+test: export EXTRA_DEBS += chromium nginx docker-compose
 test: setup web mini-test
 	$(BIN)/ruff check server tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

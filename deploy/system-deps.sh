@@ -4,7 +4,8 @@
 #   - a CJK TrueType font for PDFs (WenQuanYi Micro Hei; reportlab cannot embed Noto CJK .otf/.ttc),
 #   - poppler-utils (pdftoppm), with which the tests read pass and certificate PDFs back,
 #   - Node.js and npm for the web view's build when NEED_NODE is set and there is no node (Makefile),
-#   - whatever EXTRA_DEBS names (chromium for the browser tests, wrk for the benchmarks).
+#   - EXTRA_DEBS: more packages for a target (make test: chromium for the browser tests, nginx and
+#     docker-compose to check deploy/; make bench: wrk).
 # Idempotent: does nothing when everything is already there. Without root or apt it
 # says what is missing and carries on (the server starts; PDFs need the font).
 set -euo pipefail

@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
+import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 
@@ -26,7 +29,6 @@ from server.db import (
     EmbeddedDatabaseError,
     EmbeddedMongo,
     default_storage_path,
-    ensure_indexes,
     make_client,
     publish_url,
     published_url,
@@ -34,8 +36,11 @@ from server.db import (
 )
 from server.demo import load_demo
 from server.handlers.base import InFlight
+from server.logs import JsonFormatter, use_json
+from server.migrations.runner import MigrationError
+from server.migrations.steps import run_migrations
+from server.processes import run_processes
 from server.services.container import Services, build_services, start_jobs
-from server.services.pii_migration import migrate as migrate_pii
 
 log = logging.getLogger("server")
 
@@ -53,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, help="port to listen on (env PORT, default 8000)")
     parser.add_argument(
         "--demo", action="store_true", help="load the demo data if this database has none yet"
+    )
+    parser.add_argument(
+        "--processes", type=int, default=1, metavar="N",
+        help="serve with N processes sharing one socket (default 1; see deploy/README.md)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, add_arguments, _) in COMMANDS.items():
@@ -73,10 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command:
             return asyncio.run(_run_command(settings, args))
+        if args.processes > 1:
+            return run_processes(settings, args.processes, _serve_on, functools.partial(_prepare, demo=args.demo))
         return asyncio.run(serve(settings, demo=args.demo))
     except EmbeddedDatabaseError as exc:
         print(f"数据库无法启动 / database error: {exc}", file=sys.stderr)
         return 3
+    except MigrationError as exc:
+        print(f"数据库迁移失败 / migration failed: {exc}", file=sys.stderr)
+        return 4
 
 
 def configure_logging(settings: Settings) -> None:
@@ -86,6 +100,9 @@ def configure_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if use_json(settings.app_env, settings.log_format):  # LOG_FORMAT=json: one JSON object per line
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     logging.getLogger("tornado.access").setLevel(logging.WARNING)
     logging.getLogger("pymongo").setLevel(logging.WARNING)
     # urllib3 (under wechatpy) logs full request URLs — with the app secret — at DEBUG.
@@ -123,8 +140,9 @@ async def open_services(settings: Settings, *, serving: bool = True) -> AsyncIte
             publish_url(settings.data_dir, url)
             supervisor = asyncio.create_task(embedded.supervise(), name="embedded-db-supervisor")
         db = client[settings.mongodb_db]
-        await ensure_indexes(db)
         services = build_services(settings, db)
+        # Indexes and data migrations: versioned steps, each once across processes (server/migrations).
+        await run_migrations(db, services.cipher)
         yield services, embedded is not None
     finally:
         if services is not None:
@@ -145,7 +163,19 @@ async def open_services(settings: Settings, *, serving: bool = True) -> AsyncIte
             log.info("embedded database stopped")
 
 
-async def serve(settings: Settings, *, demo: bool) -> int:
+async def _prepare(settings: Settings, *, demo: bool) -> None:
+    """--processes: migrations and the demo data once, in the parent, before the children fork."""
+    async with open_services(settings) as (services, _embedded):
+        if demo:
+            await _load_demo(services)
+
+
+async def _serve_on(settings: Settings, sockets: list[socket.socket]) -> int:
+    """--processes: one child serving on the parent's listening sockets."""
+    return await serve(settings, demo=False, sockets=sockets)
+
+
+async def serve(settings: Settings, *, demo: bool, sockets: list[socket.socket] | None = None) -> int:
     """Serve HTTP until SIGINT or SIGTERM, then stop cleanly (requests, services, database).
 
     The stop: close the listening sockets (no new connections), let the requests being
@@ -153,8 +183,6 @@ async def serve(settings: Settings, *, demo: bool) -> int:
     the remaining (idle keep-alive) connections, the services and the database.
     """
     async with open_services(settings) as (services, _embedded):
-        # Personal data stored the old way (issue 10) is sealed before anything reads it; idempotent.
-        await migrate_pii(services.db, services.cipher)
         if demo:
             await _load_demo(services)
         if settings.jobs_in_process:  # else dedicated `python -m server worker` processes run them
@@ -163,21 +191,30 @@ async def serve(settings: Settings, *, demo: bool) -> int:
         in_flight = InFlight()
         app.settings["in_flight"] = in_flight
         server = make_http_server(app, settings)
+        if sockets is not None:  # a child of --processes: the socket its parent bound
+            server.add_sockets(sockets)
+            log.info("process %d serving", os.getpid())
+            return await _serve_until_signal(server, in_flight, settings)
         server.listen(settings.port, settings.host)
         print(f"服务已启动 / listening: {settings.base_url}  (API: {settings.base_url}/api/openapi.json)",
               flush=True)
-        hurry = await _wait_for_signal()
-        log.info("stopping: no new connections, finishing %d open request(s) (a second signal: stop now)",
-                 len(in_flight))
-        server.stop()
-        still_open = await in_flight.drain(settings.shutdown_grace_seconds, hurry)
-        if still_open:
-            log.warning("%d request(s) still open after %.0f s, closing them: %s",
-                        len(still_open), settings.shutdown_grace_seconds, "; ".join(still_open))
-        try:
-            await asyncio.wait_for(server.close_all_connections(), CLOSE_TIMEOUT_S * 5)
-        except TimeoutError:
-            log.warning("connections still open; closing anyway")
+        return await _serve_until_signal(server, in_flight, settings)
+
+
+async def _serve_until_signal(server: tornado.httpserver.HTTPServer, in_flight: InFlight, settings: Settings) -> int:
+    """Wait for SIGTERM/SIGINT, then stop: no new connections, open requests drained, connections closed."""
+    hurry = await _wait_for_signal()
+    log.info("stopping: no new connections, finishing %d open request(s) (a second signal: stop now)",
+             len(in_flight))
+    server.stop()
+    still_open = await in_flight.drain(settings.shutdown_grace_seconds, hurry)
+    if still_open:
+        log.warning("%d request(s) still open after %.0f s, closing them: %s",
+                    len(still_open), settings.shutdown_grace_seconds, "; ".join(still_open))
+    try:
+        await asyncio.wait_for(server.close_all_connections(), CLOSE_TIMEOUT_S * 5)
+    except TimeoutError:
+        log.warning("connections still open; closing anyway")
     return 0
 
 

@@ -9,6 +9,7 @@ import tornado.web
 from server import __version__
 from server.config import Settings
 from server.handlers import audit, jobs, privacy, profile, system
+from server.handlers import metrics as metrics_handlers
 from server.handlers.accounts import admin as accounts_admin
 from server.handlers.accounts import auth, sms
 from server.handlers.accounts import subscriptions as notify_subscriptions
@@ -27,6 +28,7 @@ from server.handlers.staff import membership as unit_membership
 from server.handlers.staff import staff
 from server.handlers.staff import verification as unit_verification
 from server.handlers.web import web_routes
+from server.metrics import Metrics
 from server.openapi import build_openapi
 from server.services.container import Services
 
@@ -41,6 +43,7 @@ HANDLER_MODULES = (
     pass_handlers, scanner,
     exam_results,
     certificates,
+    metrics_handlers,
 )
 
 
@@ -54,13 +57,15 @@ def make_app(
 ) -> tornado.web.Application:
     """The application serving ``services`` under ``settings`` (``routes``: all by default)."""
     routes = all_routes() if routes is None else routes
+    metrics = Metrics(routes)
     return tornado.web.Application(
         [*routes, *web_routes(settings.web_dist)],  # the web view after the API: it takes what is left
         app_settings=settings,
         services=services,
         openapi=build_openapi(routes, title="培训考试报名系统 API", version=__version__),
         default_handler_class=NotFoundHandler,
-        log_function=log_request,
+        log_function=metrics.observing(log_request),
+        metrics=metrics,
         compress_response=True,
         xsrf_cookies=False,  # the API uses bearer tokens; the web view adds its own XSRF check
     )

@@ -13,10 +13,14 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from pydantic import ValidationError
 
+from server.backup import BackupError, backup, restore
 from server.errors import AppError
+from server.migrations.runner import MigrationRunner
+from server.migrations.steps import STEPS
 from server.models.accounts import StaffCreate
 from server.services.container import Services, start_jobs
 from server.services.pii_migration import migrate as migrate_pii
@@ -108,6 +112,51 @@ async def _migrate_pii(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _migrate(services: Services, args: argparse.Namespace) -> int:
+    """migrate: the start-up already ran the steps not done (under the lease); show each step's record."""
+    for row in await MigrationRunner(services.db, STEPS).status():
+        when = f"{row['done_at']:%Y-%m-%d %H:%M:%S}" if row["done_at"] else "-"
+        state = "done" if row["done"] else "PENDING"
+        print(f"{row['id']:<20} {state:<8} {when:<20} {row['description']}"
+              + (f"  last error: {row['last_error']}" if row["last_error"] else ""))
+    return 0
+
+
+def _backup_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--to", required=True, type=Path, metavar="FILE", help="the backup file to write (.tar.gz)")
+
+
+async def _backup(services: Services, args: argparse.Namespace) -> int:
+    """backup: every collection and GridFS bucket at one point in time, to one compressed file."""
+    try:
+        summary = await backup(services.db, args.to)
+    except BackupError as exc:
+        print(f"备份失败 / backup failed: {exc}", file=sys.stderr)
+        return 1
+    total = sum(summary.counts.values())
+    print(f"已备份 / backed up: {len(summary.counts)} collections, {total} documents -> {args.to}")
+    return 0
+
+
+def _restore_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="source", required=True, type=Path, metavar="FILE",
+                        help="a file written by `backup`")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the collections of a database that is not empty")
+
+
+async def _restore(services: Services, args: argparse.Namespace) -> int:
+    """restore: check the whole file, then load it (into an empty database unless --force)."""
+    try:
+        summary = await restore(services.db, args.source, force=args.force)
+    except BackupError as exc:
+        print(f"恢复失败，未写入任何数据 / restore refused, nothing written: {exc}", file=sys.stderr)
+        return 1
+    print(f"已恢复 / restored: {len(summary.counts)} collections, {sum(summary.counts.values())} documents "
+          f"from the backup of {summary.manifest['created_at']}")
+    return 0
+
+
 async def _worker(services: Services, args: argparse.Namespace) -> int:
     """Run background jobs and periodic tasks until SIGINT/SIGTERM (no HTTP); any number may run."""
     start_jobs(services)
@@ -145,6 +194,11 @@ COMMANDS: dict[str, Command] = {
                     _migrate_pii),
     "rotate-pass-key": ("rotate the pass signing key (see README: Passes and check-in)", _no_arguments,
                         _rotate_pass_key),
+    "migrate": ("run the database migrations not done yet (also run at start-up) and list them",
+                _no_arguments, _migrate),
+    "backup": ("write every collection and GridFS bucket to a compressed file (see deploy/README.md)",
+               _backup_arguments, _backup),
+    "restore": ("load a backup file into an empty database (--force: replace)", _restore_arguments, _restore),
     "worker": ("run background jobs and periodic tasks, without HTTP (see README: Background jobs)",
                _no_arguments, _worker),
 }

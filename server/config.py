@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=4, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
     log_level: str = "INFO"
+    # ---- production deploy (issue 17) ----
+    # /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>"; empty: the endpoint is off (403).
+    metrics_token: SecretStr = SecretStr("")
+    # json: one JSON object per log line (time, level, logger, message, request id) for a log collector;
+    # text: lines for a person. Default: json when APP_ENV=production, else text.
+    log_format: Literal["", "json", "text"] = ""
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -175,6 +181,9 @@ class Settings(BaseSettings):
             )
         if not self.mongodb_url:
             raise ConfigError("APP_ENV=production needs MONGODB_URL (the replica set)")
+        missing = production_backend_gaps(self)
+        if missing:
+            raise ConfigError("APP_ENV=production refuses the development backends: " + "; ".join(missing))
         return self
 
     @property
@@ -184,6 +193,21 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+
+def production_backend_gaps(settings: Settings) -> list[str]:
+    """What keeps notifications on a development backend (a file nobody reads), naming the settings.
+
+    NOTIFY_BACKEND=file writes every notification to a file: production needs wechat_sms with
+    WECHAT_APPID and WECHAT_SECRET. (SMS_BACKEND has no real provider yet; when it gets one,
+    SMS_BACKEND=file joins this list.)
+    """
+    gaps = []
+    if settings.notify_backend == "file":
+        gaps.append("NOTIFY_BACKEND=file (set NOTIFY_BACKEND=wechat_sms)")
+    elif not settings.wechat_appid or not settings.wechat_secret.get_secret_value():
+        gaps.append("NOTIFY_BACKEND=wechat_sms needs WECHAT_APPID and WECHAT_SECRET")
+    return gaps
 
 
 def _split(value: str) -> list[str]:

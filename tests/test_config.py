@@ -13,6 +13,7 @@ def production(**overrides: object) -> dict[str, object]:
     values: dict[str, object] = {
         "app_env": "production",
         "mongodb_url": "mongodb://db1,db2,db3/?replicaSet=rs0",
+        "notify_backend": "wechat_sms", "wechat_appid": "wx0123456789abcdef", "wechat_secret": "s" * 32,
         **generate_secrets(),
     }
     values.update(overrides)
@@ -34,6 +35,15 @@ def test_production_refuses_missing_or_placeholder_secrets(field: str, value: st
 def test_production_needs_a_database_url() -> None:
     with pytest.raises(ConfigError, match="MONGODB_URL"):
         Settings(**production(mongodb_url=""))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("overrides", "named"), [
+    ({"notify_backend": "file"}, "NOTIFY_BACKEND=file"),
+    ({"wechat_secret": ""}, "WECHAT_APPID and WECHAT_SECRET"),
+])
+def test_production_refuses_the_file_backends_and_names_the_setting(overrides: dict[str, object], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        Settings(**production(**overrides))  # type: ignore[arg-type]
 
 
 def test_dev_secrets_are_generated_once_and_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,6 +31,7 @@ import logging
 import re
 import time
 import warnings
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -87,11 +88,50 @@ class SubscribeMessenger(Protocol):
         ...
 
 
+# The token WeChat refused: expired (42001), replaced by a newer fetch or invalid (40001, 40014).
+STALE_TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
+
+
+class _StaleToken(Exception):  # noqa: N818
+    """WeChat refused the access token: get a fresh one (from the shared store) and send again once."""
+
+
+class TokenSource(Protocol):
+    """Where the access token comes from: shared by all processes (services/wechat_tokens.py) or local."""
+
+    async def get(self, appid: str, fetch: Callable[[], Awaitable[tuple[str, int]]], *,
+                  stale: str | None = None) -> str:
+        """A valid token other than ``stale``; ``fetch`` gets one from WeChat when needed."""
+        ...
+
+
+class LocalAccessToken:
+    """A token kept by this process only (one process, or the tests of the adapter alone)."""
+
+    def __init__(self) -> None:
+        self._token: str | None = None
+        self._until = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get(self, appid: str, fetch: Callable[[], Awaitable[tuple[str, int]]], *,
+                  stale: str | None = None) -> str:
+        """The cached token, or a fetched one when it is missing, expiring or ``stale``."""
+        async with self._lock:
+            if self._token is None or self._token == stale or time.time() > self._until - 300:
+                self._token, expires_in = await fetch()
+                self._until = time.time() + expires_in
+            return self._token
+
+
 class _SubscribeClient(WeChatClient):  # type: ignore[misc]
-    """wechatpy's client with its ``access_token`` fetched from our API base, with a timeout."""
+    """wechatpy's client with its ``access_token`` fetched from our API base, with a timeout.
+
+    The token is passed with each call (from a :class:`TokenSource`), so wechatpy's own per-process
+    cache and its automatic refetch on 40001 are not used: the adapter refreshes through the source.
+    """
 
     def __init__(self, appid: str, secret: str, api_base: str, timeout: tuple[float, float]) -> None:
-        super().__init__(appid, secret, timeout=timeout, auto_retry=True)  # 40001/42001: fetch a token, retry once
+        super().__init__(appid, secret, timeout=timeout, auto_retry=False)
         self.API_BASE_URL = api_base + "/cgi-bin/"  # the instance's own, no global state
         self.token_url = api_base + "/cgi-bin/token"
 
@@ -116,9 +156,10 @@ class WechatpySubscribeMessenger:
 
     def __init__(
         self, appid: str, secret: str, api_base: str, executor: Executor, *,
-        miniprogram_state: str = "formal", timeout: float = DEFAULT_TIMEOUT,
+        miniprogram_state: str = "formal", timeout: float = DEFAULT_TIMEOUT, tokens: TokenSource | None = None,
     ) -> None:
         self._appid = appid.strip()
+        self._tokens = tokens or LocalAccessToken()
         self._executor = executor
         self._state = miniprogram_state
         self._total_timeout = timeout + TOTAL_GRACE
@@ -139,19 +180,46 @@ class WechatpySubscribeMessenger:
             raise SubscribeRefused(None, "WECHAT_APPID / WECHAT_SECRET are not set")
         body = {"touser": openid, "template_id": template_id, "page": page, "data": data,
                 "miniprogram_state": self._state, "lang": "zh_CN"}
+        token = await self._tokens.get(self._appid, self._fetch_token)
+        try:
+            await self._in_executor(self._call, body, token)
+        except _StaleToken:
+            token = await self._tokens.get(self._appid, self._fetch_token, stale=token)
+            try:
+                await self._in_executor(self._call, body, token)
+            except _StaleToken:
+                raise SubscribeUnavailable("access token refused twice") from None
+
+    async def _in_executor(self, fn: Callable[..., Any], *args: Any) -> Any:
         loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(loop.run_in_executor(self._executor, self._call, body), self._total_timeout)
+            return await asyncio.wait_for(loop.run_in_executor(self._executor, fn, *args), self._total_timeout)
         except TimeoutError:
-            log.warning("wechat subscribe/send took over %ss (openid %s)", self._total_timeout, mask_openid(openid))
+            log.warning("wechat %s took over %ss", fn.__name__.strip("_"), self._total_timeout)
             raise SubscribeUnavailable("timeout") from None
 
-    def _call(self, body: dict[str, Any]) -> None:
+    async def _fetch_token(self) -> tuple[str, int]:
+        """A new access token from WeChat (through the executor): (token, expires_in)."""
+        result = await self._in_executor(self._fetch_blocking)
+        return str(result["access_token"]), int(result.get("expires_in") or 7200)
+
+    def _fetch_blocking(self) -> dict[str, Any]:
+        try:
+            return self._client.fetch_access_token()  # type: ignore[no-any-return]
+        except WeChatClientException as exc:
+            raise _from_wechat_error(exc, "-") from None
+        except (requests.RequestException, ValueError) as exc:
+            log.warning("wechat token fetch failed: %s: %s", type(exc).__name__, redact(str(exc)))
+            raise SubscribeUnavailable(type(exc).__name__) from None
+
+    def _call(self, body: dict[str, Any], token: str) -> None:
         """The blocking call, in the executor."""
         openid = mask_openid(body["touser"])
         try:
-            self._client.post("message/subscribe/send", data=body)
+            self._client.post("message/subscribe/send", data=body, params={"access_token": token})
         except WeChatClientException as exc:
+            if exc.errcode in STALE_TOKEN_ERRCODES:
+                raise _StaleToken() from None
             raise _from_wechat_error(exc, openid) from None
         except (requests.RequestException, ValueError) as exc:
             # requests' messages carry the URL, whose query holds the token or the secret.
@@ -178,11 +246,17 @@ def _from_wechat_error(exc: WeChatClientException, openid: str) -> Exception:
     return SubscribeUnavailable(f"{errcode}: {errmsg}")
 
 
-def make_subscribe_messenger(settings: Settings, executor: Executor) -> WechatpySubscribeMessenger:
-    """The subscribe-message adapter for these settings (refuses every message until appid and secret are set)."""
+def make_subscribe_messenger(
+    settings: Settings, executor: Executor, tokens: TokenSource | None = None
+) -> WechatpySubscribeMessenger:
+    """The subscribe-message adapter for these settings (refuses every message until appid and secret are set).
+
+    ``tokens``: where the access token is kept — the database-shared one in a server (every process
+    uses the same token, one fetch at a time), this process's own when omitted.
+    """
     return WechatpySubscribeMessenger(
         settings.wechat_appid, settings.wechat_secret.get_secret_value(), settings.wechat_api_base, executor,
-        miniprogram_state=settings.wechat_miniprogram_state,
+        miniprogram_state=settings.wechat_miniprogram_state, tokens=tokens,
     )
 
 

@@ -60,6 +60,10 @@ OWNERS: dict[str, set[str]] = {
     "certificate_counters": {"certificates/certificates.py"},
     "certificate_settings": {"certificates/certificates.py"},
     "certificate_bundles": {"certificates/bundles.py"},
+    # The migration runner's records and lease; it lives outside services (server/migrations/runner.py),
+    # see test_migrations_are_written_only_by_the_runner.
+    "migrations": set(),
+    "wechat_tokens": {"wechat_tokens.py"},  # the access token shared by every process
 }
 
 
@@ -185,3 +189,10 @@ class S:
 '''
     assert writes_in(source) == {"a", "b", "c", "d"}
     assert writers()["enrollments"] >= {"enrollment/enrollments.py"}
+
+
+def test_migrations_are_written_only_by_the_runner() -> None:
+    """server/migrations: the runner writes its own collection and nothing else (steps call owners)."""
+    root = SERVICES.parent / "migrations"
+    found = {str(path.relative_to(root)): writes_in(path.read_text()) for path in sorted(root.rglob("*.py"))}
+    assert {name: written for name, written in found.items() if written} == {"runner.py": {"migrations"}}

@@ -47,6 +47,7 @@ from server.integrations.wechat_subscribe import (
 )
 from server.services.accounts.identity import mask_phone
 from server.services.jobs.queue import Job, JobQueue
+from server.services.wechat_tokens import SharedAccessToken
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -259,7 +260,7 @@ def build_notifier(
     if settings.notify_backend == "wechat_sms":
         return PersonalNotifier(
             db, accounts=accounts, subscriptions=subscriptions,
-            wechat=make_subscribe_messenger(settings, network), sms=make_sms_sender(settings),
+            wechat=make_subscribe_messenger(settings, network, SharedAccessToken(db)), sms=make_sms_sender(settings),
             templates=subscriptions.templates, page=settings.wechat_subscribe_page,
         )
     return make_notifier(settings)
