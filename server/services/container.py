@@ -280,18 +280,25 @@ def build_services(
     )
 
 
-def start_jobs(services: Services) -> None:
-    """Schedule the periodic tasks (each runs once per period across all processes) and start the runner."""
-    services.start_periodic("expire_unpaid", 60, services.enrollments.expire_unpaid)
-    services.start_periodic("finish_ended_sessions", 3600, services.enrollments.finish_ended_sessions)
-    services.start_periodic("lapse_waitlist_offers", 60, services.enrollments.waitlist.lapse_offers)
+# The periodic tasks: (name, period in seconds, the service's task). Each runs once per period across all processes.
+PERIODIC_TASKS: tuple[tuple[str, float, Callable[[Services], Callable[[], Awaitable[Any]]]], ...] = (
+    ("expire_unpaid", 60, lambda s: s.enrollments.expire_unpaid),
+    ("finish_ended_sessions", 3600, lambda s: s.enrollments.finish_ended_sessions),
+    ("lapse_waitlist_offers", 60, lambda s: s.enrollments.waitlist.lapse_offers),
     # Seats against enrollments and the waitlist, whatever left them apart (a crash, a failover).
-    services.start_periodic("reconcile_seats", 300, services.reconciler.reconcile)
+    ("reconcile_seats", 300, lambda s: s.reconciler.reconcile),
     # Also the start-up recovery: the first run is immediate. Lease-guarded, so safe in many processes.
-    services.start_periodic("rollback_unfinished_imports", 120, services.staff_imports.rollback_unfinished_imports)
-    services.start_periodic("purge_job_files", 3600, services.jobs.purge)
+    ("rollback_unfinished_imports", 120, lambda s: s.staff_imports.rollback_unfinished_imports),
+    ("purge_job_files", 3600, lambda s: s.jobs.purge),
     # 缴费截止提醒: unpaid enrollments whose pay_by is near, once per enrollment and deadline.
-    services.start_periodic("remind_payment_deadlines", 600, services.reminders.remind)
-    services.start_periodic("sweep_orphan_proofs", 3600, services.payments.sweep_orphan_proofs)
-    services.start_periodic("purge_certificate_bundles", 3600, services.certificate_bundles.purge)
+    ("remind_payment_deadlines", 600, lambda s: s.reminders.remind),
+    ("sweep_orphan_proofs", 3600, lambda s: s.payments.sweep_orphan_proofs),
+    ("purge_certificate_bundles", 3600, lambda s: s.certificate_bundles.purge),
+)
+
+
+def start_jobs(services: Services) -> None:
+    """Schedule the periodic tasks of ``PERIODIC_TASKS`` and start the runner."""
+    for name, seconds, task in PERIODIC_TASKS:
+        services.start_periodic(name, seconds, task(services))
     services.runner.start()

@@ -16,6 +16,7 @@ import pytest
 from pymongo import MongoClient
 
 from server.db import free_port
+from server.services.container import PERIODIC_TASKS
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +85,6 @@ def two_processes(tmp_path: Path):  # type: ignore[no-untyped-def]
         print((tmp_path / "server.log").read_text()[-5000:])
 
 
-@pytest.mark.xfail(reason="broken by the 2026-12-03 merge of passes/results/web; fix next session", strict=False)
 def test_two_processes_both_serve_survive_a_kill_and_run_periodic_tasks_once(two_processes) -> None:  # type: ignore[no-untyped-def]
     process, port, tmp_path = two_processes
     first, second = _http_children(process.pid)
@@ -126,12 +126,12 @@ def test_two_processes_both_serve_survive_a_kill_and_run_periodic_tasks_once(two
     # Periodic tasks: every task claimed once for its period, by one of the HTTP processes.
     url = (tmp_path / "var" / "db.url").read_text().strip()
     with MongoClient(url) as client:
-        _wait(lambda: client.training.job_schedule.count_documents({}) >= 8)
+        _wait(lambda: client.training.job_schedule.count_documents({}) >= len(PERIODIC_TASKS))
         claims = list(client.training.job_schedule.find())
         migrations = {doc["_id"] for doc in client.training.migrations.find()}
     per_task = collections.Counter(doc["task"] for doc in claims)
     periods = collections.Counter(doc["_id"] for doc in claims)
-    assert max(periods.values()) == 1 and len(per_task) == 8
+    assert max(periods.values()) == 1 and set(per_task) == {name for name, _, _ in PERIODIC_TASKS}
     owners = {int(doc["owner"].split(":")[1]) for doc in claims}
     assert owners <= {first, second, *_http_children(process.pid)}, "the parent runs no tasks"
     assert {"step:0001-indexes", "step:0002-pii-sealed"} <= migrations
