@@ -42,6 +42,11 @@ def training_window(session: dict[str, Any]) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
+def training_days(session: dict[str, Any]) -> int:
+    """How many training days the session has (its first to its last day, both counted)."""
+    return (_date(session["end_date"]) - _date(session["start_date"])).days + 1
+
+
 class PassService:
     """Issue, re-issue and revoke passes; read them for the people entitled to them."""
 
