@@ -1,5 +1,8 @@
-"""Demo passes: a scanner account, the demo trainee's enrollment paid again (her first payment was
-rejected in the payments demo) and approved through the real payment review, her pass, how to scan."""
+"""Demo passes: a scanner account, the pass of the demo trainee's enrollment that the payments demo
+approved through the real payment review (her unit paid for her), and how to scan it.
+
+Should the payments demo approve none of hers, her own enrollment is paid (a generated screenshot)
+and approved here, through the same review: no enrollment is ever set ``approved`` directly."""
 
 from __future__ import annotations
 
@@ -23,15 +26,16 @@ async def demo_passes(services: Services) -> list[str]:
     if trainee is None:
         return lines
     admin = await services.accounts.accounts.find_one({"role": "admin"})
-    enrollment = await services.db["enrollments"].find_one({"trainee_id": trainee["_id"], "unit_id": None,
-                                                            "active": True})
+    enrollments = services.db["enrollments"]
+    enrollment = (await enrollments.find_one({"trainee_id": trainee["_id"], "status": "approved"})
+                  or await enrollments.find_one({"trainee_id": trainee["_id"], "unit_id": None, "active": True}))
     if enrollment is None or admin is None:
         return lines
-    if enrollment["status"] != "approved":  # she pays again after the rejection; the admin approves
+    if enrollment["status"] != "approved":  # she pays for herself; the admin approves
         payment = await _pay(services, Principal(trainee["_id"], "trainee"), [enrollment], title=trainee["name"],
                              title_type="personal", layout="alipay")
         await services.payments.approve(Principal(admin["_id"], "admin"), str(payment["_id"]), ip=LOCAL)
-        lines.append(f"  缴费 / payments: {trainee['name']} 重新缴费 {payment['reference']}，已审核通过")
+        lines.append(f"  缴费 / payments: {trainee['name']} 缴费 {payment['reference']}，已审核通过")
         enrollment = await services.db["enrollments"].find_one({"_id": enrollment["_id"]})
         assert enrollment is not None
     issued = await services.passes.ensure(enrollment)
