@@ -148,6 +148,7 @@ class ResultImportRow(BaseModel):
     id_masked: str | None
     score: int | None
     absent: bool
+    attendance: str | None = Field(default=None, description="该学员本班次出勤（如“2/3 天”）；未匹配到报名时为空")
     verdict: Literal["ok", "bad_score", "unknown_id", "not_enrolled", "published", "duplicate"]
     verdict_label: str
     message: str
