@@ -4690,6 +4690,12 @@ export interface components {
         ResultImportRow: {
             /** Absent */
             absent: boolean;
+            /**
+             * Attendance
+             * @description 该学员本班次出勤（如“2/3 天”）；未匹配到报名时为空
+             * @default null
+             */
+            attendance: string | null;
             /** Id Masked */
             id_masked: string | null;
             /** Message */
