@@ -1468,7 +1468,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * 查看成绩（学员本人 / 单位员工；仅已发布）
+         * 查看成绩（学员本人 / 单位员工；仅已发布；含出勤）
          * @description 角色：trainee, unit
          */
         get: operations["MyResultsHandler.get"];
@@ -1630,7 +1630,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * 协会审核：为班次已发布的合格学员批量签发合格证（编号按年度连续）
+         * 协会审核：为班次已发布的合格学员批量签发合格证（编号按年度连续；出勤未达课程要求者不发，逐人说明原因）
          * @description 角色：admin, reviewer
          */
         post: operations["IssueHandler.post"];
@@ -1648,7 +1648,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * 班次成绩登记表（已缴费审核通过的学员及其成绩，含草稿）
+         * 班次成绩登记表（已缴费审核通过的学员、出勤及成绩，含草稿）
          * @description 角色：admin, reviewer
          */
         get: operations["SessionResultsHandler.get"];
