@@ -8,8 +8,9 @@
   ``completed_failed`` / ``absent``, no longer active: a failed trainee may enroll again). It needs a
   result for every enrollment that sat the exam (409 ``results_missing`` otherwise, nothing written).
   Two publishes at once: one wins, the other finds nothing to publish (409).
-- **Corrections** after publishing need a reason; the result, its ``corrections`` history and the
-  enrollment's status change in one transaction, and the audit log keeps old value, new value, reason.
+- **Corrections** after publishing need a reason; the result, its ``corrections`` history, the
+  enrollment's status and a ``results_published`` notification (成绩已更正) change in one transaction,
+  and the audit log keeps old value, new value, reason.
   A correction that takes a 合格 away while a valid certificate exists is refused (revoke it first).
 - Trainees and units read **published** results only: their own, or their staff's (the unit that
   enrolled them, or the unit they belong to when the result was entered).
@@ -179,6 +180,12 @@ class ResultService:
                 return_document=True, session=s)
             if doc is not None:
                 await self.enrollments.give_verdicts({doc["enrollment_id"]: verdict}, s=s)
+                await enqueue_notification(  # the trainee saw the old one: tell them, with the publish's kind
+                    self.jobs, doc["trainee_id"], PUBLISHED_KIND,
+                    f"您参加的「{doc['course_name']}」（{doc['session_code']}）考试成绩已更正：{VERDICT_LABELS[verdict]}",
+                    {"session_id": str(doc["session_id"]), "enrollment_id": str(doc["enrollment_id"]),
+                     "verdict": verdict, "verdict_label": VERDICT_LABELS[verdict], "course_name": doc["course_name"]},
+                    dedupe_key=f"{PUBLISHED_KIND}:{doc['_id']}:{len(doc['corrections'])}", session=s)
             return doc
 
         doc = await in_transaction(self.db, work)
