@@ -65,7 +65,7 @@ async def test_an_enrollment_that_leaves_revokes_its_pass(services: Services) ->
     _, [enrollment] = await approved_enrollments(services)
     me = as_trainee({"_id": enrollment["trainee_id"]})
     issued = await services.passes.pass_for(me, str(enrollment["_id"]))
-    # Payments (issue 11) will move an approved enrollment back (a refund); here its stand-in:
+    # No service moves an approved enrollment back yet (a refund is done outside the system); its stand-in:
     await services.db["enrollments"].update_one({"_id": enrollment["_id"]}, {"$set": {"status": "rejected"}})
     await services.enrollments.cancel(me, str(enrollment["_id"]), ip=None)
     stored = await services.db["passes"].find_one({"serial": issued["serial"]})
