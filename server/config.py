@@ -69,9 +69,10 @@ class Settings(BaseSettings):
     payment_reminder_hours: int = Field(default=24, ge=1, le=24 * 14)  # 缴费截止提醒: this long before pay_by
     wechat_template_results_published: str = ""
     wechat_template_certificate_ready: str = ""
-    # Certificates (issue 13): the name printed on them, the number's type prefix (SKX-2026-000123),
-    # public verifications per client address per minute.
+    # The association's name, printed on passes (听课证), certificates and the verification page.
     association_name: str = "上海市勘察设计行业协会"
+    # Certificates (issue 13): the number's type prefix (SKX-2026-000123), public verifications per
+    # client address per minute.
     certificate_prefix: str = Field(default="SKX", pattern=r"^[A-Z]{2,8}$")
     verify_rate_per_minute: int = Field(default=30, ge=1, le=10_000_000)
 
@@ -155,7 +156,6 @@ class Settings(BaseSettings):
     pass_clock_drift_seconds: int = Field(default=600, ge=0, le=86400)  # scanner clocks may be this far off
     pass_bundle_hours: float = Field(default=24, gt=0, le=24 * 7)  # an offline bundle is valid this long
     pass_late_after: str = Field(default="09:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # Beijing time
-    pass_association_name: str = "某某市勘察设计协会"  # printed on passes (听课证)
     pass_font: Path = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # embedded CJK TrueType font
 
     @model_validator(mode="after")

@@ -572,6 +572,7 @@ INDEXES: tuple[CollectionIndexes, ...] = (
             IndexModel([("scanner_id", ASCENDING), ("client_id", ASCENDING)], unique=True, name="client_once"),
             IndexModel([("session_id", ASCENDING), ("day", ASCENDING), ("at", ASCENDING)], name="session_day"),
             IndexModel([("trainee_id", ASCENDING)], name="trainee"),
+            IndexModel([("enrollment_id", ASCENDING)], name="enrollment"),  # attendance beside results
         ),
     ),
     CollectionIndexes("pass_pdf_jobs", (IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),)),

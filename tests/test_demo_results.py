@@ -21,3 +21,14 @@ async def test_demo_has_published_results_and_two_certificates(services: Service
     assert sorted(r["verdict"] for r in results) == ["failed", "passed", "passed"]
     assert {r["status"] for r in results} == {"published"}
     assert (await services.certificates.seal()).set
+    # Attendance is real (the scanner's offline batch): the third trainee came one day of two, and the
+    # course requires full attendance, so her 合格 got no certificate.
+    roster = await services.results.roster(str(session["_id"]))
+    assert roster.min_attendance_percent == 100
+    assert sorted((r.attendance.label, r.meets_attendance) for r in roster.rows) == [
+        ("1/2 天", False), ("2/2 天", True), ("2/2 天", True)]
+    assert any("未发证" in line and "出勤 1/2 天" in line for line in lines)
+    # The revoked certificate's result was corrected with a reason, audited with the old and new value.
+    corrected = next(r for r in results if r["enrollment_id"] == certificates[1]["enrollment_id"])
+    assert corrected["verdict"] == "failed" and corrected["corrections"][0]["old_score"] == 72
+    assert await services.db["audit_log"].count_documents({"action": "result.correct"}) == 1

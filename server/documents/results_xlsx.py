@@ -111,8 +111,9 @@ def render_import_verdicts(rows: Sequence[dict[str, Any]]) -> tuple[str, str, by
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "检查结果"
-    _header(sheet, [("行号", 8), ("姓名", 12), ("身份证号", 22), ("成绩", 8), ("结果", 10), ("说明", 50)])
+    _header(sheet, [("行号", 8), ("姓名", 12), ("身份证号", 22), ("成绩", 8), ("出勤", 10), ("结果", 10),
+                    ("说明", 50)])
     for row in rows:
         sheet.append([escape_cell(v) for v in (row["row"], row.get("name"), row.get("id_masked"), row.get("score_text"),
-                                               row["verdict_label"], row["message"])])
+                                               row.get("attendance"), row["verdict_label"], row["message"])])
     return "成绩导入检查结果.xlsx", XLSX_CONTENT_TYPE, _bytes(workbook)

@@ -26,6 +26,8 @@ FeeFen = Annotated[int, Field(ge=0, le=100_000_000, description="费用，单位
 Capacity = Annotated[int, Field(gt=0, le=100_000, description="计划人数")]
 Hours = Annotated[int, Field(gt=0, le=10_000, description="学时")]
 PassMark = Annotated[int, Field(ge=0, le=100, description="合格分数线（0–100）")]
+MinAttendance = Annotated[int, Field(ge=0, le=100, description=(
+    "发证最低出勤率（%，0–100）：签到天数 ÷ 培训天数不低于此值才发合格证；不填或 0 为不要求"))]
 SearchText = optional_text(50)
 
 
@@ -66,6 +68,7 @@ class CourseCreate(StrictModel):
     hours: Hours
     pass_mark: PassMark = 60
     mails_books: bool = Field(default=False, description="是否快递培训书籍（报名需填写物流信息）")
+    min_attendance_percent: MinAttendance | None = None
 
 
 class CourseUpdate(PatchModel):
@@ -78,6 +81,7 @@ class CourseUpdate(PatchModel):
     hours: Hours | None = None
     pass_mark: PassMark | None = None
     mails_books: bool | None = None
+    min_attendance_percent: MinAttendance | None = None
     archived: bool | None = None
 
 
@@ -92,14 +96,15 @@ class CourseOut(BaseModel):
     hours: int
     pass_mark: int
     mails_books: bool
+    min_attendance_percent: int | None = Field(default=None, description="发证最低出勤率（%）；空为不要求")
     archived: bool
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> CourseOut:
-        """From the stored course."""
-        return cls(id=str(doc["_id"]), **{k: doc[k] for k in cls.model_fields if k != "id"})
+        """From the stored course (courses stored before a field existed get its default)."""
+        return cls(id=str(doc["_id"]), **{k: doc[k] for k in cls.model_fields if k != "id" and k in doc})
 
 
 class CourseQuery(PageQuery):
@@ -273,3 +278,4 @@ class SessionDetail(SessionRow):
     hours: int
     pass_mark: int
     mails_books: bool = Field(description="是否快递培训书籍（报名需填写物流信息）")
+    min_attendance_percent: int | None = Field(default=None, description="发证最低出勤率（%）；空为不要求")

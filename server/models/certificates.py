@@ -66,12 +66,23 @@ class CertificateQuery(PageQuery):
     session_id: ObjectIdStr | None = None
 
 
+class IssueSkipOut(BaseModel):
+    """A 合格 enrollment the batch approval did not certify, and why (e.g. attendance below the minimum)."""
+
+    enrollment_id: str
+    name: str
+    code: Literal["attendance_below_minimum"]
+    reason: str
+
+
 class IssueOut(BaseModel):
-    """What a batch approval did: certificates issued now, and the 合格 ones that already had one."""
+    """What a batch approval did: certificates issued now, the 合格 ones that already had one, and the
+    ones refused (with a reason each)."""
 
     issued: int
     already: int
     numbers: list[str]
+    skipped: list[IssueSkipOut] = Field(default_factory=list, description="未发证的合格学员及原因（如出勤不足）")
 
 
 class RevokeIn(StrictModel):

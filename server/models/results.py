@@ -23,6 +23,26 @@ def verdict_of(score: int | None, pass_mark: int) -> str:
     return "passed" if score >= pass_mark else "failed"
 
 
+class AttendanceOut(BaseModel):
+    """出勤 from the venue check-ins: the training days checked in, of the session's training days."""
+
+    days: int = Field(description="签到天数")
+    training_days: int = Field(description="培训天数")
+    percent: int = Field(description="出勤率（%，向下取整）")
+    label: str = Field(description="如“2/3 天”")
+
+    @classmethod
+    def of(cls, days: int, training_days: int) -> AttendanceOut:
+        """From the counts."""
+        return cls(days=days, training_days=training_days, percent=days * 100 // max(1, training_days),
+                   label=f"{days}/{training_days} 天")
+
+    def meets(self, minimum: int | None) -> bool:
+        """Whether it reaches a course's minimum (percent; None or 0: no minimum), compared exactly:
+        ``days / training_days >= minimum / 100``."""
+        return not minimum or self.days * 100 >= minimum * self.training_days
+
+
 class ResultIn(StrictModel):
     """A score, or 缺考; a correction of a published result needs a reason."""
 
@@ -58,17 +78,18 @@ class ResultOut(BaseModel):
     status_label: str
     published_at: datetime | None
     updated_at: datetime
+    attendance: AttendanceOut | None = Field(default=None, description="出勤（签到天数 / 培训天数）")
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> ResultOut:
-        """From a stored result."""
+        """From a stored result (with ``name``, ``id_masked`` and ``attendance`` added by the service)."""
         return cls(
             id=str(doc["_id"]), enrollment_id=str(doc["enrollment_id"]), session_id=str(doc["session_id"]),
             session_code=doc["session_code"], course_name=doc["course_name"], trainee_id=str(doc["trainee_id"]),
             name=doc["name"], id_masked=doc.get("id_masked"), score=doc.get("score"), verdict=doc["verdict"],
             verdict_label=VERDICT_LABELS[doc["verdict"]], status=doc["status"],
             status_label=STATUS_LABELS[doc["status"]], published_at=doc.get("published_at"),
-            updated_at=doc["updated_at"],
+            updated_at=doc["updated_at"], attendance=doc.get("attendance"),
         )
 
 
@@ -93,6 +114,8 @@ class RosterRow(BaseModel):
     name: str
     id_masked: str | None
     enrollment_status: str
+    attendance: AttendanceOut = Field(description="出勤（签到天数 / 培训天数）")
+    meets_attendance: bool = Field(description="是否达到课程的发证最低出勤率（课程不要求时为 true）")
     result: ResultOut | None
 
 
@@ -101,6 +124,8 @@ class SessionResultsOut(BaseModel):
 
     session_id: str
     pass_mark: int
+    min_attendance_percent: int | None = Field(default=None, description="发证最低出勤率（%）；空为不要求")
+    training_days: int
     rows: list[RosterRow]
     drafts: int
     published: int
@@ -123,6 +148,7 @@ class ResultImportRow(BaseModel):
     id_masked: str | None
     score: int | None
     absent: bool
+    attendance: str | None = Field(default=None, description="该学员本班次出勤（如“2/3 天”）；未匹配到报名时为空")
     verdict: Literal["ok", "bad_score", "unknown_id", "not_enrolled", "published", "duplicate"]
     verdict_label: str
     message: str

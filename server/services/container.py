@@ -216,7 +216,8 @@ def build_services(
     association_account = AssociationAccount(db, audit=audit)
     payments = PaymentService(db, enrollments=enrollments, templates=templates, account=association_account,
                               jobs=jobs, audit=audit, cipher=cipher, secret_key=secret_key, run_cpu=run_cpu)
-    results = ResultService(db, enrollments=enrollments, catalog=catalog, cipher=cipher, jobs=jobs, audit=audit)
+    results = ResultService(db, enrollments=enrollments, catalog=catalog, cipher=cipher, jobs=jobs, audit=audit,
+                            checkins=checkins)
     certificates = CertificateService(
         db, results=results, catalog=catalog, photos=photos, cipher=cipher, jobs=jobs, audit=audit, run_cpu=run_cpu,
         association=settings.association_name, prefix=settings.certificate_prefix, base_url=settings.base_url,

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(shutil.which("pdftoppm") is None or not FONT.exi
 def card(n: int = 0) -> PassCard:
     payload = PassPayload(kid=1, serial=os.urandom(10), session_number=7 + n, valid_from=1_760_000_000,
                           valid_to=1_760_259_200)
-    return PassCard(association="某某市勘察设计协会", name="张三", id_masked="1101**********0000", unit="某某设计院",
+    return PassCard(association="上海市勘察设计行业协会", name="张三", id_masked="1101**********0000", unit="某某设计院",
                     course="岩土工程勘察专项培训", session="S2026-01 一期", days="2026-03-01 至 2026-03-03",
                     venue="上海市某某路 1 号", serial=payload.serial_hex, token=sign(payload, KEY), photo=PORTRAIT)
 

@@ -175,7 +175,7 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     world.objects["certificate"], world.objects["certificate_code"], finished = await _certificate(api, world)
     bundle = await api.post("/api/v1/certificates/bundles", {"session_id": finished}, token=u)
     world.objects["certificate_bundle"] = (await _ok(bundle, "certificate bundle"))["id"]
-    # unit A's pass PDF job: its staff member enrolled by it, approved (stand-in for issue 11), the job run
+    # unit A's pass PDF job: its staff member enrolled by it, approved through the payment review, the job run
     staff_enrolled = await _ok(await api.post("/api/v1/unit/enrollments", {
         "session_id": session["id"], "trainee_ids": [person["id"]]}, token=u), "unit enrollment")
     await approve(services, ObjectId(staff_enrolled["results"][0]["enrollment_id"]))

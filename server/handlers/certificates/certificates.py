@@ -64,10 +64,10 @@ class RevokeHandler(ApiHandler):
 class IssueHandler(ApiHandler):
     """``/api/v1/review/sessions/{session_id}/certificates``."""
 
-    @endpoint("协会审核：为班次已发布的合格学员批量签发合格证（编号按年度连续）", response=IssueOut,
-              roles=REVIEWERS, tags=TAGS, errors=[404, 409])
+    @endpoint("协会审核：为班次已发布的合格学员批量签发合格证（编号按年度连续；出勤未达课程要求者不发，逐人说明原因）",
+              response=IssueOut, roles=REVIEWERS, tags=TAGS, errors=[404, 409])
     async def post(self, session_id: str) -> IssueOut:
-        """Issue what is due; 409 ``nothing_to_certify``."""
+        """Issue what is due (``skipped``: 合格 below the course's minimum attendance); 409 ``nothing_to_certify``."""
         assert self.principal is not None
         return await self.services.certificates.issue_session(self.principal, session_id, ip=self.client_ip)
 

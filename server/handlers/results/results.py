@@ -22,7 +22,7 @@ REVIEWERS = ["reviewer", "admin"]
 class SessionResultsHandler(ApiHandler):
     """``/api/v1/review/sessions/{session_id}/results``."""
 
-    @endpoint("班次成绩登记表（已缴费审核通过的学员及其成绩，含草稿）", response=SessionResultsOut, roles=REVIEWERS,
+    @endpoint("班次成绩登记表（已缴费审核通过的学员、出勤及成绩，含草稿）", response=SessionResultsOut, roles=REVIEWERS,
               tags=TAGS, errors=[404])
     async def get(self, session_id: str) -> SessionResultsOut:
         """The roster of the session with what is entered."""
@@ -54,7 +54,7 @@ class PublishResultsHandler(ApiHandler):
 class MyResultsHandler(ApiHandler):
     """``/api/v1/results``."""
 
-    @endpoint("查看成绩（学员本人 / 单位员工；仅已发布）", query=ResultQuery, response=ResultPage,
+    @endpoint("查看成绩（学员本人 / 单位员工；仅已发布；含出勤）", query=ResultQuery, response=ResultPage,
               roles=["trainee", "unit"], tags=TAGS)
     async def get(self, query: ResultQuery) -> ResultPage:
         """Published results of the caller (a trainee) or the caller's staff (a unit)."""

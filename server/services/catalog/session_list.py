@@ -90,6 +90,7 @@ class SessionListService:
             venue=session["venue"], capacity=session["capacity"],
             seats_left=seats_left(session),
             hours=course["hours"], pass_mark=course["pass_mark"], mails_books=course["mails_books"],
+            min_attendance_percent=course.get("min_attendance_percent") or None,
         )
 
     def _filter(self, query: SessionListQuery, today: date) -> dict[str, Any]:

@@ -5,6 +5,11 @@
   year, then the insert with that number. Two reviewers approving at once conflict on the counter and
   one retries after the other commits; the one that then finds the enrollment already certified
   (unique index on ``live``) aborts, and its increment is rolled back with it — no duplicate, no gap.
+- **Minimum attendance**: a course may require a minimum attendance (``min_attendance_percent``:
+  training days checked in ÷ training days, read through the results area from the passes area's
+  check-ins). A 合格 enrollment below it gets no certificate: the batch answer lists it in
+  ``skipped`` with the reason (出勤 1/2 天（50%），低于…), and the audit record names it. A later
+  approval certifies it if the course's minimum is lowered (an exemption decided by the association).
 - **What is printed is kept**: name, masked ID number, unit, course, hours, session dates at issue
   (``printed``); the photo is read when rendering.
 - **Verification**: the code is 128 random bits (base32, 26 letters), unique; a lookup by the
@@ -28,7 +33,15 @@ from pymongo.errors import DuplicateKeyError
 
 from server import errors
 from server.documents.certificate_pdf import CertificateSheet, clean_seal, render_certificate
-from server.models.certificates import STATUS_LABELS, CertificateOut, IssueOut, RevokeIn, SealOut, VerificationOut
+from server.models.certificates import (
+    STATUS_LABELS,
+    CertificateOut,
+    IssueOut,
+    IssueSkipOut,
+    RevokeIn,
+    SealOut,
+    VerificationOut,
+)
 from server.models.certificates import verify_url as make_verify_url
 from server.models.results import VERDICT_LABELS
 from server.services import Principal
@@ -102,8 +115,21 @@ class CertificateService:
         passed = await self.results.passed_in_session(session["_id"])
         if not passed:
             raise errors.conflict("nothing_to_certify", "该班次没有已发布的合格成绩")
-        numbers, already = [], 0
+        numbers, already, skipped = [], 0, []
+        minimum = course.get("min_attendance_percent") or None
+        attendance = await self.results.attendance(session, [r["enrollment_id"] for r in passed])
         for result in passed:
+            shown = attendance[result["enrollment_id"]]
+            if not shown.meets(minimum):
+                if await self.has_valid(result["enrollment_id"]):  # certified before the minimum was set
+                    already += 1
+                    continue
+                person = await self.accounts.find_one({"_id": result["trainee_id"]}, {"name": 1}) or {}
+                skipped.append(IssueSkipOut(
+                    enrollment_id=str(result["enrollment_id"]), name=person.get("name") or "",
+                    code="attendance_below_minimum",
+                    reason=f"出勤 {shown.label}（{shown.percent}%），低于本课程发证要求的 {minimum}%，不发合格证"))
+                continue
             doc = await self._new_certificate(result, session, course)
             try:
                 number = await in_transaction(self.db, lambda s, d=doc: self._issue(d, s))  # type: ignore[misc]
@@ -113,8 +139,10 @@ class CertificateService:
             numbers.append(number)
         await self.audit.record("certificates.issue", actor_id=reviewer.account_id, actor_role=reviewer.role,
                                 subject=session["code"], subject_id=session["_id"], ip=ip,
-                                details={"issued": numbers, "already": already})
-        return IssueOut(issued=len(numbers), already=already, numbers=numbers)
+                                details={"issued": numbers, "already": already,
+                                         "skipped": [{"enrollment_id": k.enrollment_id, "code": k.code}
+                                                     for k in skipped]})
+        return IssueOut(issued=len(numbers), already=already, numbers=numbers, skipped=skipped)
 
     async def _issue(self, doc: dict[str, Any], s: AsyncClientSession) -> str:
         """The counter and the insert, in the caller's transaction ``s``: the number allocated here is

@@ -188,6 +188,14 @@ class CheckinService:
         return {"approved": approved, "checked_in": checked, "not_yet": max(0, approved - checked), "late": late,
                 "conflicts": conflicts}
 
+    async def days_attended(self, enrollment_ids: list[ObjectId]) -> dict[ObjectId, int]:
+        """Attendance for results and certificates: the distinct training days each enrollment checked
+        in (any of its passes, online or offline), by enrollment; an enrollment never seen is absent."""
+        days: dict[ObjectId, set[str]] = {}
+        async for c in self.checkins.find({"enrollment_id": {"$in": enrollment_ids}}, {"enrollment_id": 1, "day": 1}):
+            days.setdefault(c["enrollment_id"], set()).add(c["day"])
+        return {e: len(d) for e, d in days.items()}
+
     async def of_session(self, session_id: ObjectId) -> list[dict[str, Any]]:
         """Every check-in of the session, by day then time (the attendance export)."""
         return await self.checkins.find({"session_id": session_id}).sort([("day", 1), ("at", 1)]).to_list()

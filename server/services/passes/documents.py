@@ -163,7 +163,7 @@ class PassDocuments:
         trainee = await self.accounts_coll.find_one({"_id": pass_doc["trainee_id"]}) or {}
         session = await self.sessions.find_one({"_id": pass_doc["session_id"]}) or {}
         return PassCard(
-            association=self.settings.pass_association_name,
+            association=self.settings.association_name,
             name=trainee.get("name", ""),
             id_masked=self.accounts.account_masked(trainee) if trainee.get("trainee") else "",
             unit=await self._unit_name(trainee),

@@ -33,6 +33,8 @@ from server.services.passes.numbers import SessionNumbers
 from server.services.passes.tokens import PassPayload, sign
 
 APPROVED = str(EnrollmentStatus.approved)
+FINISHED = frozenset(str(s) for s in (EnrollmentStatus.completed, EnrollmentStatus.completed_passed,
+                                      EnrollmentStatus.completed_failed, EnrollmentStatus.absent))
 
 
 def training_window(session: dict[str, Any]) -> tuple[datetime, datetime]:
@@ -40,6 +42,11 @@ def training_window(session: dict[str, Any]) -> tuple[datetime, datetime]:
     start = datetime.combine(_date(session["start_date"]), time(0), SHANGHAI)
     end = datetime.combine(_date(session["end_date"]) + timedelta(days=1), time(0), SHANGHAI)
     return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def training_days(session: dict[str, Any]) -> int:
+    """How many training days the session has (its first to its last day, both counted)."""
+    return (_date(session["end_date"]) - _date(session["start_date"])).days + 1
 
 
 class PassService:
@@ -76,10 +83,14 @@ class PassService:
         return await self.ensure(enrollment)
 
     async def ensure(self, enrollment: dict[str, Any]) -> dict[str, Any]:
-        """The enrollment's valid pass, issued now if it has none (409 unless approved)."""
-        if enrollment["status"] != APPROVED:
-            raise errors.conflict("not_approved", "报名审核通过后才能领取听课证")
+        """The enrollment's valid pass, issued now if it has none (409 unless approved). Once the course
+        is over (results published), the pass it had stays readable as a record; none is issued then,
+        and the door refuses it (check-in needs the enrollment approved)."""
         existing = await self.passes.find_one({"enrollment_id": enrollment["_id"], "status": "valid"})
+        if enrollment["status"] != APPROVED:
+            if existing is not None and enrollment["status"] in FINISHED:
+                return existing
+            raise errors.conflict("not_approved", "报名审核通过后才能领取听课证")
         if existing is not None:
             return existing
         doc = await self._new_pass(enrollment)

@@ -52,6 +52,7 @@ class ResultImportService:
             {"session_id": session["_id"]}).to_list()}
         published = {r["enrollment_id"] for r in await self.results.results.find(
             {"session_id": session["_id"], "status": "published"}, {"enrollment_id": 1}).to_list()}
+        attendance = await self.results.attendance(session, list({e["_id"] for e in enrollments.values()}))
         verdicts, drafts, seen = [], [], set()
         for number, values in rows:
             compact = login_forms(str(values.get("id_number") or ""))[1]
@@ -64,6 +65,8 @@ class ResultImportService:
             if account is not None and account.get("role") != "trainee":
                 account = None
             enrollment = enrollments.get(account["_id"]) if account else None
+            if enrollment is not None:
+                base["attendance"] = attendance[enrollment["_id"]].label
             if problem:
                 verdict, message = "bad_score", problem
             elif account is None:

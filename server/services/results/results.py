@@ -8,11 +8,16 @@
   ``completed_failed`` / ``absent``, no longer active: a failed trainee may enroll again). It needs a
   result for every enrollment that sat the exam (409 ``results_missing`` otherwise, nothing written).
   Two publishes at once: one wins, the other finds nothing to publish (409).
-- **Corrections** after publishing need a reason; the result, its ``corrections`` history and the
-  enrollment's status change in one transaction, and the audit log keeps old value, new value, reason.
+- **Corrections** after publishing need a reason; the result, its ``corrections`` history, the
+  enrollment's status and a ``results_published`` notification (成绩已更正) change in one transaction,
+  and the audit log keeps old value, new value, reason.
   A correction that takes a 合格 away while a valid certificate exists is refused (revoke it first).
 - Trainees and units read **published** results only: their own, or their staff's (the unit that
   enrolled them, or the unit they belong to when the result was entered).
+- **Attendance** (出勤) shows beside every result and roster row: the distinct training days the
+  enrollment checked in at the venue door, read from the passes area (the owner of ``checkins``),
+  of the session's training days. A course may set a minimum (``min_attendance_percent``); the
+  roster says who falls short, and the certificates area refuses those (:meth:`attendance`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from server import errors
 from server.models.enrollments import EnrollmentStatus
 from server.models.results import (
     VERDICT_LABELS,
+    AttendanceOut,
     PublishOut,
     ResultIn,
     ResultOut,
@@ -47,6 +53,8 @@ from server.services.enrollment.enrollments import EnrollmentService
 from server.services.ids import parse_object_id
 from server.services.jobs.notify import enqueue_notification
 from server.services.jobs.queue import JobQueue
+from server.services.passes.checkins import CheckinService
+from server.services.passes.passes import training_days
 from server.services.pii import FieldCipher
 
 COLLECTION = "results"
@@ -66,7 +74,8 @@ class ResultService:
 
     def __init__(
         self, db: AsyncDatabase[dict[str, Any]], *, enrollments: EnrollmentService, catalog: CatalogService,
-        cipher: FieldCipher, jobs: JobQueue, audit: AuditLog, now: Callable[[], datetime] | None = None,
+        cipher: FieldCipher, jobs: JobQueue, audit: AuditLog, checkins: CheckinService,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.db = db
         self.results = db[COLLECTION]
@@ -77,6 +86,7 @@ class ResultService:
         self.cipher = cipher
         self.jobs = jobs
         self.audit = audit
+        self.checkins = checkins  # read only: attendance
         self.now = now or (lambda: datetime.now(UTC))
         self.has_certificate: HasCertificate | None = None
 
@@ -170,6 +180,12 @@ class ResultService:
                 return_document=True, session=s)
             if doc is not None:
                 await self.enrollments.give_verdicts({doc["enrollment_id"]: verdict}, s=s)
+                await enqueue_notification(  # the trainee saw the old one: tell them, with the publish's kind
+                    self.jobs, doc["trainee_id"], PUBLISHED_KIND,
+                    f"您参加的「{doc['course_name']}」（{doc['session_code']}）考试成绩已更正：{VERDICT_LABELS[verdict]}",
+                    {"session_id": str(doc["session_id"]), "enrollment_id": str(doc["enrollment_id"]),
+                     "verdict": verdict, "verdict_label": VERDICT_LABELS[verdict], "course_name": doc["course_name"]},
+                    dedupe_key=f"{PUBLISHED_KIND}:{doc['_id']}:{len(doc['corrections'])}", session=s)
             return doc
 
         doc = await in_transaction(self.db, work)
@@ -198,15 +214,20 @@ class ResultService:
             {"session_id": session["_id"], "status": {"$in": [*SITTING, *FINISHED]}}).sort("created_at", 1).to_list()
         results = {r["enrollment_id"]: r for r in await self.results.find({"session_id": session["_id"]}).to_list()}
         people = await self._people([e["trainee_id"] for e in enrollments])
+        attendance = await self.attendance(session, [e["_id"] for e in enrollments])
+        minimum = course.get("min_attendance_percent") or None
         rows = []
         for e in enrollments:
             name, masked = people.get(e["trainee_id"], ("", None))
             result = results.get(e["_id"])
+            shown = attendance[e["_id"]]
             rows.append(RosterRow(enrollment_id=str(e["_id"]), trainee_id=str(e["trainee_id"]), name=name,
-                                  id_masked=masked, enrollment_status=e["status"],
-                                  result=None if result is None else self._out(result, people)))
+                                  id_masked=masked, enrollment_status=e["status"], attendance=shown,
+                                  meets_attendance=shown.meets(minimum),
+                                  result=None if result is None else self._out(result, people, shown)))
         return SessionResultsOut(
-            session_id=str(session["_id"]), pass_mark=course["pass_mark"], rows=rows,
+            session_id=str(session["_id"]), pass_mark=course["pass_mark"], min_attendance_percent=minimum,
+            training_days=training_days(session), rows=rows,
             drafts=sum(r["status"] == "draft" for r in results.values()),
             published=sum(r["status"] == "published" for r in results.values()))
 
@@ -290,11 +311,23 @@ class ResultService:
         accounts = await self.accounts.find({"_id": {"$in": trainee_ids}}, {"name": 1, "trainee": 1}).to_list()
         return {a["_id"]: (a.get("name") or "", id_masked_of(self.cipher, a.get("trainee") or {})) for a in accounts}
 
+    async def attendance(self, session: dict[str, Any], enrollment_ids: list[ObjectId]) -> dict[ObjectId, AttendanceOut]:
+        """Each enrollment's attendance in ``session``: training days checked in (from the passes area)
+        of the session's training days."""
+        total = training_days(session)
+        days = await self.checkins.days_attended(enrollment_ids)
+        return {e: AttendanceOut.of(days.get(e, 0), total) for e in enrollment_ids}
+
     async def _shown(self, docs: list[dict[str, Any]]) -> list[ResultOut]:
         people = await self._people([d["trainee_id"] for d in docs])
-        return [self._out(d, people) for d in docs]
+        attendance: dict[ObjectId, AttendanceOut] = {}
+        for session_id in {d["session_id"] for d in docs}:
+            session = await self.catalog.get_session(session_id)
+            attendance |= await self.attendance(session, [d["enrollment_id"] for d in docs if d["session_id"] == session_id])
+        return [self._out(d, people, attendance.get(d["enrollment_id"])) for d in docs]
 
     @staticmethod
-    def _out(doc: dict[str, Any], people: dict[ObjectId, tuple[str, str | None]]) -> ResultOut:
+    def _out(doc: dict[str, Any], people: dict[ObjectId, tuple[str, str | None]],
+             attendance: AttendanceOut | None) -> ResultOut:
         name, masked = people.get(doc["trainee_id"], ("", None))
-        return ResultOut.from_doc({**doc, "name": name, "id_masked": masked})
+        return ResultOut.from_doc({**doc, "name": name, "id_masked": masked, "attendance": attendance})

@@ -58,11 +58,21 @@ async def test_archived_course_takes_no_new_session(api: ApiClient, admin: str, 
     assert r.status == 409 and r.error_code == "course_archived"
 
 
-@pytest.mark.parametrize("body", [{"name": None}, {"pass_mark": 101}, {"hours": 0}, {"colour": "red"}])
+@pytest.mark.parametrize("body", [{"name": None}, {"pass_mark": 101}, {"hours": 0}, {"colour": "red"},
+                                  {"min_attendance_percent": 101}, {"min_attendance_percent": -1},
+                                  {"min_attendance_percent": "全勤"}])
 async def test_bad_course_patch_is_422(api: ApiClient, admin: str, course: dict[str, Any], body: dict[str, Any]) -> None:
     r = await patch(api, f"/api/v1/admin/courses/{course['id']}", body, admin)
     assert r.status == 422, r.body
     assert list(body)[0] in r.json["error"]["details"]["fields"]
+
+
+async def test_a_course_may_require_a_minimum_attendance(api: ApiClient, admin: str, course: dict[str, Any]) -> None:
+    assert course["min_attendance_percent"] is None  # default: none
+    r = await patch(api, f"/api/v1/admin/courses/{course['id']}", {"min_attendance_percent": 80}, admin)
+    assert r.status == 200 and r.json["min_attendance_percent"] == 80
+    r = await patch(api, f"/api/v1/admin/courses/{course['id']}", {"min_attendance_percent": 0}, admin)
+    assert r.status == 200 and r.json["min_attendance_percent"] == 0  # 0: no minimum
 
 
 async def test_session_crud_and_status_transitions(

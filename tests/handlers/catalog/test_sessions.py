@@ -169,7 +169,7 @@ async def test_a_lapsed_token_is_401_not_anonymous(api: ApiClient) -> None:
 async def test_detail_has_seats_and_course_facts(
     api: ApiClient, admin: str, db: AsyncDatabase[dict[str, Any]]
 ) -> None:
-    course = await new_course(api, admin, mails_books=True, hours=16, pass_mark=70)
+    course = await new_course(api, admin, mails_books=True, hours=16, pass_mark=70, min_attendance_percent=80)
     s = await published_session(api, admin, course, capacity=30, venue="上海市岩土工程检测中心")
     await db["sessions"].update_one({"_id": ObjectId(s["id"])}, {"$set": {"seats_taken": 12}})
     r = await api.get(f"/api/v1/sessions/{s['id']}")
@@ -177,6 +177,7 @@ async def test_detail_has_seats_and_course_facts(
     d = r.json
     assert (d["seats_left"], d["capacity"], d["mails_books"], d["hours"], d["pass_mark"]) == (18, 30, True, 16, 70)
     assert d["venue"] == "上海市岩土工程检测中心" and d["start_date"] == "2026-03-15"
+    assert d["min_attendance_percent"] == 80  # trainees know the attendance a certificate needs before enrolling
     assert (await api.get("/api/v1/sessions/not-an-id")).status == 404
     assert (await api.get(f"/api/v1/sessions/{ObjectId()}")).status == 404
 

@@ -43,11 +43,13 @@ async def test_enter_publish_and_read(api: ApiClient, services: Services, db: As
     await api.put(f"/api/v1/review/enrollments/{docs[1]['_id']}/result", {"absent": True}, token=reviewer)
     roster = await api.get(f"/api/v1/review/sessions/{sid}/results", token=reviewer)
     assert roster.status == 200 and roster.json["drafts"] == 2 and roster.json["pass_mark"] == 60
+    assert [(r["attendance"]["label"], r["meets_attendance"]) for r in roster.json["rows"]] == [("0/3 天", True)] * 2
     published = await api.post(f"/api/v1/review/sessions/{sid}/results/publish", token=reviewer)
     assert published.status == 200 and published.json == {"published": 2, "passed": 1, "failed": 0, "absent": 1}
 
     mine = await api.get("/api/v1/results", token=me)
     assert mine.json["total"] == 1 and mine.json["items"][0]["verdict_label"] == "合格"
+    assert mine.json["items"][0]["attendance"] == {"days": 0, "training_days": 3, "percent": 0, "label": "0/3 天"}
     staff = await api.get(f"/api/v1/results?session_id={sid}", token=unit_tok)
     assert sorted(i["verdict_label"] for i in staff.json["items"]) == ["合格", "缺考"]
     other = await token(services, await make_unit(db, "另一家单位"))

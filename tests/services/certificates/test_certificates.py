@@ -14,13 +14,15 @@ from PIL import Image
 from pymongo.asynchronous.database import AsyncDatabase
 
 from server import errors
+from server.models.catalog import CourseUpdate
 from server.models.certificates import RevokeIn
 from server.services import Principal
 from server.services.certificates.certificates import CertificateService
 from server.services.container import Services
 from tests.faults import FaultPlan, FaultyDatabase
+from tests.services.enrollment.helpers import ADMIN
 from tests.services.payments.helpers import make_unit
-from tests.services.results.helpers import REVIEWER, published, score
+from tests.services.results.helpers import REVIEWER, approved, check_in, published, score
 
 
 async def _refused(coro: Any) -> errors.AppError:
@@ -148,3 +150,31 @@ async def test_the_seal_must_be_a_transparent_png(services: Services) -> None:
     assert (await services.certificates.set_seal(admin, _png("RGBA", (200, 0, 0, 100)), ip=None)).set is True
     png = await services.certificates.seal_png()
     assert png is not None and Image.open(BytesIO(png)).mode == "RGBA"
+
+
+async def test_a_passed_trainee_below_the_minimum_attendance_gets_no_certificate(
+    services: Services, db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    _, docs = await approved(services, db, 3)
+    session_id = str(docs[0]["session_id"])
+    course_id = str((await services.catalog.get_session(session_id))["course_id"])
+    await services.catalog.update_course(course_id, CourseUpdate(min_attendance_percent=60), by=ADMIN)
+    for doc, days in zip(docs, ((0, 1, 2), (0, 2), (1,)), strict=True):  # 3/3, 2/3, 1/3 training days
+        await check_in(services, doc, *days)
+    for doc in docs:
+        await services.results.enter(REVIEWER, str(doc["_id"]), score(80), ip=None)
+    await services.results.publish(REVIEWER, session_id, ip=None)
+
+    out = await services.certificates.issue_session(REVIEWER, session_id, ip=None)
+    assert (out.issued, out.already) == (2, 0)
+    assert [(k.enrollment_id, k.code) for k in out.skipped] == [(str(docs[2]["_id"]), "attendance_below_minimum")]
+    assert "出勤 1/3 天（33%）" in out.skipped[0].reason and "60%" in out.skipped[0].reason
+    assert await db["certificates"].count_documents({"enrollment_id": docs[2]["_id"]}) == 0
+    assert await db["jobs"].count_documents({"kind": "notify", "payload.kind": "certificate_ready"}) == 2
+    audit = await db["audit_log"].find_one({"action": "certificates.issue"})
+    assert audit is not None and audit["details"]["skipped"] == [
+        {"enrollment_id": str(docs[2]["_id"]), "code": "attendance_below_minimum"}]
+    # The control: the same data with the minimum lifted (0) certifies the third trainee too.
+    await services.catalog.update_course(course_id, CourseUpdate(min_attendance_percent=0), by=ADMIN)
+    lifted = await services.certificates.issue_session(REVIEWER, session_id, ip=None)
+    assert (lifted.issued, lifted.already, lifted.skipped) == (1, 2, [])

@@ -1,8 +1,6 @@
-"""Helpers of the pass tests: approved enrollments (real enroll, then approved here), a pass service
-on a settable clock, sessions moved to training days around a chosen date.
-
-The approval is set directly until payments (issue 11) land; then the lead switches
-``approve`` to the real review.
+"""Helpers of the pass tests: approved enrollments (the real enroll, then the real payment review:
+a payment with a proof submitted by the payer, approved by a reviewer), a pass service on a settable
+clock, sessions moved to training days around a chosen date.
 """
 
 from __future__ import annotations
@@ -12,21 +10,29 @@ from typing import Any
 
 from bson import ObjectId
 
-from server.models.enrollments import EnrollmentStatus
 from server.services import Principal
 from server.services.accounts.identity import SHANGHAI
 from server.services.container import Services
 from server.services.passes.checkins import CheckinService
 from tests.clock import Clock
 from tests.services.enrollment.helpers import enroll, make_session, make_trainees
+from tests.services.payments.helpers import proof_png, submit_body
 
 SCANNER = Principal(ObjectId(), "scanner")
+REVIEWER = Principal(ObjectId(), "reviewer")
+PROOF = proof_png()  # one tiny screenshot shared by every payment of these tests
 
 
 async def approve(services: Services, enrollment_id: ObjectId) -> None:
-    """Stand-in for the payment review (issue 11): the enrollment becomes ``approved``."""
-    await services.db["enrollments"].update_one(
-        {"_id": enrollment_id}, {"$set": {"status": str(EnrollmentStatus.approved)}})
+    """Pay for the enrollment and approve the payment through the payment review (the state machine,
+    the audit and the notifications are the real ones): its payer (the unit that enrolled the trainee,
+    else the trainee) submits a payment with a proof, a reviewer approves it."""
+    enrollment = await services.db["enrollments"].find_one({"_id": enrollment_id})
+    assert enrollment is not None
+    payer = (Principal(enrollment["unit_id"], "unit") if enrollment.get("unit_id")
+             else Principal(enrollment["trainee_id"], "trainee"))
+    payment = await services.payments.submit(payer, submit_body([enrollment]), [PROOF], ip=None)
+    await services.payments.approve(REVIEWER, str(payment["_id"]), ip=None)
 
 
 async def approved_enrollments(services: Services, n: int = 1, *, session: dict[str, Any] | None = None,

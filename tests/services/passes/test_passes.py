@@ -7,10 +7,12 @@ import asyncio
 import pytest
 
 from server.errors import AppError
+from server.models.results import ResultIn
 from server.services.container import Services
 from server.services.passes.tokens import verify
 from tests.services.enrollment.helpers import as_trainee, enroll, make_session, make_trainees
 from tests.services.passes.helpers import approved_enrollments
+from tests.services.results.helpers import REVIEWER
 
 
 async def test_pass_is_issued_on_first_request_and_verifies(services: Services) -> None:
@@ -63,8 +65,22 @@ async def test_an_enrollment_that_leaves_revokes_its_pass(services: Services) ->
     _, [enrollment] = await approved_enrollments(services)
     me = as_trainee({"_id": enrollment["trainee_id"]})
     issued = await services.passes.pass_for(me, str(enrollment["_id"]))
-    # Payments (issue 11) will move an approved enrollment back (a refund); here its stand-in:
+    # No service moves an approved enrollment back yet (a refund is done outside the system); its stand-in:
     await services.db["enrollments"].update_one({"_id": enrollment["_id"]}, {"$set": {"status": "rejected"}})
     await services.enrollments.cancel(me, str(enrollment["_id"]), ip=None)
     stored = await services.db["passes"].find_one({"serial": issued["serial"]})
     assert stored is not None and stored["status"] == "revoked" and stored["reason"] == "cancelled"
+
+
+async def test_after_the_results_the_pass_stays_readable_but_none_is_issued(services: Services) -> None:
+    session, [taken, never] = await approved_enrollments(services, 2)
+    taken_pass = await services.passes.pass_for(as_trainee({"_id": taken["trainee_id"]}), str(taken["_id"]))
+    for doc in (taken, never):
+        await services.results.enter(REVIEWER, str(doc["_id"]), ResultIn(score=80), ip=None)
+    await services.results.publish(REVIEWER, str(session["_id"]), ip=None)
+    again = await services.passes.pass_for(as_trainee({"_id": taken["trainee_id"]}), str(taken["_id"]))
+    assert again["serial"] == taken_pass["serial"]
+    with pytest.raises(AppError) as refused:
+        await services.passes.pass_for(as_trainee({"_id": never["trainee_id"]}), str(never["_id"]))
+    assert refused.value.code == "not_approved"
+    assert await services.db["passes"].count_documents({"enrollment_id": never["_id"]}) == 0

@@ -7,9 +7,12 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
+from server.models.passes import CheckinCreate
 from server.models.results import ResultIn
 from server.services import Principal
 from server.services.container import Services
+from tests.clock import Clock
+from tests.services.passes.helpers import SCANNER, checkins_at, training_day
 from tests.services.payments.helpers import proof_png, submit_body, unpaid
 
 REVIEWER = Principal(ObjectId(), "reviewer")
@@ -41,3 +44,16 @@ async def published(services: Services, db: AsyncDatabase[dict[str, Any]], score
         await services.results.enter(REVIEWER, str(doc["_id"]), score(value), ip=None)
     await services.results.publish(REVIEWER, str(docs[0]["session_id"]), ip=None)
     return trainees, docs
+
+
+async def check_in(services: Services, enrollment: dict[str, Any], *days: int, device: str = "door-1") -> None:
+    """Scan the enrollment's pass at the door on these training days (0 = the first), through the real
+    check-in service on a clock set to each day."""
+    pass_doc = await services.passes.ensure(enrollment)
+    session = await services.catalog.get_session(enrollment["session_id"])
+    for day in days:
+        checkins = checkins_at(services, Clock(training_day(session, day)))
+        answer = await checkins.scan(SCANNER, CheckinCreate(
+            token=pass_doc["token"], session_id=str(session["_id"]),
+            client_id=f"{enrollment['_id']}-{day}-{device}", device_id=device))
+        assert answer.result in {"ok", "already_checked_in"}, answer

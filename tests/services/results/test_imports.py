@@ -14,7 +14,7 @@ from server import errors
 from server.services.container import Services
 from tests import factories
 from tests.services.enrollment.helpers import make_trainees
-from tests.services.results.helpers import REVIEWER, approved
+from tests.services.results.helpers import REVIEWER, approved, check_in
 
 
 def sheet(rows: list[tuple[Any, ...]]) -> bytes:
@@ -50,11 +50,13 @@ async def test_check_then_all_or_nothing(services: Services, db: AsyncDatabase[d
     rows = [(ids[0], "甲", 85, None), (ids[1].lower().replace("x", "X"), "乙", None, "是"), (ids[2], "丙", 101, None),
             ("110105199003079999", "查无", 70, None), (ids[3], "外人", 70, None), (ids[0], "甲", 60, None)]
     data = sheet(rows)
+    await check_in(services, docs[0], 0)  # 甲 came on the first training day
     out = await services.result_imports.run(REVIEWER, sid, data, commit=False, ip=None)
     assert [r.verdict for r in out.rows] == ["ok", "ok", "bad_score", "unknown_id", "not_enrolled", "duplicate"]
     assert out.rows[0].message == "85 分：合格" and out.rows[1].message == "缺考：缺考"
     assert out.rows[0].id_masked is not None and ids[0] not in str(out.model_dump())
     assert (out.ok, out.errors, out.committed) == (2, 4, False)
+    assert [r.attendance for r in out.rows] == ["1/3 天", "0/3 天", "0/3 天", None, None, "1/3 天"]
 
     with pytest.raises(errors.AppError) as caught:
         await services.result_imports.run(REVIEWER, sid, data, commit=True, ip=None)
@@ -71,8 +73,11 @@ async def test_check_then_all_or_nothing(services: Services, db: AsyncDatabase[d
     # The verdict sheet says the same, row by row.
     _, _, xlsx = await services.result_imports.verdict_sheet(sid, data)
     ws = load_workbook(io.BytesIO(xlsx)).active
-    assert [row[4] for row in ws.iter_rows(min_row=2, values_only=True)] == [
+    assert [row[5] for row in ws.iter_rows(min_row=2, values_only=True)] == [
         "可导入", "可导入", "成绩有误", "查无此人", "未报名本班次", "重复"]
+    # Attendance beside each matched row's score; nothing for the unmatched.
+    assert [row[4] for row in ws.iter_rows(min_row=2, values_only=True)] == [
+        "1/3 天", "0/3 天", "0/3 天", None, None, "1/3 天"]
 
 
 async def test_published_results_are_not_imported_again(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:

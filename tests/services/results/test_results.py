@@ -98,6 +98,9 @@ async def test_a_correction_after_publishing_needs_a_reason_and_is_audited_with_
                                                       "new_verdict": "passed", "reason": "阅卷复核加分"}
     result = await db["results"].find_one()
     assert result is not None and [c["reason"] for c in result["corrections"]] == ["阅卷复核加分"]
+    # The trainee, who saw 不合格, is told in the same transaction.
+    notices = await db["jobs"].find({"kind": "notify", "payload.kind": "results_published"}).sort("_id", 1).to_list()
+    assert len(notices) == 2 and "已更正：合格" in notices[1]["payload"]["text"]
 
 
 async def test_two_publishes_at_once_one_wins(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:

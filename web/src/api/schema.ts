@@ -1468,7 +1468,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * 查看成绩（学员本人 / 单位员工；仅已发布）
+         * 查看成绩（学员本人 / 单位员工；仅已发布；含出勤）
          * @description 角色：trainee, unit
          */
         get: operations["MyResultsHandler.get"];
@@ -1630,7 +1630,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * 协会审核：为班次已发布的合格学员批量签发合格证（编号按年度连续）
+         * 协会审核：为班次已发布的合格学员批量签发合格证（编号按年度连续；出勤未达课程要求者不发，逐人说明原因）
          * @description 角色：admin, reviewer
          */
         post: operations["IssueHandler.post"];
@@ -1648,7 +1648,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * 班次成绩登记表（已缴费审核通过的学员及其成绩，含草稿）
+         * 班次成绩登记表（已缴费审核通过的学员、出勤及成绩，含草稿）
          * @description 角色：admin, reviewer
          */
         get: operations["SessionResultsHandler.get"];
@@ -2580,6 +2580,32 @@ export interface components {
             updated_at: string | null;
         };
         /**
+         * AttendanceOut
+         * @description 出勤 from the venue check-ins: the training days checked in, of the session's training days.
+         */
+        AttendanceOut: {
+            /**
+             * Days
+             * @description 签到天数
+             */
+            days: number;
+            /**
+             * Label
+             * @description 如“2/3 天”
+             */
+            label: string;
+            /**
+             * Percent
+             * @description 出勤率（%，向下取整）
+             */
+            percent: number;
+            /**
+             * Training Days
+             * @description 培训天数
+             */
+            training_days: number;
+        };
+        /**
          * AuditEntryOut
          * @description One state change: who, what, when, from where; subjects masked.
          */
@@ -2951,6 +2977,11 @@ export interface components {
              */
             mails_books?: boolean;
             /**
+             * Min Attendance Percent
+             * @description （可省略，默认 null）
+             */
+            min_attendance_percent?: number | null;
+            /**
              * Name
              * @description 专项培训
              */
@@ -2988,6 +3019,12 @@ export interface components {
             id: string;
             /** Mails Books */
             mails_books: boolean;
+            /**
+             * Min Attendance Percent
+             * @description 发证最低出勤率（%）；空为不要求
+             * @default null
+             */
+            min_attendance_percent: number | null;
             /** Name */
             name: string;
             /** Pass Mark */
@@ -3066,6 +3103,11 @@ export interface components {
              * @description （可省略，默认 null）
              */
             mails_books?: boolean | null;
+            /**
+             * Min Attendance Percent
+             * @description （可省略，默认 null）
+             */
+            min_attendance_percent?: number | null;
             /**
              * Name
              * @description （可省略，默认 null）
@@ -3572,7 +3614,8 @@ export interface components {
         };
         /**
          * IssueOut
-         * @description What a batch approval did: certificates issued now, and the 合格 ones that already had one.
+         * @description What a batch approval did: certificates issued now, the 合格 ones that already had one, and the
+         *     ones refused (with a reason each).
          */
         IssueOut: {
             /** Already */
@@ -3581,6 +3624,28 @@ export interface components {
             issued: number;
             /** Numbers */
             numbers: string[];
+            /**
+             * Skipped
+             * @description 未发证的合格学员及原因（如出勤不足）
+             */
+            skipped?: components["schemas"]["IssueSkipOut"][];
+        };
+        /**
+         * IssueSkipOut
+         * @description A 合格 enrollment the batch approval did not certify, and why (e.g. attendance below the minimum).
+         */
+        IssueSkipOut: {
+            /**
+             * Code
+             * @constant
+             */
+            code: "attendance_below_minimum";
+            /** Enrollment Id */
+            enrollment_id: string;
+            /** Name */
+            name: string;
+            /** Reason */
+            reason: string;
         };
         /**
          * JobOut
@@ -4625,6 +4690,12 @@ export interface components {
         ResultImportRow: {
             /** Absent */
             absent: boolean;
+            /**
+             * Attendance
+             * @description 该学员本班次出勤（如“2/3 天”）；未匹配到报名时为空
+             * @default null
+             */
+            attendance: string | null;
             /** Id Masked */
             id_masked: string | null;
             /** Message */
@@ -4669,6 +4740,11 @@ export interface components {
          * @description One result as staff, the trainee or their unit see it (ID number masked).
          */
         ResultOut: {
+            /**
+             * @description 出勤（签到天数 / 培训天数）
+             * @default null
+             */
+            attendance: components["schemas"]["AttendanceOut"] | null;
             /** Course Name */
             course_name: string;
             /** Enrollment Id */
@@ -4833,12 +4909,19 @@ export interface components {
          * @description An approved enrollment of the session, with its result when one is entered (staff view).
          */
         RosterRow: {
+            /** @description 出勤（签到天数 / 培训天数） */
+            attendance: components["schemas"]["AttendanceOut"];
             /** Enrollment Id */
             enrollment_id: string;
             /** Enrollment Status */
             enrollment_status: string;
             /** Id Masked */
             id_masked: string | null;
+            /**
+             * Meets Attendance
+             * @description 是否达到课程的发证最低出勤率（课程不要求时为 true）
+             */
+            meets_attendance: boolean;
             /** Name */
             name: string;
             result: components["schemas"]["ResultOut"] | null;
@@ -5012,6 +5095,12 @@ export interface components {
              */
             mails_books: boolean;
             /**
+             * Min Attendance Percent
+             * @description 发证最低出勤率（%）；空为不要求
+             * @default null
+             */
+            min_attendance_percent: number | null;
+            /**
              * @description 审批状态：仅学员登录时有
              * @default null
              */
@@ -5164,6 +5253,12 @@ export interface components {
         SessionResultsOut: {
             /** Drafts */
             drafts: number;
+            /**
+             * Min Attendance Percent
+             * @description 发证最低出勤率（%）；空为不要求
+             * @default null
+             */
+            min_attendance_percent: number | null;
             /** Pass Mark */
             pass_mark: number;
             /** Published */
@@ -5172,6 +5267,8 @@ export interface components {
             rows: components["schemas"]["RosterRow"][];
             /** Session Id */
             session_id: string;
+            /** Training Days */
+            training_days: number;
         };
         /**
          * SessionRow
