@@ -23,7 +23,9 @@ which itself needs a good part of a core: on a 2-core machine it competes with w
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -37,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
-from tornado.httpclient import AsyncHTTPClient
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from bench import harness
+from bench import harness, passes
 from bench.enroll import _account, _enroll
 from bench.harness import BenchError, LoadResult, Proc
 from server.config import generate_secrets
@@ -54,6 +56,7 @@ DB_NAME = "bench"
 RUSH_CLIENTS = 200
 RUSH_SEATS = 30
 RUSH_ROUNDS = 2
+CHECKIN_PASSES = 200
 ROUNDS = 2
 DURATION_S = 3
 WARMUP_S = 1
@@ -69,6 +72,8 @@ def run() -> list[str]:
         url = database.start()
         try:
             env = {"MONGODB_URL": url, "MONGODB_DB": DB_NAME, "JOBS_IN_PROCESS": "false",
+                   # the same secrets and pass signing key: a pass fetched from one scans on the other
+                   "PASS_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
                    **{k.upper(): v for k, v in generate_secrets().items()}}
             with server(1, env) as one, server(2, env) as two:
                 return _measure(one, two, url, database.process.pid, Path(tmp))
@@ -117,6 +122,7 @@ async def _prepare_and_rush(one: Proc, two: Proc, url: str, db_pid: int) -> tupl
         tokens = TokenService(db)
         admin = (await tokens.issue(await _account(db, "admin"), "admin")).token
         lines = await _rushes(db, tokens, admin, {"one": one, "two": two}, db_pid)
+        lines += await _checkins(db, tokens, {"one": one, "two": two}, db_pid)
         trainee = await _trainee_with_enrollments(db, tokens, one, admin)
     finally:
         await client.close()
@@ -166,6 +172,32 @@ async def _rushes(db: Any, tokens: TokenService, admin: str, servers: dict[str, 
 
 async def _trainee_token(db: Any, tokens: TokenService) -> str:
     return (await tokens.issue(await _account(db, "trainee"), "trainee")).token
+
+
+async def _checkins(db: Any, tokens: TokenService, servers: dict[str, Proc], db_pid: int) -> list[str]:
+    """First scans of CHECKIN_PASSES passes by 20 scanners (bench/passes.py's rush), on each side."""
+    lines = [f"check-in: {CHECKIN_PASSES} first scans by {passes.CLIENTS} scanners on each side"]
+    scanner = (await tokens.issue(await passes._account(db, "scanner"), "scanner")).token
+    for name, proc in servers.items():
+        session_id, enrollments = await passes._seed(db)
+        await db["sessions"].update_one({"_id": ObjectId(session_id)}, {"$set": {"code": f"BENCH-PASS-{name}"}})
+        enrollments = enrollments[:CHECKIN_PASSES]
+        http = AsyncHTTPClient(force_instance=True, max_clients=passes.CLIENTS)
+        pass_tokens = []
+        for e in enrollments:
+            bearer = (await tokens.issue(e["trainee_id"], "trainee")).token
+            answer = await http.fetch(HTTPRequest(proc.url(f"/api/v1/enrollments/{e['_id']}/pass"),
+                                                  headers={"Authorization": f"Bearer {bearer}"}))
+            pass_tokens.append(json.loads(answer.body)["token"])
+        app0, db0 = proc.cpu() + proc.children_cpu(), harness.cpu_seconds(db_pid)
+        rps, p99, results = await passes._scans(http, proc, scanner, session_id, pass_tokens, name)
+        app_cpu, db_cpu = proc.cpu() + proc.children_cpu() - app0, harness.cpu_seconds(db_pid) - db0
+        http.close()
+        ok = sum(r.get("result") == "ok" for r in results)
+        lines.append(f"  {name:3}: {rps:.0f} scans/s, p99 {p99:.0f} ms, {ok}/{len(results)} ok; CPU s per 1,000: "
+                     f"app {1000 * app_cpu / len(results):.1f}, database {1000 * db_cpu / len(results):.1f}"
+                     f" → app {len(results) / app_cpu:.0f} scans/s per core")
+    return lines
 
 
 def _session(proc: Proc, admin: str, code: str, capacity: int) -> str:
