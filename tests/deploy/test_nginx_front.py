@@ -8,8 +8,8 @@ dies: the parent starts it again and the API answers again.
 The whole deployment (:func:`deployment`): nginx, two HTTP processes without jobs
 (``JOBS_IN_PROCESS=false``), two ``python -m server worker`` processes, the embedded database. A
 trainee registers, logs in, uploads an ID photo and enrolls through nginx; one HTTP process is
-killed under load (at most the requests in flight on it fail); every periodic task ran once per
-period, in the workers only.
+killed under load (at most the requests in flight on it fail); the database is restarted (/healthz
+503, then 200, the enrollment kept); every periodic task ran once per period, in the workers only.
 """
 
 from __future__ import annotations
@@ -289,14 +289,17 @@ def test_a_trainee_enrolls_through_nginx_while_a_process_dies(deployment) -> Non
     assert all(status == 200 for at, status in load.outcomes if at > killed_at + 1), "the rest keep being answered"
     _wait(lambda: len(_http_children(process.pid)) == 2 and first not in _http_children(process.pid))
 
-    # The database hangs: /healthz says 503 through nginx, then recovers.
+    # The database restarted: it hangs (/healthz 503 through nginx), is killed, the parent starts it
+    # again on its files; /healthz recovers and the enrollment is still there.
     database = next(p for p, cmd in _children(process.pid) if "secantusd" in cmd)
     os.kill(database, signal.SIGSTOP)
-    try:
-        _wait(lambda: _fetch(f"{base}/healthz")[0] == 503, timeout=15)
-    finally:
-        os.kill(database, signal.SIGCONT)
-    _wait(lambda: _fetch(f"{base}/healthz")[0] == 200, timeout=15)
+    _wait(lambda: _fetch(f"{base}/healthz")[0] == 503, timeout=15)
+    os.kill(database, signal.SIGKILL)
+    _wait(lambda: any("secantusd" in cmd and p != database for p, cmd in _children(process.pid)), timeout=15)
+    _wait(lambda: _fetch(f"{base}/healthz")[0] == 200, timeout=30)
+    status, page = _call(base, "GET", "/api/v1/sessions", token=token)
+    assert status == 200
+    assert next(row for row in page["items"] if row["id"] == session_id)["my_status"]["code"] != "not_applied"
 
     # Periodic tasks: each (task, period) ran exactly once across the two workers, none in the HTTP processes.
     ran = re.compile(r"periodic task (\w+)@(\d+) running in (\S+)")
