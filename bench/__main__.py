@@ -10,6 +10,7 @@ from types import ModuleType
 
 from bench import (
     certificates,
+    deploy,
     enroll,
     healthz,
     login_under_load,
@@ -30,6 +31,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     payments,
     passes,
     certificates,
+    deploy,
 )
 
 

@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -297,7 +298,7 @@ def measure(proc: Proc, url_path: str, **kwargs: object) -> LoadResult:
 
 
 def _check_local(url: str) -> None:
-    host = re.match(r"^http://([^/:]+|\[[^\]]+\])", url)
+    host = re.match(r"^https?://([^/:]+|\[[^\]]+\])", url)
     if not host or host.group(1) not in ("127.0.0.1", "localhost", "[::1]"):
         raise ValueError(f"benchmarks only send traffic to the loopback address, not {url}")
 
@@ -346,11 +347,14 @@ def parse_wrk(out: str) -> LoadResult:
 async def asyncio_load(
     url: str, *, duration_s: float, connections: int, headers: Mapping[str, str] | None = None
 ) -> LoadResult:
-    """A small wrk: raw asyncio streams, HTTP/1.1 keep-alive, a latency per request."""
-    m = re.match(r"^http://([^/:]+|\[[^\]]+\])(?::(\d+))?(/.*)?$", url)
+    """A small wrk: raw asyncio streams, HTTP/1.1 keep-alive (``https://`` too), a latency per request."""
+    m = re.match(r"^(https?)://([^/:]+|\[[^\]]+\])(?::(\d+))?(/.*)?$", url)
     if not m:
         raise ValueError(url)
-    host, port, path = m.group(1).strip("[]"), int(m.group(2) or 80), m.group(3) or "/"
+    host, path = m.group(2).strip("[]"), m.group(4) or "/"
+    port = int(m.group(3) or (443 if m.group(1) == "https" else 80))
+    # https (nginx in front, bench/deploy.py): TLS on loopback to a throw-away certificate, not verified.
+    tls = ssl._create_unverified_context() if m.group(1) == "https" else None
     head = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: keep-alive"]
     head += [f"{k}: {v}" for k, v in (headers or {}).items()]
     request = ("\r\n".join(head) + "\r\n\r\n").encode()
@@ -364,7 +368,7 @@ async def asyncio_load(
         while time.perf_counter() < deadline:
             try:
                 if writer is None:
-                    reader, writer = await asyncio.open_connection(host, port)
+                    reader, writer = await asyncio.open_connection(host, port, ssl=tls)
                 assert reader is not None
                 t0 = time.perf_counter()
                 writer.write(request)

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     data_keys: SecretStr = SecretStr("")
     index_key: SecretStr = SecretStr("")
 
-    sms_backend: Literal["file"] = "file"
+    sms_backend: Literal["file", "tencent"] = "file"  # tencent: Tencent Cloud SMS (production), see TENCENT_SMS_*
     sms_outbox: Path = Path()  # default: DATA_DIR/sms-outbox.jsonl
     notify_backend: Literal["file", "wechat_sms"] = "file"  # wechat_sms: subscribe message if accepted, else SMS
     notify_outbox: Path = Path()  # default: DATA_DIR/notify-outbox.jsonl
@@ -127,6 +127,25 @@ class Settings(BaseSettings):
     # json: one JSON object per log line (time, level, logger, message, request id) for a log collector;
     # text: lines for a person. Default: json when APP_ENV=production, else text.
     log_format: Literal["", "json", "text"] = ""
+    # Tencent Cloud SMS (SMS_BACKEND=tencent, integrations/tencent_sms.py): an API key of a sub-account
+    # allowed sms:SendSms, the SMS application (SdkAppId), the approved signature (签名) and the approved
+    # templates by name ("code=1234567,notice=1234568"; a purpose or kind may have its own).
+    tencent_sms_secret_id: str = ""
+    tencent_sms_secret_key: SecretStr = SecretStr("")
+    tencent_sms_sdk_app_id: str = ""
+    tencent_sms_sign_name: str = ""
+    tencent_sms_templates: str = ""
+    tencent_sms_region: str = "ap-guangzhou"
+    tencent_sms_endpoint: str = "https://sms.tencentcloudapi.com"  # a local stub in the tests
+    tencent_sms_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+    @field_validator("tencent_sms_templates")
+    @classmethod
+    def _templates_parse(cls, value: str) -> str:
+        from server.integrations.tencent_sms import parse_templates
+
+        parse_templates(value)
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -199,15 +218,35 @@ def production_backend_gaps(settings: Settings) -> list[str]:
     """What keeps notifications on a development backend (a file nobody reads), naming the settings.
 
     NOTIFY_BACKEND=file writes every notification to a file: production needs wechat_sms with
-    WECHAT_APPID and WECHAT_SECRET. (SMS_BACKEND has no real provider yet; when it gets one,
-    SMS_BACKEND=file joins this list.)
+    WECHAT_APPID and WECHAT_SECRET. SMS_BACKEND=file likewise: production needs tencent with its
+    credentials, signature and the ``code`` and ``notice`` templates.
     """
     gaps = []
+    if settings.sms_backend == "file":
+        gaps.append("SMS_BACKEND=file (set SMS_BACKEND=tencent)")
+    else:
+        unset = [name.upper() for name in TENCENT_SMS_REQUIRED if not _value(getattr(settings, name))]
+        if unset:
+            gaps.append("SMS_BACKEND=tencent needs " + ", ".join(unset))
+        from server.integrations.tencent_sms import parse_templates
+
+        templates = parse_templates(settings.tencent_sms_templates)
+        lacking = [name for name in ("code", "notice") if name not in templates]
+        if lacking and not unset:
+            gaps.append("TENCENT_SMS_TEMPLATES needs " + " and ".join(f"{name}=<template id>" for name in lacking))
     if settings.notify_backend == "file":
         gaps.append("NOTIFY_BACKEND=file (set NOTIFY_BACKEND=wechat_sms)")
     elif not settings.wechat_appid or not settings.wechat_secret.get_secret_value():
         gaps.append("NOTIFY_BACKEND=wechat_sms needs WECHAT_APPID and WECHAT_SECRET")
     return gaps
+
+
+TENCENT_SMS_REQUIRED = ("tencent_sms_secret_id", "tencent_sms_secret_key", "tencent_sms_sdk_app_id",
+                        "tencent_sms_sign_name", "tencent_sms_templates")
+
+
+def _value(value: object) -> str:
+    return (value.get_secret_value() if isinstance(value, SecretStr) else str(value)).strip()
 
 
 def _split(value: str) -> list[str]:

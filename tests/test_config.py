@@ -14,6 +14,9 @@ def production(**overrides: object) -> dict[str, object]:
         "app_env": "production",
         "mongodb_url": "mongodb://db1,db2,db3/?replicaSet=rs0",
         "notify_backend": "wechat_sms", "wechat_appid": "wx0123456789abcdef", "wechat_secret": "s" * 32,
+        "sms_backend": "tencent", "tencent_sms_secret_id": "AKID" + "x" * 32, "tencent_sms_secret_key": "k" * 32,
+        "tencent_sms_sdk_app_id": "1400000000", "tencent_sms_sign_name": "某某协会",
+        "tencent_sms_templates": "code=1000001,notice=1000002",
         **generate_secrets(),
     }
     values.update(overrides)
@@ -40,10 +43,21 @@ def test_production_needs_a_database_url() -> None:
 @pytest.mark.parametrize(("overrides", "named"), [
     ({"notify_backend": "file"}, "NOTIFY_BACKEND=file"),
     ({"wechat_secret": ""}, "WECHAT_APPID and WECHAT_SECRET"),
+    ({"sms_backend": "file"}, "SMS_BACKEND=file"),
+    ({"tencent_sms_secret_key": ""}, "SMS_BACKEND=tencent needs TENCENT_SMS_SECRET_KEY"),
+    ({"tencent_sms_sign_name": " ", "tencent_sms_sdk_app_id": ""},
+     "needs TENCENT_SMS_SDK_APP_ID, TENCENT_SMS_SIGN_NAME"),
+    ({"tencent_sms_templates": "code=1000001"}, "TENCENT_SMS_TEMPLATES needs notice=<template id>"),
 ])
 def test_production_refuses_the_file_backends_and_names_the_setting(overrides: dict[str, object], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         Settings(**production(**overrides))  # type: ignore[arg-type]
+
+
+def test_tencent_templates_are_checked_when_read() -> None:
+    with pytest.raises(ValueError, match="TENCENT_SMS_TEMPLATES: expected name=digits, got 'code:1'"):
+        Settings(tencent_sms_templates="code:1")
+    assert Settings(tencent_sms_templates=" code=1 ; reset=2 ,").tencent_sms_templates
 
 
 def test_dev_secrets_are_generated_once_and_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

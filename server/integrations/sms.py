@@ -2,7 +2,8 @@
 
 ``FileSmsSender`` is the development and test backend (``SMS_BACKEND=file``):
 it appends one JSON line per message to ``SMS_OUTBOX``, the outbox described in
-the API outline. A real provider is one more class with the same ``send``.
+the API outline. ``SMS_BACKEND=tencent`` is Tencent Cloud SMS
+(:mod:`server.integrations.tencent_sms`), the production backend.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def make_sms_sender(settings: Settings) -> SmsSender:
     """The sender chosen by ``SMS_BACKEND``."""
     if settings.sms_backend == "file":
         return FileSmsSender(settings.sms_outbox)
-    # A real provider (e.g. Aliyun or Tencent Cloud SMS) becomes one more class above
-    # and one more branch here, with its credentials in the settings.
+    if settings.sms_backend == "tencent":
+        from server.integrations.tencent_sms import make_tencent_sender
+
+        return make_tencent_sender(settings)
     raise ValueError(f"unknown SMS_BACKEND {settings.sms_backend!r}")

@@ -7,16 +7,20 @@ The files name production paths; the checks copy them to a temporary folder and 
 from __future__ import annotations
 
 import datetime
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from server.config import Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -76,7 +80,9 @@ def test_nginx_conf_passes_nginx_t(tmp_path: Path) -> None:
 @pytest.mark.skipif(not shutil.which("docker-compose"), reason="apt install docker-compose")
 def test_compose_file_passes_docker_compose_config(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "SECRET_KEY": "k", "DATA_KEYS": "k", "INDEX_KEY": "k", "METRICS_TOKEN": "k",
-           "WECHAT_APPID": "wx", "WECHAT_SECRET": "s"}
+           "WECHAT_APPID": "wx", "WECHAT_SECRET": "s", "TENCENT_SMS_SECRET_ID": "id", "TENCENT_SMS_SECRET_KEY": "k",
+           "TENCENT_SMS_SDK_APP_ID": "1400000000", "TENCENT_SMS_SIGN_NAME": "协会",
+           "TENCENT_SMS_TEMPLATES": "code=1,notice=2"}
     done = subprocess.run(["docker-compose", "-f", str(DEPLOY / "compose.yaml"), "config"],
                           capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -87,6 +93,35 @@ def test_compose_file_passes_docker_compose_config(tmp_path: Path) -> None:
                              capture_output=True, text=True, timeout=60,
                              env={k: v for k, v in env.items() if k != "SECRET_KEY"}, cwd=tmp_path)
     assert missing.returncode != 0 and "SECRET_KEY" in missing.stderr
+    no_sms = subprocess.run(["docker-compose", "-f", str(DEPLOY / "compose.yaml"), "config", "-q"],
+                            capture_output=True, text=True, timeout=60,
+                            env={k: v for k, v in env.items() if k != "TENCENT_SMS_SECRET_KEY"}, cwd=tmp_path)
+    assert no_sms.returncode != 0 and "TENCENT_SMS_SECRET_KEY" in no_sms.stderr
+    # The app image is built from the repository by deploy/Dockerfile, and both app and worker use it.
+    config = yaml.safe_load(done.stdout)
+    build = config["services"]["app"]["build"]
+    assert Path(build["context"]).resolve() == DEPLOY.parent and build["dockerfile"] == "deploy/Dockerfile"
+    assert config["services"]["worker"]["image"] == config["services"]["app"]["image"] == "training-app"
+    assert config["services"]["app"]["environment"]["SMS_BACKEND"] == "tencent"
+
+
+def test_the_dockerfile_builds_what_production_settings_need() -> None:
+    """Offline, no daemon: the Dockerfile's instructions against what the app and compose expect."""
+    text = (DEPLOY / "Dockerfile").read_text()
+    instructions = [line.split(None, 1) for line in text.splitlines() if line and not line.startswith(("#", " "))]
+    keywords = [parts[0] for parts in instructions]
+    assert keywords[0] == "FROM" and keywords.count("FROM") == 2  # the web view's build, then the app
+    assert set(keywords) <= {"FROM", "WORKDIR", "COPY", "RUN", "ENV", "USER", "EXPOSE", "STOPSIGNAL", "CMD"}
+    code = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    assert "pip install ." in code and "SecantusDB" not in code and "[embedded]" not in code
+    assert "fonts-wqy-microhei" in text  # the font PASS_FONT names by default
+    assert str(Settings.model_fields["pass_font"].default).startswith("/usr/share/fonts/truetype/wqy/")
+    assert "USER training" in text and "EXPOSE 8000" in text
+    assert json.loads(instructions[-1][1]) == ["python", "-m", "server", "--processes", "2"]
+    for path in ("pyproject.toml", "server/", "web/package.json", "web/package-lock.json"):
+        assert (DEPLOY.parent / path.rstrip("/")).exists(), path  # every COPY source exists in the context
+    ignored = (DEPLOY.parent / ".dockerignore").read_text().split()
+    assert {".venv", "var", ".env", ".git", "web/node_modules"} <= set(ignored)  # no secrets, no local data
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd")

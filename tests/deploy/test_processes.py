@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,15 +67,18 @@ def _wait(predicate, timeout: float = 30) -> None:  # type: ignore[no-untyped-de
     raise AssertionError("timed out")
 
 
-@pytest.fixture
-def two_processes(tmp_path: Path):  # type: ignore[no-untyped-def]
+@contextlib.contextmanager
+def server_processes(tmp_path: Path, extra_env: dict[str, str] | None = None,
+                     args: tuple[str, ...] = ()) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    """``python -m server --processes 2`` in ``tmp_path`` (embedded database under ``var``), until SIGTERM."""
     port = free_port()
     environment = {k: v for k, v in os.environ.items()
                    if k not in ("MONGODB_URL", "SECRET_KEY", "DATA_KEYS", "INDEX_KEY")}
-    environment.update({"DATA_DIR": str(tmp_path / "var"), "APP_ENV": "dev", "SHUTDOWN_GRACE_SECONDS": "2"})
+    environment.update({"DATA_DIR": str(tmp_path / "var"), "APP_ENV": "dev", "SHUTDOWN_GRACE_SECONDS": "2",
+                        **(extra_env or {})})
     # Output to a file: a pipe nobody reads fills up under load, and then every log line blocks.
     with open(tmp_path / "server.log", "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "server", "--processes", "2", "--port", str(port)],
+        process = subprocess.Popen([sys.executable, "-m", "server", "--processes", "2", "--port", str(port), *args],
                                    cwd=tmp_path, env=environment, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         _wait(lambda: process.poll() is None and _healthy(port) and len(_http_children(process.pid)) == 2)
@@ -83,6 +88,12 @@ def two_processes(tmp_path: Path):  # type: ignore[no-untyped-def]
             process.send_signal(signal.SIGTERM)
         process.wait(30)
         print((tmp_path / "server.log").read_text()[-5000:])
+
+
+@pytest.fixture
+def two_processes(tmp_path: Path):  # type: ignore[no-untyped-def]
+    with server_processes(tmp_path) as started:
+        yield started
 
 
 def test_two_processes_both_serve_survive_a_kill_and_run_periodic_tasks_once(two_processes) -> None:  # type: ignore[no-untyped-def]

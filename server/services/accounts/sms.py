@@ -168,13 +168,15 @@ class SmsCodes:
             await self.sender.send(
                 phone=phone, purpose=purpose.value, code=code, text=self._text(purpose, code)
             )
-        except Exception:
+        except Exception as exc:
             # The person never got the code: give back the quota and the cooldown.
             log.exception("sms sending failed purpose=%s phone=%s", purpose.value, mask_phone(phone))
             await self.codes.update_one(
                 {"_id": inserted.inserted_id}, {"$set": {"used": True, "revoked_at": now}}
             )
             await release()
+            if isinstance(exc, errors.AppError):  # the provider said why (a number's daily limit, …)
+                raise exc from None
             raise errors.AppError(503, "sms_unavailable", "短信发送失败，请稍后重试") from None
         log.info("sms code sent purpose=%s phone=%s", purpose.value, mask_phone(phone))
         return SmsSent(expires_in=self.ttl_seconds, resend_after=self.resend_seconds)

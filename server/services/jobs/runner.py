@@ -233,7 +233,7 @@ class JobRunner:
                 self._last_period[task.name] = period
                 continue
             self._last_period[task.name] = period
-            self._periodic_running[task.name] = asyncio.create_task(self._run_periodic(task),
+            self._periodic_running[task.name] = asyncio.create_task(self._run_periodic(task, period),
                                                                     name=f"periodic {task.name}")
             started.append(task.name)
         return started
@@ -250,8 +250,10 @@ class JobRunner:
             return False
         return True
 
-    async def _run_periodic(self, task: PeriodicTask) -> None:
-        # One bad run is logged; the task runs again next period.
+    async def _run_periodic(self, task: PeriodicTask, period: int) -> None:
+        # One bad run is logged; the task runs again next period. The line says which process ran
+        # which period (tests/deploy counts them across processes).
+        log.info("periodic task %s@%d running in %s", task.name, period, self.owner)
         try:
             await task.fn()
         except Exception:
