@@ -19,6 +19,7 @@ from bench import (
     payments,
     photo_normalize,
     photo_upload,
+    rush,
     sessions_list,
     staff_import,
 )
@@ -30,6 +31,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     payments,
     passes,
     certificates,
+    rush,
 )
 
 

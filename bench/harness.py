@@ -121,7 +121,7 @@ def run_process(
     with open(log_path, "wb") as log_file:  # the child keeps its own descriptor
         started = time.perf_counter()
         popen = subprocess.Popen(
-            list(argv), cwd=ROOT, env=dict(env), stdout=log_file, stderr=subprocess.STDOUT,
+            list(argv), cwd=server_tree() if name == "ours" else ROOT, env=dict(env), stdout=log_file, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
     proc = Proc(name, popen, port, health_path, log_path, workdir)
@@ -154,6 +154,32 @@ def _stop(popen: subprocess.Popen[bytes], timeout: float) -> int:
             popen.kill()
             popen.wait()
     return popen.returncode
+
+
+def server_tree() -> Path:
+    """Where ``python -m server`` runs from: this checkout, or ``BENCH_SERVER_TREE`` (another
+    checkout, e.g. an export of the commit before a change, for a before/after in one run)."""
+    return Path(os.environ.get("BENCH_SERVER_TREE") or ROOT)
+
+
+def db_commands(proc: Proc, metrics_token: str) -> dict[tuple[str, str], int]:
+    """``db_commands_total`` of the server now, by (command, collection); {} when not exported."""
+    conn = http.client.HTTPConnection(HOST, proc.port, timeout=30)
+    try:
+        conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {metrics_token}"})
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    found: dict[tuple[str, str], int] = {}
+    for match in re.finditer(r'^db_commands_total\{command="([^"]*)",collection="([^"]*)"\} ([0-9.e+]+)$', text, re.M):
+        found[(match[1], match[2])] = int(float(match[3]))
+    return found
+
+
+def command_delta(before: Mapping[tuple[str, str], int], after: Mapping[tuple[str, str], int]) -> dict[str, int]:
+    """The commands sent between two :func:`db_commands` readings, as ``{"find tokens": 1, ...}``."""
+    delta = {f"{cmd} {coll}".strip(): n - before.get((cmd, coll), 0) for (cmd, coll), n in after.items()}
+    return {k: n for k, n in sorted(delta.items()) if n > 0}
 
 
 def _base_env() -> dict[str, str]:
