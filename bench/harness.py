@@ -145,7 +145,23 @@ def run_process(
         raise BenchError(f"{name} exited with code {proc.exit_code} after SIGTERM:\n{proc.log_tail()}")
 
 
+def _profiler() -> list[str]:
+    """``BENCH_PYSPY=/path/profile.txt``: run our server under ``py-spy record`` (raw folded stacks,
+    ``--idle`` so waiting shows too). py-spy cannot attach to a running process in this container,
+    so it starts the server; the CPU figures of such a run then count py-spy, not the server."""
+    out = os.environ.get("BENCH_PYSPY")
+    if not out:
+        return []
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return [spy, "record", "--format", "raw", "--rate", "250", "--idle", "-o", out, "--"]
+
+
 def _stop(popen: subprocess.Popen[bytes], timeout: float) -> int:
+    if popen.poll() is None and os.environ.get("BENCH_PYSPY"):
+        for pid in descendants(popen.pid)[:1]:  # the server under py-spy: py-spy writes when it ends
+            os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(timeout)
     if popen.poll() is None:
         popen.send_signal(signal.SIGTERM)
         try:
@@ -171,8 +187,8 @@ def db_commands(proc: Proc, metrics_token: str) -> dict[tuple[str, str], int]:
     finally:
         conn.close()
     found: dict[tuple[str, str], int] = {}
-    for match in re.finditer(r'^db_commands_total\{command="([^"]*)",collection="([^"]*)"\} ([0-9.e+]+)$', text, re.M):
-        found[(match[1], match[2])] = int(float(match[3]))
+    for match in re.finditer(r'^db_commands_total\{collection="([^"]*)",command="([^"]*)"\} ([0-9.e+]+)$', text, re.M):
+        found[(match[2], match[1])] = int(float(match[3]))
     return found
 
 
@@ -203,7 +219,7 @@ def our_server(extra_env: Mapping[str, str] | None = None, start_timeout: float 
         env.update({"DATA_DIR": str(workdir / "var"), "APP_ENV": "dev"})
         env.update(extra_env or {})
         with run_process(
-            "ours", [sys.executable, "-m", "server", "--port", str(port)],
+            "ours", [*_profiler(), sys.executable, "-m", "server", "--port", str(port)],
             port=port, health_path="/healthz", env=env, workdir=workdir,
             start_timeout=start_timeout,
         ) as proc:

@@ -17,6 +17,7 @@ server of another checkout (the "before" of a before/after).
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ class Rush:
     server_cpu_ms_per_success: float
     server_cpu_ms_per_request: float
     db_cpu_s: float
+    client_cpu_s: float
 
 
 def run() -> list[str]:
@@ -69,12 +71,12 @@ def run() -> list[str]:
     try:
         env = {"MONGODB_URL": url, "MONGODB_DB": DB_NAME, "METRICS_TOKEN": METRICS_TOKEN}
         with harness.our_server(extra_env=env) as ours:
-            return asyncio.run(_bench(ours, url))
+            return asyncio.run(_bench(ours, url, database.process.pid if database.process else 0))
     finally:
         database.stop()
 
 
-async def _bench(ours: harness.Proc, url: str) -> list[str]:
+async def _bench(ours: harness.Proc, url: str, db_pid: int) -> list[str]:
     client = make_client(url)
     try:
         db = client[DB_NAME]
@@ -90,7 +92,7 @@ async def _bench(ours: harness.Proc, url: str) -> list[str]:
         runs = []
         for n in range(RUNS):
             session_id = await asyncio.to_thread(_published_session, ours, admin_token, f"RUSH-{n}", CAPACITY)
-            runs.append(await _rush(http, ours, db, bearer, session_id))
+            runs.append(await _rush(http, ours, db, bearer, session_id, db_pid))
             await asyncio.sleep(0.5)  # let the server's tail (audit, logs) settle between runs
         http.close()
     finally:
@@ -98,12 +100,14 @@ async def _bench(ours: harness.Proc, url: str) -> list[str]:
     return lines + _table(runs)
 
 
-async def _rush(http: AsyncHTTPClient, ours: harness.Proc, db: Any, bearer: list[str], session_id: str) -> Rush:
-    cpu, db_cpu = ours.cpu(), ours.children_cpu()
+async def _rush(
+    http: AsyncHTTPClient, ours: harness.Proc, db: Any, bearer: list[str], session_id: str, db_pid: int
+) -> Rush:
+    cpu, db_cpu, client_cpu = ours.cpu(), harness.cpu_seconds(db_pid), time.process_time()
     started = time.perf_counter()
     answers = await asyncio.gather(*(_enroll(http, ours, token, session_id, started) for token in bearer))
     wall = time.perf_counter() - started
-    cpu, db_cpu = ours.cpu() - cpu, ours.children_cpu() - db_cpu
+    cpu, db_cpu, client_cpu = ours.cpu() - cpu, harness.cpu_seconds(db_pid) - db_cpu, time.process_time() - client_cpu
     session = await db["sessions"].find_one({"_id": ObjectId(session_id)})
     enrolled = await db["enrollments"].count_documents({"session_id": ObjectId(session_id), "active": True})
     ok = sorted(done for status, _, done in answers if status == 201)
@@ -124,6 +128,7 @@ async def _rush(http: AsyncHTTPClient, ours: harness.Proc, db: Any, bearer: list
         server_cpu_ms_per_success=1000 * cpu / max(len(ok), 1),
         server_cpu_ms_per_request=1000 * cpu / CLIENTS,
         db_cpu_s=db_cpu,
+        client_cpu_s=client_cpu,
     )
 
 
@@ -143,9 +148,11 @@ def _table(runs: list[Rush]) -> list[str]:
         lines.append(
             f"run {n}: {r.successes_per_s:.0f} successes/s, {r.requests_per_s:.0f} req/s, p99 success/all "
             f"{r.p99_success_ms:.0f}/{r.p99_all_ms:.0f} ms, answers {r.statuses}, oversold {r.oversold}; "
-            f"server CPU {r.server_cpu_ms_per_request:.2f} ms/request, database CPU {r.db_cpu_s:.2f} s")
-    lines.append("server CPU per request in a rush includes the refusals and accepting 200 connections; "
-                 "per single request see the round trips above")
+            f"CPU: server {r.server_cpu_ms_per_request:.2f} ms/request ({r.server_cpu_ms_per_success:.2f} ms/success "
+            f"if refusals were free), database {r.db_cpu_s:.2f} s, load generator {r.client_cpu_s:.2f} s")
+    load = os.getloadavg()[0]
+    lines.append(f"load average {load:.1f} on {os.cpu_count()} cores during the runs"
+                 f"{' (other work shares the CPU: figures are lower than on a quiet machine)' if load > 1.5 else ''}")
     return lines
 
 
@@ -164,13 +171,16 @@ async def _round_trips(http: AsyncHTTPClient, ours: harness.Proc, admin: str, be
             ("GET sessions?page_size=20", lambda t=bearer[base]: _get(http, ours, "/api/v1/sessions?page_size=20", t)),
         ]
     seen: dict[str, list[dict[str, int]]] = {}
+    # What a /metrics reading itself costs (its gauges read sessions and jobs): subtracted below.
+    first = await asyncio.to_thread(harness.db_commands, ours, METRICS_TOKEN)
+    reading = harness.command_delta(first, await asyncio.to_thread(harness.db_commands, ours, METRICS_TOKEN))
     for label, probe in probes:
         before = await asyncio.to_thread(harness.db_commands, ours, METRICS_TOKEN)
         await probe()
         after = await asyncio.to_thread(harness.db_commands, ours, METRICS_TOKEN)
-        delta = {k: v for k, v in harness.command_delta(before, after).items()
+        delta = {k: v - reading.get(k, 0) for k, v in harness.command_delta(before, after).items()
                  if not any(k.startswith(b) or k.endswith(b) for b in _BACKGROUND)}
-        seen.setdefault(label, []).append(delta)
+        seen.setdefault(label, []).append({k: v for k, v in delta.items() if v > 0})
     if not any(any(d) for ds in seen.values() for d in ds):
         return ["database round trips: not exported by this server (no db_commands_total in /metrics)"]
     lines.append("database round trips per request (one request alone, least of 3):")
