@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -138,6 +139,11 @@ class PrincipalCache:
         finally:
             for token_id in token_ids:
                 self._seen.pop(token_id, None)
+
+    def settle_nothing(self, token_ids: Sequence[ObjectId]) -> None:
+        """The change did not happen (nothing matched): stop expecting its event."""
+        for token_id in token_ids:
+            self._seen.pop(token_id, None)
 
     def _evict(self, token_id: ObjectId) -> None:
         hashed = self._hash_of.pop(token_id, None)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -142,10 +142,10 @@ class TokenService:
     async def revoke(self, token_id: ObjectId) -> None:
         """Log this token out."""
         self._expect([token_id])
-        await self.tokens.update_one(
+        result = await self.tokens.update_one(
             {"_id": token_id, "revoked_at": None}, {"$set": {"revoked_at": self.now()}}
         )
-        await self._evicted([token_id])
+        await self._evicted([token_id] if result.modified_count else [], also=[token_id])
 
     async def revoke_all(
         self, account_id: ObjectId, *, except_id: ObjectId | None = None, at: datetime | None = None,
@@ -169,15 +169,17 @@ class TokenService:
         if self.cache is not None:
             self.cache.expect(token_ids)
 
-    async def _evicted(self, token_ids: list[ObjectId]) -> None:
-        """Evict in this process at once, and wait until the change stream carried it to the others."""
+    async def _evicted(self, token_ids: list[ObjectId], *, also: Sequence[ObjectId] = ()) -> None:
+        """Evict in this process at once, and wait until the change stream carried the changes of
+        ``token_ids`` to the others (``also``: evicted, nothing to wait for: the write changed nothing)."""
         if self.cache is not None:
-            for token_id in token_ids:
+            for token_id in [*token_ids, *also]:
                 self.cache.forget(token_id)
             await self.cache.settle(token_ids)
+            self.cache.settle_nothing(also)
 
     async def widen_scope(self, token_id: ObjectId) -> None:
         """After the password change, a one-time-secret login becomes a full one."""
         self._expect([token_id])
-        await self.tokens.update_one({"_id": token_id}, {"$set": {"scope": "full"}})
-        await self._evicted([token_id])
+        result = await self.tokens.update_one({"_id": token_id}, {"$set": {"scope": "full"}})
+        await self._evicted([token_id] if result.modified_count else [], also=[token_id])
