@@ -38,6 +38,7 @@ DESCRIPTION = "200 trainees enroll at once into 30 seats (3 runs, median) vs pre
 CLIENTS = 200
 CAPACITY = 30
 RUNS = 3
+SEQUENTIAL = 100  # trainees enrolling one after another for the CPU per request (half succeed)
 DB_NAME = "bench"
 METRICS_TOKEN = "bench-metrics-token"
 # Background commands (job runner, change streams) that are not part of a request.
@@ -89,6 +90,7 @@ async def _bench(ours: harness.Proc, url: str, db_pid: int) -> list[str]:
         for token in bearer:  # each trainee has the app open (one request each, one after the other)
             await _get(http, ours, "/api/v1/me", token)
         lines = await _round_trips(http, ours, admin_token, bearer)
+        lines += await _cpu_per_request(http, ours, admin_token, bearer)
         runs = []
         for n in range(RUNS):
             session_id = await asyncio.to_thread(_published_session, ours, admin_token, f"RUSH-{n}", CAPACITY)
@@ -189,6 +191,22 @@ async def _round_trips(http: AsyncHTTPClient, ours: harness.Proc, admin: str, be
         detail = ", ".join(f"{k} ×{v}" if v > 1 else k for k, v in least.items())
         lines.append(f"  {label:<26} {sum(least.values())}: {detail}")
     return lines
+
+
+async def _cpu_per_request(http: AsyncHTTPClient, ours: harness.Proc, admin: str, bearer: list[str]) -> list[str]:
+    """Server CPU of a success and of a refusal: 100 trainees one after another into 50 seats."""
+    session_id = await asyncio.to_thread(_published_session, ours, admin, "CPU", SEQUENTIAL // 2)
+    cpu = [ours.cpu()]
+    for n, token in enumerate(bearer[-SEQUENTIAL:]):
+        await _enroll(http, ours, token, session_id, 0.0)
+        if n + 1 == SEQUENTIAL // 2:
+            cpu.append(ours.cpu())
+    cpu.append(ours.cpu())
+    per = [1000 * (cpu[1] - cpu[0]) / (SEQUENTIAL // 2), 1000 * (cpu[2] - cpu[1]) / (SEQUENTIAL // 2)]
+    return [
+        harness.goal_line("server CPU per successful enrollment (one at a time)", per[0], "ms", goal="< 3"),
+        f"server CPU per refusal (full): {per[1]:.2f} ms (one at a time)",
+    ]
 
 
 async def _account(db: Any, role: str) -> ObjectId:

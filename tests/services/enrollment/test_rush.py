@@ -39,7 +39,7 @@ class CountThenActOpenLedger(SeatLedger):
         session = await self.sessions.find_one({"_id": session_id, **open_window_filter(today)})
         if session is None or seats_left(session) == 0:
             return None
-        await asyncio.sleep(0)  # the others read the same count meanwhile
+        await asyncio.sleep(0.01)  # the others read the same count meanwhile
         return await self.sessions.find_one_and_update(  # type: ignore[no-any-return]
             {"_id": session_id}, {"$inc": {"seats_taken": 1}, "$push": {"holders": holder_id}},
             return_document=ReturnDocument.AFTER)
@@ -62,8 +62,13 @@ async def _rush(service: EnrollmentService, services: Services, db: AsyncDatabas
     return list(verdicts), await db["sessions"].find_one({"_id": session["_id"]}) or {}
 
 
-@pytest.mark.parametrize("run", range(5))
-async def test_the_rush_never_oversells(services: Services, db: AsyncDatabase[dict[str, Any]], run: int) -> None:
+@pytest.mark.parametrize("line", [4, 100])
+@pytest.mark.parametrize("run", range(3))
+async def test_the_rush_never_oversells(services: Services, db: AsyncDatabase[dict[str, Any]], run: int,
+                                        line: int) -> None:
+    """With the line as configured, and with a line so wide it does not order anything (as with many
+    processes): the guarded update alone keeps the count."""
+    services.seats.admission.concurrency = line
     verdicts, session = await _rush(services.enrollments, services, db, capacity=5, people=60)
     assert verdicts.count("ok") == 5 and set(verdicts) == {"ok", "session_full"}
     assert session["seats_taken"] == 5
@@ -72,7 +77,9 @@ async def test_the_rush_never_oversells(services: Services, db: AsyncDatabase[di
 
 
 async def test_control_count_then_act_oversells(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
-    broken = rewire(services, seats=CountThenActOpenLedger(services.db))
+    ledger = CountThenActOpenLedger(services.db)
+    ledger.admission.concurrency = 100  # as many at once as with many processes
+    broken = rewire(services, seats=ledger)
     verdicts, session = await _rush(broken, services, db, capacity=5, people=60)
     assert verdicts.count("ok") > 5 and session["seats_taken"] > session["capacity"]  # the bug
 
