@@ -175,7 +175,9 @@ class PrincipalCache:
                             seen.set()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 — any failure: serve nothing from memory, retry
-                log.warning("token change stream failed; token cache off until it is back", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 — any failure: serve nothing from memory, retry
+                if self._watching:  # once per outage, not once per retry
+                    log.warning("token change stream failed (%s); token cache off until it is back",
+                                type(exc).__name__)
             self._stop_serving()
             await asyncio.sleep(RETRY_SECONDS)
