@@ -4,11 +4,13 @@ When an enrollment window opens, hundreds of requests for one session arrive tog
 at once they share the CPU and the database fairly, so the winners finish last and everyone waits.
 This module gives the enrollment service two things, per process:
 
-- **A line per session** (:meth:`Admission.turn`): at most ``concurrency`` enrollments of one
-  session are being worked on at a time, the rest wait in arrival order (``asyncio.Semaphore``
+- **A line per session** (:meth:`Admission.turn`): at most ``concurrency`` (16) enrollments of
+  one session are being worked on at a time, the rest wait in arrival order (``asyncio.Semaphore``
   wakes its waiters first in, first out). Winners go through first and finish quickly. The line is
   per process; across processes the seat ledger's guarded update stays the only guard, so the line
-  is about speed, never about correctness.
+  is about speed, never about correctness. Measured (bench/README.md, rush): without a line the rush is
+  2–3 times slower than 16 at a time — wide enough to keep the database busy while the event loop
+  is slow, narrow enough that the winners do not share it with everyone.
 - **A sold-out hint** (:meth:`sold_out` / :meth:`mark_sold_out`): once the ledger refused a seat
   because the session is full, with no seat held for a waitlist offer, the next newcomers are told
   "full" after one cheap read (are they already enrolled in the course?) instead of trying the
@@ -45,7 +47,7 @@ class _SoldOut:
 class Admission:
     """Per-process line and sold-out hint of each session (see the module notes)."""
 
-    def __init__(self, *, concurrency: int = 4, hint_seconds: float = 1.0,
+    def __init__(self, *, concurrency: int = 16, hint_seconds: float = 1.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.concurrency = concurrency
         self.hint_seconds = hint_seconds

@@ -26,7 +26,7 @@ across processes:
   (the holder id is an ObjectId, so it tells its age).
 
 - **The rush** (``enroll_self``, catalog/admission.py): a trainee's request waits its turn in the
-  session's line (per process, first come first served, a few at a time), then takes the seat with
+  session's line (per process, first come first served, 16 at a time), then takes the seat with
   one guarded ``find_one_and_update`` that also returns the session (:meth:`SeatLedger.take_open`),
   so a success is: the account, the seat, the enrollment, then the audit entry and the waitlist
   check side by side. Once the ledger refused a newcomer for a full session (no seat held for an
