@@ -20,6 +20,7 @@ from bench import (
     payments,
     photo_normalize,
     photo_upload,
+    rush,
     sessions_list,
     staff_import,
 )
@@ -32,6 +33,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     passes,
     certificates,
     deploy,
+    rush,
 )
 
 

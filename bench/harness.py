@@ -122,7 +122,7 @@ def run_process(
     with open(log_path, "wb") as log_file:  # the child keeps its own descriptor
         started = time.perf_counter()
         popen = subprocess.Popen(
-            list(argv), cwd=ROOT, env=dict(env), stdout=log_file, stderr=subprocess.STDOUT,
+            list(argv), cwd=server_tree() if name == "ours" else ROOT, env=dict(env), stdout=log_file, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
     proc = Proc(name, popen, port, health_path, log_path, workdir)
@@ -146,7 +146,23 @@ def run_process(
         raise BenchError(f"{name} exited with code {proc.exit_code} after SIGTERM:\n{proc.log_tail()}")
 
 
+def _profiler() -> list[str]:
+    """``BENCH_PYSPY=/path/profile.txt``: run our server under ``py-spy record`` (raw folded stacks,
+    ``--idle`` so waiting shows too). py-spy cannot attach to a running process in this container,
+    so it starts the server; the CPU figures of such a run then count py-spy, not the server."""
+    out = os.environ.get("BENCH_PYSPY")
+    if not out:
+        return []
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return [spy, "record", "--format", "raw", "--rate", "250", "--idle", "-o", out, "--"]
+
+
 def _stop(popen: subprocess.Popen[bytes], timeout: float) -> int:
+    if popen.poll() is None and os.environ.get("BENCH_PYSPY"):
+        for pid in descendants(popen.pid)[:1]:  # the server under py-spy: py-spy writes when it ends
+            os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(timeout)
     if popen.poll() is None:
         popen.send_signal(signal.SIGTERM)
         try:
@@ -155,6 +171,32 @@ def _stop(popen: subprocess.Popen[bytes], timeout: float) -> int:
             popen.kill()
             popen.wait()
     return popen.returncode
+
+
+def server_tree() -> Path:
+    """Where ``python -m server`` runs from: this checkout, or ``BENCH_SERVER_TREE`` (another
+    checkout, e.g. an export of the commit before a change, for a before/after in one run)."""
+    return Path(os.environ.get("BENCH_SERVER_TREE") or ROOT)
+
+
+def db_commands(proc: Proc, metrics_token: str) -> dict[tuple[str, str], int]:
+    """``db_commands_total`` of the server now, by (command, collection); {} when not exported."""
+    conn = http.client.HTTPConnection(HOST, proc.port, timeout=30)
+    try:
+        conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {metrics_token}"})
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    found: dict[tuple[str, str], int] = {}
+    for match in re.finditer(r'^db_commands_total\{collection="([^"]*)",command="([^"]*)"\} ([0-9.e+]+)$', text, re.M):
+        found[(match[2], match[1])] = int(float(match[3]))
+    return found
+
+
+def command_delta(before: Mapping[tuple[str, str], int], after: Mapping[tuple[str, str], int]) -> dict[str, int]:
+    """The commands sent between two :func:`db_commands` readings, as ``{"find tokens": 1, ...}``."""
+    delta = {f"{cmd} {coll}".strip(): n - before.get((cmd, coll), 0) for (cmd, coll), n in after.items()}
+    return {k: n for k, n in sorted(delta.items()) if n > 0}
 
 
 def _base_env() -> dict[str, str]:
@@ -178,7 +220,7 @@ def our_server(extra_env: Mapping[str, str] | None = None, start_timeout: float 
         env.update({"DATA_DIR": str(workdir / "var"), "APP_ENV": "dev"})
         env.update(extra_env or {})
         with run_process(
-            "ours", [sys.executable, "-m", "server", "--port", str(port)],
+            "ours", [*_profiler(), sys.executable, "-m", "server", "--port", str(port)],
             port=port, health_path="/healthz", env=env, workdir=workdir,
             start_timeout=start_timeout,
         ) as proc:

@@ -41,6 +41,7 @@ FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 GOAL_FIRST = ">= 190"
 GOAL_REPEAT = ">= 280"
 GOAL_P99 = "< 200"
+METRICS_TOKEN = "bench-metrics-token"
 
 
 def run() -> list[str]:
@@ -48,7 +49,8 @@ def run() -> list[str]:
     database = EmbeddedMongo(":memory:")
     url = database.start()
     try:
-        with harness.our_server(extra_env={"MONGODB_URL": url, "MONGODB_DB": DB_NAME}) as ours, \
+        with harness.our_server(extra_env={"MONGODB_URL": url, "MONGODB_DB": DB_NAME,
+                                           "METRICS_TOKEN": METRICS_TOKEN}) as ours, \
                 harness.bare_tornado() as bare:
             return asyncio.run(_rush(ours, bare, url)) + lines
     finally:
@@ -99,8 +101,14 @@ async def _rush(ours: harness.Proc, bare: harness.Proc, url: str) -> list[str]:
             answer = await http.fetch(HTTPRequest(ours.url(f"/api/v1/enrollments/{e['_id']}/pass"),
                                                   headers={"Authorization": f"Bearer {bearer[e['trainee_id']]}"}))
             pass_tokens.append(json.loads(answer.body)["token"])
+        counts = [await asyncio.to_thread(harness.db_commands, ours, METRICS_TOKEN)]
+        cpu = [ours.cpu()]
         first = await _scans(http, ours, scanner_token, session_id, pass_tokens, "first")
+        counts.append(await asyncio.to_thread(harness.db_commands, ours, METRICS_TOKEN))
+        cpu.append(ours.cpu())
         repeat = await _scans(http, ours, scanner_token, session_id, pass_tokens, "again")
+        counts.append(await asyncio.to_thread(harness.db_commands, ours, METRICS_TOKEN))
+        cpu.append(ours.cpu())
         base = await _bare(http, bare, len(pass_tokens))
         http.close()
         recorded = await db["checkins"].count_documents({})
@@ -118,7 +126,16 @@ async def _rush(ours: harness.Proc, bare: harness.Proc, url: str) -> list[str]:
         f"check-ins recorded: {recorded} (must equal {len(pass_tokens)}); "
         f"first-scan answers ok: {sum(r.get('result') == 'ok' for r in f_results)}",
         harness.ratio_line("check-in requests/s, ours ÷ bare GET /", f_rps, base),
+        *(f"{label}: {_per_scan(counts[n], counts[n + 1], len(pass_tokens))}; server CPU "
+          f"{1000 * (cpu[n + 1] - cpu[n]) / len(pass_tokens):.2f} ms per scan"
+          for n, label in enumerate(("first scan", "repeat scan"))),
     ]
+
+
+def _per_scan(before: dict[tuple[str, str], int], after: dict[tuple[str, str], int], scans: int) -> str:
+    """Database commands per scan over a phase (the /metrics reading's own, under 0.01 per scan, included)."""
+    delta = {k: n / scans for k, n in harness.command_delta(before, after).items() if n / scans >= 0.05}
+    return f"{sum(delta.values()):.1f} database commands (" + ", ".join(f"{k} {v:.1f}" for k, v in delta.items()) + ")"
 
 
 async def _scans(http: AsyncHTTPClient, ours: harness.Proc, token: str, session_id: str, passes: list[str],

@@ -37,6 +37,7 @@ from server.db import (
 from server.demo import load_demo
 from server.handlers.base import InFlight
 from server.logs import JsonFormatter, use_json
+from server.metrics import command_listener
 from server.migrations.runner import MigrationError
 from server.migrations.steps import run_migrations
 from server.processes import run_processes
@@ -133,7 +134,8 @@ async def open_services(settings: Settings, *, serving: bool = True) -> AsyncIte
         embedded = EmbeddedMongo(default_storage_path(settings.data_dir).resolve())
         url = embedded.start()
         log.info("embedded database started (pid %s)", embedded.process.pid if embedded.process else "?")
-    client = make_client(url, serverSelectionTimeoutMS=settings.db_selection_timeout_ms)
+    client = make_client(url, serverSelectionTimeoutMS=settings.db_selection_timeout_ms,
+                         **command_listener(settings))
     services = None
     try:
         if embedded is not None and serving:

@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     # ---- production deploy (issue 17) ----
     # /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>"; empty: the endpoint is off (403).
     metrics_token: SecretStr = SecretStr("")
+    # ---- performance (issue 18) ----
+    # Token → principal cached per process, evicted in every process through a change stream on
+    # `tokens` (services/accounts/principal_cache.py); false: every request reads `tokens`.
+    token_cache: bool = True
     # json: one JSON object per log line (time, level, logger, message, request id) for a log collector;
     # text: lines for a person. Default: json when APP_ENV=production, else text.
     log_format: Literal["", "json", "text"] = ""

@@ -8,6 +8,10 @@
 * ``jobs_due{kind}``, ``jobs_oldest_due_age_seconds``, ``jobs_dead``: the job queue, read from the
   database when scraped (so every process reports the same, whichever Prometheus reaches).
 * ``session_seats_left{session}``: seats a newcomer may still take, per published session.
+* ``db_commands_total{command,collection}``: the database commands this process sent (a PyMongo
+  command listener, :data:`DB_COMMANDS`, attached to the client when METRICS_TOKEN is set): the
+  round trips of each hot request, as the benchmarks print them. Per process, also under
+  ``--processes`` (a scrape shows the process that answered it).
 
 Several processes (``--processes N``): prometheus-client's multi-process mode. The parent sets
 ``PROMETHEUS_MULTIPROC_DIR`` (``DATA_DIR/metrics`` unless set) and empties it before forking; each
@@ -24,10 +28,13 @@ import hmac
 import os
 import re
 import shutil
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pymongo import monitoring
 
 from server.errors import AppError
 from server.logs import REQUEST_ID
@@ -63,6 +70,37 @@ def mark_process_dead(pid: int) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)
+
+
+class CommandCounter(monitoring.CommandListener):
+    """Counts the database commands sent by this process, by command and collection.
+
+    A plain dict increment per command (no lock: PyMongo's async client calls it on the event
+    loop's thread); read by :meth:`Metrics.render` as ``db_commands_total``.
+    """
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        """One command sent."""
+        target = event.command.get(event.command_name)
+        collection = target if isinstance(target, str) else str(event.command.get("collection", ""))
+        self.counts[(event.command_name, collection)] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        """Nothing to count."""
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        """Nothing to count."""
+
+
+DB_COMMANDS = CommandCounter()
+
+
+def command_listener(settings: Any) -> dict[str, Any]:
+    """The client options that attach :data:`DB_COMMANDS` when metrics are on (METRICS_TOKEN set)."""
+    return {"event_listeners": [DB_COMMANDS]} if settings.metrics_token.get_secret_value() else {}
 
 
 class Metrics:
@@ -128,7 +166,21 @@ class Metrics:
             multiprocess.MultiProcessCollector(counters)
         else:
             counters = self.registry
-        return CONTENT_TYPE_LATEST, generate_latest(counters) + await _database_gauges(db)
+        return CONTENT_TYPE_LATEST, generate_latest(counters) + await _database_gauges(db) + _command_counts()
+
+
+def _command_counts() -> bytes:
+    """``db_commands_total`` of this process (empty when no listener is attached)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import CounterMetricFamily
+
+    family = CounterMetricFamily("db_commands", "database commands sent by this process",
+                                 labels=["command", "collection"])
+    for (command, collection), count in sorted(DB_COMMANDS.counts.items()):
+        family.add_metric([command, collection], count)
+    registry = CollectorRegistry()
+    registry.register(_Fixed([family]))
+    return generate_latest(registry)
 
 
 async def _database_gauges(db: AsyncDatabase[dict[str, Any]]) -> bytes:

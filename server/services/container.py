@@ -143,6 +143,7 @@ class Services:
     async def close(self) -> None:
         """Stop the job runner (running jobs released), the WeChat adapter and the pools."""
         await self.runner.stop()
+        await self.tokens.close()
         self.payment_ocr.worker.close()
         close_wechat = getattr(self.wechat, "close", None)
         if close_wechat is not None:
@@ -177,7 +178,7 @@ def build_services(
     )
     sms_codes = SmsCodes(db, make_sms_sender(settings), limiter, cipher, secret_key)
     audit = AuditLog(db)
-    tokens = TokenService(db)
+    tokens = TokenService(db, cache=settings.token_cache)
     hasher = PasswordHasher(
         time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib, executor=pools.hashing
     )

@@ -6,13 +6,17 @@ Lifetimes (idle = unused for that long; absolute = since login):
 
 A token with scope ``password_change`` comes from a login with a one-time
 secret: it allows only the password change (and ``/me``, logout).
+
+With a :class:`PrincipalCache` (the server's default, ``TOKEN_CACHE``), repeat requests of a
+live token are answered from memory; every change of a token document (revocation, scope, touch)
+evicts it in every process through a change stream (see principal_cache.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +26,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from server.services import Principal
+from server.services.accounts.principal_cache import CachedToken, PrincipalCache
 from server.services.accounts.repository import AccountRepository
 
 STAFF_ROLES = frozenset({"admin", "reviewer", "scanner"})
@@ -66,11 +71,18 @@ class TokenService:
     """Issue, resolve and revoke login tokens."""
 
     def __init__(
-        self, db: AsyncDatabase[dict[str, Any]], now: Callable[[], datetime] | None = None
+        self, db: AsyncDatabase[dict[str, Any]], now: Callable[[], datetime] | None = None,
+        *, cache: bool = False,
     ) -> None:
         self.tokens = db["tokens"]
         self.accounts = AccountRepository(db)
         self.now = now or (lambda: datetime.now(UTC))
+        self.cache = PrincipalCache(self.tokens) if cache else None
+
+    async def close(self) -> None:
+        """Stop the cache's change stream (if any)."""
+        if self.cache is not None:
+            await self.cache.close()
 
     async def issue(self, account_id: ObjectId, role: str, *, scope: str = "full") -> IssuedToken:
         """A new token for the account."""
@@ -99,26 +111,41 @@ class TokenService:
         if len(token) > 128:
             return None
         now = self.now()
+        hashed = token_hash(token)
+        cache = self.cache
+        if cache is not None:
+            cache.start()
+            hit = cache.get(hashed, now, TOUCH_INTERVAL)
+            if hit is not None:
+                return hit
+            generation = cache.generation
         doc = await self.tokens.find_one(
-            {"hash": token_hash(token), "revoked_at": None, "expires_at": {"$gt": now},
+            {"hash": hashed, "revoked_at": None, "expires_at": {"$gt": now},
              "idle_until": {"$gt": now}}
         )
         if doc is None:
             return None
+        principal = Principal(
+            account_id=doc["account_id"], role=doc["role"], token_id=doc["_id"], scope=doc["scope"]
+        )
         if now - doc["touched_at"] > TOUCH_INTERVAL:
             idle = lifetime_for(doc["role"]).idle
             await self.tokens.update_one(
                 {"_id": doc["_id"]}, {"$set": {"touched_at": now, "idle_until": now + idle}}
             )
-        return Principal(
-            account_id=doc["account_id"], role=doc["role"], token_id=doc["_id"], scope=doc["scope"]
-        )
+            return principal  # its change event is on the way: the next request caches it
+        if cache is not None:
+            cache.put(hashed, CachedToken(principal, doc["expires_at"], doc["idle_until"], doc["touched_at"]),
+                      generation)
+        return principal
 
     async def revoke(self, token_id: ObjectId) -> None:
         """Log this token out."""
-        await self.tokens.update_one(
+        self._expect([token_id])
+        result = await self.tokens.update_one(
             {"_id": token_id, "revoked_at": None}, {"$set": {"revoked_at": self.now()}}
         )
+        await self._evicted([token_id] if result.modified_count else [], also=[token_id])
 
     async def revoke_all(
         self, account_id: ObjectId, *, except_id: ObjectId | None = None, at: datetime | None = None,
@@ -128,9 +155,31 @@ class TokenService:
         query: dict[str, Any] = {"account_id": account_id, "revoked_at": None}
         if except_id is not None:
             query["_id"] = {"$ne": except_id}
+        ids = await self.tokens.distinct("_id", query, session=session) if self.cache is not None else []
+        if session is None:
+            self._expect(ids)
         result = await self.tokens.update_many(query, {"$set": {"revoked_at": at or self.now()}}, session=session)
+        if self.cache is not None:
+            self.cache.forget(account_id=account_id)
+            if session is None:  # in a transaction the events come at its commit, after this returns
+                await self._evicted(ids)
         return result.modified_count
+
+    def _expect(self, token_ids: list[ObjectId]) -> None:
+        if self.cache is not None:
+            self.cache.expect(token_ids)
+
+    async def _evicted(self, token_ids: list[ObjectId], *, also: Sequence[ObjectId] = ()) -> None:
+        """Evict in this process at once, and wait until the change stream carried the changes of
+        ``token_ids`` to the others (``also``: evicted, nothing to wait for: the write changed nothing)."""
+        if self.cache is not None:
+            for token_id in [*token_ids, *also]:
+                self.cache.forget(token_id)
+            await self.cache.settle(token_ids)
+            self.cache.settle_nothing(also)
 
     async def widen_scope(self, token_id: ObjectId) -> None:
         """After the password change, a one-time-secret login becomes a full one."""
-        await self.tokens.update_one({"_id": token_id}, {"$set": {"scope": "full"}})
+        self._expect([token_id])
+        result = await self.tokens.update_one({"_id": token_id}, {"$set": {"scope": "full"}})
+        await self._evicted([token_id] if result.modified_count else [], also=[token_id])

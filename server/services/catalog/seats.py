@@ -25,6 +25,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
+from server.services.catalog.admission import Admission
 from server.services.catalog.window import open_window_filter
 
 T = TypeVar("T")
@@ -58,6 +59,8 @@ class SeatLedger:
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.sessions = db["sessions"]
+        # The rush: a line per session and the sold-out hint, dropped by every release below.
+        self.admission = Admission()
 
     # ---- enrollments ---------------------------------------------------------------------
 
@@ -70,6 +73,20 @@ class SeatLedger:
             session=s,
         )
         return result.modified_count == 1
+
+    async def take_open(
+        self, session_id: ObjectId, holder_id: ObjectId, today: date
+    ) -> dict[str, Any] | None:
+        """The rush's one step: a free seat in a session open on ``today`` that holds no seat for an
+        offer and mails no books; the session after, or None (then the caller takes the full path,
+        which explains the refusal or uses the offer)."""
+        return await self.sessions.find_one_and_update(  # type: ignore[no-any-return]
+            {"_id": session_id, **open_window_filter(today), "holders": {"$ne": holder_id},
+             "held_for.0": {"$exists": False}, "mails_books": {"$ne": True},
+             "$expr": {"$lt": [{"$add": ["$seats_taken", WAITING]}, "$capacity"]}},
+            {"$inc": {"seats_taken": 1}, "$push": {"holders": holder_id}},
+            return_document=ReturnDocument.AFTER,
+        )
 
     async def take_held(
         self, session_id: ObjectId, holder_id: ObjectId, entry_id: ObjectId, *, s: AsyncClientSession | None = None
@@ -86,11 +103,13 @@ class SeatLedger:
         self, session_id: ObjectId, holder_id: ObjectId, *, s: AsyncClientSession | None = None
     ) -> dict[str, Any] | None:
         """Give the seat of ``holder_id`` back, exactly once; the session after, or None if it held none."""
-        return await self.sessions.find_one_and_update(  # type: ignore[no-any-return]
+        after = await self.sessions.find_one_and_update(
             {"_id": session_id, "holders": holder_id},
             {"$inc": {"seats_taken": -1}, "$pull": {"holders": holder_id}},
             return_document=ReturnDocument.AFTER, session=s,
         )
+        self.admission.seat_freed(session_id)  # after the write: a refusal that read before it is dropped too
+        return after  # type: ignore[no-any-return]
 
     # ---- the waitlist --------------------------------------------------------------------
 
@@ -103,6 +122,7 @@ class SeatLedger:
         """Drop a place in line (the entry withdrew)."""
         await self.sessions.update_one({"_id": session_id, "waiting": entry_id},
                                        {"$pull": {"waiting": entry_id}}, session=s)
+        self.admission.seat_freed(session_id)
 
     async def hold(
         self, session_id: ObjectId, entry_id: ObjectId, today: date, *, s: AsyncClientSession | None = None
@@ -122,10 +142,12 @@ class SeatLedger:
         self, session_id: ObjectId, entry_id: ObjectId, *, s: AsyncClientSession | None = None
     ) -> dict[str, Any] | None:
         """Give back the seat held for an entry (lapsed, withdrawn); the session after, or None if none was held."""
-        return await self.sessions.find_one_and_update(  # type: ignore[no-any-return]
+        after = await self.sessions.find_one_and_update(
             {"_id": session_id, "held_for": entry_id}, {"$pull": {"held_for": entry_id}},
             return_document=ReturnDocument.AFTER, session=s,
         )
+        self.admission.seat_freed(session_id)
+        return after  # type: ignore[no-any-return]
 
     # ---- capacity and repair -------------------------------------------------------------
 
@@ -144,3 +166,4 @@ class SeatLedger:
             {"$set": {"holders": holders, "seats_taken": len(holders), "held_for": held_for, "waiting": waiting}},
             session=s,
         )
+        self.admission.seat_freed(session_id)

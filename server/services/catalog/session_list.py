@@ -45,14 +45,27 @@ class SessionListService:
         self.cache_seconds = cache_seconds
         self.clock = clock
         self._pages: dict[tuple[Any, ...], tuple[float, list[SessionRow], int]] = {}
+        self._unapplied: dict[int, tuple[SessionRow, SessionRow]] = {}
 
     async def list(self, query: SessionListQuery, *, viewer: Principal | None) -> SessionPage:
         """A page of visible sessions, newest first; ``my_status`` per row for a trainee."""
         rows, total = await self._page(query, self.today())
         statuses = await self._my_statuses(viewer, [ObjectId(r.id) for r in rows])
         if statuses is not None:
-            rows = [r.model_copy(update={"my_status": MyStatusOut.of(statuses[ObjectId(r.id)])}) for r in rows]
+            # Most rows have no status of this trainee: those share one "not applied" copy per cached row.
+            mine = [statuses[ObjectId(r.id)] for r in rows]
+            rows = [r.model_copy(update={"my_status": MyStatusOut.of(status)}) if status is not None
+                    else self._not_applied(r) for r, status in zip(rows, mine, strict=True)]
         return SessionPage(items=rows, total=total)
+
+    def _not_applied(self, row: SessionRow) -> SessionRow:
+        """The row with ``my_status`` "not applied", built once per cached row (rows are never mutated)."""
+        copy = self._unapplied.get(id(row))
+        if copy is None or copy[0] is not row:
+            if len(self._unapplied) >= 4 * _MAX_CACHED_PAGES:
+                self._unapplied.clear()
+            copy = self._unapplied[id(row)] = (row, row.model_copy(update={"my_status": MyStatusOut.of(None)}))
+        return copy[1]
 
     async def _page(self, query: SessionListQuery, today: date) -> tuple[list[SessionRow], int]:
         """The rows (without my_status) and total of a page, shared for ``cache_seconds``.

@@ -25,12 +25,21 @@ across processes:
   to everyone, and never an overbooking; reconciliation gives it back once it is a few minutes old
   (the holder id is an ObjectId, so it tells its age).
 
+- **The rush** (``enroll_self``, catalog/admission.py): a trainee's request waits its turn in the
+  session's line (per process, first come first served, 16 at a time), then takes the seat with
+  one guarded ``find_one_and_update`` that also returns the session (:meth:`SeatLedger.take_open`),
+  so a success is: the account, the seat, the enrollment, then the audit entry and the waitlist
+  check side by side. Once the ledger refused a newcomer for a full session (no seat held for an
+  offer), the next refusals cost one read. Anything unusual (no photo, offers, books to mail, a
+  closed window) takes the full path below, which explains the refusal.
+
 The shipping address copied into an enrollment keeps the recipient's phone encrypted; its readers
 (the trainee, the enroller, association staff) get it decrypted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -110,12 +119,58 @@ class EnrollmentService:
     # ---- enrolling ----------------------------------------------------------------
 
     async def enroll_self(self, principal: Principal, body: EnrollmentCreate, *, ip: str | None) -> dict[str, Any]:
-        """A trainee enrolls themselves."""
-        trainee = await self.accounts.find_one({"_id": principal.account_id, "role": "trainee"})
-        if trainee is None:
-            raise errors.not_found("账号不存在")
-        doc = await self.enroll(trainee, body.session_id, by=principal, address_id=body.address_id, ip=ip)
+        """A trainee enrolls themselves.
+
+        The rush path (catalog/admission.py): a session known to be full answers after one read;
+        the others wait their turn in the session's line, then try the one-step seat
+        (:meth:`SeatLedger.take_open`) and fall back to the full path, which explains a refusal.
+        """
+        session_id = parse_object_id(body.session_id, "班次不存在", "session_not_found")
+        admission = self.seats.admission
+        await self._refuse_if_sold_out(principal.account_id, session_id)
+        async with admission.turn(session_id):
+            await self._refuse_if_sold_out(principal.account_id, session_id)  # it may have sold out meanwhile
+            trainee = await self.accounts.find_one({"_id": principal.account_id, "role": "trainee"})
+            if trainee is None:
+                raise errors.not_found("账号不存在")
+            doc = await self._enroll_at_once(trainee, session_id, by=principal, ip=ip)
+            if doc is None:
+                doc = await self.enroll(trainee, body.session_id, by=principal, address_id=body.address_id, ip=ip)
         return self.shown(doc)
+
+    async def _refuse_if_sold_out(self, trainee_id: ObjectId, session_id: ObjectId) -> None:
+        """The sold-out hint's refusal: one read (already enrolled in the course, the more useful answer)."""
+        course_id = self.seats.admission.sold_out(session_id, self.catalog.generation)
+        if course_id is None:
+            return
+        if await self.enrollments.find_one({"trainee_id": trainee_id, "course_id": course_id, "active": True},
+                                           {"_id": 1}):
+            raise _already_enrolled()
+        raise _session_full()
+
+    async def _enroll_at_once(
+        self, trainee: dict[str, Any], session_id: ObjectId, *, by: Principal, ip: str | None
+    ) -> dict[str, Any] | None:
+        """The seat in one guarded step, then the enrollment; None (nothing written) when that step
+        does not apply: no photo, a session not open, full, holding seats for offers, mailing books."""
+        if not (trainee.get("trainee") or {}).get("photo", {}).get("file_id"):
+            return None
+        holder = ObjectId()
+        session = await self.seats.take_open(session_id, holder, self.now().astimezone(SHANGHAI).date())
+        if session is None:
+            return None
+        doc = {**self._new_enrollment(trainee, session, by=by, address=None), "_id": holder}
+        try:
+            await self.enrollments.insert_one(doc)
+        except DuplicateKeyError:
+            await self._give_back(doc)
+            raise _already_enrolled() from None
+        await asyncio.gather(
+            self.audit.record("enrollment.create", actor_id=by.account_id, actor_role=by.role,
+                              subject=f"trainee:{trainee['_id']} → {session['code']}", subject_id=holder, ip=ip),
+            self.waitlist.leave_course(trainee["_id"], session["course_id"]),
+        )
+        return doc
 
     async def enroll_staff(self, unit: Principal, body: UnitEnrollmentCreate, *, ip: str | None) -> UnitEnrollmentResult:
         """A unit enrolls its bound staff; each person gets a verdict, the batch may partly succeed.
@@ -224,12 +279,15 @@ class EnrollmentService:
         try:
             await self.enrollments.insert_one(doc)
         except DuplicateKeyError:
-            # The unique index refused a second active enrollment in the course: the seat goes back
-            # (to the first in line if someone joined meanwhile).
-            freed = await self.seats.release(doc["session_id"], doc["_id"])
-            if freed is not None and freed.get("waiting"):
-                await self.waitlist.offer_next(doc["session_id"])
+            await self._give_back(doc)
             raise _already_enrolled() from None
+
+    async def _give_back(self, doc: dict[str, Any]) -> None:
+        """The unique index refused a second active enrollment in the course: the seat goes back
+        (to the first in line if someone joined meanwhile)."""
+        freed = await self.seats.release(doc["session_id"], doc["_id"])
+        if freed is not None and freed.get("waiting"):
+            await self.waitlist.offer_next(doc["session_id"])
 
     async def _enroll_on_offer(self, doc: dict[str, Any]) -> bool:
         """Claim the trainee's live offer, take its held seat, insert the enrollment: one transaction.
@@ -263,9 +321,9 @@ class EnrollmentService:
         session = await self.sessions.find_one({"_id": doc["session_id"]}) or {}
         if session.get("status") != "published":
             return errors.conflict("session_not_open", "该班次未开放报名")
-        return errors.conflict(
-            "session_full", "该班次报名人数已满，可加入候补名单", {"waitlist": True}
-        )
+        if not session.get("held_for"):  # no offer can be waiting for a seat: newcomers hear "full" fast
+            self.seats.admission.mark_sold_out(doc["session_id"], doc["course_id"], self.catalog.generation)
+        return _session_full()
 
     # ---- leaving ------------------------------------------------------------------
 
@@ -498,6 +556,10 @@ class EnrollmentService:
         if doc.get("address") is None:
             return doc
         return {**doc, "address": self.templates.shown_address(doc["address"])}
+
+
+def _session_full() -> errors.AppError:
+    return errors.conflict("session_full", "该班次报名人数已满，可加入候补名单", {"waitlist": True})
 
 
 def _already_enrolled() -> errors.AppError:

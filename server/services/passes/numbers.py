@@ -44,4 +44,7 @@ class SessionNumbers:
         if session_id in self._cache:
             return self._cache[session_id]
         doc = await self.numbers.find_one({"session_id": session_id})
-        return None if doc is None else int(doc["_id"])
+        if doc is None:
+            return None
+        self._cache[session_id] = int(doc["_id"])  # a session is numbered once, for good: safe to keep
+        return self._cache[session_id]
