@@ -4,6 +4,7 @@ const { passView, resultRow, certificateRow, storePass, storedPass, dropPass } =
 const { qrMatrix, qrVersion, drawQr } = require('../pass/qr');
 const { toWaitlistCard } = require('../pages/enrollments/helpers');
 const { waitlistText } = require('../pages/session/helpers');
+const { decodeQr } = require('./support/qr-decode');
 
 const PASS = {
   serial: '0a1b2c3d4e5f60718293', token: 'PS1:ABC', enrollment_id: 'e1', session_id: 's1', status: 'valid',
@@ -64,4 +65,27 @@ test('a place in line: waiting with its position, offered with the deadline', ()
   const offered = { ...entry, status: 'offered', position: 0, offer_until: '2026-12-05T04:00:00Z' };
   expect(toWaitlistCard(offered)).toMatchObject({ text: '有空位，名额保留至 2026年12月5日 12:00', offered: true });
   expect(waitlistText(offered)).toBe('有空位了，名额为你保留至 2026年12月5日 12:00，请尽快报名');
+});
+
+test('50 random 138-character base45 tokens, drawn as the pass page draws them, all decode back (zxing-cpp)', () => {
+  const alphabet = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:';
+  const tokens = Array.from({ length: 50 }, (_, i) => {
+    let t = 'PS1:';
+    for (let j = 0; j < 134; j += 1) t += alphabet[(i * 7919 + j * j * 31 + j * 17) % 45];
+    return t;
+  });
+  const bitmaps = tokens.map((token) => {
+    const side = 300;
+    const pixels = new Uint8Array(side * side).fill(255);
+    const ctx = {
+      fillStyle: '',
+      fillRect(x, y, w, h) {
+        const v = ctx.fillStyle === '#ffffff' ? 255 : 0;
+        for (let r = y; r < Math.min(side, y + h); r += 1) pixels.fill(v, r * side + x, r * side + Math.min(side, x + w));
+      },
+    };
+    drawQr(ctx, qrMatrix(token), side);
+    return { width: side, height: side, pixels };
+  });
+  expect(decodeQr(bitmaps)).toEqual(tokens);
 });

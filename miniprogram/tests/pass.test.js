@@ -15,9 +15,9 @@
 const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
-const QrReader = require('qrcode-reader');
 const { loadPage, textOf, until } = require('./support/page');
 const { FIXTURES } = require('./support/server');
+const { decodeQr } = require('./support/qr-decode');
 const { newTrainee } = require('./support/accounts');
 const { request } = require('../api/request');
 const { uploadPhoto } = require('../api/profile');
@@ -71,13 +71,9 @@ function serverLog() {
   return fs.readFileSync(path.join(process.env.MINI_DATA_DIR, 'server.log'), 'utf8');
 }
 
-/** The text of the QR drawn on the page's canvas (decoded from the bitmap it painted). */
+/** The text of the QR drawn on the page's canvas (decoded by zxing-cpp from the bitmap it painted). */
 function decodeCanvas(canvas) {
-  return new Promise((resolve, reject) => {
-    const reader = new QrReader();
-    reader.callback = (error, result) => (error ? reject(new Error(String(error))) : resolve(result.result));
-    reader.decode(canvas.rgba());
-  });
+  return decodeQr([{ width: canvas.width, height: canvas.height, pixels: canvas.pixels }])[0];
 }
 
 beforeAll(async () => {
@@ -125,7 +121,7 @@ test('the pass page shows the server\'s signed token as a QR, the serial and ses
   expect(qrVersion(qrMatrix(pass.token))).toBeLessThanOrEqual(9);
   const drawn = await until(() => wx.__state.canvases.find((c) => c.selector === '#qr' && c.canvas.pixels));
   expect(drawn.canvas.width).toBe(600); // 300 CSS px at pixel ratio 2
-  expect(await decodeCanvas(drawn.canvas)).toBe(pass.token);
+  expect(decodeCanvas(drawn.canvas)).toBe(pass.token);
   // brightness raised to the full and the screen kept on; restored on hide
   await until(() => wx.__state.brightness === 1);
   expect(wx.__callsOf('setKeepScreenOn')[0]).toEqual({ keepScreenOn: true });
@@ -148,7 +144,7 @@ test('offline: with the server unreachable the stored pass is shown with 离线;
     expect(textOf(page)).toContain('离线');
     expect(textOf(page)).toContain('听课证出示专项培训');
     const drawn = await until(() => wx.__state.canvases.find((c) => c.canvas.pixels));
-    expect(await decodeCanvas(drawn.canvas)).toBe(page.data.view.token);
+    expect(decodeCanvas(drawn.canvas)).toBe(page.data.view.token);
     expect(wx.__callsOf('showToast')).toEqual([]);
 
     const never = loadPage('pass/pages/pass');

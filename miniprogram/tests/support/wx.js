@@ -69,12 +69,6 @@ function createCanvas() {
       },
     };
   };
-  /** RGBA of what was drawn (for a QR decoder). */
-  canvas.rgba = () => {
-    const data = new Uint8ClampedArray(canvas.width * canvas.height * 4);
-    canvas.pixels.forEach((v, i) => data.set([v, v, v, 255], i * 4));
-    return { width: canvas.width, height: canvas.height, data };
-  };
   return canvas;
 }
 

@@ -14,16 +14,22 @@ import { getSession } from '../../../api/sessions';
 import { type PassView, dropPass, passSession, passView, storePass, storedPass } from '../../helpers';
 import { drawQr, qrMatrix } from '../../qr';
 
-/** The QR's side on screen, in CSS pixels (the canvas is scaled by the pixel ratio). */
-const QR_CSS_PX = 300;
+/** The QR's largest side on screen, in CSS pixels (the canvas is scaled by the pixel ratio). */
+const QR_MAX_PX = 300;
 
-/** The device pixel ratio (crisp modules on high-density screens). */
-function pixelRatio(): number {
+/** The window's pixel ratio and width (a fallback where neither is known). */
+function windowInfo(): { pixelRatio: number; windowWidth: number } {
   try {
-    return (wx.getWindowInfo ? wx.getWindowInfo() : wx.getSystemInfoSync()).pixelRatio || 2;
+    const info = wx.getWindowInfo ? wx.getWindowInfo() : wx.getSystemInfoSync();
+    return { pixelRatio: info.pixelRatio || 2, windowWidth: info.windowWidth || 375 };
   } catch (error) {
-    return 2;
+    return { pixelRatio: 2, windowWidth: 375 };
   }
+}
+
+/** The QR's side: 300 px, or the window's width less the margins on a narrow phone. */
+function qrSide(): number {
+  return Math.min(QR_MAX_PX, windowInfo().windowWidth - 48);
 }
 
 Component({
@@ -34,10 +40,11 @@ Component({
     error: '',
     opening: false,
     qrModules: 0,
+    qrPx: QR_MAX_PX,
   },
   methods: {
     onLoad(query: Record<string, string>) {
-      this.setData({ id: query.id || '' });
+      this.setData({ id: query.id || '', qrPx: qrSide() });
       wx.setKeepScreenOn({ keepScreenOn: true });
       return this.load();
     },
@@ -129,14 +136,15 @@ Component({
         if (!canvas) {
           return;
         }
-        const ratio = pixelRatio();
-        canvas.width = QR_CSS_PX * ratio;
-        canvas.height = QR_CSS_PX * ratio;
+        const ratio = windowInfo().pixelRatio;
+        const side = this.data.qrPx;
+        canvas.width = side * ratio;
+        canvas.height = side * ratio;
         const ctx = canvas.getContext('2d') as unknown as {
           scale(x: number, y: number): void; fillStyle: unknown; fillRect(x: number, y: number, w: number, h: number): void;
         };
         ctx.scale(ratio, ratio);
-        drawQr(ctx, matrix, QR_CSS_PX);
+        drawQr(ctx, matrix, side);
       });
     },
 
