@@ -1,6 +1,6 @@
-/** Enrollment: enroll, list mine, cancel, join a full session's waitlist. */
+/** Enrollment: enroll, list mine, cancel, join and leave a full session's waitlist. */
 import { request } from './request';
-import type { EnrollmentOut, EnrollmentPage, WaitlistOut } from './types';
+import type { EnrollmentOut, EnrollmentPage, WaitlistOut, WaitlistPage } from './types';
 
 /**
  * POST /api/v1/enrollments (address required when the course mails books). Refusals are left to
@@ -32,4 +32,14 @@ export function cancelEnrollment(id: string): Promise<EnrollmentOut> {
 /** POST /api/v1/waitlist: wait for a seat in a full session. */
 export function joinWaitlist(sessionId: string): Promise<WaitlistOut> {
   return request<WaitlistOut>('/api/v1/waitlist', { method: 'POST', data: { session_id: sessionId } });
+}
+
+/** GET /api/v1/waitlist: my open places in line (waiting or offered), with session code and course. */
+export function listWaitlist(): Promise<WaitlistPage> {
+  return request<WaitlistPage>('/api/v1/waitlist');
+}
+
+/** POST /api/v1/waitlist/{id}/leave: leave the line (a held seat goes to the next in line). */
+export function leaveWaitlist(entryId: string): Promise<WaitlistOut> {
+  return request<WaitlistOut>(`/api/v1/waitlist/${encodeURIComponent(entryId)}/leave`, { method: 'POST' });
 }

@@ -279,3 +279,37 @@ export function readFileBytes(filePath: string): Promise<ArrayBuffer> {
     });
   });
 }
+
+/**
+ * A token-carrying GET of a file (wx.downloadFile, downloadFile 合法域名) opened with
+ * wx.openDocument: pass and certificate PDFs. One login refresh on 401; the server's refusal
+ * (404/409) comes back as an ApiError with `notFound` or the status in plain Chinese.
+ */
+export function openPdf(path: string, notFound: string): Promise<string> {
+  const fetchFile = (retried: boolean): Promise<string> => new Promise((resolve, reject) => {
+    const token = getToken();
+    wx.downloadFile({
+      url: buildUrl(path),
+      header: token ? { Authorization: `Bearer ${token}` } : {},
+      success: async (res) => {
+        if (res.statusCode === 200) {
+          resolve(res.tempFilePath);
+        } else if (res.statusCode === 401 && !retried && (await refreshLogin())) {
+          fetchFile(true).then(resolve, reject);
+        } else if (res.statusCode === 404 || res.statusCode === 409) {
+          reject(new ApiError(res.statusCode, 'not_available', notFound));
+        } else {
+          reject(new ApiError(res.statusCode, 'http_error', `下载失败（${res.statusCode}）`));
+        }
+      },
+      fail: () => reject(new ApiError(0, 'network_error', '网络连接失败，请检查网络后重试')),
+    });
+  });
+  return fetchFile(false).then((filePath) => new Promise<string>((resolve, reject) => {
+    wx.openDocument({
+      filePath, fileType: 'pdf', showMenu: true,
+      success: () => resolve(filePath),
+      fail: (err) => reject(new ApiError(0, 'open_failed', `无法打开文件：${err.errMsg}`)),
+    });
+  }));
+}

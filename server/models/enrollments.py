@@ -174,5 +174,22 @@ class WaitlistOut(BaseModel):
     id: str
     session_id: str
     trainee_id: str
-    status: str
-    position: int
+    status: str = Field(description="waiting 候补中 / offered 有名额保留 / enrolled 已报名 / withdrawn 已退出 / lapsed 保留过期")
+    position: int = Field(description="排第几位（1 为第一位；有名额保留时为 0）")
+    session_code: str | None = Field(default=None, description="班次编号（我的候补列表中给出）")
+    course_name: str | None = Field(default=None, description="课程名称（我的候补列表中给出）")
+    offer_until: datetime | None = Field(default=None, description="名额保留至（offered 时）")
+
+    @classmethod
+    def from_entry(cls, entry: dict[str, Any], position: int) -> WaitlistOut:
+        """From a stored waitlist entry (``session_code`` / ``course_name`` when the service added them)."""
+        return cls(id=str(entry["_id"]), session_id=str(entry["session_id"]), trainee_id=str(entry["trainee_id"]),
+                   status=entry["status"], position=position, session_code=entry.get("session_code"),
+                   course_name=entry.get("course_name"), offer_until=entry.get("offer_until"))
+
+
+class WaitlistPage(BaseModel):
+    """My places in line still open (waiting or offered), oldest first."""
+
+    items: list[WaitlistOut]
+    total: int

@@ -68,6 +68,8 @@ IDS: dict[str, tuple[str, frozenset[str]]] = {
     "bundle_id": ("certificate_bundle", frozenset({"unit_a"})),
     # the public verification code: public by design (the pages below)
     "code": ("certificate_code", frozenset()),
+    # trainee A's place in a full session's line (another course; unit A's staff member holds the seat)
+    "entry_id": ("waitlist_entry", frozenset({"trainee_a"})),
 }
 
 
@@ -182,11 +184,25 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     job = await _ok(await api.post("/api/v1/unit/pass-jobs", {"session_id": session["id"]}, token=u), "pass job")
     await services.runner.run_until_idle()
     world.objects["pass_job"] = job["id"]
+    world.objects["waitlist_entry"] = await _waitlist_entry(api, world, person["id"])
     for _ in range(1200):  # notifications and the OCR pre-check run in the job runner: let them all finish
         if not await services.db["jobs"].count_documents({"status": {"$in": ["queued", "running"]}}):
             return world
         await asyncio.sleep(0.05)
     raise AssertionError("background jobs did not finish")
+
+
+async def _waitlist_entry(api: ApiClient, world: World, staff_member: str) -> str:
+    """Trainee A waiting for a one-seat session of another course, whose seat unit A's staff member holds."""
+    admin, t, u = world.tokens["admin"], world.tokens["trainee_a"], world.tokens["unit_a"]
+    from tests.handlers.enrollment.test_enrollments import window
+
+    course = await _ok(await api.post("/api/v1/admin/courses", factories.course_body(), token=admin), "course 2")
+    session = await factories.published_session(api, admin, course["id"], capacity=1, **window())
+    await _ok(await api.post("/api/v1/unit/enrollments", {"session_id": session["id"], "trainee_ids": [staff_member]},
+                             token=u), "the seat holder")
+    entry = await _ok(await api.post("/api/v1/waitlist", {"session_id": session["id"]}, token=t), "waitlist")
+    return str(entry["id"])
 
 
 async def _certificate(api: ApiClient, world: World) -> tuple[str, str, str]:

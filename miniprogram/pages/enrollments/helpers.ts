@@ -1,5 +1,5 @@
 /** Pure helpers of pages/enrollments (tested without rendering). */
-import type { EnrollmentOut, SessionDetail } from '../../api/types';
+import type { EnrollmentOut, SessionDetail, WaitlistOut } from '../../api/types';
 import { deadlineText, formatDate, formatDateTime, formatMoney, statusTheme } from '../../utils/format';
 
 
@@ -22,6 +22,8 @@ export interface EnrollmentCard {
   /** a rejected payment's reason */
   reason: string;
   paymentId: string;
+  /** approved: the pass (听课证) can be shown */
+  hasPass: boolean;
 }
 
 /** How one enrollment is shown (its session's name when known). */
@@ -42,5 +44,29 @@ export function toEnrollmentCard(e: EnrollmentOut, session: SessionDetail | unde
     payable: pending,
     reason: e.status.code === 'rejected' ? e.rejection_reason || '' : '',
     paymentId: e.payment_id || '',
+    hasPass: e.status.code === 'approved',
+  };
+}
+
+/** One of my places in line, as 我的报名 lists it. */
+export interface WaitlistCard {
+  id: string;
+  sessionId: string;
+  title: string;
+  code: string;
+  text: string;
+  offered: boolean;
+}
+
+/** How a place in line is shown: the course, the session code, the place or the offer's deadline. */
+export function toWaitlistCard(w: WaitlistOut): WaitlistCard {
+  const offered = w.status === 'offered';
+  return {
+    id: w.id,
+    sessionId: w.session_id,
+    title: w.course_name || '班次',
+    code: w.session_code || '',
+    text: offered ? `有空位，名额保留至 ${formatDateTime(w.offer_until)}` : `候补中，排第 ${w.position} 位`,
+    offered,
   };
 }

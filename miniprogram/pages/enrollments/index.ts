@@ -1,13 +1,17 @@
-/** 我的报名：状态、费用、缴费截止时间（驳回的附原因）；去缴费 / 重新缴费；缴费审核通过前可取消。 */
-import { cancelEnrollment, listEnrollments } from '../../api/enrollments';
+/**
+ * 我的报名：状态、费用、缴费截止时间（驳回的附原因）；去缴费 / 重新缴费；缴费审核通过前可取消；
+ * 审核通过的出示听课证；我的候补（可退出）；成绩与合格证。
+ */
+import { cancelEnrollment, leaveWaitlist, listEnrollments, listWaitlist } from '../../api/enrollments';
 import { getSession } from '../../api/sessions';
 import type { SessionDetail } from '../../api/types';
 import { getToken } from '../../utils/auth';
-import { type EnrollmentCard, toEnrollmentCard } from './helpers';
+import { type EnrollmentCard, toEnrollmentCard, toWaitlistCard, type WaitlistCard } from './helpers';
 
 Component({
   data: {
     cards: [] as EnrollmentCard[],
+    waiting: [] as WaitlistCard[],
     loaded: false,
     loggedIn: true,
     busyId: '',
@@ -23,11 +27,12 @@ Component({
 
     async load() {
       if (!getToken()) {
-        this.setData({ loggedIn: false, loaded: true, cards: [] });
+        this.setData({ loggedIn: false, loaded: true, cards: [], waiting: [] });
         return;
       }
       try {
-        const page = await listEnrollments();
+        const [page, line] = await Promise.all([listEnrollments(), listWaitlist()]);
+        this.setData({ waiting: line.items.map(toWaitlistCard) });
         const ids = Array.from(new Set(page.items.map((e) => e.session_id)));
         const sessions = await Promise.all(ids.map((id) => getSession(id, 'none').catch(() => undefined)));
         const byId: Record<string, SessionDetail> = {};
@@ -94,6 +99,44 @@ Component({
       } finally {
         this.setData({ busyId: '' });
       }
+    },
+
+    /** 出示听课证 (the pass sub-package). */
+    onPass(e: WechatMiniprogram.CustomEvent) {
+      wx.navigateTo({ url: `/pass/pages/pass/index?id=${e.currentTarget.dataset.id}` });
+    },
+
+    onResults() {
+      wx.navigateTo({ url: '/pass/pages/results/index' });
+    },
+
+    /** 退出候补, after a confirmation. */
+    onLeaveWaitlist(e: WechatMiniprogram.CustomEvent) {
+      const id = e.currentTarget.dataset.id as string;
+      return new Promise<void>((resolve) => {
+        wx.showModal({
+          title: '退出候补',
+          content: '退出后将失去排位（为你保留的名额会转给下一位），确定退出吗？',
+          confirmText: '退出候补',
+          cancelText: '再想想',
+          success: async (res) => {
+            if (res.confirm) {
+              this.setData({ busyId: id });
+              try {
+                await leaveWaitlist(id);
+                wx.showToast({ title: '已退出候补', icon: 'none' });
+                await this.load();
+              } catch (error) {
+                // shown by the request module
+              } finally {
+                this.setData({ busyId: '' });
+              }
+            }
+            resolve();
+          },
+          fail: () => resolve(),
+        });
+      });
     },
   },
 });

@@ -1,5 +1,6 @@
 /** Pure helpers of pages/session (tested without rendering). */
-import type { SessionDetail } from '../../api/types';
+import type { SessionDetail, WaitlistOut } from '../../api/types';
+import { formatDateTime } from '../../utils/format';
 
 
 const REENROLLABLE = ['not_applied', 'cancelled', 'expired'];
@@ -18,4 +19,12 @@ export function actionFor(s: SessionDetail, loggedIn: boolean): Action {
     return 'mine';
   }
   return s.seats_left > 0 ? 'enroll' : 'waitlist';
+}
+
+/** My place in line in words: 候补中，排第 N 位 / 有空位，名额为你保留至 …. */
+export function waitlistText(entry: WaitlistOut): string {
+  if (entry.status === 'offered') {
+    return `有空位了，名额为你保留至 ${formatDateTime(entry.offer_until)}，请尽快报名`;
+  }
+  return `候补中，排第 ${entry.position} 位`;
 }

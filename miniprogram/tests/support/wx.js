@@ -48,6 +48,30 @@ function send(url, method, headers, body) {
   });
 }
 
+/** A canvas node whose 2D context paints filled rectangles (black or white) into a bitmap. */
+function createCanvas() {
+  const canvas = { width: 300, height: 300, pixels: null };
+  canvas.getContext = () => {
+    canvas.pixels = new Uint8Array(canvas.width * canvas.height).fill(255);
+    let sx = 1;
+    let sy = 1;
+    return {
+      fillStyle: '#000000',
+      scale(x, y) {
+        sx *= x;
+        sy *= y;
+      },
+      fillRect(x, y, w, h) {
+        const value = /^#f/i.test(String(this.fillStyle)) ? 255 : 0;
+        for (let row = Math.round(y * sy); row < Math.min(canvas.height, Math.round((y + h) * sy)); row += 1) {
+          canvas.pixels.fill(value, row * canvas.width + Math.round(x * sx), row * canvas.width + Math.min(canvas.width, Math.round((x + w) * sx)));
+        }
+      },
+    };
+  };
+  return canvas;
+}
+
 function createWx(options = {}) {
   const storage = new Map();
   const calls = [];
@@ -244,7 +268,43 @@ function createWx(options = {}) {
     navigateBack: (arg) => record('navigateBack', arg),
     stopPullDownRefresh: () => record('stopPullDownRefresh'),
     setNavigationBarTitle: (arg) => record('setNavigationBarTitle', arg),
+
+    // The pass page: screen brightness and keep-on (recorded, brightness kept in state), and a
+    // <canvas type="2d"> whose 2D context paints fillRect calls into a bitmap (state.canvases).
+    getScreenBrightness(arg) {
+      record('getScreenBrightness');
+      setTimeout(() => arg.success && arg.success({ value: state.brightness, errMsg: 'getScreenBrightness:ok' }), 0);
+    },
+    setScreenBrightness(arg) {
+      record('setScreenBrightness', arg);
+      state.brightness = arg.value;
+      setTimeout(() => arg.success && arg.success({ errMsg: 'setScreenBrightness:ok' }), 0);
+    },
+    setKeepScreenOn(arg) {
+      record('setKeepScreenOn', arg);
+      state.keepScreenOn = arg.keepScreenOn;
+    },
+    getWindowInfo: () => ({ pixelRatio: 2, windowWidth: 375, windowHeight: 667 }),
+    createSelectorQuery() {
+      const query = {
+        in: () => query,
+        select: (selector) => {
+          query.selector = selector;
+          return query;
+        },
+        fields: () => query,
+        exec(cb) {
+          const canvas = createCanvas();
+          state.canvases.push({ selector: query.selector, canvas });
+          setTimeout(() => cb([{ node: canvas, width: 300, height: 300 }]), 0);
+        },
+      };
+      return query;
+    },
   };
+  state.brightness = 0.4;
+  state.keepScreenOn = false;
+  state.canvases = [];
   if (options.apiBase) {
     storage.set('dev_api_base', options.apiBase);
   }

@@ -12,6 +12,7 @@ from server.models.enrollments import (
     UnitEnrollmentResult,
     WaitlistJoin,
     WaitlistOut,
+    WaitlistPage,
 )
 
 TAGS = ["enrollments"]
@@ -87,6 +88,24 @@ class WaitlistHandler(ApiHandler):
             status=entry["status"], position=await service.waitlist.position(entry),
         )
 
+    @endpoint("我的候补（学员本人 / 单位为员工候补的）", response=WaitlistPage, roles=PEOPLE, tags=TAGS)
+    async def get(self) -> WaitlistPage:
+        """The caller's open places in line (waiting or offered), with session code and course name."""
+        assert self.principal is not None
+        entries = await self.services.enrollments.waitlist.mine(self.principal)
+        return WaitlistPage(items=[WaitlistOut.from_entry(e, e["position"]) for e in entries], total=len(entries))
+
+
+class LeaveWaitlistHandler(ApiHandler):
+    """``/api/v1/waitlist/{entry_id}/leave``."""
+
+    @endpoint("退出候补（保留中的名额转给下一位）", response=WaitlistOut, roles=PEOPLE, tags=TAGS, errors=[404, 409])
+    async def post(self, entry_id: str) -> WaitlistOut:
+        """Leave a line once; an offered seat goes to the next in line at once."""
+        assert self.principal is not None
+        entry = await self.services.enrollments.waitlist.leave(self.principal, entry_id, ip=self.client_ip)
+        return WaitlistOut.from_entry(entry, 0)
+
 
 _ID = r"(?P<enrollment_id>[^/]+)"
 routes = [
@@ -95,4 +114,5 @@ routes = [
     (rf"/api/v1/enrollments/{_ID}/cancel", CancelHandler),
     (r"/api/v1/unit/enrollments", UnitEnrollmentsHandler),
     (r"/api/v1/waitlist", WaitlistHandler),
+    (r"/api/v1/waitlist/(?P<entry_id>[^/]+)/leave", LeaveWaitlistHandler),
 ]

@@ -36,6 +36,7 @@ from server.services.accounts.identity import SHANGHAI
 from server.services.audit import AuditLog
 from server.services.catalog.seats import SeatLedger, in_transaction, seats_left
 from server.services.catalog.window import check_enrollment_open, enrollment_closes_at
+from server.services.ids import parse_object_id
 from server.services.jobs.notify import enqueue_notification
 from server.services.jobs.queue import JobQueue
 
@@ -110,6 +111,38 @@ class WaitlistService:
             {"trainee_id": 1, "course_id": 1}).to_list()
         for pair in {(e["trainee_id"], e["course_id"]) for e in entries}:
             await self.leave_course(*pair)
+
+    async def mine(self, principal: Principal) -> list[dict[str, Any]]:
+        """The caller's places in line still open (waiting or offered), oldest first, with the session's
+        code and course name and the place (``position``; 0 once offered).
+
+        A trainee sees their own; a unit those it put in line for its staff.
+        """
+        entries = await self.entries.find(
+            {**_owner_query(principal), "status": {"$in": ["waiting", "offered"]}}).sort(LINE_ORDER).to_list()
+        sessions = {s["_id"]: s async for s in self.db["sessions"].find(
+            {"_id": {"$in": list({e["session_id"] for e in entries})}}, {"code": 1, "course_name": 1})}
+        for entry in entries:
+            session = sessions.get(entry["session_id"], {})
+            entry["session_code"], entry["course_name"] = session.get("code"), session.get("course_name")
+            entry["position"] = await self.position(entry) if entry["status"] == "waiting" else 0
+        return entries
+
+    async def leave(self, principal: Principal, entry_id: str, *, ip: str | None = None) -> dict[str, Any]:
+        """Leave a line (the trainee, or the unit that put them in it): a waiting place is given up; an
+        offer's held seat goes to the next in line in the same transaction. Exactly once: a second
+        leave, or one racing it, is 409 ``waitlist_closed``; another's entry is 404."""
+        oid = parse_object_id(entry_id, "候补记录不存在")
+        entry = await self.entries.find_one({"_id": oid, **_owner_query(principal)})
+        if entry is None:
+            raise errors.not_found("候补记录不存在")
+        left, offers = await in_transaction(self.db, lambda s: self._withdraw(oid, s))
+        if not left:
+            raise errors.conflict("waitlist_closed", "该候补已结束（已退出、已报名或保留已过期），无需再退出")
+        await self.audit.record("waitlist.leave", actor_id=principal.account_id, actor_role=principal.role,
+                                subject_id=oid, ip=ip)
+        await self.announce(offers)
+        return await self.entries.find_one({"_id": oid}) or entry
 
     async def position(self, entry: dict[str, Any]) -> int:
         """1 for the first in line."""
@@ -253,3 +286,10 @@ class WaitlistService:
             return False, []
         await self.seats.release_hold(lapsed["session_id"], lapsed["_id"], s=s)
         return True, await self.hand_off(lapsed["session_id"], s=s)
+
+
+def _owner_query(principal: Principal) -> dict[str, Any]:
+    """Whose entries the caller holds: a trainee their own, a unit those it created."""
+    if principal.role == "unit":
+        return {"created_by.account_id": principal.account_id, "created_by.role": "unit"}
+    return {"trainee_id": principal.account_id}

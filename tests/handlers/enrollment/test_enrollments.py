@@ -325,3 +325,91 @@ async def test_a_cancelled_seat_goes_to_the_line_over_http(api: ApiClient, setti
     again = await enroll(api, waiting, sid)
     assert again.status == 409 and again.error_code == "already_enrolled"
     assert await seat_problems(db, ObjectId(sid)) == []
+
+
+# ---- leaving a waitlist ------------------------------------------------------------------------
+
+
+async def full_session_with_line(api: ApiClient, settings: Settings, db: Any, admin: str,
+                                 waiting: int = 2) -> tuple[str, str, list[tuple[str, str]]]:
+    """A one-seat session (id), its seat holder's token, and ``waiting`` trainees in line (token, entry id)."""
+    sid = await new_session(api, admin, capacity=1)
+    holder, _ = await trainee_with_photo(api, settings, db)
+    assert (await enroll(api, holder, sid)).status == 201
+    line = []
+    for _ in range(waiting):
+        token, _ = await trainee_with_photo(api, settings, db)
+        joined = await api.post("/api/v1/waitlist", {"session_id": sid}, token=token)
+        assert joined.status == 201, joined.body
+        line.append((token, str(joined.json["id"])))
+    return sid, holder, line
+
+
+async def test_my_waitlist_and_leaving_it(api: ApiClient, settings: Settings, db: Any, admin: str,
+                                         services: Services) -> None:
+    sid, _, [(first, first_entry), (second, second_entry)] = await full_session_with_line(api, settings, db, admin)
+    mine = (await api.get("/api/v1/waitlist", token=second)).json
+    assert mine["total"] == 1
+    row = mine["items"][0]
+    assert row["id"] == second_entry and row["position"] == 2 and row["status"] == "waiting"
+    assert row["session_code"] and row["course_name"]
+    # Another trainee cannot see or leave my place (404, nothing written).
+    assert (await api.get("/api/v1/waitlist", token=first)).json["items"][0]["id"] == first_entry
+    before = await db["waitlist"].find_one({"_id": ObjectId(second_entry)})
+    other = await api.post(f"/api/v1/waitlist/{second_entry}/leave", token=first)
+    assert other.status == 404 and other.error_code == "not_found"
+    assert await db["waitlist"].find_one({"_id": ObjectId(second_entry)}) == before
+    # The first in line leaves: the second moves up.
+    left = await api.post(f"/api/v1/waitlist/{first_entry}/leave", token=first)
+    assert left.status == 200 and left.json["status"] == "withdrawn", left.body
+    assert (await api.get("/api/v1/waitlist", token=first)).json == {"items": [], "total": 0}
+    assert (await api.get("/api/v1/waitlist", token=second)).json["items"][0]["position"] == 1
+    again = await api.post(f"/api/v1/waitlist/{first_entry}/leave", token=first)
+    assert again.status == 409 and again.error_code == "waitlist_closed" and "候补" in again.json["error"]["message"]
+    assert (await api.post("/api/v1/waitlist/not-an-id/leave", token=first)).status == 404
+    assert await db["audit_log"].count_documents({"action": "waitlist.leave"}) == 1
+    assert await seat_problems(db, ObjectId(sid)) == []
+
+
+async def test_leaving_an_offer_hands_the_seat_to_the_next(api: ApiClient, settings: Settings, db: Any,
+                                                          admin: str) -> None:
+    sid, holder, [(first, first_entry), (second, second_entry)] = await full_session_with_line(
+        api, settings, db, admin)
+    holder_enrollment = (await api.get("/api/v1/enrollments", token=holder)).json["items"][0]["id"]
+    assert (await api.post(f"/api/v1/enrollments/{holder_enrollment}/cancel", token=holder)).status == 200
+    offered = (await api.get("/api/v1/waitlist", token=first)).json["items"][0]
+    assert offered["status"] == "offered" and offered["position"] == 0 and offered["offer_until"]
+    assert (await api.post(f"/api/v1/waitlist/{first_entry}/leave", token=first)).status == 200
+    # The held seat went to the second in line in the same transaction; the first cannot enroll.
+    assert (await api.get("/api/v1/waitlist", token=second)).json["items"][0]["status"] == "offered"
+    assert (await enroll(api, first, sid)).error_code == "session_full"
+    assert (await enroll(api, second, sid)).status == 201
+    assert await seat_problems(db, ObjectId(sid)) == []
+
+
+async def test_twenty_concurrent_leaves_withdraw_once(api: ApiClient, settings: Settings, db: Any,
+                                                     admin: str) -> None:
+    sid, _, [(token, entry), (_, other_entry)] = await full_session_with_line(api, settings, db, admin)
+    answers = await asyncio.gather(*(api.post(f"/api/v1/waitlist/{entry}/leave", token=token) for _ in range(20)))
+    assert sorted(r.status for r in answers) == [200] + [409] * 19, [r.body for r in answers if r.status >= 500]
+    assert await db["audit_log"].count_documents({"action": "waitlist.leave"}) == 1
+    session = await db["sessions"].find_one({"_id": ObjectId(sid)})
+    assert session["waiting"] == [ObjectId(other_entry)]
+    assert await seat_problems(db, ObjectId(sid)) == []
+
+
+async def test_a_unit_leaves_the_line_it_joined_for_its_staff(api: ApiClient, settings: Settings, db: Any,
+                                                            admin: str) -> None:
+    sid = await new_session(api, admin, capacity=1)
+    holder, _ = await trainee_with_photo(api, settings, db)
+    assert (await enroll(api, holder, sid)).status == 201
+    unit_token, _ = await register_unit(api, settings.sms_outbox)
+    unit_id = ObjectId((await api.get("/api/v1/me", token=unit_token)).json["id"])
+    staff, staff_id = await trainee_with_photo(api, settings, db, unit_id=unit_id)
+    joined = await api.post("/api/v1/waitlist", {"session_id": sid, "trainee_id": staff_id}, token=unit_token)
+    assert joined.status == 201, joined.body
+    assert (await api.get("/api/v1/waitlist", token=unit_token)).json["total"] == 1
+    other_unit, _ = await register_unit(api, settings.sms_outbox)
+    assert (await api.post(f"/api/v1/waitlist/{joined.json['id']}/leave", token=other_unit)).status == 404
+    assert (await api.post(f"/api/v1/waitlist/{joined.json['id']}/leave", token=unit_token)).status == 200
+    assert (await api.get("/api/v1/waitlist", token=staff)).json["total"] == 0

@@ -2194,13 +2194,37 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * 我的候补（学员本人 / 单位为员工候补的）
+         * @description 角色：trainee, unit
+         */
+        get: operations["WaitlistHandler.get"];
         put?: never;
         /**
          * 加入候补名单（班次已满时）
          * @description 角色：trainee, unit
          */
         post: operations["WaitlistHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/waitlist/{entry_id}/leave": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 退出候补（保留中的名额转给下一位）
+         * @description 角色：trainee, unit
+         */
+        post: operations["LeaveWaitlistHandler.post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -6140,16 +6164,50 @@ export interface components {
          * @description A place in line.
          */
         WaitlistOut: {
+            /**
+             * Course Name
+             * @description 课程名称（我的候补列表中给出）
+             * @default null
+             */
+            course_name: string | null;
             /** Id */
             id: string;
-            /** Position */
+            /**
+             * Offer Until
+             * @description 名额保留至（offered 时）
+             * @default null
+             */
+            offer_until: string | null;
+            /**
+             * Position
+             * @description 排第几位（1 为第一位；有名额保留时为 0）
+             */
             position: number;
+            /**
+             * Session Code
+             * @description 班次编号（我的候补列表中给出）
+             * @default null
+             */
+            session_code: string | null;
             /** Session Id */
             session_id: string;
-            /** Status */
+            /**
+             * Status
+             * @description waiting 候补中 / offered 有名额保留 / enrolled 已报名 / withdrawn 已退出 / lapsed 保留过期
+             */
             status: string;
             /** Trainee Id */
             trainee_id: string;
+        };
+        /**
+         * WaitlistPage
+         * @description My places in line still open (waiting or offered), oldest first.
+         */
+        WaitlistPage: {
+            /** Items */
+            items: components["schemas"]["WaitlistOut"][];
+            /** Total */
+            total: number;
         };
         /**
          * WeChatBindIn
@@ -15530,6 +15588,53 @@ export interface operations {
             };
         };
     };
+    "WaitlistHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WaitlistPage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "WaitlistHandler.post": {
         parameters: {
             query?: never;
@@ -15617,6 +15722,73 @@ export interface operations {
             };
             /** @description 字段校验失败 */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "LeaveWaitlistHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                entry_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WaitlistOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
