@@ -1,4 +1,6 @@
 /**
+ * @jest-environment jsdom
+ *
  * The staff scanner against the real server, with real passes: trainees enrol, pay and are
  * approved by the reviewer (payments API); the server issues their passes. The scanner logs in,
  * downloads the session's bundle, and judges tokens on the phone (base45 + Ed25519 with
@@ -18,6 +20,8 @@ const { ScanQueue } = require('../scan/lib/queue');
 const { memoryStorage } = require('../scan/lib/store');
 const helpers = require('../scan/helpers');
 const api = require('../api/scanner');
+const { loadPage, textOf, until, changeEvent } = require('./support/page');
+const { installScannerWx } = require('./support/scanner-wx');
 
 const t = {};
 const passes = {};
@@ -37,6 +41,7 @@ beforeAll(async () => {
   t.wang = await P.approvedTrainee(reviewer, sessionA.id, '王签到');
   t.li = await P.approvedTrainee(reviewer, sessionA.id, '李离线');
   t.zhao = await P.approvedTrainee(reviewer, sessionA.id, '赵补发');
+  t.sun = await P.approvedTrainee(reviewer, sessionA.id, '孙页面');
   t.qian = await P.approvedTrainee(reviewer, sessionB.id, '钱别班');
   await P.moveToToday(admin, sessionA.id);
   await P.moveToToday(admin, sessionB.id);
@@ -91,7 +96,7 @@ test('staff login: only the scanner and admin roles enter; the bundle is downloa
   expect(wx.getStorageSync('auth_token')).toBeTruthy();
 
   const stored = await helpers.downloadBundle(kv, sessionA.id, sessionA.name);
-  expect(stored.roster.map((e) => e.name).sort()).toEqual(['李离线', '王签到', '赵补发']);
+  expect(stored.roster.map((e) => e.name).sort()).toEqual(['孙页面', '李离线', '王签到', '赵补发']);
   expect(stored.revoked).toEqual([passes.zhaoOld.serial]);
   expect(stored.roster.every((e) => e.photo && e.photo.length > 500)).toBe(true); // a JPEG thumbnail to compare faces
   expect(stored.bytes).toBeGreaterThan(3 * 1000); // three thumbnails of about 2 KB
@@ -200,7 +205,7 @@ test('online: the server records and answers; a lost answer is queued under the 
   const revoked = await api.checkin({ token: passes.zhaoOld.token, session_id: sessionA.id, client_id: 'x-1', device_id: 'door-3' });
   expect(revoked.result).toBe('revoked');
   const counts = await api.attendance(sessionA.id);
-  expect(counts).toMatchObject({ approved: 3, checked_in: 3, not_yet: 0 });
+  expect(counts).toMatchObject({ approved: 4, checked_in: 3, not_yet: 1 });
 });
 
 test('the bundle: a delta brings re-issues and revocations; an expired bundle is deleted', async () => {
@@ -212,7 +217,7 @@ test('the bundle: a delta brings re-issues and revocations; an expired bundle is
   const merged = await helpers.downloadBundle(kv, sessionA.id, sessionA.name);
   expect(merged.version).toBeGreaterThan(full.version);
   expect(merged.revoked.sort()).toEqual([passes.zhaoOld.serial, oldSerial].sort());
-  expect(merged.roster.map((e) => e.serial).sort()).toEqual([passes.wang.serial, passes.zhao.serial, passes.li.serial].sort());
+  expect(merged.roster.map((e) => e.serial).sort()).toEqual([passes.wang.serial, passes.zhao.serial, passes.li.serial, passes.sun.serial].sort());
   const ctx = bundles.offlineContext(merged);
   expect(judgeOffline(passes.li.token, ctx, nowSeconds()).result).toBe('ok');
   // before the delta, the new pass was unknown to the phone: refused offline, the scanner asks for a refresh
@@ -225,4 +230,58 @@ test('the bundle: a delta brings re-issues and revocations; an expired bundle is
   expect(bundles.purgeExpired(kv, end)).toEqual([sessionA.id]);
   expect([...kv.map.keys()].filter((k) => k.startsWith('scan_bundle:'))).toEqual([]);
   expect(bundles.listBundles(kv)).toEqual([]);
+});
+
+test('the pages: staff login (a wrong password refused), choose a session and download, scan offline then sync', async () => {
+  const device = installScannerWx(wx);
+  wx.removeStorageSync('auth_token');
+  wx.removeStorageSync('scan_staff');
+  wx.__calls.length = 0;
+
+  const login = loadPage('scan/pages/login');
+  login.instance.onInput(changeEvent({ field: 'username' }, 'scanner'));
+  login.instance.onInput(changeEvent({ field: 'password' }, 'not-the-password'));
+  await login.instance.onLogin();
+  expect(textOf(login)).toMatch(/密码|账号/);
+  expect(wx.__callsOf('redirectTo')).toEqual([]);
+  login.instance.onInput(changeEvent({ field: 'password' }, scannerLogin.password));
+  await login.instance.onLogin();
+  expect(wx.__callsOf('redirectTo')[0].url).toBe('/scan/pages/sessions/index');
+
+  const sessions = loadPage('scan/pages/sessions');
+  await sessions.instance.onShow();
+  const row = sessions.data.sessions.find((s) => s.id === sessionA.id);
+  expect(row).toBeTruthy();
+  await sessions.instance.onDownload({ currentTarget: { dataset: { id: sessionA.id, title: `${sessionA.name} ${row.code}` } } });
+  expect(textOf(sessions)).toContain('已下载的离线包');
+  expect(textOf(sessions)).toMatch(/4 人 · \d+ KB · 有效至/);
+  sessions.instance.onScan({ currentTarget: { dataset: { id: sessionA.id } } });
+  expect(wx.__callsOf('navigateTo').pop().url).toBe(`/scan/pages/scan/index?session=${sessionA.id}`);
+
+  // at the door with no network: 孙 (green, from the bundle), a tampered pass (red), then the camera is closed
+  device.network = 'none';
+  const page = loadPage('scan/pages/scan');
+  await page.instance.onLoad({ session: sessionA.id });
+  expect(page.data.online).toBe(false);
+  expect(textOf(page)).toContain('本机今日签到 / 离线名单人数');
+  const seen = [];
+  device.onScan = () => seen.push(page.data.answer);
+  device.scans = [passes.sun.token, mutate(passes.sun.token, 3, 0x10)];
+  await page.instance.onStart();
+  expect(seen[1]).toMatchObject({ ok: true, name: '孙页面', offline: true, queued: true, message: '签到成功，请核对照片' });
+  expect(seen[1].photo).toMatch(/^data:image\/jpeg;base64,\/9j\//); // the JPEG thumbnail from the bundle
+  expect(page.data.answer).toMatchObject({ ok: false, message: '无效的听课证（签名不符或已被篡改）' });
+  expect(textOf(page)).toContain('拒绝');
+  expect(wx.__callsOf('vibrateShort').map((a) => a.type)).toEqual(['light', 'heavy']);
+  expect(wx.__callsOf('playSound')).toEqual(['/scan/sounds/ok.wav', '/scan/sounds/refused.wav']);
+  expect(page.data.pending).toBe(1);
+  expect(textOf(page)).toMatch(/待上传 1 条/);
+
+  // the network returns: the queue goes up by itself, the counts become the server's
+  device.setNetwork('wifi');
+  await until(() => page.data.pending === 0 && page.data.online && page.data.expected === 4 && page.data.checkedIn === 4);
+  expect(wx.__callsOf('showToast').pop().title).toBe('已上传 1 条，新记录 1，冲突 0');
+  expect(await api.attendance(sessionA.id)).toMatchObject({ approved: 4, checked_in: 4, not_yet: 0 });
+  page.instance.onUnload();
+  expect(device.listeners).toEqual([]);
 });

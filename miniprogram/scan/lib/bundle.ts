@@ -43,6 +43,8 @@ export interface StoredBundle extends BundleIn {
   downloaded_at: string;
   /** UTF-8 bytes of the bundle as stored (what it costs the phone). */
   bytes: number;
+  /** Trainees in the roster (the expected count offline). */
+  people: number;
 }
 
 interface Header extends Omit<StoredBundle, 'roster'> {
@@ -94,6 +96,7 @@ export function saveBundle(kv: KeyValue, incoming: BundleIn, title: string, now:
   };
   const stored: StoredBundle = {
     ...merged, title: title || (old ? old.title : ''), downloaded_at: now.toISOString(), bytes: bundleBytes(merged),
+    people: merged.roster.length,
   };
   deleteBundle(kv, incoming.session_id);
   const chunks = Math.ceil(stored.roster.length / ROSTER_CHUNK);
