@@ -117,7 +117,15 @@ function checkPackage(root = ROOT) {
     subPackageBytes[p.root] = bytes;
     if (bytes >= LIMIT_BYTES) errors.push(`sub-package ${p.root} is ${(bytes / 1024).toFixed(0)} KB, over WeChat's 2 MB limit`);
   }
-  const npm = npmFiles(root, [...usedComponents]);
+  // npm packages our own code requires (the scanner's @noble/ed25519): miniprogram_npm is in the main package
+  const required = new Set();
+  for (const f of ownFiles(root).filter((file) => file.endsWith('.js'))) {
+    for (const m of fs.readFileSync(f, 'utf8').matchAll(/require\(\s*["']([^."'][^"']*)["']\s*\)/g)) {
+      const candidate = path.join(root, 'miniprogram_npm', m[1], 'index.js');
+      if (fs.existsSync(candidate)) required.add(candidate);
+    }
+  }
+  const npm = [...new Set([...npmFiles(root, [...usedComponents]), ...required])];
   const size = (files) => files.reduce((sum, f) => sum + fs.statSync(f).size, 0);
   const ownBytes = size(own);
   const npmBytes = size(npm);
