@@ -230,6 +230,19 @@ test('the bundle: a delta brings re-issues and revocations; an expired bundle is
   expect(bundles.purgeExpired(kv, end)).toEqual([sessionA.id]);
   expect([...kv.map.keys()].filter((k) => k.startsWith('scan_bundle:'))).toEqual([]);
   expect(bundles.listBundles(kv)).toEqual([]);
+
+  // on the phone's storage: the app deletes an expired bundle at launch, even if the scanner is never opened again
+  const { wxStorage } = require('../scan/lib/store');
+  const expired = new Date(Date.now() - 1000).toISOString(); // the session ended: the server's valid_until is past
+  bundles.saveBundle(wxStorage, { ...merged, valid_until: expired }, sessionA.name);
+  expect(wx.getStorageSync(`scan_bundle:${sessionA.id}:roster:0`)).toHaveLength(4);
+  let app;
+  global.App = (definition) => { app = definition; };
+  jest.isolateModules(() => require('../app'));
+  app.onLaunch();
+  expect(wx.getStorageSync(`scan_bundle:${sessionA.id}`)).toBe('');
+  expect(wx.getStorageSync(`scan_bundle:${sessionA.id}:roster:0`)).toBe('');
+  expect(wx.getStorageSync('scan_bundles')).toEqual([]);
 });
 
 test('the pages: staff login (a wrong password refused), choose a session and download, scan offline then sync', async () => {

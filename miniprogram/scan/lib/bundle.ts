@@ -5,11 +5,14 @@
  * WeChat storage takes at most 1 MB per key, and a 500-trainee bundle is about 0.9 MB, so the
  * roster is kept in chunks of ROSTER_CHUNK entries under their own keys beside a small header.
  */
-import type { KeyValue } from './store';
+import {
+  type KeyValue, bundleChunkKey as chunkKey, bundleHeaderKey as headerKey, deleteBundle, keptBundleIds as index,
+  purgeExpiredBundles as purgeExpired, BUNDLE_INDEX_KEY as INDEX_KEY,
+} from '../../utils/scan-storage';
 import { type OfflineContext, keyMap } from './token';
 
+export { deleteBundle, purgeExpired };
 export const ROSTER_CHUNK = 100;
-const INDEX_KEY = 'scan_bundles';
 
 export interface BundleKey {
   kid: number;
@@ -51,8 +54,6 @@ interface Header extends Omit<StoredBundle, 'roster'> {
   chunks: number;
 }
 
-const headerKey = (sessionId: string) => `scan_bundle:${sessionId}`;
-const chunkKey = (sessionId: string, n: number) => `scan_bundle:${sessionId}:roster:${n}`;
 
 /** UTF-8 length of a string, without TextEncoder. */
 export function utf8Bytes(text: string): number {
@@ -72,11 +73,6 @@ export function utf8Bytes(text: string): number {
 /** Size in bytes of a bundle's JSON (what is downloaded and stored). */
 export function bundleBytes(bundle: BundleIn): number {
   return utf8Bytes(JSON.stringify(bundle));
-}
-
-function index(kv: KeyValue): string[] {
-  const ids = kv.get(INDEX_KEY);
-  return Array.isArray(ids) ? (ids as string[]) : [];
 }
 
 /** Store a full bundle, or merge a delta into the one kept (new passes in, revoked ones out). */
@@ -140,30 +136,6 @@ export function listBundles(kv: KeyValue, now: Date = new Date()): Omit<StoredBu
     .map((id) => kv.get(headerKey(id)) as Header | undefined)
     .filter((h): h is Header => !!h)
     .map(({ chunks: _c, ...rest }) => rest);
-}
-
-/** Delete a session's bundle (header and roster chunks). */
-export function deleteBundle(kv: KeyValue, sessionId: string): void {
-  const header = kv.get(headerKey(sessionId)) as Header | undefined;
-  const chunks = header && typeof header.chunks === 'number' ? header.chunks : 0;
-  for (let n = 0; n < chunks; n += 1) {
-    kv.remove(chunkKey(sessionId, n));
-  }
-  kv.remove(headerKey(sessionId));
-  kv.set(INDEX_KEY, index(kv).filter((id) => id !== sessionId));
-}
-
-/** Delete every bundle past its validity (the session is over or the bundle is too old); their ids. */
-export function purgeExpired(kv: KeyValue, now: Date = new Date()): string[] {
-  const gone: string[] = [];
-  for (const id of index(kv)) {
-    const header = kv.get(headerKey(id)) as Header | undefined;
-    if (!header || !isValid(header, now)) {
-      deleteBundle(kv, id);
-      gone.push(id);
-    }
-  }
-  return gone;
 }
 
 /** What judgeOffline needs, from a stored bundle. */
