@@ -28,26 +28,26 @@ export function whoIs(token: string): Promise<AccountOut> {
 
 /** GET /scanner/keys. */
 export function scannerKeys(): Promise<ScannerKeys> {
-  return request<ScannerKeys>('/api/v1/scanner/keys');
+  return request<ScannerKeys>('/api/v1/scanner/keys', { refresh: false });
 }
 
 /** GET /scanner/sessions/{id}/bundle: the full bundle, or the delta after `since`. */
 export function sessionBundle(sessionId: string, since?: number): Promise<BundleOut> {
   return request<BundleOut>(`/api/v1/scanner/sessions/${encodeURIComponent(sessionId)}/bundle`,
-    { query: { since }, timeout: 60000 });
+    { query: { since }, timeout: 60000, refresh: false });
 }
 
 /** POST /checkins: one scan online. Idempotent by client id, but never retried here (the door waits). */
 export function checkin(scan: { token: string; session_id: string; client_id: string; device_id: string }): Promise<CheckinOut> {
-  return request<CheckinOut>('/api/v1/checkins', { method: 'POST', data: scan, show: 'none', timeout: ONLINE_TIMEOUT_MS });
+  return request<CheckinOut>('/api/v1/checkins', { method: 'POST', data: scan, show: 'none', timeout: ONLINE_TIMEOUT_MS, refresh: false });
 }
 
 /** POST /checkins/batch: offline scans as facts (idempotent by client id, so it may be retried). */
 export function checkinBatch(scans: OfflineScan[]): Promise<CheckinBatchOut> {
-  return request<CheckinBatchOut>('/api/v1/checkins/batch', { method: 'POST', data: { scans }, show: 'none', idempotent: true, timeout: 60000 });
+  return request<CheckinBatchOut>('/api/v1/checkins/batch', { method: 'POST', data: { scans }, show: 'none', idempotent: true, timeout: 60000, refresh: false });
 }
 
 /** GET /admin/sessions/{id}/attendance: approved, checked in, not yet, late, conflicts today. */
 export function attendance(sessionId: string): Promise<DashboardOut> {
-  return request<DashboardOut>(`/api/v1/admin/sessions/${encodeURIComponent(sessionId)}/attendance`, { show: 'none' });
+  return request<DashboardOut>(`/api/v1/admin/sessions/${encodeURIComponent(sessionId)}/attendance`, { show: 'none', refresh: false });
 }

@@ -206,6 +206,21 @@ test('online: the server records and answers; a lost answer is queued under the 
   expect(revoked.result).toBe('revoked');
   const counts = await api.attendance(sessionA.id);
   expect(counts).toMatchObject({ approved: 4, checked_in: 3, not_yet: 1 });
+
+  // the staff login expired at the door: no WeChat refresh (that would be a trainee's login), the
+  // scan is judged on the phone and kept; the upload waits for the new login
+  const staffToken = wx.getStorageSync('auth_token');
+  wx.setStorageSync('auth_token', 'an-expired-staff-token');
+  wx.__calls.length = 0;
+  const late = new ScanQueue(memoryStorage(), 'door-5');
+  const kept = await helpers.scan(passes.wang.token, sessionA.id, context, late, false);
+  expect(kept).toMatchObject({ result: 'ok', offline: true, queued: true, name: '王签到' });
+  await expect(helpers.syncQueue(late)).rejects.toMatchObject({ status: 401 });
+  expect(late.pending().length).toBe(1);
+  expect(wx.__callsOf('login')).toEqual([]); // no wx.login refresh
+  expect(wx.__callsOf('reLaunch')).toEqual([]); // not sent to the trainees' login page
+  wx.setStorageSync('auth_token', staffToken);
+  expect(await helpers.syncQueue(late)).toMatchObject({ sent: 1, recorded: 0, conflicts: 1 }); // 王 was in already, on door-1
 });
 
 test('the bundle: a delta brings re-issues and revocations; an expired bundle is deleted', async () => {

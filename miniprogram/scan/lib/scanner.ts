@@ -5,7 +5,7 @@
  * The local judgement refuses forged, tampered, unknown-key, out-of-window, other-session and
  * revoked passes at once. An accepted pass seen earlier that day on this phone is answered
  * `already_checked_in` without asking anyone. Online, the server's answer wins (another device
- * may have checked the pass in); a lost answer (timeout, no network) queues the scan under the
+ * may have checked the pass in); a lost or refused call (timeout, no network, login expired) queues the scan under the
  * same client id, so the later batch can never record it twice.
  */
 import { type OfflineContext, type OfflineResult, judgeOffline } from './token';
@@ -34,7 +34,7 @@ export interface OnlineAnswer {
   first_device?: string | null;
 }
 
-/** Post one scan online; reject with `{ status: 0 }` (ApiError) when the network failed. */
+/** Post one scan online; rejects (ApiError) when the network failed or the call was refused. */
 export type SendOnline = (scan: { token: string; session_id: string; client_id: string; device_id: string }) =>
   Promise<OnlineAnswer>;
 
@@ -56,10 +56,6 @@ export interface ScanInput {
   /** Undefined when the phone knows it is offline. */
   sendOnline?: SendOnline;
   now?: Date;
-}
-
-function isNetworkFailure(error: unknown): boolean {
-  return !!error && typeof error === 'object' && (error as { status?: unknown }).status === 0;
 }
 
 /** Judge and record one scan (see the module's comment). */
@@ -93,13 +89,12 @@ export async function scanOnce(input: ScanInput): Promise<ScanOutcome> {
         firstAt: answer.first_at || undefined, firstDevice: answer.first_device || undefined,
       };
     } catch (error) {
-      if (!isNetworkFailure(error)) {
-        throw error;
-      }
+      // No answer (no network, a timeout), or a refusal of the call itself (the staff login
+      // expired, a server error): the phone's verdict stands and the scan is kept under the same
+      // client id; the batch will not record it twice. A door never loses a scan.
       if (verdict.result !== 'ok') {
         return { result: verdict.result, offline: true, queued: false, serial };
       }
-      // the answer was lost: keep it under the same client id; the batch will not record it twice
     }
   }
   input.queue.add(pending);

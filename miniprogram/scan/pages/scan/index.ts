@@ -3,9 +3,10 @@
  * 提示音与振动、姓名与照片供核对；在线时提交 /checkins，离线时存入待上传队列，联网后自动
  * 上传（/checkins/batch），显示待上传、冲突与已签到 / 应到人数。
  */
+import { ApiError } from '../../../api/request';
 import { attendance } from '../../../api/scanner';
 import { formatDateTime } from '../../../utils/format';
-import { LOGIN_URL, currentStaff, scan, syncQueue } from '../../helpers';
+import { LOGIN_URL, currentStaff, logoutStaff, scan, syncQueue } from '../../helpers';
 import { type StoredBundle, loadBundle, offlineContext } from '../../lib/bundle';
 import { ScanQueue, beijingDay } from '../../lib/queue';
 import { MESSAGES, type ScanOutcome } from '../../lib/scanner';
@@ -181,6 +182,12 @@ Component({
         wx.showToast({ title: `已上传 ${report.sent} 条，新记录 ${report.recorded}，冲突 ${report.conflicts}`, icon: 'none' });
       } catch (error) {
         // still offline: the scans stay in the queue
+        if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
+          // the staff login expired: log in again; the queue is kept and goes up afterwards
+          logoutStaff(wxStorage);
+          wx.showToast({ title: '登录已过期，请重新登录（待上传的签到已保留）', icon: 'none' });
+          wx.redirectTo({ url: LOGIN_URL });
+        }
       } finally {
         this.setData({ syncing: false });
         await this.refresh();

@@ -2,6 +2,7 @@
  * 选择班次：班次列表（公开的 /sessions），下载其离线包（密钥、作废名单、名单与照片缩略图），
  * 显示已下载的包的人数、大小与有效期；过期的包自动删除，也可手动删除。
  */
+import { ApiError } from '../../../api/request';
 import { listSessions } from '../../../api/sessions';
 import type { SessionRow } from '../../../api/types';
 import { formatDateTime } from '../../../utils/format';
@@ -68,7 +69,11 @@ Component({
         wx.showToast({ title: `已下载 ${bundle.roster.length} 人（${formatBytes(bundle.bytes)}）`, icon: 'none' });
         this.showKept();
       } catch (error) {
-        // shown by the request module
+        // shown by the request module; an expired staff login goes back to the staff login
+        if (error instanceof ApiError && error.status === 401) {
+          logoutStaff(wxStorage);
+          wx.redirectTo({ url: LOGIN_URL });
+        }
       } finally {
         this.setData({ busyId: '' });
       }
