@@ -266,6 +266,14 @@ test('the pages: staff login (a wrong password refused), choose a session and do
   wx.removeStorageSync('scan_staff');
   wx.__calls.length = 0;
 
+  // the trainees' login page leads staff to theirs
+  const entry = loadPage('login');
+  expect(entry.querySelector('.staff-link').dom.tagName).toBe('WX-NAVIGATOR');
+  const url = /class="staff-link" url="\/([^"]+)"/.exec(require('fs').readFileSync(require.resolve('../pages/login/index.wxml'), 'utf8'))[1];
+  const app = JSON.parse(require('fs').readFileSync(require.resolve('../app.json'), 'utf8'));
+  expect(app.subPackages.find((p) => p.root === 'scan').pages.map((page) => `scan/${page}`)).toContain(url);
+  expect(textOf(entry)).toContain('协会工作人员：扫码签到');
+
   const login = loadPage('scan/pages/login');
   login.instance.onInput(changeEvent({ field: 'username' }, 'scanner'));
   login.instance.onInput(changeEvent({ field: 'password' }, 'not-the-password'));
