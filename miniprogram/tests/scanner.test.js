@@ -313,6 +313,17 @@ test('the pages: staff login (a wrong password refused), choose a session and do
   expect(page.data.pending).toBe(1);
   expect(textOf(page)).toMatch(/待上传 1 条/);
 
+  // the always-on viewfinder sees 孙's code again and again: one answer (今日已签到 on this phone), not one per frame
+  page.instance.onToggleCamera();
+  expect(page.data.cameraMode).toBe(true);
+  const vibrations = wx.__callsOf('vibrateShort').length;
+  await Promise.all([1, 2, 3].map(() => page.instance.onCameraScan({ detail: { result: passes.sun.token } })));
+  await page.instance.onCameraScan({ detail: { result: passes.sun.token } });
+  expect(wx.__callsOf('vibrateShort').length - vibrations).toBe(1);
+  expect(page.data.answer).toMatchObject({ ok: false, message: '今日已签到', name: '孙页面' });
+  expect(page.data.pending).toBe(1);
+  page.instance.onToggleCamera();
+
   // the network returns: the queue goes up by itself, the counts become the server's
   device.setNetwork('wifi');
   await until(() => page.data.pending === 0 && page.data.online && page.data.expected === 4 && page.data.checkedIn === 4);

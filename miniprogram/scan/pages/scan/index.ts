@@ -15,6 +15,11 @@ import type { OfflineContext } from '../../lib/token';
 
 /** How long an answer stays before the camera opens again. */
 export const ANSWER_MS = 1200;
+/** The always-on camera sees a QR many times a second: the same text within this time is one scan. */
+export const SAME_CODE_MS = 3000;
+
+let lastCode = { text: '', at: 0 };
+let judging = false;
 
 interface AnswerView {
   ok: boolean;
@@ -67,6 +72,7 @@ Component({
     title: '',
     online: true,
     looping: false,
+    cameraMode: false,
     syncing: false,
     answer: null as AnswerView | null,
     checkedIn: 0,
@@ -116,7 +122,8 @@ Component({
       Object.values(sounds).forEach((a) => a && a.destroy());
       sounds = {};
       state = null;
-      this.setData({ looping: false });
+      lastCode = { text: '', at: 0 };
+      this.setData({ looping: false, cameraMode: false });
     },
 
     /** Counts: the server's when online, else this phone's scans today against the roster. */
@@ -172,6 +179,30 @@ Component({
       } finally {
         this.setData({ looping: false });
       }
+    },
+
+    /** The always-on viewfinder (`<camera mode="scanCode">`): no camera to reopen between trainees. */
+    onToggleCamera() {
+      this.setData({ cameraMode: !this.data.cameraMode, looping: false });
+    },
+
+    /** A code seen by the viewfinder: one scan per pass while it stays in view, one at a time. */
+    async onCameraScan(e: WechatMiniprogram.CustomEvent<{ result: string }>) {
+      const text = e.detail.result;
+      const now = Date.now();
+      if (judging || !text || (text === lastCode.text && now - lastCode.at < SAME_CODE_MS)) return;
+      lastCode = { text, at: now };
+      judging = true;
+      try {
+        await this.handle(text);
+      } finally {
+        judging = false;
+      }
+    },
+
+    onCameraError() {
+      this.setData({ cameraMode: false });
+      wx.showToast({ title: '无法使用相机，请在设置中允许使用摄像头', icon: 'none' });
     },
 
     async onSync() {
