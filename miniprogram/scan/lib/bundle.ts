@@ -2,7 +2,7 @@
  * The offline bundle of one session on the phone: stored, merged with deltas, measured, and
  * deleted when it expires (it holds names and photos: personal data on a device).
  *
- * WeChat storage takes at most 1 MB per key, and a 500-trainee bundle is about 0.9 MB, so the
+ * WeChat storage takes at most 1 MB per key, and a 500-trainee bundle is about 1.05 MB (README, Figures), so the
  * roster is kept in chunks of ROSTER_CHUNK entries under their own keys beside a small header.
  */
 import {
