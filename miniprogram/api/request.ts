@@ -57,6 +57,11 @@ export interface RequestOptions {
   idempotent?: boolean;
   /** Milliseconds before giving up (default 15 s; uploads of several pictures need longer). */
   timeout?: number;
+  /**
+   * Refresh the login by WeChat on a 401 (default true). The staff scanner says false: its token is
+   * a staff login, which a WeChat login cannot renew; the 401 is thrown to it instead.
+   */
+  refresh?: boolean;
 }
 
 interface RawResponse {
@@ -204,7 +209,7 @@ async function call<T>(path: string, options: RequestOptions, transport: Transpo
   let token = useAuth ? getToken() : '';
   try {
     let res = await withRetries(() => transport(url, options, token), retry);
-    if (res.statusCode === 401 && useAuth) {
+    if (res.statusCode === 401 && useAuth && options.refresh !== false) {
       if (await refreshLogin()) {
         token = getToken();
         res = await withRetries(() => transport(url, options, token), retry);

@@ -117,14 +117,15 @@ function checkPackage(root = ROOT) {
     subPackageBytes[p.root] = bytes;
     if (bytes >= LIMIT_BYTES) errors.push(`sub-package ${p.root} is ${(bytes / 1024).toFixed(0)} KB, over WeChat's 2 MB limit`);
   }
-  const npm = npmFiles(root, [...usedComponents]);
-  // npm modules our own code requires (qrcode-generator from pass/qr.js): miniprogram_npm is in the main package
+  // npm packages our own code requires (the scanner's @noble/ed25519, the pass page's qrcode-generator): miniprogram_npm is in the main package
+  const required = new Set();
   for (const f of ownFiles(root).filter((file) => file.endsWith('.js'))) {
     for (const m of fs.readFileSync(f, 'utf8').matchAll(/require\(\s*["']([^."'][^"']*)["']\s*\)/g)) {
-      const file = path.join(root, 'miniprogram_npm', m[1], 'index.js');
-      if (fs.existsSync(file) && !npm.includes(file)) npm.push(file);
+      const candidate = path.join(root, 'miniprogram_npm', m[1], 'index.js');
+      if (fs.existsSync(candidate)) required.add(candidate);
     }
   }
+  const npm = [...new Set([...npmFiles(root, [...usedComponents]), ...required])];
   const size = (files) => files.reduce((sum, f) => sum + fs.statSync(f).size, 0);
   const ownBytes = size(own);
   const npmBytes = size(npm);

@@ -73,3 +73,12 @@ test('this mini-program keeps the pay pages in their sub-package', () => {
   expect(result.subPackageBytes.pay).toBeGreaterThan(5 * 1024);
   expect(result.subPackageBytes.pass).toBeGreaterThan(5 * 1024);
 });
+
+test('the staff scanner is a sub-package; the Ed25519 library it requires counts for the main package', () => {
+  const result = checkPackage();
+  expect(Object.keys(result.subPackageBytes)).toEqual(expect.arrayContaining(['scan']));
+  expect(result.subPackageBytes.scan).toBeGreaterThan(20 * 1024);
+  const ed = fs.statSync(path.join(__dirname, '..', 'miniprogram_npm', '@noble', 'ed25519', 'index.js')).size;
+  expect(result.npmBytes).toBeGreaterThan(ed);
+  expect(result.errors).toEqual([]);
+});
