@@ -89,10 +89,10 @@ export async function loadEnrollments(me: Schemas['AccountOut']): Promise<Enroll
   })
 }
 
-/** 110105…002X → 110105********002X (an ID number is never shown in full in a list). */
+/** 110105…002X → 1101**********002X, as the server masks (an ID number is never shown in full in a list). */
 export function maskId(value: string): string {
   if (value.length < 8) return value
-  return value.slice(0, 6) + '*'.repeat(value.length - 10) + value.slice(-4)
+  return value.slice(0, 4) + '*'.repeat(value.length - 8) + value.slice(-4)
 }
 
 /** Rows grouped by session, in the order the sessions first appear. */
