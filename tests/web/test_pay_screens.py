@@ -112,10 +112,14 @@ async def ui_login(tab: Tab, role: str, demo: Demo, path: str) -> None:
     await tab.settle()
 
 
+def field(tab: Tab, label: str) -> Any:
+    """The form item labelled ``label`` (where the API's message for that field is shown)."""
+    return tab.page.locator(".t-form__item").filter(has=tab.page.locator("label", has_text=re.compile(f"^{label}")))
+
+
 def proofs_error(tab: Tab) -> Any:
     """The message under the proof upload field."""
-    item = tab.page.locator(".t-form__item").filter(has=tab.page.locator("label", has_text="缴费凭证截图"))
-    return item.locator(".t-tips, .t-input__extra")
+    return field(tab, "缴费凭证截图").locator(".t-tips, .t-input__extra")
 
 
 async def pdf_of(download: Download) -> bytes:
@@ -163,9 +167,15 @@ async def test_unit_pays_for_staff_reviewer_approves_unit_downloads_passes(
 
     await panel.get_by_role("button", name="提交缴费").click()  # no screenshot yet
     await expect(proofs_error(tab)).to_contain_text("请上传")
+    title = field(tab, "发票抬头").locator("input")
+    await expect(title).to_have_value("上海示例勘察设计有限公司")  # the default template, filled in
+    await title.fill("")
     fake = tmp_path / "凭证.jpg"
     fake.write_bytes(b"%PDF-1.4\n% not a picture\n" + b"0" * 2000)
     await panel.get_by_test_id("proofs-input").set_input_files(str(fake))
+    await panel.get_by_role("button", name="提交缴费").click()
+    await expect(field(tab, "发票抬头").locator(".t-tips, .t-input__extra")).to_contain_text("必填")  # the API's 422
+    await title.fill("上海示例勘察设计有限公司")  # the template's values again: the template is sent
     await panel.get_by_role("button", name="提交缴费").click()
     await expect(proofs_error(tab)).to_contain_text("JPEG")  # the API's 415, next to the field
     await tab.check("pay-unit-errors")
@@ -241,8 +251,8 @@ async def test_trainee_pays_again_after_rejection_and_sees_the_pass_qr(
     await no_overflow(tab)
 
     await rejected.get_by_role("link", name="重新缴费").click()
-    await expect(page.get_by_role("heading", name="学员缴费")).to_be_visible()
-    await expect(page.locator(".people li")).to_contain_text("驳回原因")
+    await expect(page.get_by_role("heading", name="学员报名缴费")).to_be_visible()
+    await expect(page.get_by_role("region", name=re.compile("KQ-")).locator(".people li")).to_contain_text("驳回原因")
     panel = page.get_by_test_id("pay-panel")  # the rejected enrollment is ticked already
     await expect(panel.get_by_test_id("amount")).to_have_text(KQ_FEE)
     await panel.get_by_test_id("proofs-input").set_input_files(str(proof))
@@ -250,6 +260,8 @@ async def test_trainee_pays_again_after_rejection_and_sees_the_pass_qr(
     await no_overflow(tab)
     await panel.get_by_role("button", name="提交缴费").click()
     await expect(page.get_by_test_id("paid")).to_contain_text(KQ_FEE)
+    await expect(page.get_by_test_id("approved")).to_contain_text("YT-")  # 听课证 on the same page (manual §4.5)
+    await expect(page.get_by_test_id("approved").get_by_role("link", name="下载听课证")).to_have_count(1)
     await tab.open("/payments")
     await expect(page.get_by_test_id("payment")).to_have_count(2)
     await expect(page.get_by_test_id("payment").first).to_contain_text("待审核")

@@ -26,7 +26,7 @@ export const MENUS: Record<string, MenuEntry[]> = {
     { label: '首页', path: '/' },
     { label: '报名缴费管理', children: [
       { label: '学员培训报名', path: '/sessions' },
-      { label: '学员缴费', path: '/pay' },
+      { label: '学员报名缴费', path: '/pay' },
       { label: '缴费记录', path: '/payments' },
       { label: '我的听课证', path: '/my-pass' },
     ] },

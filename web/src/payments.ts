@@ -112,7 +112,9 @@ export async function loadDue(ids: string[]): Promise<Due> {
 }
 
 /** ``POST /payments`` as multipart: the JSON payload and the proof images; an ApiError on refusal. */
-export async function submitPayment(payload: { enrollment_ids: string[]; invoice_template_id: string }, proofs: File[]): Promise<Payment> {
+export async function submitPayment(
+  payload: { enrollment_ids: string[] } & ({ invoice_template_id: string } | { invoice: Schemas['InvoiceTemplateIn'] }), proofs: File[],
+): Promise<Payment> {
   const body = new FormData()
   body.append('payload', JSON.stringify(payload))
   for (const file of proofs) body.append('proofs', file, file.name)
