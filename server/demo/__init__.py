@@ -19,6 +19,7 @@ from server.demo.catalog import catalog as demo_catalog
 from server.demo.enrollment import demo_enrollments
 from server.demo.notifications import demo_notifications
 from server.demo.passes import demo_passes
+from server.demo.pay_screens import demo_pay_screens
 from server.demo.payments import demo_payments
 from server.demo.results import demo_results
 from server.demo.staff import demo_unit
@@ -52,6 +53,7 @@ LOADERS: list[DemoLoader] = [
     demo_payments,  # payments.py: the association account; payments waiting, rejected, approved
     demo_passes,  # passes.py: a scanner, the demo trainee's approved enrollment and pass
     demo_results,  # results.py: a finished session with published results, certificates (one revoked), the seal
+    demo_pay_screens,  # pay_screens.py: invoice templates, the unit's staff waiting to pay (web 企业报名缴费)
 ]
 
 MARKER_ID = "demo"

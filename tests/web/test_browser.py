@@ -412,6 +412,8 @@ PAGES = {
              "/no/such/page"],
     "trainee": ["/", "/profile", "/sessions", "/templates/addresses", "/templates/invoices", "/password"],
 }
+PAGES["unit"] += ["/pay", "/payments", "/passes"]  # the payment and pass screens (tests/web/test_pay_screens.py)
+PAGES["trainee"] += ["/pay", "/payments", "/my-pass"]
 
 
 def shot_name(role: str | None, path: str) -> str:

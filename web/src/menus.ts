@@ -4,7 +4,12 @@ export interface MenuEntry { label: string; path?: string; children?: MenuEntry[
 export const MENUS: Record<string, MenuEntry[]> = {
   unit: [
     { label: '首页', path: '/' },
-    { label: '报名缴费管理', children: [{ label: '企业培训报名', path: '/enroll' }] },
+    { label: '报名缴费管理', children: [
+      { label: '企业培训报名', path: '/enroll' },
+      { label: '企业报名缴费', path: '/pay' },
+      { label: '缴费记录', path: '/payments' },
+      { label: '报名成功记录', path: '/passes' },
+    ] },
     { label: '单位人员管理', children: [
       { label: '人员列表', path: '/staff' },
       { label: '单独添加学员', path: '/staff/new' },
@@ -19,7 +24,12 @@ export const MENUS: Record<string, MenuEntry[]> = {
   ],
   trainee: [
     { label: '首页', path: '/' },
-    { label: '报名缴费管理', children: [{ label: '学员培训报名', path: '/sessions' }] },
+    { label: '报名缴费管理', children: [
+      { label: '学员培训报名', path: '/sessions' },
+      { label: '学员报名缴费', path: '/pay' },
+      { label: '缴费记录', path: '/payments' },
+      { label: '我的听课证', path: '/my-pass' },
+    ] },
     { label: '模板管理', children: [
       { label: '学员物流信息管理', path: '/templates/addresses' },
       { label: '学员发票管理', path: '/templates/invoices' },
