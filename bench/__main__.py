@@ -21,6 +21,7 @@ from bench import (
     photo_upload,
     sessions_list,
     staff_import,
+    web_first_load,
 )
 
 # Add a benchmark: a module with NAME, DESCRIPTION and run() -> list[str], listed here.
@@ -30,6 +31,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     payments,
     passes,
     certificates,
+    web_first_load,
 )
 
 
