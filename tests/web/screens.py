@@ -97,3 +97,10 @@ def y4m_of(photo: Path, target: Path, *, width: int = 640, height: int = 480) ->
     out.write(b"FRAME\n" + y.tobytes() + cb.resize(half).tobytes() + cr.resize(half).tobytes())
     target.write_bytes(out.getvalue())
     return target
+
+
+async def check_screen(tab: Tab, name: str) -> None:
+    """``tab.check`` (screenshot, axe, console errors), and no horizontal overflow at the tab's size."""
+    await tab.check(name)
+    overflow = await tab.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"{name} ({tab.viewport}) is {overflow}px wider than the screen"

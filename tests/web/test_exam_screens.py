@@ -17,7 +17,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.web.browser import open_tab
-from tests.web.screens import Demo, chromium, demo_app, ready, ui_login
+from tests.web.screens import Demo, check_screen, chromium, demo_app, ready, ui_login
 
 pytestmark = pytest.mark.skipif(not ready(), reason="needs the built web view (make web) and /usr/bin/chromium")
 
@@ -62,7 +62,7 @@ async def test_unit_results_certificates_and_bundle(browser: Browser, demo: Demo
     await expect(certificates).to_contain_text("成绩更正（演示）")
     downloads = certificates.get_by_role("link", name=re.compile("^下载合格证"))
     await expect(downloads).to_have_count(1)  # the revoked one cannot be downloaded
-    await tab.check("results-unit")
+    await check_screen(tab, "results-unit")
 
     async with page.expect_download() as info:
         await downloads.first.click()
@@ -79,7 +79,7 @@ async def test_unit_results_certificates_and_bundle(browser: Browser, demo: Demo
     # The job waits behind the demo's own (the OCR of four payment screenshots, ~30 s on a busy machine).
     await expect(bundle.get_by_role("status")).to_contain_text("已生成 1 份合格证", timeout=150_000)
     await expect(bundle.locator(".t-progress")).to_contain_text("1/1")
-    await tab.check("results-unit-bundle")
+    await check_screen(tab, "results-unit-bundle")
     async with page.expect_download() as info:
         await bundle.get_by_role("link", name=re.compile("下载文件")).click()
     with zipfile.ZipFile(await (await info.value).path()) as archive:
@@ -114,7 +114,7 @@ async def test_trainee_results_and_certificate(browser: Browser, demo: Demo, vie
     await expect(certificates).not_to_contain_text("已撤销")
     await expect(certificates).to_contain_text("8 学时")
     assert await page.get_by_role("button", name="下载本班次全部合格证").count() == 0  # units only
-    await tab.check("results-trainee")
+    await check_screen(tab, "results-trainee")
     link = certificates.get_by_role("link", name=re.compile("^下载合格证"))
     await expect(link).to_have_count(1)
     answer = await tab.context.request.get(demo.url + str(await link.get_attribute("href")))
@@ -132,5 +132,5 @@ async def test_results_empty_for_a_new_unit(browser: Browser, demo: Demo) -> Non
     await expect(tab.page.get_by_test_id("results")).to_contain_text("暂无已发布的成绩")
     await expect(tab.page.get_by_test_id("certificates")).to_contain_text("暂无合格证")
     await expect(tab.page.get_by_test_id("session")).to_have_count(0)
-    await tab.check("results-empty")
+    await check_screen(tab, "results-empty")
     await tab.context.close()

@@ -19,7 +19,7 @@ from playwright.async_api import Browser, expect
 
 from tests.factories import phone, resident_id
 from tests.web.browser import open_tab
-from tests.web.screens import FAKE_CAMERA_ARGS, NO_FACE, PORTRAIT, Demo, chromium, demo_app, ready, ui_login, y4m_of
+from tests.web.screens import FAKE_CAMERA_ARGS, NO_FACE, PORTRAIT, Demo, check_screen, chromium, demo_app, ready, ui_login, y4m_of
 
 pytestmark = pytest.mark.skipif(not ready(), reason="needs the built web view (make web) and /usr/bin/chromium")
 
@@ -69,7 +69,7 @@ async def test_bulk_photos_zip(browser: Browser, demo: Demo, viewport: str, tmp_
     await ui_login(tab, *demo.accounts["unit"], path="/login?redirect=/staff/photos")
     await expect(page.get_by_role("heading", name="批量上传照片")).to_be_visible()
     await expect(page.get_by_role("button", name="上传照片")).to_be_disabled()
-    await tab.check("staff-photos")
+    await check_screen(tab, "staff-photos")
 
     broken = tmp_path / "坏文件.zip"
     broken.write_bytes(b"this is not a zip archive")
@@ -77,7 +77,7 @@ async def test_bulk_photos_zip(browser: Browser, demo: Demo, viewport: str, tmp_
     await page.get_by_role("button", name="上传照片").click()
     await expect(page.get_by_role("alert")).to_contain_text(re.compile("ZIP|压缩"))
     await expect(page.get_by_test_id("photo-batch")).to_have_count(0)
-    await tab.check("staff-photos-error")
+    await check_screen(tab, "staff-photos-error")
 
     # Without the unit's consent a person's first photo is not stored.
     small = tmp_path / "one.zip"
@@ -110,7 +110,7 @@ async def test_bulk_photos_zip(browser: Browser, demo: Demo, viewport: str, tmp_
     await expect(batch).to_contain_text("本单位人员中没有该身份证号")
     text = await batch.inner_text()
     assert zhang not in text and li not in text, "file names show ID numbers masked"
-    await tab.check("staff-photos-done")
+    await check_screen(tab, "staff-photos-done")
 
     await tab.open("/staff")
     person = page.locator(".card, .t-table tbody tr").filter(has_text="张三")
@@ -127,7 +127,7 @@ async def test_no_camera_falls_back_to_file(browser: Browser, demo: Demo) -> Non
         await expect(tab.page.get_by_test_id("no-camera")).to_contain_text("未检测到摄像头")
         await expect(tab.page.get_by_role("button", name="使用摄像头拍照")).to_have_count(0)
         await expect(tab.page.get_by_test_id("photo-file")).to_be_visible()
-        await tab.check("profile-no-camera")
+        await check_screen(tab, "profile-no-camera")
         await tab.context.close()
 
 
@@ -143,15 +143,16 @@ async def test_webcam_capture_is_cropped(demo: Demo, tmp_path: Path) -> None:
             await expect(page.locator("video")).to_be_visible()
             await page.wait_for_function("() => document.querySelector('video').videoWidth > 0")
             await expect(page.get_by_text("正对镜头，脸部放在虚线框内")).to_be_visible()
-            await tab.check("profile-webcam")
+            await check_screen(tab, "profile-webcam")
             await page.get_by_test_id("shoot").click()
             await expect(page.get_by_test_id("cropped")).to_contain_text("295×413", timeout=30_000)
             photo = page.get_by_test_id("photo")
             await expect(photo).to_be_visible()
+            await page.wait_for_function("() => document.querySelector('[data-testid=photo]')?.naturalWidth > 0")
             size = await photo.evaluate("img => [img.naturalWidth, img.naturalHeight]")
             assert size == [295, 413], size
             await expect(page.locator("video")).to_be_hidden()  # the camera is off again
-            await tab.check("profile-webcam-saved")
+            await check_screen(tab, "profile-webcam-saved")
             await tab.context.close()
 
 
@@ -168,5 +169,5 @@ async def test_webcam_without_a_face_is_refused(demo: Demo) -> None:
         await expect(page.get_by_role("alert")).to_contain_text("人脸", timeout=30_000)
         await expect(page.get_by_test_id("cropped")).to_have_count(0)
         assert await page.get_by_test_id("photo").get_attribute("src") == before  # the old photo stays
-        await tab.check("profile-webcam-refused")
+        await check_screen(tab, "profile-webcam-refused")
         await tab.context.close()
