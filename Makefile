@@ -24,6 +24,7 @@ test: setup web mini-test
 bench: export EXTRA_DEBS += wrk
 bench: setup
 	$(BIN)/python -m bench
+bench: web  # the web benchmark loads the built web view
 
 setup: system-deps $(STAMP)
 

@@ -23,6 +23,7 @@ from bench import (
     rush,
     sessions_list,
     staff_import,
+    web_first_load,
 )
 
 # Add a benchmark: a module with NAME, DESCRIPTION and run() -> list[str], listed here.
@@ -34,6 +35,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     certificates,
     deploy,
     rush,
+    web_first_load,
 )
 
 

@@ -15,7 +15,9 @@ export const MENUS: Record<string, MenuEntry[]> = {
       { label: '单独添加学员', path: '/staff/new' },
       { label: '绑定已注册学员', path: '/staff/bind' },
       { label: '批量导入学员', path: '/staff/import' },
+      { label: '批量上传照片', path: '/staff/photos' },
     ] },
+    { label: '考试管理', children: [{ label: '查看成绩', path: '/results' }] },
     { label: '模板管理', children: [
       { label: '企业物流信息管理', path: '/templates/addresses' },
       { label: '企业发票管理', path: '/templates/invoices' },
@@ -30,6 +32,7 @@ export const MENUS: Record<string, MenuEntry[]> = {
       { label: '缴费记录', path: '/payments' },
       { label: '我的听课证', path: '/my-pass' },
     ] },
+    { label: '考试管理', children: [{ label: '查看成绩', path: '/results' }] },
     { label: '模板管理', children: [
       { label: '学员物流信息管理', path: '/templates/addresses' },
       { label: '学员发票管理', path: '/templates/invoices' },

@@ -93,8 +93,8 @@ class StaffPhotosHandler(ApiHandler):
 
         # The service owns ``path`` now: it reads it (a job copies it to GridFS), then cleans it up.
         self._spool = None if self._spool is not None and self._spool.name == path else self._spool
+        self._zip_path = None  # before _discard: a ZIP sent as one multipart part is ``path`` itself
         self._discard()
-        self._zip_path = None
         assert self.principal is not None
         return await self.services.staff_photos.upload(self.principal, entries, consent=consent, ip=self.client_ip,
                                                        archive=path if is_zip else None, cleanup=cleanup)

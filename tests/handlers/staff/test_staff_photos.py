@@ -183,3 +183,21 @@ async def test_large_batch_runs_as_a_job(api: ApiClient, settings: Settings, ser
         masked_file_name(f"{p['name']}-{p['id_number']}.jpg") for p in people)
     other = await unit_client(api, settings.sms_outbox)
     assert (await other.get(f"/api/v1/unit/staff/photo-jobs/{job}")).status == 404
+
+
+async def test_large_zip_as_one_multipart_part_runs_as_a_job(api: ApiClient, settings: Settings,
+                                                               services: Services) -> None:
+    """The web view sends the ZIP as a multipart part: the job must still find the file (it was deleted: a 500)."""
+    unit = await unit_client(api, settings.sms_outbox)
+    person = await _staff(unit, "网页")
+    members = {f"{person['name']}-{person['id_number']}.jpg": PORTRAIT}
+    members.update({f"某人-{i}.jpg": b"x" for i in range(21)})
+    body, content_type = multipart([("files", "photos.zip", _zip(members))], {"consent": "true"})
+    r = await unit.request("POST", PHOTOS, body=body, headers={"Content-Type": content_type})
+    assert r.status == 200 and r.json["status"] == "running" and r.json["total"] == 22, r.body
+    for _ in range(200):
+        r = await unit.get(f"/api/v1/unit/staff/photo-jobs/{r.json['job_id']}")
+        if r.json["status"] == "done":
+            break
+        await asyncio.sleep(0.1)
+    assert r.json["counts"] == {"saved": 1, "bad_name": 21}, r.json
