@@ -71,9 +71,26 @@ export interface PaymentCard {
   hasInvoicePdf: boolean;
   proofCount: number;
   reviewedAt: string;
+  ocrState: string;
+  ocrReadings: string[];
+  ocrHints: string[];
 }
 
-/** The payer's view of a payment: status, reason, invoice; never the OCR reading. */
+/** The OCR reading of the payer's pictures, one line each (识别结果, for reference: a reviewer decides). */
+function ocrLines(p: PaymentOut): { state: string; readings: string[]; hints: string[] } {
+  const ocr = p.ocr;
+  if (!ocr || ocr.status === 'pending') return { state: '正在识别转账截图…', readings: [], hints: [] };
+  if (ocr.status === 'failed') return { state: '截图未能自动识别，将由人工核对', readings: [], hints: [] };
+  const readings = ocr.readings.map((r, i) => [
+    `第 ${i + 1} 张`,
+    r.amount_fen !== null ? formatMoney(r.amount_fen) : '金额未识别',
+    r.payee_name || '收款方未识别',
+    r.paid_at ? formatDateTime(r.paid_at) : '',
+  ].filter(Boolean).join(' · '));
+  return { state: '', readings, hints: ocr.flags.map((f) => f.message) };
+}
+
+/** The payer's view of a payment: status, reason, invoice, and the OCR reading of their pictures. */
 export function paymentCard(p: PaymentOut): PaymentCard {
   const courses = Array.from(new Set(p.lines.map((l) => l.course_name).filter(Boolean)));
   const names = Array.from(new Set(p.lines.map((l) => l.trainee_name)));
@@ -99,5 +116,6 @@ export function paymentCard(p: PaymentOut): PaymentCard {
     hasInvoicePdf: !!(issue && issue.has_file),
     proofCount: p.proofs.length,
     reviewedAt: p.review ? formatDateTime(p.review.at) : '',
+    ...((o) => ({ ocrState: o.state, ocrReadings: o.readings, ocrHints: o.hints }))(ocrLines(p)),
   };
 }

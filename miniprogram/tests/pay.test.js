@@ -161,9 +161,21 @@ test('two screenshots in one multipart request: 待审核, the amount the server
   expect(text).toContain('王缴费');
   expect(text).toContain('已上传转账截图 2 张');
   expect(text).toContain('普通发票 · 电子');
-  // the payer never gets the OCR reading (reviewers only)
-  const raw = await payments.getPayment(mine.payment);
-  expect(raw.ocr).toBeNull();
+  // the OCR reading of the payer's own pictures shows once the job has read them (for reference only)
+  expect(text).toContain('截图识别结果');
+  expect(text).toContain('识别结果仅供参考');
+  let raw = await payments.getPayment(mine.payment);
+  for (let i = 0; i < 600 && raw.ocr.status === 'pending'; i += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    raw = await payments.getPayment(mine.payment);
+  }
+  expect(raw.ocr.status).toBe('done');
+  expect(raw.ocr.flags.map((f) => f.code)).not.toContain('duplicate_screenshot'); // reviewers only
+  const read = loadPage('pay/pages/payment');
+  await read.instance.onLoad({ id: mine.payment });
+  expect(read.data.card.ocrReadings).toHaveLength(2);
+  expect(textOf(read)).toContain('第 1 张 · ');
+  expect(textOf(read)).toContain('第 2 张 · ');
   expect(raw.proofs.map((p) => p.content_type)).toEqual(['image/jpeg', 'image/jpeg']);
   expect(raw.invoice).toMatchObject({ title: '王缴费', email: 'pay@example.com', template_id: null }); // UTF-8 of the hand-made body
   expect(raw.amount_fen).toBe(200000);
@@ -177,7 +189,7 @@ test('two screenshots in one multipart request: 待审核, the amount the server
   await list.instance.onShow();
   expect(textOf(list)).toContain(`缴费编号 ${raw.reference}`);
   expect(textOf(list)).toContain('待审核');
-});
+}, 90000); // the OCR job reads two screenshots in the server's job runner
 
 test('a rejection shows its reason on the payment and on my enrollments; paying again works', async () => {
   await asReviewer(`/api/v1/review/payments/${mine.payment}/reject`, {

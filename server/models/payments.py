@@ -204,7 +204,7 @@ class OcrReviewOut(BaseModel):
 
 
 class PaymentOut(BaseModel):
-    """A payment as its payer and the reviewers see it (``ocr`` only for reviewers)."""
+    """A payment as its payer and the reviewers see it (the reused-screenshot hint only for reviewers)."""
 
     id: str
     reference: str
@@ -220,7 +220,8 @@ class PaymentOut(BaseModel):
     invoice: InvoiceSnapshotOut
     submitted_at: datetime
     review: ReviewOut | None
-    ocr: OcrReviewOut | None = Field(default=None, description="OCR 预审读数与提示（仅审核人员可见）")
+    ocr: OcrReviewOut | None = Field(
+        default=None, description="OCR 预审读数与提示（仅供参考，以人工审核为准；重复截图提示仅审核人员可见）")
     invoice_issue: InvoiceIssueOut | None = Field(default=None, description="已开发票信息")
 
 

@@ -69,6 +69,21 @@ def ocr_for_review(ocr: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+# Flags only reviewers see: the reused-screenshot check points at another payment (someone else's, maybe).
+REVIEWER_ONLY_FLAGS = frozenset({"duplicate_screenshot"})
+
+
+def ocr_for_payer(ocr: dict[str, Any] | None) -> dict[str, Any]:
+    """What the payer sees of ``payments.ocr``: the readings of their own pictures and the hints about them.
+
+    The payer can then correct a wrong amount or a missing reference before a reviewer looks; the
+    reused-screenshot check (:data:`REVIEWER_ONLY_FLAGS`) stays with the reviewers.
+    """
+    shown = ocr_for_review(ocr)
+    shown["flags"] = [f for f in shown["flags"] if f["code"] not in REVIEWER_ONLY_FLAGS]
+    return shown
+
+
 class PaymentOcr:
     """The ``payment_ocr`` job (:meth:`run_job`); the only writer of ``payments.ocr``."""
 

@@ -79,7 +79,7 @@ from server.services.jobs.notify import enqueue_notification
 from server.services.jobs.queue import JobQueue
 from server.services.payments.account import AssociationAccount
 from server.services.payments.ocr import enqueue_args as ocr_enqueue_args
-from server.services.payments.ocr import ocr_for_review
+from server.services.payments.ocr import ocr_for_payer, ocr_for_review
 from server.services.pii import FieldCipher, seal, unseal
 
 log = logging.getLogger(__name__)
@@ -343,7 +343,10 @@ class PaymentService:
             raise errors.not_found("缴费凭证不存在", "proof_not_found") from None
 
     async def shown(self, docs: list[dict[str, Any]], *, staff: bool) -> list[PaymentOut]:
-        """Payments as their readers see them: names, masked ID numbers, invoice decrypted (``ocr``: staff)."""
+        """Payments as their readers see them: names, masked ID numbers, invoice decrypted, the OCR reading.
+
+        Reviewers see every OCR hint; the payer sees the readings and the hints about their own pictures.
+        """
         accounts = await self._accounts({line["trainee_id"] for d in docs for line in d["lines"]}
                                         | {d["payer"]["account_id"] for d in docs})
         out = []
@@ -363,7 +366,7 @@ class PaymentService:
                 review=ReviewOut(decision=review["decision"], reason_code=review.get("reason_code"),
                                  reason=review.get("reason"), reviewer_id=str(review["reviewer_id"]),
                                  at=review["at"]) if review else None,
-                ocr=OcrReviewOut.model_validate(ocr_for_review(d.get("ocr"))) if staff else None,
+                ocr=OcrReviewOut.model_validate(ocr_for_review(d.get("ocr")) if staff else ocr_for_payer(d.get("ocr"))),
                 invoice_issue=invoice_issue_out(d),
             ))
         return out

@@ -68,7 +68,7 @@ async def test_a_unit_pays_for_its_staff_and_the_reviewer_approves(
     assert r.status == 201, r.body
     payment = r.json
     assert payment["amount_fen"] == 360000 and payment["reference"] == due.json["reference"]
-    assert payment["status"] == "submitted" and payment["ocr"] is None and len(payment["lines"]) == 3
+    assert payment["status"] == "submitted" and payment["ocr"]["status"] == "pending" and len(payment["lines"]) == 3
     proof = await api.get(payment["proofs"][1]["url"], token=unit_token)
     assert proof.status == 200 and proof.headers["Content-Type"] == "image/jpeg"
     assert not dict(Image.open(BytesIO(proof.body)).getexif())

@@ -193,7 +193,7 @@ async def test_reject_gives_the_reason_and_a_new_deadline_and_a_resubmit_is_a_ne
     enrollment = await services.enrollments.get_visible(me, str(doc["_id"]))
     assert enrollment["status"] == "rejected" and enrollment["rejection"]["reason"] == "转账金额与应缴金额不符：少转 100 元"
     [shown] = await services.payments.shown([await services.payments.get_visible(me, str(first["_id"]))], staff=False)
-    assert shown.review is not None and shown.review.reason_code == "amount_mismatch" and shown.ocr is None
+    assert shown.review is not None and shown.review.reason_code == "amount_mismatch" and shown.ocr is not None
     [note] = (await state(db, [doc["_id"]]))["notifications"]
     assert note["payload"]["kind"] == "payment_rejected"
     assert set(note["payload"]["data"]) == {"payment_id", "reference", "reason", "pay_by"}
@@ -506,4 +506,27 @@ async def test_the_flag_filter_parts_hard_soft_and_no_flags(services: Services, 
     [seen] = await services.payments.shown(found, staff=True)
     assert seen.ocr is not None and seen.ocr.status == "done"
     assert [(f.code, f.soft) for f in seen.ocr.flags] == [("reference_missing", True), ("time_unread", True)]
-    assert (await services.payments.shown(found, staff=False))[0].ocr is None  # the payer never sees the OCR
+    payer = (await services.payments.shown(found, staff=False))[0].ocr
+    assert payer is not None and [f.code for f in payer.flags] == ["reference_missing", "time_unread"]
+
+
+async def test_the_payer_sees_the_reading_but_not_the_reused_screenshot_hint(
+    services: Services, db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    """The payer can fix a wrong amount before review; the reused-screenshot check stays with reviewers."""
+    services.runner.handlers.pop("payment_ocr")  # the OCR result below stands for the job's (tested in test_ocr.py)
+    trainees, [doc] = await unpaid(services, db)
+    me = as_trainee(trainees[0])
+    payment = await services.payments.submit(me, submit_body([doc]), [proof_png()], ip=None)
+    reading = {"amount_fen": 120000, "paid_at": None, "payee_name": "某协会", "payee_account_tail": "1234",
+               "remark": None, "lines": ["转账成功"], "seconds": 1.0, "error": None}
+    ocr = {"status": "done", "readings": [reading],
+           "flags": [_flag("amount_mismatch", False), _flag("duplicate_screenshot", False)]}
+    await db["payments"].update_one({"_id": payment["_id"]}, {"$set": {"ocr": ocr}})
+    found = [await services.payments.get_visible(me, str(payment["_id"]))]
+    [payer] = await services.payments.shown(found, staff=False)
+    [staff] = await services.payments.shown(found, staff=True)
+    assert payer.ocr is not None and staff.ocr is not None
+    assert payer.ocr.readings[0].amount_fen == 120000
+    assert [f.code for f in payer.ocr.flags] == ["amount_mismatch"]
+    assert [f.code for f in staff.ocr.flags] == ["amount_mismatch", "duplicate_screenshot"]

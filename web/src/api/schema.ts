@@ -4144,7 +4144,7 @@ export interface components {
         };
         /**
          * PaymentOut
-         * @description A payment as its payer and the reviewers see it (``ocr`` only for reviewers).
+         * @description A payment as its payer and the reviewers see it (the reused-screenshot hint only for reviewers).
          */
         PaymentOut: {
             /** Amount Fen */
@@ -4160,7 +4160,7 @@ export interface components {
             /** Lines */
             lines: components["schemas"]["PaymentLineOut"][];
             /**
-             * @description OCR 预审读数与提示（仅审核人员可见）
+             * @description OCR 预审读数与提示（仅供参考，以人工审核为准；重复截图提示仅审核人员可见）
              * @default null
              */
             ocr: components["schemas"]["OcrReviewOut"] | null;
