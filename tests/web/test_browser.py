@@ -414,6 +414,8 @@ PAGES = {
 }
 PAGES["unit"] += ["/pay", "/payments", "/passes"]  # the payment and pass screens (tests/web/test_pay_screens.py)
 PAGES["trainee"] += ["/pay", "/payments", "/my-pass"]
+PAGES["unit"] += ["/results", "/staff/photos"]  # results, bulk photos (test_exam_screens.py, test_photo_screens.py)
+PAGES["trainee"] += ["/results"]
 
 
 def shot_name(role: str | None, path: str) -> str:
