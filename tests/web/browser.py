@@ -89,12 +89,13 @@ async def axe_violations(page: Page) -> list[dict[str, Any]]:
 
 
 def demo_accounts(lines: list[str]) -> dict[str, tuple[str, str]]:
-    """The demo's printed logins: {"admin"|"trainee"|"unit": (account, password)}."""
+    """The demo's printed logins: {"admin"|"scanner"|"trainee"|"unit": (account, password)}."""
     found: dict[str, tuple[str, str]] = {}
     for line in lines:
         match = re.search(r"账号 (\S+)\s+密码 (\S+)", line)
         if not match:
             continue
-        kind = "unit" if "单位" in line else "trainee" if "学员" in line else "admin"
-        found[kind] = (match.group(1), match.group(2))
+        kind = ("unit" if "单位" in line else "trainee" if "学员" in line
+                else "scanner" if "scanner" in line or "验证员" in line else "admin")
+        found.setdefault(kind, (match.group(1), match.group(2)))
     return found

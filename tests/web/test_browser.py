@@ -17,17 +17,13 @@ import pytest
 import tornado.httpserver
 import tornado.testing
 import tornado.web
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
-from server.config import Settings
-from server.demo import load_demo
-from server.services.container import Services
-from tests.client import ApiClient
-from tests.conftest import serve_app
 from tests.factories import STRONG_PASSWORD, phone, register_trainee, resident_id, uscc
 from tests.outbox import last_code, read_outbox
 from tests.staff_helpers import XLSX, form_body, sheet_bytes, staff_row
-from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, DIST, ROOT, Tab, demo_accounts, open_tab
+from tests.web.browser import CHROMIUM, DIST, ROOT, Tab, open_tab
+from tests.web.screens import Demo, chromium, demo_app, ui_login
 
 pytestmark = pytest.mark.skipif(
     not (DIST / "index.html").is_file() or not CHROMIUM.exists(),
@@ -38,49 +34,15 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
     """One headless Chromium for the module."""
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-class Demo:
-    """The app with the demo data and the built web view, on a free port."""
-
-    def __init__(self, client: ApiClient, accounts: dict[str, tuple[str, str]], settings: Settings) -> None:
-        self.client = client
-        self.url = client.base_url
-        self.accounts = accounts
-        self.settings = settings
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 async def demo(make_settings: Any, db: Any) -> AsyncIterator[Demo]:
     """Serve the app as ``python -m server --demo`` does, on the test's database."""
-    from server.services.container import build_services
-
-    settings = make_settings(web_dist=DIST)
-    services: Services = build_services(settings, db)
-    services.runner.start()
-    try:
-        lines = await load_demo(services)
-        assert lines
-        async with serve_app(settings, services) as client:
-            yield Demo(client, demo_accounts(lines), settings)
-    finally:
-        await services.close()
-
-
-async def ui_login(tab: Tab, account: str, password: str, *, path: str = "/login") -> None:
-    """Log in through the login page."""
-    await tab.open(path)
-    await tab.page.get_by_placeholder("身份证号 / 统一社会信用代码").fill(account)
-    await tab.page.get_by_placeholder("请输入密码").fill(password)
-    await tab.page.get_by_role("button", name="登录", exact=True).click()
-    await tab.page.wait_for_url(lambda url: "/login" not in url)
-    await tab.settle()
+    async with demo_app(make_settings, db) as app:
+        yield app
 
 
 def form_item(tab: Tab, label: str) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import zxingcpp
 from PIL import Image
-from playwright.async_api import Browser, Download, async_playwright, expect
+from playwright.async_api import Browser, Download, expect
 
 from server.demo import load_demo
 from server.demo.payments import DEMO_ACCOUNT
@@ -27,7 +27,8 @@ from server.demo.screenshots import render_transfer_screenshot
 from server.services.container import Services
 from tests.client import ApiClient
 from tests.conftest import serve_app
-from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, DIST, Tab, demo_accounts, open_tab
+from tests.web.browser import CHROMIUM, DIST, Tab, demo_accounts, open_tab
+from tests.web.screens import chromium
 
 pytestmark = pytest.mark.skipif(
     not (DIST / "index.html").is_file() or not CHROMIUM.exists(),
@@ -41,12 +42,8 @@ KQ_FEE = "¥2,600.00"  # the demo's KQ session (server/demo/catalog.py)
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
     """One headless Chromium for the module."""
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with chromium() as launched:
+        yield launched
 
 
 class Demo:
@@ -56,7 +53,7 @@ class Demo:
         self.client = client
         self.services = services
         self.url = client.base_url
-        self.accounts = demo_accounts([line for line in lines if "scanner" not in line])  # admin, unit, trainee
+        self.accounts = demo_accounts(lines)  # admin, scanner, unit, trainee
 
     async def jobs_idle(self) -> None:
         """Wait until the job runner (two at a time) has read the proofs (OCR), so a new job starts at once."""
