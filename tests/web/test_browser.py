@@ -233,6 +233,13 @@ async def test_trainee_walk_phone(browser: Browser, demo: Demo) -> None:
     assert mine, "the demo trainee has enrollments in open sessions"
     for session in mine:
         await expect(cards.filter(has_text=session["code"]).first).to_contain_text(session["my_status"]["label"])
+    # Outside its window a session says why one cannot apply, not 待申请.
+    shut = [s for s in sessions if s["my_status"]["code"] == "not_applied" and not s["open_now"]]
+    assert {s["status"] for s in shut} == {"published", "closed"}, shut  # the demo has one of each
+    for session in shut:
+        card = cards.filter(has_text=session["code"]).first
+        await expect(card).to_contain_text("未开始报名" if session["status"] == "published" else "报名已截止")
+        await expect(card).not_to_contain_text("待申请")
     assert await cards.filter(has=page.get_by_role("button", name="报名")).count() == 0
     assert "¥" in await cards.first.inner_text()
 
