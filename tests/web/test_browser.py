@@ -493,6 +493,9 @@ async def test_new_trainee_completes_profile_uploads_photo_and_enrolls_phone(bro
 
     await tab.open("/profile")
     await expect(page.get_by_text("必填项尚未填写完整")).to_be_visible()
+    number = trainee["id_number"]
+    await expect(page.locator("main")).to_contain_text(number[:4] + "*" * (len(number) - 8) + number[-4:])
+    assert number not in await page.locator("main").inner_text()  # the ID number is never on screen in full
     await form_item(tab, "参加工作时间").locator("input").fill("2015-7")
     await page.get_by_role("button", name="保存").click()
     await expect(field_error(tab, "参加工作时间")).to_be_visible()

@@ -42,3 +42,15 @@ export const ACCOUNT_STATUS: Record<string, { label: string; theme: 'success' | 
   pending: { label: '待激活', theme: 'warning' },
   disabled: { label: '已停用', theme: 'danger' },
 }
+
+/** 110105…002X → 1101**********002X, as the server masks (an ID number is never shown in full in a list). */
+export function maskId(value: string): string {
+  if (value.length < 8) return value
+  return value.slice(0, 4) + '*'.repeat(value.length - 8) + value.slice(-4)
+}
+
+/** 13812345678 → 138****5678 (a phone number on screen, as the mini-program shows it). */
+export function maskPhone(value: string | null | undefined): string {
+  if (!value) return '—'
+  return value.length === 11 ? `${value.slice(0, 3)}****${value.slice(-4)}` : value
+}

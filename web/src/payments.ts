@@ -1,7 +1,7 @@
 // Payments and passes in the web view: the payer's enrollments with names and sessions, the status
 // labels, and the multipart submit of a payment (payload JSON + 1–5 proof images).
 import { ApiError, api, call, readCookie, toApiError, type Schemas } from './api/client'
-import { formatDate } from './format'
+import { formatDate, maskId } from './format'
 
 export type Payment = Schemas['PaymentOut']
 export type Due = Schemas['PaymentDueOut']
@@ -87,12 +87,6 @@ export async function loadEnrollments(me: Schemas['AccountOut']): Promise<Enroll
       rejectionReason: e.rejection_reason ?? null,
     }
   })
-}
-
-/** 110105…002X → 1101**********002X, as the server masks (an ID number is never shown in full in a list). */
-export function maskId(value: string): string {
-  if (value.length < 8) return value
-  return value.slice(0, 4) + '*'.repeat(value.length - 8) + value.slice(-4)
 }
 
 /** Rows grouped by session, in the order the sessions first appear. */
