@@ -45,6 +45,13 @@ def _alive(pid: int) -> bool:
     return status.exists() and "zombie" not in status.read_text()
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+    except OSError:
+        return "?"
+
+
 def _start(tmp_path: Path, port: int, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     environment = {
         k: v for k, v in os.environ.items() if k not in ("MONGODB_URL", "SECRET_KEY", "DATA_KEYS", "INDEX_KEY")
@@ -89,7 +96,12 @@ def test_server_starts_embedded_database_and_stops_cleanly(tmp_path: Path, sig: 
     output = _stop(process, sig)
     assert process.returncode == 0, output
     assert f"http://127.0.0.1:{port}" in output
-    assert not [pid for pid in children if _alive(pid)], "no orphan database process"
+    # Helpers that exit when their parent's pipe closes (the database, multiprocessing's tracker) get a moment.
+    deadline = time.monotonic() + 5
+    while [pid for pid in children if _alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = {pid: _cmdline(pid) for pid in children if _alive(pid)}
+    assert not left, f"no orphan process: {left}"
     assert (tmp_path / "var" / "db").is_dir()
 
 
