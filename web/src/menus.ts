@@ -1,4 +1,6 @@
 // The menus of the manual, per role; only what is built is listed.
+import { ADMIN_MENUS } from './admin/menus'
+
 export interface MenuEntry { label: string; path?: string; children?: MenuEntry[] }
 
 export const MENUS: Record<string, MenuEntry[]> = {
@@ -39,6 +41,7 @@ export const MENUS: Record<string, MenuEntry[]> = {
     ] },
     { label: '个人中心', children: [{ label: '个人信息', path: '/profile' }, { label: '修改密码', path: '/password' }] },
   ],
+  ...ADMIN_MENUS,
 }
 
 export function menuFor(role: string): MenuEntry[] {

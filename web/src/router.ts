@@ -2,6 +2,7 @@
 // Every page is its own chunk (loaded when first opened).
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
 import { onUnauthorized } from './api/client'
+import { adminRoutes } from './admin/routes'
 import { forget, loadMe, session } from './session'
 
 declare module 'vue-router' {
@@ -40,6 +41,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'passes', component: () => import('./views/PassesView.vue'), meta: { title: '报名成功记录', roles: ['unit'] } },
       { path: 'my-pass', component: () => import('./views/MyPassView.vue'), meta: { title: '我的听课证', roles: ['trainee'] } },
       { path: 'results', component: () => import('./views/ResultsView.vue'), meta: { title: '考试管理-查看成绩', roles: ['trainee', 'unit'] } },
+      ...adminRoutes,
       { path: ':rest(.*)*', component: () => import('./views/NotFoundView.vue'), meta: { title: '页面不存在' } },
     ],
   },
