@@ -168,6 +168,7 @@ class ReviewOut(BaseModel):
     reason_code: str | None = None
     reason: str | None = None
     reviewer_id: str
+    reviewer_name: str = Field(default="", description="审核人员姓名")
     at: datetime
 
 

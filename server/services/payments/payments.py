@@ -348,7 +348,8 @@ class PaymentService:
         Reviewers see every OCR hint; the payer sees the readings and the hints about their own pictures.
         """
         accounts = await self._accounts({line["trainee_id"] for d in docs for line in d["lines"]}
-                                        | {d["payer"]["account_id"] for d in docs})
+                                        | {d["payer"]["account_id"] for d in docs}
+                                        | {d["review"]["reviewer_id"] for d in docs if d.get("review")})
         out = []
         for d in docs:
             pid = str(d["_id"])
@@ -365,6 +366,7 @@ class PaymentService:
                 invoice=self._invoice_out(d["invoice"]), submitted_at=d["submitted_at"],
                 review=ReviewOut(decision=review["decision"], reason_code=review.get("reason_code"),
                                  reason=review.get("reason"), reviewer_id=str(review["reviewer_id"]),
+                                 reviewer_name=(accounts.get(review["reviewer_id"]) or {}).get("name", ""),
                                  at=review["at"]) if review else None,
                 ocr=OcrReviewOut.model_validate(ocr_for_review(d.get("ocr")) if staff else ocr_for_payer(d.get("ocr"))),
                 invoice_issue=invoice_issue_out(d),
@@ -484,10 +486,13 @@ class PaymentService:
                                   for line in payment["lines"]))
 
     async def _already_decided(self, oid: ObjectId) -> errors.AppError:
-        """409 carrying the decision that won."""
+        """409 carrying the decision that won (and who took it, for the other reviewer's screen)."""
         doc = await self.payments.find_one({"_id": oid}, {"status": 1, "review": 1})
         review = (doc or {}).get("review") or {}
+        reviewer = (await self._accounts({review["reviewer_id"]})).get(review["reviewer_id"]) \
+            if review.get("reviewer_id") else None
         return errors.conflict("already_decided", "该缴费已由其他审核人员处理", {
+            "reviewer_name": (reviewer or {}).get("name", ""),
             "status": (doc or {}).get("status"), "decision": review.get("decision"),
             "reason_code": review.get("reason_code"), "reason": review.get("reason"),
             "reviewer_id": str(review["reviewer_id"]) if review.get("reviewer_id") else None,

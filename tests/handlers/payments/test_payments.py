@@ -94,6 +94,12 @@ async def test_a_unit_pays_for_its_staff_and_the_reviewer_approves(
     again = await api.post(f"/api/v1/review/payments/{payment['id']}/reject",
                            {"reason_code": "proof_unclear"}, token=reviewer)
     assert again.status == 409 and again.json["error"]["details"]["decision"] == "approved"
+    # The losing reviewer's screen names who decided first (and the payment shows it too).
+    winner = (await services.db["accounts"].find_one({"role": "reviewer"}, sort=[("_id", -1)]) or {})["name"]
+    assert winner and r.json["review"]["reviewer_name"] == winner
+    late = await api.post(f"/api/v1/review/payments/{payment['id']}/reject", {"reason_code": "proof_unclear"},
+                          token=await factories.staff_token(services, "reviewer"))
+    assert late.status == 409 and late.json["error"]["details"]["reviewer_name"] == winner
     mine = await api.get("/api/v1/payments", token=unit_token)
     assert mine.json["total"] == 1 and mine.json["items"][0]["status"] == "approved"
 
