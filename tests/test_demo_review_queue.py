@@ -1,4 +1,4 @@
-"""The demo's payment review queue: two reviewers, a dozen payments waiting, some flagged by the OCR."""
+"""The demo's payment review queue: two reviewers, ten payments waiting, some flagged by the OCR."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from server.demo.review_queue import QUEUE_SIZE, REVIEW_UNIT_USCC
 from server.services.container import Services
 
 
-async def test_demo_queue_has_a_dozen_waiting_payments_and_two_reviewers(services: Services) -> None:
+async def test_demo_queue_has_ten_waiting_payments_and_two_reviewers(services: Services) -> None:
     lines = await load_demo(services)
     assert lines is not None and any("/review/payments" in line for line in lines), lines
     assert sum("审核员" in line and "密码" in line for line in lines) == 2, lines

@@ -1,6 +1,6 @@
-"""Demo data of the back office's payment review (缴费审核): two reviewers and a queue of a dozen payments.
+"""Demo data of the back office's payment review (缴费审核): two reviewers and a queue of ten payments.
 
-A second unit (上海示例测绘有限公司) enrolls twelve of its staff in an open session and pays for each
+A second unit (上海示例测绘有限公司) enrolls ten of its staff in an open session and pays for each
 of them separately, with generated screenshots of the three app layouts: most are right, two show
 a smaller amount (the OCR flags 金额不符), one reuses another payment's screenshot (the OCR flags
 重复截图). Two reviewer accounts (``reviewer``, ``reviewer2``) are printed with their passwords, so
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -35,8 +35,8 @@ from server.services.container import Services
 REVIEW_UNIT_USCC_17 = "91310000MA1K00R7Q"
 REVIEW_UNIT_USCC = REVIEW_UNIT_USCC_17 + uscc_check_char(REVIEW_UNIT_USCC_17)
 REVIEW_UNIT_PHONE = "13900000090"
-QUEUE_SIZE = 12
-NAMES = ("赵磊", "钱芳", "孙伟", "李娜", "周杰", "吴婷", "郑强", "王丽", "冯军", "陈晨", "褚涛", "卫红")
+QUEUE_SIZE = 10
+NAMES = ("赵磊", "钱芳", "孙伟", "李娜", "周杰", "吴婷", "郑强", "王丽", "冯军", "陈晨")
 REVIEWERS = (("reviewer", "审核员 张敏"), ("reviewer2", "审核员 李强"))
 LAYOUTS: tuple[Layout, ...] = ("wechat", "alipay", "bank")
 SHORT_PAID = {3: 20000, 8: 50000}  # queue position → fen missing from the screenshot
@@ -92,7 +92,6 @@ async def _pay_each(services: Services, unit: Principal, enrollment_ids: list[st
     """One payment per enrollment, oldest first, some with a short amount or a reused screenshot."""
     shots: dict[int, bytes] = {}
     payments = []
-    start = datetime.now(UTC) - timedelta(hours=len(enrollment_ids))
     for i, enrollment_id in enumerate(enrollment_ids):
         due = await services.payments.due(unit, [enrollment_id])
         if i in REUSED:
@@ -101,7 +100,7 @@ async def _pay_each(services: Services, unit: Principal, enrollment_ids: list[st
             paid = due.amount_fen - SHORT_PAID.get(i, 0)
             shot = await services.run_cpu(lambda p=paid, r=due.reference, k=i: render_transfer_screenshot(
                 layout=LAYOUTS[k % 3], amount_fen=p, payee_name=DEMO_ACCOUNT.account_name,
-                payee_account=DEMO_ACCOUNT.account_number, remark=r, paid_at=start + timedelta(minutes=50 * k)))
+                payee_account=DEMO_ACCOUNT.account_number, remark=r, paid_at=datetime.now(UTC)))
         shots[i] = shot
         body = PaymentSubmit(enrollment_ids=[enrollment_id], invoice={  # type: ignore[arg-type]
             "kind": "normal", "medium": "electronic", "title_type": "company", "title": "上海示例测绘有限公司",
@@ -111,7 +110,7 @@ async def _pay_each(services: Services, unit: Principal, enrollment_ids: list[st
 
 
 async def demo_review_queue(services: Services) -> list[str]:
-    """Reviewers, and a unit's twelve payments waiting in the review queue (see the module notes)."""
+    """Reviewers, and a unit's ten payments waiting in the review queue (see the module notes)."""
     lines = await demo_reviewers(services)
     today = today_shanghai()
     sessions = [s async for s in services.db["sessions"].find({"status": "published"}).sort("code", 1)

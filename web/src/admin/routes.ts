@@ -3,4 +3,5 @@
 import type { RouteRecordRaw } from 'vue-router'
 
 export const adminRoutes: RouteRecordRaw[] = [
+  { path: 'review/payments', component: () => import('../views/admin/ReviewPaymentsView.vue'), meta: { title: '缴费审核', roles: ['admin', 'reviewer'] } },
 ]
