@@ -209,8 +209,9 @@ async def test_unit_pays_for_staff_reviewer_approves_unit_downloads_passes(
     await tab.open("/payments")
     await expect(cards.filter(has_text=reference)).to_contain_text("已通过")
     await expect(cards.filter(has_text=reference).get_by_test_id("review")).to_have_text("审核通过")
-    # The OCR reading of the unit's own screenshot, once the job has read it (for reference only).
-    for _ in range(1200):
+    # The OCR reading of the unit's own screenshot, once the job has read it (for reference only). The
+    # one OCR process reads in turn: the demo's review queue (server/demo/review_queue.py) has ten ahead.
+    for _ in range(3000):
         if (await admin.get(f"/api/v1/payments/{payment['id']}")).json["ocr"]["status"] != "pending":
             break
         await asyncio.sleep(0.1)
