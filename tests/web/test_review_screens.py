@@ -201,6 +201,16 @@ async def test_an_admin_records_an_invoice_with_its_pdf_and_the_payer_downloads_
                 await expect(page.get_by_test_id("invoice-message")).to_contain_text("发票已登记")
                 await expect(page.get_by_test_id("invoice-issue")).to_contain_text("31002600000012345")
                 await check_screen(tab, "review-invoice")
+                # The exports are reachable from the screen: the period's payments, the session's mailing list.
+                await page.get_by_text("导出", exact=True).click()
+                href = await page.get_by_test_id("export-payments").get_attribute("href")
+                answer = await page.request.get(demo.url + str(href))
+                assert answer.status == 200 and "spreadsheetml" in answer.headers["content-type"]
+                await page.get_by_test_id("filter-session").select_option(index=1)
+                href = await page.get_by_test_id("export-logistics").get_attribute("href")
+                answer = await page.request.get(demo.url + str(href))
+                assert answer.status == 200 and "spreadsheetml" in answer.headers["content-type"]
+                await page.get_by_test_id("filter-session").select_option("")
                 # The filter sticks: the page opened again without a query keeps 已通过 (localStorage → URL).
                 await tab.open(PAGE)
                 await page.wait_for_url("**status=approved**")
