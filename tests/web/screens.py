@@ -28,11 +28,13 @@ FAKE_CAMERA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-med
 class Demo:
     """The app with the demo data and the built web view, on a free port."""
 
-    def __init__(self, client: ApiClient, accounts: dict[str, tuple[str, str]], settings: Settings) -> None:
+    def __init__(self, client: ApiClient, accounts: dict[str, tuple[str, str]], settings: Settings,
+                 services: Any = None) -> None:
         self.client = client
         self.url = client.base_url
         self.accounts = accounts
         self.settings = settings
+        self.services = services  # the app's services (set-up a page cannot do, e.g. a new staff account)
 
     async def token(self, kind: str) -> str:
         """A bearer token of the demo's ``unit``, ``trainee`` or staff (``admin``, ``scanner``…: with the
@@ -78,7 +80,7 @@ async def demo_app(make_settings: Callable[..., Settings], db: Any) -> AsyncIter
         lines = await load_demo(services)
         assert lines
         async with serve_app(settings, services) as client:
-            yield Demo(client, demo_accounts(lines), settings)
+            yield Demo(client, demo_accounts(lines), settings, services)
     finally:
         await services.close()
 
