@@ -93,3 +93,31 @@ def test_every_role_is_somewhere_refused() -> None:
     routes = role_routes()
     for role in ROLES:
         assert any(role not in roles for _, _, roles in routes), role
+
+
+# The areas of the API and the roles that may ever appear in them: a spec widened past its area (a unit
+# let into /admin, a trainee into /review) fails here even though the matrix above follows the spec.
+AREAS = {
+    "/api/v1/admin/": {"admin", "reviewer", "scanner"},
+    "/api/v1/review/": {"admin", "reviewer"},
+    "/api/v1/scanner/": {"admin", "scanner"},
+    "/api/v1/checkins": {"admin", "scanner"},
+    "/api/v1/unit/": {"unit"},
+}
+
+
+def test_no_endpoint_lets_a_role_outside_its_area() -> None:
+    wrong = []
+    for route in all_routes():
+        pattern, handler = route[0], route[1]
+        for method in ("get", "post", "put", "patch", "delete"):
+            spec = getattr(getattr(handler, method, None), "__endpoint__", None)
+            if spec is None:
+                continue
+            for prefix, allowed in AREAS.items():
+                if pattern.startswith(prefix) and (not spec.roles or not spec.roles <= allowed):
+                    wrong.append(f"{method.upper()} {pattern}: {sorted(spec.roles or ['(public or any)'])}")
+            # The association's admin sees everything a reviewer or a scanner sees.
+            if spec.roles and spec.roles & {"reviewer", "scanner"} and "admin" not in spec.roles:
+                wrong.append(f"{method.upper()} {pattern}: staff without admin {sorted(spec.roles)}")
+    assert not wrong, "\n".join(wrong)
