@@ -22,6 +22,8 @@ from server.errors import AppError
 from server.migrations.runner import MigrationRunner
 from server.migrations.steps import STEPS
 from server.models.accounts import StaffCreate
+from server.services.accounts.totp import CONTEXT as TOTP_CONTEXT
+from server.services.accounts.totp import code_at
 from server.services.container import Services, start_jobs
 from server.services.pii_migration import migrate as migrate_pii
 
@@ -184,8 +186,45 @@ async def _rotate_pass_key(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
+def _username_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("username", help="the staff member's login name")
+
+
+async def _reset_totp(services: Services, args: argparse.Namespace) -> int:
+    """reset-totp: a staff member lost the authenticator; their logins end, the next one enrols again (audited)."""
+    account = await services.accounts.find_by_login(args.username)
+    try:
+        await services.totp.reset(account, by="cli")
+    except AppError as exc:
+        print(f"无法重置 / cannot reset: {exc.message}", file=sys.stderr)
+        return 1
+    assert account is not None
+    revoked = await services.tokens.revoke_all(account["_id"])
+    print(f"已重置动态验证码 / TOTP reset: {args.username} ({account['role']}); {revoked} 个登录已注销 / logins revoked; "
+          "下次登录时重新绑定身份验证器 / enrols again at the next login")
+    return 0
+
+
+async def _totp_code(services: Services, args: argparse.Namespace) -> int:
+    """totp-code (dev only): the code a staff member's authenticator shows now, for the demo and local work."""
+    if services.settings.app_env != "dev":
+        print("仅限开发环境 / dev only (APP_ENV=dev)", file=sys.stderr)
+        return 1
+    account = await services.accounts.find_by_login(args.username)
+    secret = ((account or {}).get("staff") or {}).get("totp", {}).get("secret")
+    if not secret:
+        print("该账号未绑定身份验证器 / no TOTP enrolled for this account", file=sys.stderr)
+        return 1
+    print(code_at(services.cipher.decrypt(secret, context=TOTP_CONTEXT), services.totp.now()))
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "create-staff": ("create an association staff account", _staff_arguments, _create_staff),
+    "reset-totp": ("remove a staff member's second factor (lost phone); logins revoked, enrol again at login",
+                   _username_argument, _reset_totp),
+    "totp-code": ("dev only: print the current TOTP code of a staff account (demo staff)", _username_argument,
+                  _totp_code),
     "disable-account": ("disable an account (every login revoked at once)", _account_arguments, _set_disabled(True)),
     "enable-account": ("re-enable a disabled account", _account_arguments, _set_disabled(False)),
     "purge-inactive": ("remove personal data of trainee accounts inactive for PII_RETENTION_DAYS",

@@ -111,6 +111,10 @@ def test_data_survives_a_restart(tmp_path: Path) -> None:
     _wait_healthy(port, first)
     out_first = _stop(first)
     assert "demo data loaded" in out_first
+    # The demo staff's second factor is printed beside their logins (README "Staff sign-in").
+    from server.demo.staff_totp import DEMO_TOTP_SECRET
+    from server.services.accounts.totp import group_secret
+    assert f"身份验证器密钥 {group_secret(DEMO_TOTP_SECRET)}" in out_first and "admin" in out_first
 
     second = _start(tmp_path, port, "--demo")
     _wait_healthy(port, second)

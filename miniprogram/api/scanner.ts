@@ -16,9 +16,13 @@ export const SCANNER_ROLES: ReadonlyArray<string> = ['scanner', 'admin'];
 /** A scan waits this long for the server before it is kept offline (the door must not wait). */
 export const ONLINE_TIMEOUT_MS = 4000;
 
-/** POST /auth/login with an association username; the token is NOT stored (the caller checks the role first). */
-export function staffLogin(account: string, password: string): Promise<TokenOut> {
-  return request<TokenOut>('/api/v1/auth/login', { method: 'POST', data: { account, password }, auth: false, show: 'form' });
+/**
+ * POST /auth/login with an association username and the 动态验证码 of the staff member's authenticator
+ * (401 totp_required without it); the token is NOT stored (the caller checks the role first).
+ */
+export function staffLogin(account: string, password: string, totpCode?: string): Promise<TokenOut> {
+  const data = totpCode ? { account, password, totp_code: totpCode } : { account, password };
+  return request<TokenOut>('/api/v1/auth/login', { method: 'POST', data, auth: false, show: 'form' });
 }
 
 /** GET /me with a given token (before it is kept). */

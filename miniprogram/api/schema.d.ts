@@ -508,7 +508,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** 登录（身份证号 / 统一社会信用代码 / 协会用户名） */
+        /** 登录（身份证号 / 统一社会信用代码 / 协会用户名；协会工作人员另需动态验证码） */
         post: operations["LoginHandler.post"];
         delete?: never;
         options?: never;
@@ -584,6 +584,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/reauth": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** 重新验证身份（管理员操作需 15 分钟内验证过密码和动态验证码） */
+        post: operations["ReauthHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/register/trainee": {
         parameters: {
             query?: never;
@@ -629,6 +646,30 @@ export interface paths {
         put?: never;
         /** 发送短信验证码 */
         post: operations["SmsCodesHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 获取身份验证器密钥（协会工作人员首次登录）
+         * @description 角色：admin, reviewer, scanner
+         */
+        get: operations["TotpHandler.get"];
+        put?: never;
+        /**
+         * 绑定身份验证器：提交第一个动态验证码
+         * @description 角色：admin, reviewer, scanner
+         */
+        post: operations["TotpHandler.post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2325,6 +2366,18 @@ export interface components {
              */
             status: "active" | "pending" | "disabled";
             /**
+             * Totp Enrolled
+             * @description staff: the second factor (TOTP) is set up
+             * @default false
+             */
+            totp_enrolled: boolean;
+            /**
+             * Totp Setup Required
+             * @description staff logged in without a second factor: the enrolment page comes first
+             * @default false
+             */
+            totp_setup_required: boolean;
+            /**
              * Uscc
              * @default null
              */
@@ -3776,6 +3829,11 @@ export interface components {
             account: string;
             /** Password */
             password: string;
+            /**
+             * Totp Code
+             * @description 协会工作人员：身份验证器上的 6 位动态验证码（可省略，默认 null）
+             */
+            totp_code?: string | null;
         };
         /**
          * LogisticsQuery
@@ -4659,6 +4717,29 @@ export interface components {
             type: string;
         };
         /**
+         * ReauthIn
+         * @description Prove password and second factor again, for admin actions (valid 15 minutes).
+         */
+        ReauthIn: {
+            /** Password */
+            password: string;
+            /**
+             * Totp Code
+             * @description 协会工作人员：身份验证器上的 6 位动态验证码（可省略，默认 null）
+             */
+            totp_code?: string | null;
+        };
+        /**
+         * ReauthOut
+         * @description When the identity was last proven on this login.
+         */
+        ReauthOut: {
+            /** Authenticated At */
+            authenticated_at: string;
+            /** Fresh Until */
+            fresh_until: string;
+        };
+        /**
          * RejectIn
          * @description A rejection: a reason from the list, and a note (required for ``other``).
          */
@@ -5468,6 +5549,11 @@ export interface components {
              * @description 发送到该账号登记手机号的登录验证码（用途 login）
              */
             sms_code: string;
+            /**
+             * Totp Code
+             * @description 协会工作人员：身份验证器上的 6 位动态验证码（可省略，默认 null）
+             */
+            totp_code?: string | null;
         };
         /**
          * SmsPurpose
@@ -5893,6 +5979,58 @@ export interface components {
             role: "trainee" | "unit" | "admin" | "reviewer" | "scanner";
             /** Token */
             token: string;
+            /**
+             * Totp Setup Required
+             * @description true: a staff member without a second factor yet; only the TOTP enrolment is allowed
+             * @default false
+             */
+            totp_setup_required: boolean;
+        };
+        /**
+         * TotpEnrolIn
+         * @description The first code of the authenticator, proving the secret was added.
+         */
+        TotpEnrolIn: {
+            /**
+             * Code
+             * @description 协会工作人员：身份验证器上的 6 位动态验证码
+             */
+            code: string;
+        };
+        /**
+         * TotpSetupOut
+         * @description A new pending TOTP secret for the caller's authenticator (shown once, at enrolment only).
+         */
+        TotpSetupOut: {
+            /** Account Name */
+            account_name: string;
+            /**
+             * Digits
+             * @default 6
+             */
+            digits: number;
+            /** Issuer */
+            issuer: string;
+            /**
+             * Otpauth Uri
+             * @description otpauth:// URI, drawn as a QR code
+             */
+            otpauth_uri: string;
+            /**
+             * Period
+             * @default 30
+             */
+            period: number;
+            /**
+             * Secret
+             * @description Base32 secret, for manual entry
+             */
+            secret: string;
+            /**
+             * Secret Groups
+             * @description the secret in groups of 4, easier to type
+             */
+            secret_groups: string;
         };
         /**
          * TraineeRegister
@@ -8838,6 +8976,102 @@ export interface operations {
             };
         };
     };
+    "ReauthHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReauthIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReauthOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 操作过于频繁 */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "RegisterTraineeHandler.post": {
         parameters: {
             query?: never;
@@ -9054,6 +9288,158 @@ export interface operations {
             };
             /** @description 操作过于频繁 */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "TotpHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TotpSetupOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "TotpHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TotpEnrolIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

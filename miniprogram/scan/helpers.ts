@@ -21,8 +21,13 @@ export interface Staff {
  * (anyone else is refused and their token is not kept). The token goes where the request module
  * reads it.
  */
-export async function loginStaff(kv: KeyValue, username: string, password: string): Promise<Staff> {
-  const { token } = await staffLogin(username.trim(), password);
+export async function loginStaff(kv: KeyValue, username: string, password: string, totpCode?: string): Promise<Staff> {
+  const login = await staffLogin(username.trim(), password, totpCode);
+  if (login.totp_setup_required) {
+    // The authenticator is enrolled on the web view (a QR to scan with the phone): not here.
+    throw new ApiError(403, 'totp_setup_required', '请先在电脑上登录网页版，绑定身份验证器后再使用扫码签到');
+  }
+  const { token } = login;
   const me = await whoIs(token);
   if (!SCANNER_ROLES.includes(me.role)) {
     throw new ApiError(403, 'not_scanner', '此账号不是验证员，不能使用扫码签到');

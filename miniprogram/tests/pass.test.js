@@ -19,6 +19,7 @@ const { loadPage, textOf, until } = require('./support/page');
 const { FIXTURES } = require('./support/server');
 const { decodeQr } = require('./support/qr-decode');
 const { newTrainee } = require('./support/accounts');
+const { staffLogin } = require('./support/totp');
 const { request } = require('../api/request');
 const { uploadPhoto } = require('../api/profile');
 const { enroll, joinWaitlist } = require('../api/enrollments');
@@ -78,11 +79,9 @@ function decodeCanvas(canvas) {
 
 beforeAll(async () => {
   const [, password] = /账号 admin\s+密码 (\S+)/.exec(serverLog());
-  token.admin = (await request('/api/v1/auth/login', { method: 'POST', data: { account: 'admin', password }, auth: false })).token;
+  token.admin = (await staffLogin('admin', password)).token; // with the demo staff's 动态验证码
   const reviewer = JSON.parse(process.env.MINI_REVIEWER);
-  token.reviewer = (await request('/api/v1/auth/login', {
-    method: 'POST', data: { account: reviewer.username, password: reviewer.password }, auth: false,
-  })).token;
+  token.reviewer = (await staffLogin(reviewer.username, reviewer.password)).token;
   ids.session = await session('听课证出示专项培训', 10);
   ids.full = await session('候补退出专项培训', 1);
   await trainee('holder');

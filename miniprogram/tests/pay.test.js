@@ -14,6 +14,7 @@ const crypto = require('crypto');
 const { loadPage, textOf, until, changeEvent } = require('./support/page');
 const { FIXTURES } = require('./support/server');
 const { newTrainee } = require('./support/accounts');
+const { staffLogin } = require('./support/totp');
 const { request } = require('../api/request');
 const { uploadPhoto } = require('../api/profile');
 const { enroll } = require('../api/enrollments');
@@ -69,11 +70,9 @@ async function trainee(who) {
 beforeAll(async () => {
   const log = fs.readFileSync(path.join(process.env.MINI_DATA_DIR, 'server.log'), 'utf8');
   const [, password] = /账号 admin\s+密码 (\S+)/.exec(log);
-  token.admin = (await request('/api/v1/auth/login', { method: 'POST', data: { account: 'admin', password }, auth: false })).token;
+  token.admin = (await staffLogin('admin', password)).token; // with the demo staff's 动态验证码
   const reviewer = JSON.parse(process.env.MINI_REVIEWER);
-  token.reviewer = (await request('/api/v1/auth/login', {
-    method: 'POST', data: { account: reviewer.username, password: reviewer.password }, auth: false,
-  })).token;
+  token.reviewer = (await staffLogin(reviewer.username, reviewer.password)).token;
   sessions.push(await session('岩土工程勘察专项培训', 80000), await session('基坑监测继续教育', 120000));
   await trainee('payer');
   mine.first = (await enroll(sessions[0])).id;

@@ -22,6 +22,7 @@ const helpers = require('../scan/helpers');
 const api = require('../api/scanner');
 const { loadPage, textOf, until, changeEvent } = require('./support/page');
 const { installScannerWx } = require('./support/scanner-wx');
+const { nextCode } = require('./support/totp');
 
 const t = {};
 const passes = {};
@@ -88,10 +89,15 @@ test('SHA-512 and base45/base64 agree with Node and the server', () => {
 test('staff login: only the scanner and admin roles enter; the bundle is downloaded and kept', async () => {
   const kv = memoryStorage();
   const reviewer = JSON.parse(process.env.MINI_REVIEWER);
-  await expect(helpers.loginStaff(kv, reviewer.username, reviewer.password)).rejects.toMatchObject({ status: 403, message: '此账号不是验证员，不能使用扫码签到' });
+  await expect(helpers.loginStaff(kv, reviewer.username, reviewer.password, await nextCode(reviewer.username)))
+    .rejects.toMatchObject({ status: 403, message: '此账号不是验证员，不能使用扫码签到' });
   expect(wx.getStorageSync('auth_token')).toBe('');
   await expect(helpers.loginStaff(kv, 'scanner', 'wrong-password')).rejects.toMatchObject({ status: 401 });
-  const staff = await helpers.loginStaff(kv, 'scanner', scannerLogin.password);
+  // staff sign in with the second factor: the password alone is not enough
+  await expect(helpers.loginStaff(kv, 'scanner', scannerLogin.password)).rejects.toMatchObject({ status: 401, code: 'totp_required' });
+  await expect(helpers.loginStaff(kv, 'scanner', scannerLogin.password, '000000')).rejects.toMatchObject({ status: 401, code: 'totp_invalid' });
+  expect(wx.getStorageSync('auth_token')).toBe('');
+  const staff = await helpers.loginStaff(kv, 'scanner', scannerLogin.password, await nextCode('scanner'));
   expect(staff).toEqual({ name: '验证员', role: 'scanner' });
   expect(wx.getStorageSync('auth_token')).toBeTruthy();
 
@@ -281,6 +287,12 @@ test('the pages: staff login (a wrong password refused), choose a session and do
   expect(textOf(login)).toMatch(/密码|账号/);
   expect(wx.__callsOf('redirectTo')).toEqual([]);
   login.instance.onInput(changeEvent({ field: 'password' }, scannerLogin.password));
+  await login.instance.onLogin();
+  // the right password: the page asks for the 动态验证码 (the password is kept), then logs in
+  expect(wx.__callsOf('redirectTo')).toEqual([]);
+  expect(textOf(login)).toContain('动态验证码');
+  expect(login.data.askTotp).toBe(true);
+  login.instance.onInput(changeEvent({ field: 'totpCode' }, await nextCode('scanner')));
   await login.instance.onLogin();
   expect(wx.__callsOf('redirectTo')[0].url).toBe('/scan/pages/sessions/index');
 

@@ -12,6 +12,7 @@ const crypto = require('crypto');
 const { loadPage, textOf, until } = require('./support/page');
 const { FIXTURES } = require('./support/server');
 const { newTrainee } = require('./support/accounts');
+const { staffLogin } = require('./support/totp');
 const { request } = require('../api/request');
 const { uploadPhoto } = require('../api/profile');
 const { enroll } = require('../api/enrollments');
@@ -33,7 +34,7 @@ async function traineeWithPhoto(openid) {
 beforeAll(async () => {
   const log = fs.readFileSync(path.join(process.env.MINI_DATA_DIR, 'server.log'), 'utf8');
   const [, password] = /账号 admin\s+密码 (\S+)/.exec(log);
-  const admin = await request('/api/v1/auth/login', { method: 'POST', data: { account: 'admin', password }, auth: false });
+  const admin = await staffLogin('admin', password); // with the demo staff's 动态验证码
   wx.setStorageSync('auth_token', admin.token);
   const course = await request('/api/v1/admin/courses', {
     method: 'POST', data: { name: '边坡工程专项培训', course_type: '继续教育', activity_type: '培训', specialty: '岩土工程', hours: 8, mails_books: false },

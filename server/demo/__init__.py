@@ -24,6 +24,7 @@ from server.demo.payments import demo_payments
 from server.demo.results import demo_results
 from server.demo.review_queue import demo_review_queue
 from server.demo.staff import demo_unit
+from server.demo.staff_totp import demo_staff_totp
 from server.demo.trainee import demo_trainee
 from server.models.accounts import StaffCreate
 from server.services.container import Services
@@ -72,6 +73,7 @@ async def load_demo(services: Services) -> list[str] | None:
     try:
         for loader in LOADERS:
             lines.extend(await loader(services))
+        lines.extend(await demo_staff_totp(services))  # after every loader: all demo staff get the demo TOTP
     except BaseException:
         # Let the next start try again rather than leave a half-loaded demo marked done.
         await meta.delete_one({"_id": MARKER_ID})

@@ -35,6 +35,7 @@ from server import errors
 from server.config import proxy_networks
 from server.errors import AppError
 from server.models.common import FieldError
+from server.services.accounts.tokens import FRESH_WINDOW
 
 if TYPE_CHECKING:
     from server.config import Settings
@@ -88,6 +89,8 @@ class Endpoint:
     errors: tuple[int, ...] = field(default=())  # statuses worth documenting
     allow_restricted: bool = False  # reachable with a password_change-scope token
     upload: Upload | None = None  # documents a file upload body (parsed by the method itself)
+    allow_totp_setup: bool = False  # reachable with a totp_setup-scope token (staff without a second factor)
+    fresh: bool = False  # an admin action: password and second factor proven within FRESH_WINDOW
 
 
 def endpoint(
@@ -104,8 +107,15 @@ def endpoint(
     errors: Iterable[int] = (),
     allow_restricted: bool = False,
     upload: Upload | None = None,
+    allow_totp_setup: bool = False,
+    fresh: bool = False,
 ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[None]]]:
     """Declare a handler method: auth, body and query models, response model.
+
+    ``fresh=True`` marks an admin action that changes something: the caller must have proven
+    password and second factor within the last 15 minutes (403 ``reauth_required`` otherwise;
+    ``POST /api/v1/auth/reauth`` refreshes it). ``allow_totp_setup`` lets a staff member without a
+    second factor yet reach the endpoint (enrolment, ``/me``, logout).
 
     The method receives the parsed body (``body=``) and query (``query=``) as
     keyword arguments of those names, and returns a model instance (written as
@@ -124,6 +134,8 @@ def endpoint(
         errors=tuple(errors),
         allow_restricted=allow_restricted,
         upload=upload,
+        allow_totp_setup=allow_totp_setup,
+        fresh=fresh,
     )
 
     def decorate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
@@ -131,7 +143,7 @@ def endpoint(
         async def wrapper(self: ApiHandler, *args: str, **path: str) -> None:
             self.take_body()
             if spec.roles is not None and self.principal is None:
-                await self.require_roles(spec.roles, allow_restricted=spec.allow_restricted)
+                await self.require_spec(spec)
             kwargs: dict[str, Any] = dict(path)
             if spec.body is not None:
                 kwargs["body"] = self.parse_json_body(spec.body)
@@ -268,17 +280,42 @@ class ApiHandler(tornado.web.RequestHandler):
             return None
         return token.strip()
 
-    async def require_roles(self, roles: frozenset[str], *, allow_restricted: bool = False) -> Principal:
-        """Authenticate the caller; 401 without a valid token, 403 with the wrong role."""
+    async def require_spec(self, spec: Endpoint) -> Principal:
+        """Authenticate the caller as the endpoint declares (roles, restricted scopes, freshness)."""
+        assert spec.roles is not None
+        return await self.require_roles(spec.roles, allow_restricted=spec.allow_restricted,
+                                        allow_totp_setup=spec.allow_totp_setup, fresh=spec.fresh)
+
+    async def require_roles(
+        self, roles: frozenset[str], *, allow_restricted: bool = False, allow_totp_setup: bool = False,
+        fresh: bool = False,
+    ) -> Principal:
+        """Authenticate the caller; 401 without a valid token, 403 with the wrong role or scope,
+        403 ``reauth_required`` on a ``fresh`` endpoint when the identity was proven too long ago."""
         principal = await self._token_principal()
         if principal is None:
             raise errors.unauthorized()
-        if principal.scope != "full" and not allow_restricted:
+        if principal.scope == "totp_setup" and not allow_totp_setup:
+            raise errors.forbidden("请先绑定身份验证器（动态验证码）", code="totp_setup_required")
+        if principal.scope == "password_change" and not allow_restricted:
             raise errors.forbidden("请先修改初始密码", code="password_change_required")
+        if principal.scope not in ("full", "totp_setup", "password_change"):
+            raise errors.forbidden()
         if roles and principal.role not in roles:
             raise errors.forbidden()
+        if fresh and not self._fresh(principal):
+            raise errors.forbidden("此操作需要重新验证身份", code="reauth_required")
         self.principal = principal
         return principal
+
+    def _fresh(self, principal: Principal) -> bool:
+        """Password and second factor proven on this token within the fresh window."""
+        at = principal.authenticated_at
+        if at is None:
+            return False
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=datetime.UTC)
+        return bool(self.services.tokens.now() - at <= FRESH_WINDOW)
 
     async def optional_principal(self) -> Principal | None:
         """The caller on a public endpoint that personalizes its answer, or None when anonymous.
@@ -384,7 +421,7 @@ class ApiHandler(tornado.web.RequestHandler):
         if body_coming:
             self._watch_body()
         if spec is not None and spec.roles is not None and body_coming:
-            return self.require_roles(spec.roles, allow_restricted=spec.allow_restricted)
+            return self.require_spec(spec)
         return None
 
     def body_limit(self, spec: Endpoint | None) -> int:

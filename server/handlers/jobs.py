@@ -24,7 +24,7 @@ class JobListHandler(ApiHandler):
 class JobRetryHandler(ApiHandler):
     """``/api/v1/admin/jobs/{job_id}/retry``."""
 
-    @endpoint("重新执行失败的后台任务", response=JobOut, roles=ADMIN, tags=TAGS, errors=[404, 409])
+    @endpoint("重新执行失败的后台任务", response=JobOut, roles=ADMIN, tags=TAGS, errors=[404, 409], fresh=True)
     async def post(self, job_id: str) -> JobOut:
         """dead / failed → queued now, attempts counted afresh; audited as ``job.retry``; 409 otherwise."""
         assert self.principal is not None

@@ -35,7 +35,7 @@ class PurgeHandler(ApiHandler):
     """``/api/v1/admin/privacy/purge-inactive``."""
 
     @endpoint("清除长期未使用账号的个人信息（PII_RETENTION_DAYS；dry_run=true 仅统计）", query=PurgeQuery,
-              response=PurgeOut, roles=["admin"], tags=["admin"])
+              response=PurgeOut, roles=["admin"], tags=["admin"], fresh=True)
     async def post(self, query: PurgeQuery) -> PurgeOut:
         """Anonymize trainee accounts inactive for the retention period (or count them)."""
         assert self.principal is not None

@@ -61,6 +61,9 @@ def one_of(*names: str) -> dict[str, Any]:
     """JSON Schema: exactly one of the (nullable) fields ``names`` is given as a string."""
     return {"oneOf": [{"required": [n], "properties": {n: {"type": "string"}}} for n in names]}
 SmsCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
+# The staff second factor: the 6 digits an authenticator app shows (RFC 6238, 30-second steps).
+TotpCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
+TOTP_HELP = "协会工作人员：身份验证器上的 6 位动态验证码"
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{2,31}$")]
 LoginAccount = Annotated[str, sent_length(64), StringConstraints(min_length=1, max_length=64),
                          schema(pattern=NOT_BLANK_PATTERN)]
@@ -140,6 +143,7 @@ class LoginIn(StrictModel):
 
     account: LoginAccount
     password: Password
+    totp_code: TotpCode | None = Field(default=None, description=TOTP_HELP)
 
 
 class SmsLoginIn(StrictModel):
@@ -147,6 +151,7 @@ class SmsLoginIn(StrictModel):
 
     account: LoginAccount = Field(description="身份证号 / 统一社会信用代码 / 协会用户名")
     sms_code: SmsCode = Field(description="发送到该账号登记手机号的登录验证码（用途 login）")
+    totp_code: TotpCode | None = Field(default=None, description=TOTP_HELP)
 
 
 class PasswordResetIn(StrictModel):
@@ -164,6 +169,10 @@ class TokenOut(BaseModel):
     role: Role
     must_change_password: bool = Field(
         description="true: logged in with a one-time secret; only the password change is allowed"
+    )
+    totp_setup_required: bool = Field(
+        default=False,
+        description="true: a staff member without a second factor yet; only the TOTP enrolment is allowed",
     )
     expires_at: str
 
@@ -183,6 +192,10 @@ class AccountOut(BaseModel):
     username: str | None = None
     wechat_bound: bool = False
     must_change_password: bool = False
+    totp_enrolled: bool = Field(default=False, description="staff: the second factor (TOTP) is set up")
+    totp_setup_required: bool = Field(
+        default=False, description="staff logged in without a second factor: the enrolment page comes first"
+    )
 
 
 class PasswordChangeIn(StrictModel):
@@ -241,3 +254,35 @@ class StaffCreate(StrictModel):
     password: NewPassword
 
 
+
+
+class TotpSetupOut(BaseModel):
+    """A new pending TOTP secret for the caller's authenticator (shown once, at enrolment only)."""
+
+    secret: str = Field(description="Base32 secret, for manual entry")
+    secret_groups: str = Field(description="the secret in groups of 4, easier to type")
+    otpauth_uri: str = Field(description="otpauth:// URI, drawn as a QR code")
+    issuer: str
+    account_name: str
+    digits: int = 6
+    period: int = 30
+
+
+class TotpEnrolIn(StrictModel):
+    """The first code of the authenticator, proving the secret was added."""
+
+    code: TotpCode = Field(description=TOTP_HELP)
+
+
+class ReauthIn(StrictModel):
+    """Prove password and second factor again, for admin actions (valid 15 minutes)."""
+
+    password: Password
+    totp_code: TotpCode | None = Field(default=None, description=TOTP_HELP)
+
+
+class ReauthOut(BaseModel):
+    """When the identity was last proven on this login."""
+
+    authenticated_at: str
+    fresh_until: str

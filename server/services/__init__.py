@@ -11,6 +11,7 @@ build their own.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from bson import ObjectId
 
@@ -19,10 +20,14 @@ from bson import ObjectId
 class Principal:
     """Who is calling: the account, its role, and the token that proved it.
 
-    ``scope`` is ``full``, or ``password_change`` after a login with a one-time secret.
+    ``scope`` is ``full``, ``password_change`` after a login with a one-time secret, or
+    ``totp_setup`` for a staff member who has no second factor yet. ``authenticated_at`` is
+    when the person last proved who they are on this token (password and second factor):
+    admin actions ask for it within the last 15 minutes (``fresh`` endpoints).
     """
 
     account_id: ObjectId
     role: str
     token_id: ObjectId | None = None
     scope: str = "full"
+    authenticated_at: datetime | None = None

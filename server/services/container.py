@@ -24,6 +24,7 @@ from server.services.accounts.sms import SmsCodes
 from server.services.accounts.subscriptions import SubscriptionService, subscribe_templates
 from server.services.accounts.throttle import RateLimiter
 from server.services.accounts.tokens import TokenService
+from server.services.accounts.totp import TotpService
 from server.services.audit import AuditLog
 from server.services.catalog.catalog import CatalogService
 from server.services.catalog.reconcile import SeatReconciler
@@ -89,6 +90,7 @@ class Services:
     accounts: AccountService
     wechat: WeChatApi
     login: LoginService
+    totp: TotpService
     profiles: ProfileService
     photos: PhotoService
     qualifications: QualificationService
@@ -187,7 +189,8 @@ def build_services(
         secret_key=secret_key,
     )
     wechat = make_wechat_api(settings, pools.network)
-    login = LoginService(db, accounts=accounts, limiter=limiter, audit=audit, wechat=wechat,
+    totp = TotpService(db, cipher=cipher, audit=audit)
+    login = LoginService(db, accounts=accounts, limiter=limiter, audit=audit, wechat=wechat, totp=totp,
                          slowdown=settings.login_slowdown_seconds)
     profiles = ProfileService(accounts, cipher=cipher, sms_codes=sms_codes, audit=audit)
     photos = PhotoService(db, profiles=profiles, audit=audit, executor=executor)
@@ -261,7 +264,7 @@ def build_services(
     return Services(
         settings=settings, db=db, pools=pools, health=HealthProbe(db), limiter=limiter,
         cipher=cipher, sms_codes=sms_codes, audit=audit, tokens=tokens, accounts=accounts,
-        wechat=wechat, login=login,
+        wechat=wechat, login=login, totp=totp,
         profiles=profiles, photos=photos, qualifications=qualifications,
         catalog=catalog, session_list=session_list, templates=templates,
         notifier=notifier, enrollments=enrollments, seats=seats, reconciler=reconciler,

@@ -45,6 +45,7 @@ from tests.deploy.test_processes import (  # noqa: F401 — two_processes: the f
     server_processes,
     two_processes,
 )
+from tests.totp import next_code_sync
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path("/usr/sbin/nginx").exists(), reason="apt install nginx")]
@@ -181,6 +182,18 @@ def _call(base: str, method: str, path: str, body: Any = None, token: str | None
     return status, json.loads(content) if content.startswith(b"{") else content
 
 
+def _enrolled_admin(base: str) -> str:
+    """The admin's first login: a totp_setup token, the authenticator enrolled, a full (fresh) token."""
+    status, answer = _call(base, "POST", "/api/v1/auth/login", {"account": "deployadmin", "password": ADMIN_PASSWORD})
+    assert status == 200 and answer["totp_setup_required"] is True, answer
+    status, setup = _call(base, "GET", "/api/v1/auth/totp", token=answer["token"])
+    assert status == 200, setup
+    status, answer = _call(base, "POST", "/api/v1/auth/totp", {"code": next_code_sync(setup["secret"])},
+                           answer["token"])
+    assert status == 200, answer
+    return str(answer["token"])
+
+
 def _published_session(base: str, admin: str) -> str:
     today = today_shanghai()
     status, course = _call(base, "POST", "/api/v1/admin/courses", {
@@ -257,9 +270,7 @@ class Load:
 
 def test_a_trainee_enrolls_through_nginx_while_a_process_dies(deployment) -> None:  # type: ignore[no-untyped-def]
     process, started_workers, base, app_dir = deployment
-    status, answer = _call(base, "POST", "/api/v1/auth/login", {"account": "deployadmin", "password": ADMIN_PASSWORD})
-    assert status == 200, answer
-    session_id = _published_session(base, answer["token"])
+    session_id = _published_session(base, _enrolled_admin(base))
 
     # Register, log in, upload the ID photo, enroll: all through nginx (TLS, its request ids).
     token = _register_and_log_in(base, app_dir)

@@ -13,8 +13,10 @@ from playwright.async_api import Browser, async_playwright
 
 from server.config import Settings
 from server.demo import load_demo
-from tests.client import ApiClient
+from server.demo.staff_totp import DEMO_TOTP_SECRET
+from tests.client import ApiClient, Response
 from tests.conftest import serve_app
+from tests.totp import next_code
 from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, DIST, ROOT, Tab, demo_accounts
 
 PORTRAIT = ROOT / "tests" / "fixtures" / "photos" / "portrait.jpg"
@@ -26,18 +28,32 @@ FAKE_CAMERA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-med
 class Demo:
     """The app with the demo data and the built web view, on a free port."""
 
-    def __init__(self, client: ApiClient, accounts: dict[str, tuple[str, str]], settings: Settings) -> None:
+    def __init__(self, client: ApiClient, accounts: dict[str, tuple[str, str]], settings: Settings,
+                 services: Any = None) -> None:
         self.client = client
         self.url = client.base_url
         self.accounts = accounts
         self.settings = settings
+        self.services = services  # the app's services (set-up a page cannot do, e.g. a new staff account)
 
     async def token(self, kind: str) -> str:
-        """A bearer token of the demo's ``unit`` or ``trainee`` (for set-up through the API)."""
+        """A bearer token of the demo's ``unit``, ``trainee`` or staff (``admin``, ``scanner``…: with the
+        demo's second factor) for set-up through the API."""
         account, password = self.accounts[kind]
-        answer = await self.client.post("/api/v1/auth/login", {"account": account, "password": password})
+        answer = await api_login(self.client, account, password)
         assert answer.status == 200, answer.body
         return str(answer.json["token"])
+
+
+async def api_login(client: ApiClient, account: str, password: str, *,
+                    totp_secret: str = DEMO_TOTP_SECRET, headers: dict[str, str] | None = None) -> Response:
+    """Log in through the API as a person would: with the 动态验证码 of ``totp_secret`` when asked for one."""
+    body = {"account": account, "password": password}
+    answer = await client.post("/api/v1/auth/login", body, headers=headers)
+    if answer.error_code == "totp_required":
+        code = await next_code(totp_secret, key=(client.base_url, totp_secret))
+        answer = await client.post("/api/v1/auth/login", {**body, "totp_code": code}, headers=headers)
+    return answer
 
 
 @contextlib.asynccontextmanager
@@ -64,7 +80,7 @@ async def demo_app(make_settings: Callable[..., Settings], db: Any) -> AsyncIter
         lines = await load_demo(services)
         assert lines
         async with serve_app(settings, services) as client:
-            yield Demo(client, demo_accounts(lines), settings)
+            yield Demo(client, demo_accounts(lines), settings, services)
     finally:
         await services.close()
 
@@ -74,13 +90,21 @@ def ready() -> bool:
     return (DIST / "index.html").is_file() and CHROMIUM.exists()
 
 
-async def ui_login(tab: Tab, account: str, password: str, *, path: str = "/login") -> None:
-    """Log in through the login page (to ``path``'s redirect)."""
+async def ui_login(tab: Tab, account: str, password: str, *, path: str = "/login",
+                   totp_secret: str = DEMO_TOTP_SECRET) -> None:
+    """Log in through the login page (to ``path``'s redirect); a staff member types the 动态验证码
+    (of ``totp_secret``, the demo staff's by default) when the page asks for it."""
     await tab.open(path)
     await tab.page.get_by_placeholder("身份证号 / 统一社会信用代码").fill(account)
     await tab.page.get_by_placeholder("请输入密码").fill(password)
     await tab.page.get_by_role("button", name="登录", exact=True).click()
-    await tab.page.wait_for_url(lambda url: "/login" not in url)
+    await tab.page.wait_for_function(
+        "() => !location.pathname.startsWith('/login') || document.querySelector(`input[placeholder='6 位动态验证码']`)")
+    if "/login" in tab.page.url:
+        code = await next_code(totp_secret, key=(tab.base_url, totp_secret))
+        await tab.page.get_by_placeholder("6 位动态验证码").fill(code)
+        await tab.page.get_by_role("button", name="登录", exact=True).click()
+        await tab.page.wait_for_url(lambda url: "/login" not in url)
     await tab.settle()
 
 

@@ -28,7 +28,7 @@ from server.services.container import Services
 from tests.client import ApiClient
 from tests.conftest import serve_app
 from tests.web.browser import CHROMIUM, DIST, Tab, demo_accounts, open_tab
-from tests.web.screens import chromium
+from tests.web.screens import api_login, chromium
 
 pytestmark = pytest.mark.skipif(
     not (DIST / "index.html").is_file() or not CHROMIUM.exists(),
@@ -66,7 +66,7 @@ class Demo:
     async def api_as(self, role: str) -> ApiClient:
         """A bearer-token client logged in as the demo account of ``role``."""
         account, password = self.accounts[role]
-        answer = await self.client.post("/api/v1/auth/login", {"account": account, "password": password})
+        answer = await api_login(self.client, account, password)  # staff: with the demo's 动态验证码
         assert answer.status == 200, answer.json
         return self.client.with_token(answer.json["token"])
 

@@ -55,3 +55,12 @@ export function useCountdown() {
   onBeforeUnmount(() => window.clearInterval(timer))
   return { left, start }
 }
+
+/** ``v-numeric`` on a t-input: the inner <input> asks phones for the digit keyboard (a one-time code). */
+export const vNumeric = {
+  mounted(el: HTMLElement): void {
+    const input = el.tagName === 'INPUT' ? el : el.querySelector('input')
+    input?.setAttribute('inputmode', 'numeric')
+    input?.setAttribute('pattern', '[0-9]*')
+  },
+}

@@ -11,6 +11,7 @@ declare module 'vue-router' {
     roles?: string[]
     title?: string
     restricted?: boolean // reachable with a one-time-secret login (password change only)
+    totpSetup?: boolean // the enrolment page of a staff member without a second factor yet
   }
 }
 
@@ -19,6 +20,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/register', component: () => import('./views/RegisterView.vue'), meta: { public: true, title: '注册' } },
   { path: '/forgot', component: () => import('./views/ForgotView.vue'), meta: { public: true, title: '忘记密码' } },
   { path: '/activate', component: () => import('./views/ActivateView.vue'), meta: { public: true, title: '首次登录' } },
+  { path: '/totp-setup', component: () => import('./views/TotpSetupView.vue'), meta: { title: '绑定身份验证器', totpSetup: true } },
   {
     path: '/',
     component: () => import('./views/ShellView.vue'),
@@ -54,6 +56,8 @@ router.beforeEach(async (to) => {
   const me = await loadMe()
   if (!me) return { path: '/login', query: to.fullPath === '/' ? {} : { redirect: to.fullPath } }
   if (me.must_change_password && !to.meta.restricted) return { path: '/password' }
+  if (me.totp_setup_required && !to.meta.totpSetup) return { path: '/totp-setup' }
+  if (!me.totp_setup_required && to.meta.totpSetup) return { path: '/' }
   if (to.meta.roles && !to.meta.roles.includes(me.role)) return { path: '/' }
   return true
 })

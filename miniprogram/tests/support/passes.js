@@ -4,6 +4,7 @@
  * sessions are moved to today (before any pass is issued), so the passes are valid now.
  */
 'use strict';
+const { staffLogin } = require('./totp');
 const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
@@ -20,15 +21,13 @@ function serverLog() {
 
 /** The token of a demo staff account whose random password the server printed at start. */
 async function demoStaffToken(username) {
-  const { request } = require('../../api/request');
   const [, password] = new RegExp(`账号 ${username}\\s+密码 (\\S+)`).exec(serverLog());
-  return { password, token: (await request('/api/v1/auth/login', { method: 'POST', data: { account: username, password }, auth: false })).token };
+  return { password, token: (await staffLogin(username, password)).token };
 }
 
 async function reviewerToken() {
-  const { request } = require('../../api/request');
   const reviewer = JSON.parse(process.env.MINI_REVIEWER);
-  return (await request('/api/v1/auth/login', { method: 'POST', data: { account: reviewer.username, password: reviewer.password }, auth: false })).token;
+  return (await staffLogin(reviewer.username, reviewer.password)).token;
 }
 
 function asToken(token, pathname, options = {}) {

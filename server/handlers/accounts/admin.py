@@ -23,7 +23,7 @@ class AccountLookupHandler(ApiHandler):
 class AccountDisableHandler(ApiHandler):
     """``/api/v1/admin/accounts/{account_id}/disable``."""
 
-    @endpoint("停用账号（立即注销其全部登录）", response=AdminAccountItem, roles=ADMIN, tags=TAGS, errors=[404, 409])
+    @endpoint("停用账号（立即注销其全部登录）", response=AdminAccountItem, roles=ADMIN, tags=TAGS, errors=[404, 409], fresh=True)
     async def post(self, account_id: str) -> AdminAccountItem:
         """active → disabled; 409 ``cannot_disable_self``, ``account_status_unchanged``, ``account_not_activated``."""
         assert self.principal is not None
@@ -33,7 +33,7 @@ class AccountDisableHandler(ApiHandler):
 class AccountEnableHandler(ApiHandler):
     """``/api/v1/admin/accounts/{account_id}/enable``."""
 
-    @endpoint("启用已停用的账号", response=AdminAccountItem, roles=ADMIN, tags=TAGS, errors=[404, 409])
+    @endpoint("启用已停用的账号", response=AdminAccountItem, roles=ADMIN, tags=TAGS, errors=[404, 409], fresh=True)
     async def post(self, account_id: str) -> AdminAccountItem:
         """disabled → active; 409 ``account_status_unchanged``, ``account_not_activated`` (pending: the owner activates)."""
         assert self.principal is not None

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from server.handlers.base import ANY_ROLE, ApiHandler, endpoint
+from server.handlers.base import ANY_ROLE, STAFF_ROLES, ApiHandler, endpoint
 from server.models.accounts import (
     AccountOut,
     ActivateIn,
     LoginIn,
     PasswordChangeIn,
     PasswordResetIn,
+    ReauthIn,
+    ReauthOut,
     SmsLoginIn,
     TokenOut,
+    TotpEnrolIn,
+    TotpSetupOut,
     TraineeRegister,
     UnitRegister,
     WeChatBindIn,
@@ -42,10 +46,14 @@ class RegisterUnitHandler(ApiHandler):
 class LoginHandler(ApiHandler):
     """``/api/v1/auth/login``."""
 
-    @endpoint("登录（身份证号 / 统一社会信用代码 / 协会用户名）", body=LoginIn, response=TokenOut,
-              tags=TAGS, errors=[401, 403, 429])
+    @endpoint("登录（身份证号 / 统一社会信用代码 / 协会用户名；协会工作人员另需动态验证码）", body=LoginIn,
+              response=TokenOut, tags=TAGS, errors=[401, 403, 429])
     async def post(self, body: LoginIn) -> TokenOut:
-        """Log in with account and password (or a one-time secret: restricted token); 429 when locked."""
+        """Log in with account and password (or a one-time secret: restricted token); 429 when locked.
+
+        Staff with a second factor: 401 ``totp_required`` without ``totp_code``, 401 ``totp_invalid``
+        with a wrong or used one; staff without one: a ``totp_setup`` token (``totp_setup_required``).
+        """
         return self.login_answer(await self.services.login.login(body, ip=self.client_ip))
 
 
@@ -93,7 +101,8 @@ class PasswordHandler(ApiHandler):
 class LogoutHandler(ApiHandler):
     """``/api/v1/auth/logout``."""
 
-    @endpoint("退出登录", response=OkOut, roles=ANY_ROLE, tags=TAGS, allow_restricted=True)
+    @endpoint("退出登录", response=OkOut, roles=ANY_ROLE, tags=TAGS, allow_restricted=True,
+              allow_totp_setup=True)
     async def post(self) -> OkOut:
         """Revoke the token of this request."""
         assert self.principal is not None and self.principal.token_id is not None
@@ -123,11 +132,41 @@ class WeChatBindHandler(ApiHandler):
 class MeHandler(ApiHandler):
     """``/api/v1/me``."""
 
-    @endpoint("当前账号", response=AccountOut, roles=ANY_ROLE, tags=TAGS, allow_restricted=True)
+    @endpoint("当前账号", response=AccountOut, roles=ANY_ROLE, tags=TAGS, allow_restricted=True,
+              allow_totp_setup=True)
     async def get(self) -> AccountOut:
         """The caller's own account."""
         assert self.principal is not None
         return await self.services.accounts.me(self.principal)
+
+
+class TotpHandler(ApiHandler):
+    """``/api/v1/auth/totp``: a staff member enrols an authenticator (the second factor)."""
+
+    @endpoint("获取身份验证器密钥（协会工作人员首次登录）", response=TotpSetupOut, roles=STAFF_ROLES, tags=TAGS,
+              allow_totp_setup=True, errors=[409])
+    async def get(self) -> TotpSetupOut:
+        """A new pending secret and its otpauth URI (for the QR); 409 when already enrolled."""
+        assert self.principal is not None
+        return await self.services.totp.begin(self.principal.account_id)
+
+    @endpoint("绑定身份验证器：提交第一个动态验证码", body=TotpEnrolIn, response=TokenOut, roles=STAFF_ROLES,
+              tags=TAGS, allow_totp_setup=True, errors=[409, 422])
+    async def post(self, body: TotpEnrolIn) -> TokenOut:
+        """Prove the pending secret with its first code: enrolled; a full login replaces this one."""
+        assert self.principal is not None
+        return self.login_answer(await self.services.login.enrol_totp(self.principal, body.code, ip=self.client_ip))
+
+
+class ReauthHandler(ApiHandler):
+    """``/api/v1/auth/reauth``."""
+
+    @endpoint("重新验证身份（管理员操作需 15 分钟内验证过密码和动态验证码）", body=ReauthIn, response=ReauthOut,
+              roles=ANY_ROLE, tags=TAGS, errors=[403, 422, 429])
+    async def post(self, body: ReauthIn) -> ReauthOut:
+        """Prove password and second factor again; this login is fresh for admin actions for 15 minutes."""
+        assert self.principal is not None
+        return await self.services.login.reauth(self.principal, body, ip=self.client_ip)
 
 
 routes = [
@@ -142,4 +181,6 @@ routes = [
     (r"/api/v1/auth/wechat", WeChatLoginHandler),
     (r"/api/v1/auth/wechat/bind", WeChatBindHandler),
     (r"/api/v1/me", MeHandler),
+    (r"/api/v1/auth/totp", TotpHandler),
+    (r"/api/v1/auth/reauth", ReauthHandler),
 ]

@@ -32,7 +32,7 @@ class CoursesHandler(ApiHandler):
         )
         return CoursePage(items=[CourseOut.from_doc(d) for d in docs], total=total)
 
-    @endpoint("新建课程", body=CourseCreate, response=CourseOut, status=201, roles=WRITE, tags=TAGS)
+    @endpoint("新建课程", body=CourseCreate, response=CourseOut, status=201, roles=WRITE, tags=TAGS, fresh=True)
     async def post(self, body: CourseCreate) -> CourseOut:
         """Create a course."""
         assert self.principal is not None
@@ -47,7 +47,7 @@ class CourseHandler(ApiHandler):
         """One course."""
         return CourseOut.from_doc(await self.services.catalog.get_course(course_id))
 
-    @endpoint("修改课程（含归档）", body=CourseUpdate, response=CourseOut, roles=WRITE, tags=TAGS, errors=[404])
+    @endpoint("修改课程（含归档）", body=CourseUpdate, response=CourseOut, roles=WRITE, tags=TAGS, errors=[404], fresh=True)
     async def patch(self, course_id: str, body: CourseUpdate) -> CourseOut:
         """Change some fields of a course; ``archived: true`` stops new sessions of it."""
         assert self.principal is not None
@@ -68,7 +68,7 @@ class SessionsHandler(ApiHandler):
         return AdminSessionPage(items=[SessionOut.from_doc(d) for d in docs], total=total)
 
     @endpoint("新建班次（草稿）", body=SessionCreate, response=SessionOut, status=201, roles=WRITE, tags=TAGS,
-              errors=[409])
+              errors=[409], fresh=True)
     async def post(self, body: SessionCreate) -> SessionOut:
         """Create a draft session; 409 ``session_code_exists``, ``course_archived``."""
         assert self.principal is not None
@@ -84,7 +84,7 @@ class SessionHandler(ApiHandler):
         """One session, drafts too."""
         return SessionOut.from_doc(await self.services.catalog.get_session(session_id))
 
-    @endpoint("修改班次", body=SessionUpdate, response=SessionOut, roles=WRITE, tags=TAGS, errors=[404, 409])
+    @endpoint("修改班次", body=SessionUpdate, response=SessionOut, roles=WRITE, tags=TAGS, errors=[404, 409], fresh=True)
     async def patch(self, session_id: str, body: SessionUpdate) -> SessionOut:
         """Change some fields; 409 ``capacity_below_taken``, ``session_code_exists``, ``session_closed``."""
         assert self.principal is not None
@@ -95,7 +95,7 @@ class SessionHandler(ApiHandler):
 class PublishHandler(ApiHandler):
     """``/api/v1/admin/sessions/{session_id}/publish``."""
 
-    @endpoint("发布班次", response=SessionOut, roles=WRITE, tags=TAGS, errors=[404, 409])
+    @endpoint("发布班次", response=SessionOut, roles=WRITE, tags=TAGS, errors=[404, 409], fresh=True)
     async def post(self, session_id: str) -> SessionOut:
         """draft → published; 409 ``session_status_conflict`` otherwise."""
         assert self.principal is not None
@@ -106,7 +106,7 @@ class PublishHandler(ApiHandler):
 class CloseHandler(ApiHandler):
     """``/api/v1/admin/sessions/{session_id}/close``."""
 
-    @endpoint("结束班次", response=SessionOut, roles=WRITE, tags=TAGS, errors=[404, 409])
+    @endpoint("结束班次", response=SessionOut, roles=WRITE, tags=TAGS, errors=[404, 409], fresh=True)
     async def post(self, session_id: str) -> SessionOut:
         """published → closed; 409 ``session_status_conflict`` otherwise."""
         assert self.principal is not None

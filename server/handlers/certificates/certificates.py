@@ -82,7 +82,7 @@ class SealHandler(ApiHandler):
 
     @endpoint("设置协会印章（管理员；透明背景 PNG，multipart 字段 seal 或 image/png 原始内容）", response=SealOut,
               roles=["admin"], tags=TAGS, max_body_bytes=SEAL_BODY_BYTES, errors=[400, 413, 415, 422],
-              upload=Upload(files=("seal",), raw=("image/png",)))
+              upload=Upload(files=("seal",), raw=("image/png",)), fresh=True)
     async def put(self) -> SealOut:
         """Replace the seal printed on every certificate from now on."""
         assert self.principal is not None

@@ -42,7 +42,7 @@ class AssociationAccountHandler(ApiHandler):
         return await self.services.association_account.get()
 
     @endpoint("设置协会收款账户（管理员，记入审计日志）", body=AssociationAccountIn, response=AssociationAccountOut,
-              roles=["admin"], tags=TAGS)
+              roles=["admin"], tags=TAGS, fresh=True)
     async def put(self, body: AssociationAccountIn) -> AssociationAccountOut:
         """Replace the account."""
         assert self.principal is not None

@@ -65,7 +65,7 @@ class UnitDecisionHandler(ApiHandler):
     """``/api/v1/admin/units/{unit_id}/verification``."""
 
     @endpoint("审核单位认证（通过 / 驳回并说明原因），单位会收到通知", body=VerificationDecisionIn,
-              response=UnitVerificationItem, roles=["admin"], tags=ADMIN_TAGS, errors=[404, 409, 422])
+              response=UnitVerificationItem, roles=["admin"], tags=ADMIN_TAGS, errors=[404, 409, 422], fresh=True)
     async def post(self, unit_id: str, body: VerificationDecisionIn) -> UnitVerificationItem:
         """pending → verified or rejected (with the reason told to the unit)."""
         assert self.principal is not None

@@ -510,7 +510,9 @@ class AccountService:
             uscc=unit["uscc"] if unit else None,
             username=staff["username"] if staff else None,
             wechat_bound=bool(account.get("wechat")),
-            must_change_password=principal.scope != "full",
+            must_change_password=principal.scope == "password_change",
+            totp_enrolled=bool(((staff or {}).get("totp") or {}).get("secret")),
+            totp_setup_required=principal.scope == "totp_setup",
         )
 
     def phone_of(self, account: dict[str, Any]) -> str | None:
@@ -546,7 +548,8 @@ class AccountService:
         return TokenOut(
             token=issued.token,
             role=account["role"],
-            must_change_password=issued.scope != "full",
+            must_change_password=issued.scope == "password_change",
+            totp_setup_required=issued.scope == "totp_setup",
             expires_at=issued.expires_at.isoformat(),
         )
 

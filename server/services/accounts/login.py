@@ -26,6 +26,16 @@ like a failure and costs the same hashing time, so timing tells nothing.
 
 After a token is issued, the account's status is read once more: an account
 disabled between the status check and the issue gets its new token revoked.
+
+Staff accounts (admin, reviewer, scanner) have a second factor (TOTP, see
+:mod:`server.services.accounts.totp`): once enrolled, a password or SMS login must carry
+``totp_code``. Without it: 401 ``totp_required`` (the first step of the two-step form: the
+attempt is taken back, the password was right). A wrong or replayed code: 401
+``totp_invalid``, counted in the login windows like a wrong password. A staff member without
+a second factor yet gets a restricted ``totp_setup`` token that can only enrol one
+(``/auth/totp``). Staff never log in by WeChat (no second factor there): refused, and their
+accounts are not bindable. ``reauth`` proves password and code again on the current token, for
+admin actions (``fresh`` endpoints: within :data:`~server.services.accounts.tokens.FRESH_WINDOW`).
 """
 
 from __future__ import annotations
@@ -43,11 +53,13 @@ from pymongo.errors import DuplicateKeyError
 
 from server import errors
 from server.integrations.wechat import WeChatApi
-from server.models.accounts import ActivateIn, LoginIn, SmsLoginIn, TokenOut, WeChatBindIn
+from server.models.accounts import ActivateIn, LoginIn, ReauthIn, ReauthOut, SmsLoginIn, TokenOut, WeChatBindIn
+from server.services import Principal
 from server.services.accounts.accounts import AccountService
 from server.services.accounts.sms import ProofAttempt, SmsPurpose
 from server.services.accounts.throttle import RateLimiter
-from server.services.accounts.tokens import IssuedToken
+from server.services.accounts.tokens import FRESH_WINDOW, IssuedToken
+from server.services.accounts.totp import TotpService, totp_setup_needed
 from server.services.audit import AuditLog
 
 log = logging.getLogger(__name__)
@@ -75,6 +87,7 @@ class LoginService:
         limiter: RateLimiter,
         audit: AuditLog,
         wechat: WeChatApi,
+        totp: TotpService,
         slowdown: float = 1.0,
         now: Callable[[], datetime] | None = None,
     ) -> None:
@@ -83,6 +96,7 @@ class LoginService:
         self.limiter = limiter
         self.audit = audit
         self.wechat = wechat
+        self.totp = totp
         self.tickets = db["wechat_bind_tickets"]
         self.now = now or (lambda: datetime.now(UTC))
         # Test seams: ``before_issue`` runs between the status check and the token issue
@@ -93,9 +107,10 @@ class LoginService:
 
     async def login(self, body: LoginIn, *, ip: str) -> TokenOut:
         """Password login (or a one-time secret of a pending account: a restricted token)."""
-        account = await self._check_credentials(body.account, body.password, ip=ip)
-        scope = "full" if account["status"] == "active" else "password_change"
-        issued = await self._issue(account, scope=scope)
+        account = await self._check_credentials(
+            body.account, body.password, ip=ip, second_factor=True, totp_code=body.totp_code
+        )
+        issued = await self._issue(account, scope=self._scope(account))
         await self._logged_in("account.login", account, ip)
         return self.accounts.login_response(account, issued)
 
@@ -118,12 +133,15 @@ class LoginService:
             await self._failed(account, reason, ip)
             raise
         assert account is not None  # check_sms_proof refuses a missing account
+        if self._needs_code(account):  # before the SMS code is spent: "totp_required" asks again with both
+            await self._second_factor(account, body.totp_code, ip, counted=None,
+                                      account_text=body.account)
         await self.accounts.sms_codes.use(code_id)
         if account["status"] == "pending":
             raise errors.forbidden("账号尚未激活，请先激活账号并设置密码", code="account_pending")
         if account["status"] != "active":
             raise _disabled()
-        issued = await self._issue(account)
+        issued = await self._issue(account, scope=self._scope(account))
         await self._logged_in("account.login_sms", account, ip)
         return self.accounts.login_response(account, issued)
 
@@ -134,6 +152,67 @@ class LoginService:
         answer = await self.accounts.activate(body, ip=ip)
         await self._release(keys)
         return answer
+
+    def _scope(self, account: dict[str, Any]) -> str:
+        """A pending account may only set its password, a staff member without TOTP only enrol it."""
+        if account["status"] != "active":
+            return "password_change"
+        if self.totp.applies_to(account) and not self.totp.enrolled(account):
+            return "totp_setup"
+        return "full"
+
+    def _needs_code(self, account: dict[str, Any]) -> bool:
+        return self.totp.applies_to(account) and self.totp.enrolled(account)
+
+    async def _second_factor(
+        self, account: dict[str, Any], code: str | None, ip: str, *,
+        counted: tuple[str, str, str] | None, account_text: str,
+    ) -> None:
+        """Check the TOTP code; a wrong one is a failed attempt in the login windows (already
+        ``counted`` by the caller, or counted here); a missing one costs nothing."""
+        try:
+            await self.totp.check(account, code)
+        except errors.AppError as exc:
+            if exc.code == "totp_required":
+                if counted is not None:
+                    await self._release(counted)
+                raise
+            await self._failed(account, "wrong_totp", ip)
+            if counted is None:
+                await self._hit(account_text, ip)  # may answer 429 instead
+            raise
+
+    async def enrol_totp(self, principal: Principal, code: str, *, ip: str) -> TokenOut:
+        """A staff member's first code proves the pending secret: enrolled, and a full login in
+        place of the restricted one."""
+        account = await self.totp.enrol(principal.account_id, code, ip=ip)
+        if principal.token_id is not None:
+            await self.accounts.tokens.revoke(principal.token_id)
+        issued = await self._issue(account, scope=self._scope(account))
+        return self.accounts.login_response(account, issued)
+
+    async def reauth(self, principal: Principal, body: ReauthIn, *, ip: str) -> ReauthOut:
+        """Prove password (and second factor) again on this login; admin actions need it within
+        15 minutes. Throttled like a login; failures answer 422 (the session itself stays valid)."""
+        account = await self.accounts.get(principal.account_id)
+        if self.totp.applies_to(account) and not self.totp.enrolled(account):
+            raise totp_setup_needed()
+        keys = await self._hit(self.accounts.login_text(account), ip)
+        if not await self.accounts.hasher.verify(account.get("password_hash"), body.password):
+            await self._failed(account, "wrong_password", ip)
+            raise errors.validation("密码错误", {"password": "密码错误"}, code="wrong_password")
+        if self._needs_code(account):
+            try:
+                await self._second_factor(account, body.totp_code, ip, counted=keys,
+                                          account_text=self.accounts.login_text(account))
+            except errors.AppError as exc:
+                raise errors.AppError(422, exc.code, exc.message,
+                                      {**exc.details, "fields": {"totp_code": exc.message}}) from None
+        await self._release(keys)
+        assert principal.token_id is not None
+        at = await self.accounts.tokens.reauthenticated(principal.token_id)
+        await self._logged_in("account.reauth", account, ip)
+        return ReauthOut(authenticated_at=at.isoformat(), fresh_until=(at + FRESH_WINDOW).isoformat())
 
     async def _issue(self, account: dict[str, Any], *, scope: str = "full") -> IssuedToken:
         """A token for an account that passed its status check; revoked and refused (403
@@ -177,8 +256,12 @@ class LoginService:
         for (_, _, window), key in zip(LOGIN_WINDOWS, keys, strict=True):
             await self.limiter.undo(key, window_seconds=window)
 
-    async def _check_credentials(self, account_text: str, password: str, *, ip: str) -> dict[str, Any]:
-        """The account if the password (or one-time secret) is right; throttled, audited."""
+    async def _check_credentials(
+        self, account_text: str, password: str, *, ip: str, second_factor: bool = False,
+        totp_code: str | None = None,
+    ) -> dict[str, Any]:
+        """The account if the password (or one-time secret), and with ``second_factor`` the TOTP
+        code of an enrolled staff member, are right; throttled, audited."""
         keys = await self._hit(account_text, ip)
         account = await self.accounts.find_by_login(account_text)
         if account is None:
@@ -190,6 +273,8 @@ class LoginService:
             raise errors.AppError(401, "wrong_password", "账号或密码错误")
         if account["status"] == "disabled":
             raise _disabled()
+        if second_factor and self._needs_code(account):
+            await self._second_factor(account, totp_code, ip, counted=keys, account_text=account_text)
         await self._release(keys)
         return account
 
@@ -240,6 +325,8 @@ class LoginService:
             )
         if account["status"] != "active":
             raise errors.forbidden("账号已停用或未激活", code="account_not_active")
+        if self.totp.applies_to(account):  # a WeChat login has no second factor
+            raise _staff_no_wechat()
         issued = await self._issue(account)
         await self._logged_in("account.login_wechat", account, ip)
         return self.accounts.login_response(account, issued)
@@ -305,6 +392,12 @@ def _ticket_hash(ticket: str) -> str:
 def _require_bindable(account: dict[str, Any]) -> None:
     if account["status"] != "active":
         raise errors.forbidden("请先激活账号并设置密码", code="account_not_active")
+    if account.get("role") in ("admin", "reviewer", "scanner"):
+        raise _staff_no_wechat()
+
+
+def _staff_no_wechat() -> errors.AppError:
+    return errors.forbidden("协会工作人员请使用用户名、密码和动态验证码登录，不能使用微信登录", code="staff_wechat_refused")
 
 
 def _disabled() -> errors.AppError:

@@ -42,6 +42,8 @@ class Lifetime:
 
 PERSON_LIFETIME = Lifetime(idle=timedelta(days=30), absolute=timedelta(days=90))
 STAFF_LIFETIME = Lifetime(idle=timedelta(hours=2), absolute=timedelta(hours=12))
+# Admin actions need a proof of password and second factor this recent (``fresh`` endpoints).
+FRESH_WINDOW = timedelta(minutes=15)
 # Refreshing the idle deadline on every request would be a write per request;
 # once per this interval is enough.
 TOUCH_INTERVAL = timedelta(minutes=5)
@@ -84,8 +86,11 @@ class TokenService:
         if self.cache is not None:
             await self.cache.close()
 
-    async def issue(self, account_id: ObjectId, role: str, *, scope: str = "full") -> IssuedToken:
-        """A new token for the account."""
+    async def issue(
+        self, account_id: ObjectId, role: str, *, scope: str = "full", authenticated_at: datetime | None = None
+    ) -> IssuedToken:
+        """A new token for the account; it counts as a fresh proof of identity (``authenticated_at``,
+        now unless given): every caller has just checked the credentials."""
         token = secrets.token_urlsafe(32)
         now = self.now()
         life = lifetime_for(role)
@@ -100,6 +105,7 @@ class TokenService:
             "idle_until": now + life.idle,
             "expires_at": now + life.absolute,
             "revoked_at": None,
+            "authenticated_at": authenticated_at or now,
         }
         await self.tokens.insert_one(doc)
         # Every login passes here: the purge of inactive accounts (services/privacy) reads this date.
@@ -126,7 +132,8 @@ class TokenService:
         if doc is None:
             return None
         principal = Principal(
-            account_id=doc["account_id"], role=doc["role"], token_id=doc["_id"], scope=doc["scope"]
+            account_id=doc["account_id"], role=doc["role"], token_id=doc["_id"], scope=doc["scope"],
+            authenticated_at=doc.get("authenticated_at"),
         )
         if now - doc["touched_at"] > TOUCH_INTERVAL:
             idle = lifetime_for(doc["role"]).idle
@@ -181,5 +188,21 @@ class TokenService:
     async def widen_scope(self, token_id: ObjectId) -> None:
         """After the password change, a one-time-secret login becomes a full one."""
         self._expect([token_id])
-        result = await self.tokens.update_one({"_id": token_id}, {"$set": {"scope": "full"}})
+        # Only the one-time-secret scope: a staff member's ``totp_setup`` token never becomes full this way.
+        result = await self.tokens.update_one(
+            {"_id": token_id, "scope": "password_change"}, {"$set": {"scope": "full"}}
+        )
         await self._evicted([token_id] if result.modified_count else [], also=[token_id])
+
+    async def reauthenticated(self, token_id: ObjectId) -> datetime:
+        """The person proved password and second factor again on this token: it is fresh from now.
+
+        Evicted from every process's cache like a revocation, so the next request anywhere sees it.
+        """
+        now = self.now()
+        self._expect([token_id])
+        result = await self.tokens.update_one(
+            {"_id": token_id, "revoked_at": None}, {"$set": {"authenticated_at": now}}
+        )
+        await self._evicted([token_id] if result.modified_count else [], also=[token_id])
+        return now

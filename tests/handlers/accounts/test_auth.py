@@ -14,7 +14,6 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from server.config import Settings
-from server.models.accounts import StaffCreate
 from server.services import Principal
 from server.services.accounts.accounts import NewPerson
 from server.services.accounts.identity import IdType, today_shanghai
@@ -23,6 +22,7 @@ from tests import factories
 from tests.client import ApiClient
 from tests.conftest import serve_app
 from tests.factories import STRONG_PASSWORD, register_trainee, register_unit, sms_code
+from tests.totp import enrolled_staff, staff_login
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -292,12 +292,10 @@ async def test_pending_account_for_an_existing_id_number_is_409(api: ApiClient, 
 
 async def test_staff_logs_in_with_username_and_roles_are_enforced(api: ApiClient, settings: Settings,
                                                                   services: Services) -> None:
-    await services.accounts.create_staff(
-        StaffCreate(username="checker", role="scanner", name="验证员", password="Scan#Gate-2026"))
-    await services.accounts.create_staff(
-        StaffCreate(username="boss", role="admin", name="管理员", password="Chief#Desk-2026"))
-    scanner = (await api.post("/api/v1/auth/login", {"account": "Checker", "password": "Scan#Gate-2026"})).json
-    admin = (await api.post("/api/v1/auth/login", {"account": "boss", "password": "Chief#Desk-2026"})).json
+    checker = await enrolled_staff(services, "scanner", "checker", "Scan#Gate-2026")
+    boss = await enrolled_staff(services, "admin", "boss", "Chief#Desk-2026")
+    scanner = (await staff_login(api, "Checker", checker[1], checker[2])).json
+    admin = (await staff_login(api, "boss", boss[1], boss[2])).json
     trainee, _ = await register_trainee(api, settings.sms_outbox)
     assert (await api.get("/api/v1/admin/audit", token=scanner["token"])).status == 403
     assert (await api.get("/api/v1/admin/audit", token=trainee)).status == 403
@@ -313,13 +311,12 @@ async def test_no_plain_id_number_or_phone_in_database_logs_or_lists(
     api: ApiClient, settings: Settings, db: AsyncDatabase[dict[str, Any]], services: Services,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    await services.accounts.create_staff(
-        StaffCreate(username="auditor", role="admin", name="管理员", password="Chief#Desk-2026"))
+    auditor = await enrolled_staff(services, "admin", "auditor", "Chief#Desk-2026")
     with caplog.at_level(logging.DEBUG):
         token, body = await register_trainee(api, settings.sms_outbox)
         await api.post("/api/v1/auth/login", {"account": body["id_number"], "password": "Wrong-pass-123"})
         await api.post("/api/v1/auth/login", {"account": body["id_number"], "password": STRONG_PASSWORD})
-        admin = (await api.post("/api/v1/auth/login", {"account": "auditor", "password": "Chief#Desk-2026"})).json
+        admin = (await staff_login(api, "auditor", auditor[1], auditor[2])).json
         audit = await api.get("/api/v1/admin/audit?page_size=100", token=admin["token"])
     # Not even the list mask: beside a birth date it leaves about 9 candidates (issue 10).
     mask = body["id_number"][:4] + "*" * 10 + body["id_number"][-4:]
@@ -394,7 +391,7 @@ async def _stranger_locks_owner_gets_in(api: ApiClient, settings: Settings, db: 
     r = await api.request("POST", "/api/v1/auth/login/sms", json={"account": body["id_number"], "sms_code": code},
                           headers=owner)
     assert r.status == 200, r.body
-    assert set(r.json) == {"token", "role", "must_change_password", "expires_at"}
+    assert set(r.json) == {"token", "role", "must_change_password", "totp_setup_required", "expires_at"}
     assert r.json["role"] == "trainee" and r.json["must_change_password"] is False
     sms_token = r.json["token"]
     assert (await api.get("/api/v1/me", token=sms_token)).json["id_number"] == body["id_number"]

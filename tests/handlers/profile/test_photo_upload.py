@@ -258,11 +258,11 @@ async def test_photo_is_for_trainees_and_404_before_upload(api: ApiClient, setti
 
 
 async def staff_token(api: ApiClient, services: Services, role: str) -> str:
-    from server.models.accounts import StaffCreate
 
-    username = f"{role}{uuid.uuid4().hex[:6]}"
-    await services.accounts.create_staff(StaffCreate(username=username, role=role, name="工作人员", password=STRONG_PASSWORD))
-    r = await api.post("/api/v1/auth/login", {"account": username, "password": STRONG_PASSWORD})
+    from tests.totp import enrolled_staff, staff_login
+
+    username, password, secret = await enrolled_staff(services, role, f"{role}{uuid.uuid4().hex[:6]}", STRONG_PASSWORD)
+    r = await staff_login(api, username, password, secret)
     assert r.status == 200, r.body
     return str(r.json["token"])
 

@@ -81,6 +81,26 @@ async def test_revoked_elsewhere_dies_at_once(db: AsyncDatabase[dict[str, Any]],
         await here.close()
 
 
+async def test_a_reauthentication_is_seen_elsewhere_at_once(db: AsyncDatabase[dict[str, Any]],
+                                                            other_process: TokenService) -> None:
+    """POST /auth/reauth refreshes ``authenticated_at`` on the token: another process's cached principal
+    must not keep the old time (an admin would be asked again, or worse, a stale fresh time kept)."""
+    here = TokenService(db, cache=True)
+    try:
+        account = await _account(db, "admin")
+        issued = await here.issue(account, "admin", authenticated_at=here.now() - timedelta(minutes=20))
+        await _cached(other_process, issued.token)
+        await _cached(here, issued.token)
+        before = (await other_process.resolve(issued.token)).authenticated_at  # type: ignore[union-attr]
+        at = await here.reauthenticated(issued.token_id)
+        assert at > before
+        for service in (other_process, here):  # stored with millisecond precision
+            seen = (await service.resolve(issued.token)).authenticated_at  # type: ignore[union-attr]
+            assert abs(seen - at) < timedelta(milliseconds=1)
+    finally:
+        await here.close()
+
+
 async def test_hits_skip_the_database_and_respect_deadlines(
     db: AsyncDatabase[dict[str, Any]], other_process: TokenService
 ) -> None:

@@ -29,12 +29,44 @@ export function readCookie(name: string): string {
   return ''
 }
 
+// Admin actions answer 403 reauth_required when password and 动态验证码 were proven more than 15 minutes
+// ago: a dialog (registered by the app) asks for both, then the very same request is sent again.
+let reauthenticate: (() => Promise<boolean>) | null = null
+let reauthRunning: Promise<boolean> | null = null
+/** Register the re-authentication dialog: resolves true once /auth/reauth succeeded, false when cancelled. */
+export function onReauthRequired(handler: () => Promise<boolean>): void {
+  reauthenticate = handler
+}
+
+/** Ask once for every request that hit the rule at the same moment. */
+function askReauth(): Promise<boolean> {
+  if (!reauthenticate) return Promise.resolve(false)
+  reauthRunning ??= reauthenticate().finally(() => { reauthRunning = null })
+  return reauthRunning
+}
+
+async function needsReauth(response: Response): Promise<boolean> {
+  if (response.status !== 403) return false
+  const body = (await response.clone().json().catch(() => null)) as { error?: { code?: string } } | null
+  return body?.error?.code === 'reauth_required'
+}
+
+const copies = new WeakMap<Request, Request>()
+
 const session: Middleware = {
   onRequest({ request }) {
     // Logins answer with the HttpOnly session cookie instead of a token in the body.
     request.headers.set('X-Session', 'cookie')
-    if (UNSAFE.has(request.method)) request.headers.set('X-XSRF-Token', readCookie('XSRF-TOKEN'))
+    if (UNSAFE.has(request.method)) {
+      request.headers.set('X-XSRF-Token', readCookie('XSRF-TOKEN'))
+      copies.set(request, request.clone()) // the body is spent by the first try; kept for a retry
+    }
     return request
+  },
+  async onResponse({ request, response }) {
+    const copy = copies.get(request)
+    if (!copy || !(await needsReauth(response)) || !(await askReauth())) return response
+    return fetch(copy)
   },
 }
 
@@ -83,10 +115,12 @@ export async function upload<T>(
   body.append(field, file, file.name)
   for (const [name, value] of Object.entries(options.fields ?? {})) body.append(name, value)
   let response: Response
+  const send = () => fetch(path, {
+    method: options.method ?? 'POST', body, credentials: 'same-origin', headers: { 'X-XSRF-Token': readCookie('XSRF-TOKEN') },
+  })
   try {
-    response = await fetch(path, {
-      method: options.method ?? 'POST', body, credentials: 'same-origin', headers: { 'X-XSRF-Token': readCookie('XSRF-TOKEN') },
-    })
+    response = await send()
+    if (await needsReauth(response) && await askReauth()) response = await send()
   } catch {
     throw new ApiError(0, 'network', '网络连接失败，请检查网络后重试')
   }
