@@ -4948,6 +4948,12 @@ export interface components {
             reason_code: string | null;
             /** Reviewer Id */
             reviewer_id: string;
+            /**
+             * Reviewer Name
+             * @description 审核人员姓名
+             * @default
+             */
+            reviewer_name: string;
         };
         /**
          * ReviewQueueQuery
