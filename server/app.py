@@ -18,6 +18,7 @@ from server.handlers.catalog import admin as catalog_admin
 from server.handlers.catalog import sessions
 from server.handlers.certificates import certificates
 from server.handlers.enrollment import enrollments, templates
+from server.handlers.passes import keys as pass_keys
 from server.handlers.passes import passes as pass_handlers
 from server.handlers.passes import scanner
 from server.handlers.payments import exports as payment_exports
@@ -44,6 +45,7 @@ HANDLER_MODULES = (
     exam_results,
     certificates,
     metrics_handlers,
+    pass_keys,
 )
 
 

@@ -1,4 +1,4 @@
-"""Accounts as association administrators see them: look one up, disable, re-enable."""
+"""Accounts as association administrators see them: look one up, disable, re-enable; staff; password reset."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from server.models.accounts import LoginAccount, Role
+from server.models.accounts import LoginAccount, Phone, Role, StaffRole, Username
+from server.models.common import PageQuery, PersonName, StrictModel
 
 AccountStatus = Literal["active", "pending", "disabled"]
 
@@ -41,3 +42,39 @@ class AdminAccountPage(BaseModel):
 
     items: list[AdminAccountItem]
     total: int
+
+
+class StaffCreateIn(StrictModel):
+    """A new staff member: no password here — they activate the account themselves with an SMS code."""
+
+    username: Username = Field(description="登录用户名（小写字母开头，3–32 位小写字母、数字、_ . -）")
+    role: StaffRole = Field(description="admin 管理员 / reviewer 审核员 / scanner 验证员")
+    name: PersonName = Field(description="姓名")
+    phone: Phone = Field(description="本人手机号（激活账号时接收验证码）")
+
+
+class StaffQuery(PageQuery):
+    """Filters of the staff list."""
+
+    role: StaffRole | None = None
+    status: AccountStatus | None = None
+
+
+class StaffItem(AdminAccountItem):
+    """A staff account as the administrator sees it."""
+
+    username: str
+
+
+class StaffPage(BaseModel):
+    """A page of staff accounts, newest first."""
+
+    items: list[StaffItem]
+    total: int
+
+
+class PasswordResetSentOut(BaseModel):
+    """A reset code went to the account's phone on record; the person sets a new password with 忘记密码."""
+
+    phone_masked: str = Field(description="接收验证码的手机号（脱敏）")
+    expires_in: int = Field(description="验证码有效期（秒）")

@@ -18,6 +18,7 @@ from server.integrations.sms import make_sms_sender
 from server.integrations.wechat import WeChatApi, make_wechat_api
 from server.services import Principal
 from server.services.accounts.accounts import AccountService
+from server.services.accounts.admin import AdminAccountService
 from server.services.accounts.login import LoginService
 from server.services.accounts.passwords import PasswordHasher
 from server.services.accounts.sms import SmsCodes
@@ -122,6 +123,7 @@ class Services:
     certificates: CertificateService
     result_imports: ResultImportService
     certificate_bundles: CertificateBundles
+    admin_accounts: AdminAccountService
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -279,6 +281,7 @@ def build_services(
                                        run_cpu=run_cpu),
         results=results, certificates=certificates, result_imports=result_imports,
         certificate_bundles=certificate_bundles,
+        admin_accounts=AdminAccountService(accounts, limiter=limiter, audit=audit),
     )
 
 
