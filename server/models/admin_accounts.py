@@ -53,23 +53,23 @@ class StaffCreateIn(StrictModel):
     phone: Phone = Field(description="本人手机号（激活账号时接收验证码）")
 
 
-class StaffQuery(PageQuery):
+class StaffAccountQuery(PageQuery):
     """Filters of the staff list."""
 
     role: StaffRole | None = None
     status: AccountStatus | None = None
 
 
-class StaffItem(AdminAccountItem):
+class StaffAccountItem(AdminAccountItem):
     """A staff account as the administrator sees it."""
 
     username: str
 
 
-class StaffPage(BaseModel):
+class StaffAccountPage(BaseModel):
     """A page of staff accounts, newest first."""
 
-    items: list[StaffItem]
+    items: list[StaffAccountItem]
     total: int
 
 

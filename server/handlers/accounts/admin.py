@@ -9,10 +9,10 @@ from server.models.admin_accounts import (
     AdminAccountPage,
     AdminAccountQuery,
     PasswordResetSentOut,
+    StaffAccountItem,
+    StaffAccountPage,
+    StaffAccountQuery,
     StaffCreateIn,
-    StaffItem,
-    StaffPage,
-    StaffQuery,
 )
 
 TAGS = ["admin"]
@@ -65,14 +65,14 @@ class AccountPasswordResetHandler(ApiHandler):
 class StaffAccountsHandler(ApiHandler):
     """``/api/v1/admin/staff``."""
 
-    @endpoint("协会工作人员账号列表", query=StaffQuery, response=StaffPage, roles=ADMIN, tags=TAGS, errors=[422])
-    async def get(self, query: StaffQuery) -> StaffPage:
+    @endpoint("协会工作人员账号列表", query=StaffAccountQuery, response=StaffAccountPage, roles=ADMIN, tags=TAGS, errors=[422])
+    async def get(self, query: StaffAccountQuery) -> StaffAccountPage:
         """Staff accounts newest first (phones masked)."""
         return await self.services.admin_accounts.list_staff(query)
 
     @endpoint("新建协会工作人员账号（未激活：本人用手机验证码在“首次登录”中激活并设置密码）", body=StaffCreateIn,
-              response=StaffItem, status=201, roles=ADMIN, tags=TAGS, errors=[409, 422])
-    async def post(self, body: StaffCreateIn) -> StaffItem:
+              response=StaffAccountItem, status=201, roles=ADMIN, tags=TAGS, errors=[409, 422])
+    async def post(self, body: StaffCreateIn) -> StaffAccountItem:
         """A pending staff account; 409 ``account_exists``. Audited as ``account.create_staff``."""
         assert self.principal is not None
         return await self.services.admin_accounts.create_staff(body, by=self.principal, ip=self.client_ip)

@@ -24,10 +24,10 @@ from server.models.accounts import ROLE_LABELS
 from server.models.admin_accounts import (
     STATUS_LABELS,
     PasswordResetSentOut,
+    StaffAccountItem,
+    StaffAccountPage,
+    StaffAccountQuery,
     StaffCreateIn,
-    StaffItem,
-    StaffPage,
-    StaffQuery,
 )
 from server.services import Principal
 from server.services.accounts.accounts import AccountService
@@ -49,7 +49,7 @@ class AdminAccountService:
         self.limiter = limiter
         self.audit = audit
 
-    async def create_staff(self, body: StaffCreateIn, *, by: Principal, ip: str) -> StaffItem:
+    async def create_staff(self, body: StaffCreateIn, *, by: Principal, ip: str) -> StaffAccountItem:
         """A pending staff account with the member's phone; 409 ``account_exists`` for a taken username."""
         svc = self.accounts
         doc = svc._base_doc(body.role, svc.staff_key(body.username), body.name, body.phone,
@@ -62,7 +62,7 @@ class AdminAccountService:
         )
         return self.staff_item(doc)
 
-    async def list_staff(self, query: StaffQuery) -> StaffPage:
+    async def list_staff(self, query: StaffAccountQuery) -> StaffAccountPage:
         """Staff accounts newest first, filtered by role and status."""
         filt: dict[str, Any] = {"role": query.role or {"$in": list(STAFF_ROLES)}}
         if query.status:
@@ -70,12 +70,12 @@ class AdminAccountService:
         total = await self.accounts.accounts.count_documents(filt)
         docs = await self.accounts.accounts.find(filt).sort(
             [("created_at", DESCENDING), ("_id", DESCENDING)]).skip(query.skip).limit(query.page_size).to_list()
-        return StaffPage(items=[self.staff_item(d) for d in docs], total=total)
+        return StaffAccountPage(items=[self.staff_item(d) for d in docs], total=total)
 
-    def staff_item(self, account: dict[str, Any]) -> StaffItem:
+    def staff_item(self, account: dict[str, Any]) -> StaffAccountItem:
         """A staff account for display (phone masked)."""
         phone = self.accounts.phone_of(account)
-        return StaffItem(
+        return StaffAccountItem(
             id=str(account["_id"]), role=account["role"], role_label=ROLE_LABELS[account["role"]],
             status=account["status"], status_label=STATUS_LABELS[account["status"]], name=account["name"],
             account_masked=account["staff"]["username"], username=account["staff"]["username"],
