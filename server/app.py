@@ -8,7 +8,7 @@ import tornado.web
 
 from server import __version__
 from server.config import Settings
-from server.handlers import audit, jobs, privacy, profile, system
+from server.handlers import admin_settings, audit, jobs, privacy, profile, system
 from server.handlers import metrics as metrics_handlers
 from server.handlers.accounts import admin as accounts_admin
 from server.handlers.accounts import auth, sms
@@ -46,6 +46,7 @@ HANDLER_MODULES = (
     certificates,
     metrics_handlers,
     pass_keys,
+    admin_settings,
 )
 
 
