@@ -8,7 +8,7 @@ import tornado.web
 
 from server import __version__
 from server.config import Settings
-from server.handlers import admin_settings, audit, jobs, privacy, profile, system
+from server.handlers import admin_settings, audit, jobs, notify_texts, privacy, profile, system
 from server.handlers import metrics as metrics_handlers
 from server.handlers.accounts import admin as accounts_admin
 from server.handlers.accounts import auth, sms
@@ -47,6 +47,7 @@ HANDLER_MODULES = (
     metrics_handlers,
     pass_keys,
     admin_settings,
+    notify_texts,
 )
 
 

@@ -42,6 +42,7 @@ from server.services.jobs.notify import KIND as NOTIFY_KIND
 from server.services.jobs.notify import NotificationOutbox, build_notifier, notify_handler
 from server.services.jobs.queue import JobQueue
 from server.services.jobs.runner import JobRunner
+from server.services.notify_texts import NotificationTexts
 from server.services.passes.bundle import ScannerBundles
 from server.services.passes.checkins import CheckinService
 from server.services.passes.documents import PDF_JOB_KIND as PASS_PDF_JOB_KIND
@@ -124,6 +125,7 @@ class Services:
     result_imports: ResultImportService
     certificate_bundles: CertificateBundles
     admin_accounts: AdminAccountService
+    notification_texts: NotificationTexts
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -248,7 +250,8 @@ def build_services(
     staff_photos = StaffPhotoService(db, accounts=accounts, photos=photos, audit=audit, jobs=jobs,
                                      concurrency=settings.executor_workers)
     # Every job kind, in every process: any runner may pick up any job.
-    runner.register(NOTIFY_KIND, notify_handler(notifier))
+    notification_texts = NotificationTexts(db, audit=audit)  # edited wordings, applied when a message goes out
+    runner.register(NOTIFY_KIND, notify_handler(notifier, texts=notification_texts))
     runner.register(PHOTO_JOB_KIND, staff_photos.run_job)
     reminders = DeadlineReminders(db, jobs=jobs, window=timedelta(hours=settings.payment_reminder_hours))
     payment_ocr = PaymentOcr(  # its OCR process starts with the first job, then keeps the models loaded
@@ -282,6 +285,7 @@ def build_services(
         results=results, certificates=certificates, result_imports=result_imports,
         certificate_bundles=certificate_bundles,
         admin_accounts=AdminAccountService(accounts, limiter=limiter, audit=audit),
+        notification_texts=notification_texts,
     )
 
 

@@ -273,6 +273,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/notification-texts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 通知模板：可修改文字的通知、当前文字、默认文字与可用占位符
+         * @description 角色：admin
+         */
+        get: operations["NotificationTextsHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/notification-texts/{kind}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * 修改一种通知的文字（占位符须为该通知可用的）
+         * @description 角色：admin
+         */
+        put: operations["NotificationTextHandler.put"];
+        post?: never;
+        /**
+         * 恢复一种通知的默认文字
+         * @description 角色：admin
+         */
+        delete: operations["NotificationTextHandler.delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/pass-keys": {
         parameters: {
             query?: never;
@@ -3976,6 +4020,60 @@ export interface components {
             uscc: string;
         };
         /**
+         * NotificationTextIn
+         * @description A new wording; placeholders are checked against the kind's.
+         */
+        NotificationTextIn: {
+            /**
+             * Text
+             * @description 通知文字（1–300 字，占位符写成 {名称}）
+             */
+            text: string;
+        };
+        /**
+         * NotificationTextList
+         * @description Every notification whose wording may be edited.
+         */
+        NotificationTextList: {
+            /** Items */
+            items: components["schemas"]["NotificationTextOut"][];
+        };
+        /**
+         * NotificationTextOut
+         * @description One kind of notification: its current wording, the code's default, the placeholders it may use.
+         */
+        NotificationTextOut: {
+            /**
+             * Customized
+             * @description 是否已修改（false：使用默认文字）
+             */
+            customized: boolean;
+            /**
+             * Default Text
+             * @description 系统默认文字
+             */
+            default_text: string;
+            /** Kind */
+            kind: string;
+            /**
+             * Label
+             * @description 通知名称
+             */
+            label: string;
+            /** Placeholders */
+            placeholders: components["schemas"]["PlaceholderOut"][];
+            /**
+             * Text
+             * @description 当前使用的文字
+             */
+            text: string;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at: string | null;
+        };
+        /**
          * OcrFlagOut
          * @description A hint beside the image: where the reading differs from what is expected (never a decision).
          */
@@ -4530,6 +4628,16 @@ export interface components {
              * @description （可省略，默认 false）
              */
             consent?: boolean;
+        };
+        /**
+         * PlaceholderOut
+         * @description A placeholder the wording may use, written ``{名称}``.
+         */
+        PlaceholderOut: {
+            /** Description */
+            description: string;
+            /** Name */
+            name: string;
         };
         /**
          * ProfileOptionsOut
@@ -7695,6 +7803,209 @@ export interface operations {
             };
             /** @description 与当前状态冲突 */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "NotificationTextsHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationTextList"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "NotificationTextHandler.put": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kind: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NotificationTextIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationTextOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "NotificationTextHandler.delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kind: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationTextOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
