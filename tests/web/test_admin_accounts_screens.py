@@ -2,8 +2,8 @@
 
 Every page at desktop and phone size (axe, console errors, no overflow, screenshot); then an admin's
 walk: looks up the demo trainee, disables and re-enables the account, sends a reset SMS (read from the
-SMS stand-in's outbox), creates a reviewer, approves the pending unit, rotates the pass key, retries the
-dead job, and finds their own actions in the audit log.
+SMS stand-in's outbox), creates a reviewer, approves the pending unit, rotates the pass key, edits a
+notification's wording, retries the dead job, and finds their own actions in the audit log.
 """
 
 from __future__ import annotations
@@ -137,6 +137,19 @@ async def test_admin_walk_accounts_units_keys_jobs_audit(browser: Browser, demo:
     await expect(keys.locator("tr", has_text="当前")).to_contain_text(str(kid_before + 1))
     listed = (await demo.client.get("/api/v1/admin/pass-keys", token=admin)).json["items"]
     assert [k["kid"] for k in listed if k["current"]] == [kid_before + 1]
+
+    # Edit a notification's wording, then a placeholder the kind does not have is refused on screen.
+    texts = page.get_by_test_id("notification-texts")
+    item = texts.locator("article", has_text="单位认证未通过")
+    await item.locator("textarea").fill("【协会】营业执照未通过审核：{原因}。请重新上传。")
+    await item.get_by_role("button", name="保存").click()
+    await expect(item).to_contain_text("已修改")
+    stored = (await demo.client.get("/api/v1/admin/notification-texts", token=admin)).json["items"]
+    assert next(i for i in stored if i["kind"] == "unit_rejected")["text"] == "【协会】营业执照未通过审核：{原因}。请重新上传。"
+    await item.locator("textarea").fill("未通过：{理由}")
+    await item.get_by_role("button", name="保存").click()
+    await expect(item.get_by_role("alert")).to_contain_text("不支持的占位符")
+    await check_screen(tab, "admin-settings-texts")
 
     # Retry the dead job.
     await tab.open("/admin/jobs")
