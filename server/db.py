@@ -314,8 +314,9 @@ INDEXES: tuple[CollectionIndexes, ...] = (
                        partialFilterExpression={"wechat.openid": {"$type": "string"}},
                        name="wechat_openid_unique"),
             IndexModel([("phone_index", ASCENDING)], name="phone_index"),
-            # The back office's staff list (a few dozen accounts among many trainees), newest first.
-            IndexModel([("role", ASCENDING), ("created_at", DESCENDING)], name="role_created"),
+            # The back office's staff list: a few dozen accounts among many trainees (sparse: staff only,
+            # so no query by role alone changes plan or order because of it).
+            IndexModel([("staff.username", ASCENDING)], sparse=True, name="staff_username"),
         ),
     ),
     CollectionIndexes(

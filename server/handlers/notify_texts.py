@@ -38,5 +38,5 @@ class NotificationTextHandler(ApiHandler):
 
 routes = [
     (r"/api/v1/admin/notification-texts", NotificationTextsHandler),
-    (r"/api/v1/admin/notification-texts/(?P<kind>[a-z_]+)", NotificationTextHandler),
+    (r"/api/v1/admin/notification-texts/(?P<kind>[^/]+)", NotificationTextHandler),
 ]

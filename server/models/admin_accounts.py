@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from server.models.accounts import LoginAccount, Phone, Role, StaffRole, Username
 from server.models.common import PageQuery, PersonName, StrictModel
@@ -21,6 +21,13 @@ class AdminAccountQuery(BaseModel):
     account: LoginAccount = Field(
         description="身份证号 / 统一社会信用代码 / 协会用户名（与登录相同的规范化：空格、全角字符、小写 x 均可）"
     )
+
+    @field_validator("account")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():  # the schema's pattern: only blanks is no account
+            raise ValueError("请输入账号")
+        return value
 
 
 class AdminAccountItem(BaseModel):

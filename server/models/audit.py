@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from server.models.common import PageQuery
 
@@ -19,13 +19,7 @@ class AuditQuery(PageQuery):
                                 description="对象名称（精确匹配，如用户名、统一社会信用代码、trainee:<id>）")
     subject_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$", description="对象 id")
     since: datetime | None = Field(default=None, description="起始时间（含）")
-    until: datetime | None = Field(default=None, description="截止时间（不含）")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> AuditQuery:
-        if self.since and self.until and self.since >= self.until:
-            raise ValueError("起始时间须早于截止时间")
-        return self
+    until: datetime | None = Field(default=None, description="截止时间（不含；不晚于起始时间时结果为空）")
 
 
 class AuditEntryOut(BaseModel):

@@ -50,13 +50,14 @@ async def test_each_filter_narrows_and_they_combine(api: ApiClient, services: Se
     assert [e["at"][:10] for e in page["items"]] == ["2026-11-04", "2026-11-03"]  # newest first, until excluded
     both = await _list(api, admin, actor_id=str(alice), subject="user1", since=since)
     assert both["total"] == 0
+    backwards = await _list(api, admin, since=until, until=since)
+    assert backwards["total"] == 0 and backwards["items"] == []
     paged = await _list(api, admin, actor_id=str(alice), page=2, page_size=2)
     assert paged["total"] == 3 and len(paged["items"]) == 1
 
 
 @pytest.mark.parametrize("params", [
-    {"actor_id": "nope"}, {"subject_id": "123"}, {"since": "yesterday"},
-    {"since": "2026-11-05T00:00:00Z", "until": "2026-11-01T00:00:00Z"}, {"subject": "x" * 65},
+    {"actor_id": "nope"}, {"subject_id": "123"}, {"since": "yesterday"}, {"subject": "x" * 65},
 ])
 async def test_bad_filters_are_422(api: ApiClient, services: Services, params: dict[str, str]) -> None:
     admin = await staff_token(services, "admin")

@@ -151,6 +151,10 @@ async def test_admin_walk_accounts_units_keys_jobs_audit(browser: Browser, demo:
     await expect(item.get_by_role("alert")).to_contain_text("不支持的占位符")
     await check_screen(tab, "admin-settings-texts")
 
+    # The purge: a dry run first (counts, changes nothing).
+    await page.get_by_role("button", name="统计（不修改）").click()
+    await expect(page.get_by_test_id("purge-result")).to_contain_text("保存期限")
+
     # Retry the dead job.
     await tab.open("/admin/jobs")
     row = page.get_by_test_id("jobs-table").locator("tr", has_text="演示任务")

@@ -64,7 +64,8 @@ class AdminAccountService:
 
     async def list_staff(self, query: StaffAccountQuery) -> StaffAccountPage:
         """Staff accounts newest first, filtered by role and status."""
-        filt: dict[str, Any] = {"role": query.role or {"$in": list(STAFF_ROLES)}}
+        # ``staff.username`` exists on staff accounts only: its sparse index finds them among the trainees.
+        filt: dict[str, Any] = {"staff.username": {"$exists": True}, "role": query.role or {"$in": list(STAFF_ROLES)}}
         if query.status:
             filt["status"] = query.status
         total = await self.accounts.accounts.count_documents(filt)

@@ -2856,7 +2856,7 @@ export interface components {
             subject_id?: string | null;
             /**
              * Until
-             * @description 截止时间（不含）（可省略，默认 null）
+             * @description 截止时间（不含；不晚于起始时间时结果为空）（可省略，默认 null）
              */
             until?: string | null;
         };
@@ -6266,6 +6266,10 @@ export interface components {
             results?: {
                 [key: string]: string;
             };
+        } | {
+            kinds: unknown;
+        } | {
+            results: unknown;
         };
         /**
          * SubscriptionsOut
