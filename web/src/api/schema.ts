@@ -6538,6 +6538,11 @@ export interface components {
              * @description 驳回原因（驳回时必填，会告知单位）（可省略，默认 null）
              */
             reason?: string | null;
+        } | {
+            /** @constant */
+            decision?: "approve";
+        } | {
+            reason: string;
         };
         /**
          * VerificationOut
