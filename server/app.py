@@ -8,7 +8,7 @@ import tornado.web
 
 from server import __version__
 from server.config import Settings
-from server.handlers import audit, jobs, privacy, profile, system
+from server.handlers import admin_settings, audit, jobs, notify_texts, privacy, profile, system
 from server.handlers import metrics as metrics_handlers
 from server.handlers.accounts import admin as accounts_admin
 from server.handlers.accounts import auth, sms
@@ -18,6 +18,7 @@ from server.handlers.catalog import admin as catalog_admin
 from server.handlers.catalog import sessions
 from server.handlers.certificates import certificates
 from server.handlers.enrollment import enrollments, templates
+from server.handlers.passes import keys as pass_keys
 from server.handlers.passes import passes as pass_handlers
 from server.handlers.passes import scanner
 from server.handlers.payments import exports as payment_exports
@@ -44,6 +45,9 @@ HANDLER_MODULES = (
     exam_results,
     certificates,
     metrics_handlers,
+    pass_keys,
+    admin_settings,
+    notify_texts,
 )
 
 

@@ -314,6 +314,9 @@ INDEXES: tuple[CollectionIndexes, ...] = (
                        partialFilterExpression={"wechat.openid": {"$type": "string"}},
                        name="wechat_openid_unique"),
             IndexModel([("phone_index", ASCENDING)], name="phone_index"),
+            # The back office's staff list: a few dozen accounts among many trainees (sparse: staff only,
+            # so no query by role alone changes plan or order because of it).
+            IndexModel([("staff.username", ASCENDING)], sparse=True, name="staff_username"),
         ),
     ),
     CollectionIndexes(
@@ -386,6 +389,9 @@ INDEXES: tuple[CollectionIndexes, ...] = (
             IndexModel([("at", DESCENDING)], name="at"),
             IndexModel([("action", ASCENDING), ("at", DESCENDING)], name="action_at"),
             IndexModel([("subject_id", ASCENDING), ("at", DESCENDING)], name="subject_at"),
+            # The back office's audit filters: by actor, by subject name.
+            IndexModel([("actor_id", ASCENDING), ("at", DESCENDING)], name="actor_at"),
+            IndexModel([("subject", ASCENDING), ("at", DESCENDING)], name="subject_name_at"),
         ),
     ),
     CollectionIndexes(

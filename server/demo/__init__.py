@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from pymongo.errors import DuplicateKeyError
 
+from server.demo.back_office import demo_back_office
 from server.demo.catalog import catalog as demo_catalog
 from server.demo.enrollment import demo_enrollments
 from server.demo.notifications import demo_notifications
@@ -57,6 +58,7 @@ LOADERS: list[DemoLoader] = [
     demo_results,  # results.py: a finished session with published results, certificates (one revoked), the seal
     demo_pay_screens,  # pay_screens.py: invoice templates, the unit's staff waiting to pay (web 企业报名缴费)
     demo_review_queue,  # review_queue.py: two reviewers, a second unit's twelve payments waiting (web 缴费审核)
+    demo_back_office,  # back_office.py: a unit waiting for verification, a dead job (协会后台)
 ]
 
 MARKER_ID = "demo"

@@ -14,6 +14,12 @@ class AuditQuery(PageQuery):
     """Filters of the audit list."""
 
     action: str | None = Field(default=None, max_length=64, pattern=r"^[a-z_.]+$")
+    actor_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$", description="操作人账号 id")
+    subject: str | None = Field(default=None, min_length=1, max_length=64,
+                                description="对象名称（精确匹配，如用户名、统一社会信用代码、trainee:<id>）")
+    subject_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$", description="对象 id")
+    since: datetime | None = Field(default=None, description="起始时间（含）")
+    until: datetime | None = Field(default=None, description="截止时间（不含；不晚于起始时间时结果为空）")
 
 
 class AuditEntryOut(BaseModel):

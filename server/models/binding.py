@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from server.models.common import FieldError, PageQuery, ShortText, StrictModel
+from server.models.common import NOT_BLANK_PATTERN, FieldError, PageQuery, ShortText, StrictModel
 
 VerificationStatus = Literal["unverified", "pending", "verified", "rejected"]
 VERIFICATION_LABELS: dict[str, str] = {
@@ -32,6 +32,12 @@ class UnitVerificationOut(BaseModel):
 
 class VerificationDecisionIn(StrictModel):
     """An administrator's decision on a pending unit; a rejection needs a reason."""
+
+    # The schema says what the validator below checks: a rejection carries a non-blank reason.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"anyOf": [
+        {"properties": {"decision": {"const": "approve"}}},
+        {"required": ["reason"], "properties": {"reason": {"type": "string", "pattern": NOT_BLANK_PATTERN}}},
+    ]})
 
     decision: Literal["approve", "reject"]
     reason: ShortText | None = Field(default=None, description="驳回原因（驳回时必填，会告知单位）")

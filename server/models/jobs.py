@@ -5,6 +5,7 @@ No payload is shown: it may name people (an account to notify, a unit's upload).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -18,6 +19,24 @@ STATUS_LABELS: dict[str, str] = {
     "queued": "排队中", "running": "执行中", "failed": "失败，等待重试", "dead": "已停止重试", "done": "已完成",
 }
 KIND_LABELS: dict[str, str] = {"notify": "消息通知", "staff_photos": "批量上传照片"}
+KIND_LABELS["demo_task"] = "演示任务"  # server/demo/back_office.py
+
+
+# What may name a person in an exception's first line: ID numbers, mobile phones, e-mail addresses.
+_PERSONAL = (
+    (re.compile(r"(?<![0-9A-Za-z])(\d{4})\d{10,13}([0-9Xx]{4})(?![0-9A-Za-z])"), r"\1**********\2"),
+    (re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)"), r"\1****\2"),
+    (re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"), "***@***"),
+)
+
+
+def scrub_error(text: str | None) -> str | None:
+    """A job's last error as administrators see it: personal numbers masked, e-mails hidden."""
+    if not text:
+        return text
+    for pattern, replacement in _PERSONAL:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 class JobQuery(PageQuery):
@@ -51,7 +70,7 @@ class JobOut(BaseModel):
         return cls(
             id=str(doc["_id"]), kind=doc["kind"], kind_label=KIND_LABELS.get(doc["kind"], doc["kind"]),
             status=doc["status"], status_label=STATUS_LABELS[doc["status"]], attempts=doc["attempts"],
-            max_attempts=doc["max_attempts"], last_error=doc.get("last_error"), created_at=doc["created_at"],
+            max_attempts=doc["max_attempts"], last_error=scrub_error(doc.get("last_error")), created_at=doc["created_at"],
             run_at=doc.get("run_at"), started_at=doc.get("started_at"), failed_at=doc.get("failed_at"),
             finished_at=doc.get("finished_at"), lease_until=doc.get("lease_until"),
         )

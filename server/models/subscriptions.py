@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from server.models.common import FieldError, StrictModel
 
@@ -30,6 +30,12 @@ KIND_LABELS: dict[str, str] = {
 class SubscriptionsIn(StrictModel):
     """What ``wx.requestSubscribeMessage`` answered: ``results`` as it came (template id or kind →
     result; ``errMsg`` may stay in, it is ignored), or simply the accepted ``kinds``."""
+
+    # The schema says what the validator below checks: at least one kind or one result.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"anyOf": [
+        {"required": ["kinds"], "properties": {"kinds": {"minItems": 1}}},
+        {"required": ["results"], "properties": {"results": {"minProperties": 1}}},
+    ]})
 
     kinds: list[SubscribeKind] = Field(default_factory=list, max_length=10,
                                        description="接受的消息类型（每项计一次可发送额度）")

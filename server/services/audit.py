@@ -55,14 +55,22 @@ class AuditLog:
         log.info("audit %s actor=%s subject=%s", action, actor_id, subject)
 
     async def list(
-        self, *, action: str | None = None, subject_id: ObjectId | None = None, skip: int = 0, limit: int = 50
+        self, *, action: str | None = None, subject_id: ObjectId | None = None, actor_id: ObjectId | None = None,
+        subject: str | None = None, since: datetime | None = None, until: datetime | None = None,
+        skip: int = 0, limit: int = 50,
     ) -> tuple[list[dict[str, Any]], int]:
-        """Newest first, with the total count for paging."""
+        """Newest first, with the total count for paging; every filter has an index led by it (then ``at``)."""
         query: dict[str, Any] = {}
         if action:
             query["action"] = action
         if subject_id:
             query["subject_id"] = subject_id
+        if actor_id:
+            query["actor_id"] = actor_id
+        if subject:
+            query["subject"] = subject
+        if since or until:
+            query["at"] = {k: v for k, v in (("$gte", since), ("$lt", until)) if v is not None}
         total = await self.entries.count_documents(query)
         cursor = self.entries.find(query).sort("at", -1).skip(skip).limit(limit)
         return await cursor.to_list(), total

@@ -18,6 +18,7 @@ from server.integrations.sms import make_sms_sender
 from server.integrations.wechat import WeChatApi, make_wechat_api
 from server.services import Principal
 from server.services.accounts.accounts import AccountService
+from server.services.accounts.admin import AdminAccountService
 from server.services.accounts.login import LoginService
 from server.services.accounts.passwords import PasswordHasher
 from server.services.accounts.sms import SmsCodes
@@ -42,6 +43,7 @@ from server.services.jobs.notify import KIND as NOTIFY_KIND
 from server.services.jobs.notify import NotificationOutbox, build_notifier, notify_handler
 from server.services.jobs.queue import JobQueue
 from server.services.jobs.runner import JobRunner
+from server.services.notify_texts import NotificationTexts
 from server.services.passes.bundle import ScannerBundles
 from server.services.passes.checkins import CheckinService
 from server.services.passes.documents import PDF_JOB_KIND as PASS_PDF_JOB_KIND
@@ -124,6 +126,8 @@ class Services:
     certificates: CertificateService
     result_imports: ResultImportService
     certificate_bundles: CertificateBundles
+    admin_accounts: AdminAccountService
+    notification_texts: NotificationTexts
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -249,7 +253,8 @@ def build_services(
     staff_photos = StaffPhotoService(db, accounts=accounts, photos=photos, audit=audit, jobs=jobs,
                                      concurrency=settings.executor_workers)
     # Every job kind, in every process: any runner may pick up any job.
-    runner.register(NOTIFY_KIND, notify_handler(notifier))
+    notification_texts = NotificationTexts(db, audit=audit)  # edited wordings, applied when a message goes out
+    runner.register(NOTIFY_KIND, notify_handler(notifier, texts=notification_texts))
     runner.register(PHOTO_JOB_KIND, staff_photos.run_job)
     reminders = DeadlineReminders(db, jobs=jobs, window=timedelta(hours=settings.payment_reminder_hours))
     payment_ocr = PaymentOcr(  # its OCR process starts with the first job, then keeps the models loaded
@@ -282,6 +287,8 @@ def build_services(
                                        run_cpu=run_cpu),
         results=results, certificates=certificates, result_imports=result_imports,
         certificate_bundles=certificate_bundles,
+        admin_accounts=AdminAccountService(accounts, limiter=limiter, audit=audit),
+        notification_texts=notification_texts,
     )
 
 

@@ -70,6 +70,8 @@ IDS: dict[str, tuple[str, frozenset[str]]] = {
     "code": ("certificate_code", frozenset()),
     # trainee A's place in a full session's line (another course; unit A's staff member holds the seat)
     "entry_id": ("waitlist_entry", frozenset({"trainee_a"})),
+    # the association's wording of a notification kind (admins only)
+    "kind": ("notification_kind", frozenset()),
 }
 
 
@@ -101,6 +103,7 @@ BODIES["ImportHandler.post"] = {"body": sheet_bytes([staff_row(name="成绩表")
 BODIES["ImportVerdictsHandler.post"] = {"body": sheet_bytes([staff_row(name="成绩表")]), "headers": {"Content-Type": _XLSX}}
 
 # trainee A's payment, approved, with an e-invoice PDF (the invoice download's owner check needs it)
+BODIES["NotificationTextHandler.put"] = {"json": {"text": "被改的通知：{原因}"}}
 BODIES["PaymentInvoiceHandler.put"] = {
     "json": {"number": "26312000000087654321", "date": "2026-03-02", "type": "normal", "medium": "electronic"}}
 
@@ -185,6 +188,7 @@ async def build_world(api: ApiClient, services: Services, settings: Settings) ->
     await services.runner.run_until_idle()
     world.objects["pass_job"] = job["id"]
     world.objects["waitlist_entry"] = await _waitlist_entry(api, world, person["id"])
+    world.objects["notification_kind"] = "unit_rejected"
     for _ in range(1200):  # notifications and the OCR pre-check run in the job runner: let them all finish
         if not await services.db["jobs"].count_documents({"status": {"$in": ["queued", "running"]}}):
             return world

@@ -1,9 +1,19 @@
-"""Accounts for association administrators: find one as its owner logs in, disable, re-enable."""
+"""Accounts for association administrators: find one as its owner logs in, disable, re-enable; staff accounts;
+an SMS password reset."""
 
 from __future__ import annotations
 
 from server.handlers.base import ApiHandler, endpoint
-from server.models.admin_accounts import AdminAccountItem, AdminAccountPage, AdminAccountQuery
+from server.models.admin_accounts import (
+    AdminAccountItem,
+    AdminAccountPage,
+    AdminAccountQuery,
+    PasswordResetSentOut,
+    StaffAccountItem,
+    StaffAccountPage,
+    StaffAccountQuery,
+    StaffCreateIn,
+)
 
 TAGS = ["admin"]
 ADMIN = ["admin"]
@@ -40,8 +50,38 @@ class AccountEnableHandler(ApiHandler):
         return await self.services.accounts.admin_set_disabled(account_id, False, by=self.principal, ip=self.client_ip)
 
 
+class AccountPasswordResetHandler(ApiHandler):
+    """``/api/v1/admin/accounts/{account_id}/password-reset``."""
+
+    @endpoint("向账号登记的手机发送重置密码验证码（本人再通过“忘记密码”设置新密码；不显示任何密码）",
+              response=PasswordResetSentOut, roles=ADMIN, tags=TAGS, errors=[404, 409, 429])
+    async def post(self, account_id: str) -> PasswordResetSentOut:
+        """A reset code to the phone on record; the masked phone. Audited as ``account.password_reset_sent``."""
+        assert self.principal is not None
+        return await self.services.admin_accounts.send_password_reset(account_id, by=self.principal,
+                                                                      ip=self.client_ip)
+
+
+class StaffAccountsHandler(ApiHandler):
+    """``/api/v1/admin/staff``."""
+
+    @endpoint("协会工作人员账号列表", query=StaffAccountQuery, response=StaffAccountPage, roles=ADMIN, tags=TAGS, errors=[422])
+    async def get(self, query: StaffAccountQuery) -> StaffAccountPage:
+        """Staff accounts newest first (phones masked)."""
+        return await self.services.admin_accounts.list_staff(query)
+
+    @endpoint("新建协会工作人员账号（未激活：本人用手机验证码在“首次登录”中激活并设置密码）", body=StaffCreateIn,
+              response=StaffAccountItem, status=201, roles=ADMIN, tags=TAGS, errors=[409, 422])
+    async def post(self, body: StaffCreateIn) -> StaffAccountItem:
+        """A pending staff account; 409 ``account_exists``. Audited as ``account.create_staff``."""
+        assert self.principal is not None
+        return await self.services.admin_accounts.create_staff(body, by=self.principal, ip=self.client_ip)
+
+
 routes = [
     (r"/api/v1/admin/accounts", AccountLookupHandler),
     (r"/api/v1/admin/accounts/(?P<account_id>[^/]+)/disable", AccountDisableHandler),
     (r"/api/v1/admin/accounts/(?P<account_id>[^/]+)/enable", AccountEnableHandler),
+    (r"/api/v1/admin/accounts/(?P<account_id>[^/]+)/password-reset", AccountPasswordResetHandler),
+    (r"/api/v1/admin/staff", StaffAccountsHandler),
 ]

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from server.config import Settings
     from server.services.accounts.accounts import AccountService
     from server.services.accounts.subscriptions import SubscriptionService
+    from server.services.notify_texts import NotificationTexts
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,10 @@ class NotificationOutbox:
         await enqueue_notification(self.queue, account_id, kind, text, data)
 
 
-def notify_handler(notifier: Notifier) -> Any:
+def notify_handler(notifier: Notifier, *, texts: NotificationTexts | None = None) -> Any:
     """The ``notify`` job: one call of the notifier, carrying the job id as ``notification_id``.
+
+    ``texts``: the association's edited wordings, rendered from the job's data (the enqueued text otherwise).
 
     Idempotent by job id: a retry after a crash between the delivery and ``done`` sends the
     same ``notification_id`` again, which a delivery channel (or the person's inbox) dedupes.
@@ -104,7 +107,8 @@ def notify_handler(notifier: Notifier) -> Any:
     async def run(job: Job) -> dict[str, Any]:
         p = job.payload
         data = {**(p.get("data") or {}), "notification_id": str(job.id)}
-        await notifier.notify(ObjectId(p["account_id"]), p["kind"], p["text"], data)
+        text = await texts.render(p["kind"], p.get("data") or {}, p["text"]) if texts else p["text"]
+        await notifier.notify(ObjectId(p["account_id"]), p["kind"], text, data)
         return {"sent": True}
 
     return run

@@ -146,6 +146,15 @@ class PassKeyring:
         self._signing = None
         return kid
 
+    @property
+    def from_env(self) -> bool:
+        """Whether the signing key is PASS_SIGNING_KEY (rotated by changing that setting, not from here)."""
+        return bool(self.settings.pass_signing_key.get_secret_value())
+
+    async def all_keys(self) -> list[dict[str, Any]]:
+        """Every registered key, newest first (public data only)."""
+        return await self.keys.find({}, {"public_key": 0}).sort("_id", -1).to_list()
+
     # ---- verifying --------------------------------------------------------------------------
 
     async def published(self) -> list[dict[str, Any]]:

@@ -5,6 +5,15 @@ export const ADMIN_MENUS: Record<'admin' | 'reviewer' | 'scanner', MenuEntry[]> 
   admin: [
     { label: '首页', path: '/' },
     { label: '缴费审核', path: '/review/payments' },
+    { label: '账号与单位', children: [
+      { label: '账号管理', path: '/admin/accounts' },
+      { label: '单位认证审核', path: '/admin/units' },
+    ] },
+    { label: '系统管理', children: [
+      { label: '系统设置', path: '/admin/settings' },
+      { label: '后台任务', path: '/admin/jobs' },
+      { label: '审计日志', path: '/admin/audit' },
+    ] },
   ],
   reviewer: [
     { label: '首页', path: '/' },

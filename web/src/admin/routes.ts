@@ -4,4 +4,9 @@ import type { RouteRecordRaw } from 'vue-router'
 
 export const adminRoutes: RouteRecordRaw[] = [
   { path: 'review/payments', component: () => import('../views/admin/ReviewPaymentsView.vue'), meta: { title: '缴费审核', roles: ['admin', 'reviewer'] } },
+  { path: 'admin/accounts', component: () => import('../views/admin/AccountsView.vue'), meta: { title: '账号管理', roles: ['admin'] } },
+  { path: 'admin/units', component: () => import('../views/admin/UnitsView.vue'), meta: { title: '单位认证审核', roles: ['admin'] } },
+  { path: 'admin/audit', component: () => import('../views/admin/AuditView.vue'), meta: { title: '审计日志', roles: ['admin'] } },
+  { path: 'admin/settings', component: () => import('../views/admin/SettingsView.vue'), meta: { title: '系统设置', roles: ['admin'] } },
+  { path: 'admin/jobs', component: () => import('../views/admin/JobsView.vue'), meta: { title: '后台任务', roles: ['admin'] } },
 ]

@@ -125,6 +125,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/accounts/{account_id}/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 向账号登记的手机发送重置密码验证码（本人再通过“忘记密码”设置新密码；不显示任何密码）
+         * @description 角色：admin
+         */
+        post: operations["AccountPasswordResetHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/audit": {
         parameters: {
             query?: never;
@@ -133,7 +153,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * 审计日志
+         * 审计日志（可按操作人、对象、操作类型、时间范围筛选）
          * @description 角色：admin
          */
         get: operations["AuditHandler.get"];
@@ -253,6 +273,90 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/notification-texts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 通知模板：可修改文字的通知、当前文字、默认文字与可用占位符
+         * @description 角色：admin
+         */
+        get: operations["NotificationTextsHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/notification-texts/{kind}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * 修改一种通知的文字（占位符须为该通知可用的）
+         * @description 角色：admin
+         */
+        put: operations["NotificationTextHandler.put"];
+        post?: never;
+        /**
+         * 恢复一种通知的默认文字
+         * @description 角色：admin
+         */
+        delete: operations["NotificationTextHandler.delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/pass-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 听课证签名密钥列表（编号、创建、停用、有效期；不含私钥）
+         * @description 角色：admin
+         */
+        get: operations["PassKeysHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/pass-keys/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 轮换听课证签名密钥（旧密钥签发的听课证到期前仍有效）
+         * @description 角色：admin
+         */
+        post: operations["PassKeyRotateHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/privacy/purge-inactive": {
         parameters: {
             query?: never;
@@ -267,6 +371,26 @@ export interface paths {
          * @description 角色：admin
          */
         post: operations["PurgeHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/seal.png": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 协会印章图片（预览；未设置时 404）
+         * @description 角色：admin
+         */
+        get: operations["SealImageHandler.get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -395,6 +519,30 @@ export interface paths {
          * @description 角色：admin
          */
         post: operations["PublishHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/staff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 协会工作人员账号列表
+         * @description 角色：admin
+         */
+        get: operations["StaffAccountsHandler.get"];
+        put?: never;
+        /**
+         * 新建协会工作人员账号（未激活：本人用手机验证码在“首次登录”中激活并设置密码）
+         * @description 角色：admin
+         */
+        post: operations["StaffAccountsHandler.post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2730,6 +2878,11 @@ export interface components {
              */
             action?: string | null;
             /**
+             * Actor Id
+             * @description 操作人账号 id（可省略，默认 null）
+             */
+            actor_id?: string | null;
+            /**
              * Page
              * @description （可省略，默认 1）
              */
@@ -2739,6 +2892,26 @@ export interface components {
              * @description （可省略，默认 20）
              */
             page_size?: number;
+            /**
+             * Since
+             * @description 起始时间（含）（可省略，默认 null）
+             */
+            since?: string | null;
+            /**
+             * Subject
+             * @description 对象名称（精确匹配，如用户名、统一社会信用代码、trainee:<id>）（可省略，默认 null）
+             */
+            subject?: string | null;
+            /**
+             * Subject Id
+             * @description 对象 id（可省略，默认 null）
+             */
+            subject_id?: string | null;
+            /**
+             * Until
+             * @description 截止时间（不含；不晚于起始时间时结果为空）（可省略，默认 null）
+             */
+            until?: string | null;
         };
         /**
          * BatchVerdict
@@ -3905,6 +4078,60 @@ export interface components {
             uscc: string;
         };
         /**
+         * NotificationTextIn
+         * @description A new wording; placeholders are checked against the kind's.
+         */
+        NotificationTextIn: {
+            /**
+             * Text
+             * @description 通知文字（1–300 字，占位符写成 {名称}）
+             */
+            text: string;
+        };
+        /**
+         * NotificationTextList
+         * @description Every notification whose wording may be edited.
+         */
+        NotificationTextList: {
+            /** Items */
+            items: components["schemas"]["NotificationTextOut"][];
+        };
+        /**
+         * NotificationTextOut
+         * @description One kind of notification: its current wording, the code's default, the placeholders it may use.
+         */
+        NotificationTextOut: {
+            /**
+             * Customized
+             * @description 是否已修改（false：使用默认文字）
+             */
+            customized: boolean;
+            /**
+             * Default Text
+             * @description 系统默认文字
+             */
+            default_text: string;
+            /** Kind */
+            kind: string;
+            /**
+             * Label
+             * @description 通知名称
+             */
+            label: string;
+            /** Placeholders */
+            placeholders: components["schemas"]["PlaceholderOut"][];
+            /**
+             * Text
+             * @description 当前使用的文字
+             */
+            text: string;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at: string | null;
+        };
+        /**
          * OcrFlagOut
          * @description A hint beside the image: where the reading differs from what is expected (never a decision).
          */
@@ -4078,6 +4305,55 @@ export interface components {
             total: number;
         };
         /**
+         * PassKeyOut
+         * @description One signing key: its number, when it was made and retired, how long its passes stay valid.
+         */
+        PassKeyOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Current
+             * @description 当前用于签发的密钥
+             */
+            current: boolean;
+            /**
+             * Kid
+             * @description 密钥编号（听课证二维码中的 kid）
+             */
+            kid: number;
+            /**
+             * Retired At
+             * @description 停用时间（轮换后不再签发新听课证）
+             * @default null
+             */
+            retired_at: string | null;
+            /**
+             * Valid Until
+             * @description 用它签发的听课证有效至（此前仍可验证）
+             * @default null
+             */
+            valid_until: string | null;
+        };
+        /**
+         * PassKeyPage
+         * @description Every signing key, newest first, and where the current one comes from.
+         */
+        PassKeyPage: {
+            /** Items */
+            items: components["schemas"]["PassKeyOut"][];
+            /** Rotatable */
+            rotatable: boolean;
+            /**
+             * Source
+             * @description env：由 PASS_SIGNING_KEY 设置，不能在此轮换；file：密钥文件
+             * @enum {string}
+             */
+            source: "env" | "file";
+        };
+        /**
          * PassOut
          * @description A pass as the trainee's mini-program shows it: the QR text and what is printed beside it.
          */
@@ -4147,6 +4423,22 @@ export interface components {
              * @description 发送到该账号登记手机号的重置密码验证码（用途 reset）
              */
             sms_code: string;
+        };
+        /**
+         * PasswordResetSentOut
+         * @description A reset code went to the account's phone on record; the person sets a new password with 忘记密码.
+         */
+        PasswordResetSentOut: {
+            /**
+             * Expires In
+             * @description 验证码有效期（秒）
+             */
+            expires_in: number;
+            /**
+             * Phone Masked
+             * @description 接收验证码的手机号（脱敏）
+             */
+            phone_masked: string;
         };
         /**
          * PaymentDueOut
@@ -4394,6 +4686,16 @@ export interface components {
              * @description （可省略，默认 false）
              */
             consent?: boolean;
+        };
+        /**
+         * PlaceholderOut
+         * @description A placeholder the wording may use, written ``{名称}``.
+         */
+        PlaceholderOut: {
+            /** Description */
+            description: string;
+            /** Name */
+            name: string;
         };
         /**
          * ProfileOptionsOut
@@ -5568,6 +5870,89 @@ export interface components {
          */
         SmsPurpose: "register" | "login" | "reset" | "activate" | "bind" | "change_phone" | "delete_account";
         /**
+         * StaffAccountItem
+         * @description A staff account as the administrator sees it.
+         */
+        StaffAccountItem: {
+            /**
+             * Account Masked
+             * @description 登录账号，证件号码脱敏（统一社会信用代码、协会用户名原样）
+             */
+            account_masked: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: string;
+            /**
+             * Name
+             * @description 显示名称（姓名、单位名称或协会账号名称）
+             */
+            name: string;
+            /**
+             * Phone Masked
+             * @default null
+             */
+            phone_masked: string | null;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "trainee" | "unit" | "admin" | "reviewer" | "scanner";
+            /** Role Label */
+            role_label: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "active" | "pending" | "disabled";
+            /**
+             * Status Label
+             * @description 正常 / 已停用 / 未激活
+             */
+            status_label: string;
+            /** Username */
+            username: string;
+        };
+        /**
+         * StaffAccountPage
+         * @description A page of staff accounts, newest first.
+         */
+        StaffAccountPage: {
+            /** Items */
+            items: components["schemas"]["StaffAccountItem"][];
+            /** Total */
+            total: number;
+        };
+        /**
+         * StaffAccountQuery
+         * @description Filters of the staff list.
+         */
+        StaffAccountQuery: {
+            /**
+             * Page
+             * @description （可省略，默认 1）
+             */
+            page?: number;
+            /**
+             * Page Size
+             * @description （可省略，默认 20）
+             */
+            page_size?: number;
+            /**
+             * Role
+             * @description （可省略，默认 null）
+             */
+            role?: ("admin" | "reviewer" | "scanner") | null;
+            /**
+             * Status
+             * @description （可省略，默认 null）
+             */
+            status?: ("active" | "pending" | "disabled") | null;
+        };
+        /**
          * StaffCreate
          * @description The manual's 基本信息 form for a new person (issue 4's profile plus the identity fields).
          */
@@ -5665,6 +6050,33 @@ export interface components {
              * @description 参加工作时间（YYYY-MM）
              */
             work_start: string;
+        };
+        /**
+         * StaffCreateIn
+         * @description A new staff member: no password here — they activate the account themselves with an SMS code.
+         */
+        StaffCreateIn: {
+            /**
+             * Name
+             * @description 姓名
+             */
+            name: string;
+            /**
+             * Phone
+             * @description 本人手机号（激活账号时接收验证码）
+             */
+            phone: string;
+            /**
+             * Role
+             * @description admin 管理员 / reviewer 审核员 / scanner 验证员
+             * @enum {string}
+             */
+            role: "admin" | "reviewer" | "scanner";
+            /**
+             * Username
+             * @description 登录用户名（小写字母开头，3–32 位小写字母、数字、_ . -）
+             */
+            username: string;
         };
         /**
          * StaffCreatedOut
@@ -5946,6 +6358,10 @@ export interface components {
             results?: {
                 [key: string]: string;
             };
+        } | {
+            kinds: unknown;
+        } | {
+            results: unknown;
         };
         /**
          * SubscriptionsOut
@@ -6266,6 +6682,11 @@ export interface components {
              * @description 驳回原因（驳回时必填，会告知单位）（可省略，默认 null）
              */
             reason?: string | null;
+        } | {
+            /** @constant */
+            decision?: "approve";
+        } | {
+            reason: string;
         };
         /**
          * VerificationOut
@@ -6912,12 +7333,93 @@ export interface operations {
             };
         };
     };
+    "AccountPasswordResetHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasswordResetSentOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 操作过于频繁 */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "AuditHandler.get": {
         parameters: {
             query?: {
                 page?: number;
                 page_size?: number;
                 action?: string | null;
+                actor_id?: string | null;
+                subject?: string | null;
+                subject_id?: string | null;
+                since?: string | null;
+                until?: string | null;
             };
             header?: never;
             path?: never;
@@ -7472,6 +7974,312 @@ export interface operations {
             };
         };
     };
+    "NotificationTextsHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationTextList"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "NotificationTextHandler.put": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kind: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NotificationTextIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationTextOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "NotificationTextHandler.delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kind: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationTextOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PassKeysHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PassKeyPage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PassKeyRotateHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PassKeyPage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "PurgeHandler.post": {
         parameters: {
             query?: {
@@ -7512,6 +8320,62 @@ export interface operations {
             };
             /** @description 字段校验失败 */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "SealImageHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8105,6 +8969,163 @@ export interface operations {
             };
             /** @description 与当前状态冲突 */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "StaffAccountsHandler.get": {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+                role?: ("admin" | "reviewer" | "scanner") | null;
+                status?: ("active" | "pending" | "disabled") | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StaffAccountPage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "StaffAccountsHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StaffCreateIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StaffAccountItem"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
