@@ -23,13 +23,13 @@ class NotificationTextHandler(ApiHandler):
     """``/api/v1/admin/notification-texts/{kind}``."""
 
     @endpoint("修改一种通知的文字（占位符须为该通知可用的）", body=NotificationTextIn, response=NotificationTextOut,
-              roles=ADMIN, tags=TAGS, errors=[404, 422])
+              roles=ADMIN, tags=TAGS, errors=[404, 422], fresh=True)
     async def put(self, kind: str, body: NotificationTextIn) -> NotificationTextOut:
         """Store the wording; audited as ``notification_text.update``."""
         assert self.principal is not None
         return await self.services.notification_texts.put(kind, body, by=self.principal, ip=self.client_ip)
 
-    @endpoint("恢复一种通知的默认文字", response=NotificationTextOut, roles=ADMIN, tags=TAGS, errors=[404])
+    @endpoint("恢复一种通知的默认文字", response=NotificationTextOut, roles=ADMIN, tags=TAGS, errors=[404], fresh=True)
     async def delete(self, kind: str) -> NotificationTextOut:
         """Drop the stored wording; audited as ``notification_text.restore``."""
         assert self.principal is not None

@@ -54,7 +54,7 @@ class AccountPasswordResetHandler(ApiHandler):
     """``/api/v1/admin/accounts/{account_id}/password-reset``."""
 
     @endpoint("向账号登记的手机发送重置密码验证码（本人再通过“忘记密码”设置新密码；不显示任何密码）",
-              response=PasswordResetSentOut, roles=ADMIN, tags=TAGS, errors=[404, 409, 429])
+              response=PasswordResetSentOut, roles=ADMIN, tags=TAGS, errors=[404, 409, 429], fresh=True)
     async def post(self, account_id: str) -> PasswordResetSentOut:
         """A reset code to the phone on record; the masked phone. Audited as ``account.password_reset_sent``."""
         assert self.principal is not None
@@ -71,7 +71,7 @@ class StaffAccountsHandler(ApiHandler):
         return await self.services.admin_accounts.list_staff(query)
 
     @endpoint("新建协会工作人员账号（未激活：本人用手机验证码在“首次登录”中激活并设置密码）", body=StaffCreateIn,
-              response=StaffAccountItem, status=201, roles=ADMIN, tags=TAGS, errors=[409, 422])
+              response=StaffAccountItem, status=201, roles=ADMIN, tags=TAGS, errors=[409, 422], fresh=True)
     async def post(self, body: StaffCreateIn) -> StaffAccountItem:
         """A pending staff account; 409 ``account_exists``. Audited as ``account.create_staff``."""
         assert self.principal is not None

@@ -23,7 +23,7 @@ class PassKeyRotateHandler(ApiHandler):
     """``/api/v1/admin/pass-keys/rotate``."""
 
     @endpoint("轮换听课证签名密钥（旧密钥签发的听课证到期前仍有效）", response=PassKeyPage, roles=["admin"],
-              tags=TAGS, errors=[409, 503])
+              tags=TAGS, errors=[409, 503], fresh=True)
     async def post(self) -> PassKeyPage:
         """A new key; 409 ``pass_key_from_env`` when PASS_SIGNING_KEY sets it. Audited as ``pass_key.rotate``."""
         assert self.principal is not None
