@@ -22,6 +22,7 @@ from server.demo.passes import demo_passes
 from server.demo.pay_screens import demo_pay_screens
 from server.demo.payments import demo_payments
 from server.demo.results import demo_results
+from server.demo.results_entry import demo_results_entry
 from server.demo.staff import demo_unit
 from server.demo.trainee import demo_trainee
 from server.models.accounts import StaffCreate
@@ -54,6 +55,7 @@ LOADERS: list[DemoLoader] = [
     demo_passes,  # passes.py: a scanner, the demo trainee's approved enrollment and pass
     demo_results,  # results.py: a finished session with published results, certificates (one revoked), the seal
     demo_pay_screens,  # pay_screens.py: invoice templates, the unit's staff waiting to pay (web 企业报名缴费)
+    demo_results_entry,  # results_entry.py: a finished session ready for result entry (back office 成绩管理)
 ]
 
 MARKER_ID = "demo"
