@@ -3,4 +3,7 @@
 import type { RouteRecordRaw } from 'vue-router'
 
 export const adminRoutes: RouteRecordRaw[] = [
+  { path: 'admin/results', component: () => import('../views/admin/ResultsAdminView.vue'), meta: { title: '成绩管理', roles: ['admin', 'reviewer'] } },
+  { path: 'admin/results/import', component: () => import('../views/admin/ResultsImportView.vue'), meta: { title: '成绩导入', roles: ['admin', 'reviewer'] } },
+  { path: 'admin/certificates', component: () => import('../views/admin/CertificatesAdminView.vue'), meta: { title: '合格证管理', roles: ['admin', 'reviewer'] } },
 ]
