@@ -258,4 +258,12 @@ async def test_each_page_at_both_sizes(browser: Browser, demo: Demo, viewport: s
     await expect(certificates).to_contain_text("已撤销")
     await expect(certificates).to_contain_text("有效")
     await check_screen(tab, "admin-certificates")
+    # The demo's finished session again: nothing new to issue, and who is skipped, and why.
+    picker = page.get_by_test_id("session")
+    await picker.select_option(await picker.locator("option", has_text="勘察安全生产管理专项培训").get_attribute("value"))
+    await page.get_by_role("button", name="批量审核发证").click()
+    await page.get_by_role("button", name="确认发证").click()
+    await expect(page.get_by_test_id("issued")).to_contain_text("本次签发 0 份")
+    await expect(page.get_by_test_id("skipped")).to_contain_text("出勤 1/2 天（50%），低于本课程发证要求的 100%")
+    await check_screen(tab, "admin-certificates-skipped")
     await tab.context.close()
