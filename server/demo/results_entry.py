@@ -1,8 +1,8 @@
 """Demo: a session ready for result entry (成绩管理 in the back office).
 
-The demo unit enrolls its staff in a third course's session, pays, and the admin approves; the
-session then ran last week (the door scans of its two days merged: the third trainee came on the
-first day only). No result is entered: the admin's 成绩管理 page shows an empty score grid to fill in
+The demo unit enrolls its staff (not the demo trainee, whose own story is told elsewhere) in a third
+course's session, pays, and the admin approves; the session then ran last week (the door scans of
+its two days merged). No result is entered: the admin's 成绩管理 page shows an empty score grid to fill in
 by hand or by the Excel import, then 发布 and 合格证 batch approval.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 from server.demo.payments import _pay
 from server.demo.results import _scan_at_the_door
 from server.demo.staff import DEMO_USCC, LOCAL
+from server.demo.trainee import DEMO_ID_NUMBER
 from server.models.catalog import CourseCreate, SessionCreate, SessionUpdate
 from server.services import Principal
 from server.services.accounts.identity import today_shanghai
@@ -30,8 +31,10 @@ async def demo_results_entry(services: Services) -> list[str]:
     if admin_doc is None or unit is None:
         return []
     admin, company = Principal(admin_doc["_id"], "admin"), Principal(unit["_id"], "unit")
+    herself = await services.accounts.find_by_login(DEMO_ID_NUMBER)
     staff = await services.accounts.accounts.find(
-        {"trainee.unit_id": unit["_id"], "trainee.photo": {"$exists": True}}).sort("_id", 1).to_list(3)
+        {"trainee.unit_id": unit["_id"], "trainee.photo": {"$exists": True},
+         "_id": {"$ne": (herself or {}).get("_id")}}).sort("_id", 1).to_list(3)
     if not staff:
         return []
     course = await services.catalog.create_course(COURSE, by=admin)
