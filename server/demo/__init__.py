@@ -24,6 +24,7 @@ from server.demo.pay_screens import demo_pay_screens
 from server.demo.payments import demo_payments
 from server.demo.results import demo_results
 from server.demo.review_queue import demo_review_queue
+from server.demo.results_entry import demo_results_entry
 from server.demo.staff import demo_unit
 from server.demo.staff_totp import demo_staff_totp
 from server.demo.trainee import demo_trainee
@@ -59,6 +60,7 @@ LOADERS: list[DemoLoader] = [
     demo_pay_screens,  # pay_screens.py: invoice templates, the unit's staff waiting to pay (web 企业报名缴费)
     demo_review_queue,  # review_queue.py: two reviewers, a second unit's twelve payments waiting (web 缴费审核)
     demo_back_office,  # back_office.py: a unit waiting for verification, a dead job (协会后台)
+    demo_results_entry,  # results_entry.py: a finished session ready for result entry (back office 成绩管理)
 ]
 
 MARKER_ID = "demo"

@@ -21,6 +21,7 @@ from server.models.certificates import (
 TAGS = ["certificates"]
 REVIEWERS = ["reviewer", "admin"]
 READERS = ["trainee", "unit", "reviewer", "admin"]
+BUNDLERS = ["unit", "reviewer", "admin"]
 PDF = "application/pdf"
 SEAL_BODY_BYTES = 3 * 1024 * 1024
 
@@ -130,8 +131,8 @@ class VerifyPageHandler(ApiHandler):
 class BundlesHandler(ApiHandler):
     """``/api/v1/certificates/bundles``."""
 
-    @endpoint("单位批量下载本班次员工合格证（后台生成 ZIP 或合并 PDF，返回任务）", body=BundleIn, response=CertificateBundleOut,
-              status=202, roles=["unit"], tags=TAGS, errors=[404])
+    @endpoint("批量下载班次合格证（单位：本单位人员的；协会工作人员：全部有效的；后台生成 ZIP 或合并 PDF，返回任务）",
+              body=BundleIn, response=CertificateBundleOut, status=202, roles=BUNDLERS, tags=TAGS, errors=[404])
     async def post(self, body: BundleIn) -> CertificateBundleOut:
         """Queue the bundle; follow it at ``/bundles/{id}``."""
         assert self.principal is not None
@@ -142,7 +143,7 @@ class BundlesHandler(ApiHandler):
 class CertificateBundleHandler(ApiHandler):
     """``/api/v1/certificates/bundles/{bundle_id}``."""
 
-    @endpoint("批量下载任务进度", response=CertificateBundleOut, roles=["unit"], tags=TAGS, errors=[404])
+    @endpoint("批量下载任务进度（仅发起人）", response=CertificateBundleOut, roles=BUNDLERS, tags=TAGS, errors=[404])
     async def get(self, bundle_id: str) -> CertificateBundleOut:
         """Progress: ``done`` of ``total``."""
         assert self.principal is not None
@@ -152,7 +153,8 @@ class CertificateBundleHandler(ApiHandler):
 class BundleFileHandler(ApiHandler):
     """``/api/v1/certificates/bundles/{bundle_id}/file``."""
 
-    @endpoint("下载批量合格证文件（ZIP 或 PDF）", roles=["unit"], tags=TAGS, produces="application/zip", errors=[404, 409])
+    @endpoint("下载批量合格证文件（ZIP 或 PDF；仅发起人）", roles=BUNDLERS, tags=TAGS, produces="application/zip",
+              errors=[404, 409])
     async def get(self, bundle_id: str) -> None:
         """The finished file; 409 ``bundle_not_ready`` before."""
         assert self.principal is not None

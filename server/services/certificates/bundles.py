@@ -1,11 +1,14 @@
 """A unit downloads all its staff's certificates of a session at once: one ZIP (a PDF each) or one
-PDF, built by the job runner with progress, kept a day.
+PDF, built by the job runner with progress, kept a day. Association staff (reviewer, admin) download
+every valid certificate of the session the same way (the back office's 合格证 page).
 
 The bundle document (``certificate_bundles``) holds the status and the progress (``done`` of
 ``total``); the job renders each certificate in the CPU executor and appends it to a ZIP in a
 temporary file (memory stays at one certificate plus the photo in flight), then streams the file into
 the GridFS bucket ``certificate_bundles``. A run again after a crash starts over and the bundle is
-marked done once (guarded by its status). Only the unit that asked sees the bundle (404 otherwise).
+marked done once (guarded by its status). Only the unit (or the staff member) that asked sees the
+bundle (404 otherwise): a unit's bundle has its ``unit_id``, a staff member's ``unit_id`` None and
+``requested_by``.
 """
 
 from __future__ import annotations
@@ -54,33 +57,36 @@ class CertificateBundles:
         self.run_cpu = run_cpu
         self.now = now or (lambda: datetime.now(UTC))
 
-    async def request(self, unit: Principal, body: BundleIn, *, ip: str | None) -> dict[str, Any]:
-        """Queue the bundle of the unit's valid certificates in the session; 404 when there are none."""
+    async def request(self, caller: Principal, body: BundleIn, *, ip: str | None) -> dict[str, Any]:
+        """Queue the bundle of the valid certificates in the session (a unit's: its staff's only); 404 when
+        there are none."""
         session_id = ObjectId(body.session_id)
-        total = await self.certificates.certificates.count_documents(
-            {"unit_id": unit.account_id, "session_id": session_id, "status": "valid"})
+        unit_id = caller.account_id if caller.role == "unit" else None
+        total = await self.certificates.certificates.count_documents(_of(unit_id, session_id))
         if not total:
-            raise errors.not_found("该班次没有本单位人员的有效合格证", "no_certificates")
+            raise errors.not_found("该班次没有本单位人员的有效合格证" if unit_id else "该班次没有有效的合格证",
+                                   "no_certificates")
         now = self.now()
-        doc = {"_id": ObjectId(), "unit_id": unit.account_id, "session_id": session_id, "format": body.format,
-               "status": "queued", "total": total, "done": 0, "file_id": None, "created_at": now,
-               "expires_at": now + KEEP}
+        doc = {"_id": ObjectId(), "unit_id": unit_id, "requested_by": caller.account_id, "session_id": session_id,
+               "format": body.format, "status": "queued", "total": total, "done": 0, "file_id": None,
+               "created_at": now, "expires_at": now + KEEP}
         await self.bundles.insert_one(doc)
         await self.jobs.enqueue(JOB_KIND, {"bundle_id": str(doc["_id"])}, dedupe_key=f"{JOB_KIND}:{doc['_id']}")
-        await self.audit.record("certificates.bundle", actor_id=unit.account_id, actor_role=unit.role,
+        await self.audit.record("certificates.bundle", actor_id=caller.account_id, actor_role=caller.role,
                                 subject_id=doc["_id"], ip=ip, details={"session_id": body.session_id, "total": total})
         return doc
 
-    async def get(self, unit: Principal, bundle_id: str) -> dict[str, Any]:
-        """The unit's own bundle (another's: 404)."""
-        doc = await self.bundles.find_one({"_id": parse_object_id(bundle_id, "下载任务不存在"), "unit_id": unit.account_id})
+    async def get(self, caller: Principal, bundle_id: str) -> dict[str, Any]:
+        """The caller's own bundle (another's: 404)."""
+        owner = {"unit_id": caller.account_id} if caller.role == "unit" else {"unit_id": None, "requested_by": caller.account_id}
+        doc = await self.bundles.find_one({"_id": parse_object_id(bundle_id, "下载任务不存在"), **owner})
         if doc is None:
             raise errors.not_found("下载任务不存在")
         return doc
 
-    async def file(self, unit: Principal, bundle_id: str) -> tuple[str, str, bytes]:
+    async def file(self, caller: Principal, bundle_id: str) -> tuple[str, str, bytes]:
         """(file name, content type, bytes) of a finished bundle; 409 while it is being built."""
-        doc = await self.get(unit, bundle_id)
+        doc = await self.get(caller, bundle_id)
         if doc["status"] != "done" or doc.get("file_id") is None:
             raise errors.conflict("bundle_not_ready", "合格证正在生成，请稍后再下载")
         try:
@@ -100,7 +106,7 @@ class CertificateBundles:
             return {"skipped": True}
         await self.bundles.update_one({"_id": bundle["_id"]}, {"$set": {"status": "running", "done": 0}})
         docs = await self.certificates.certificates.find(
-            {"unit_id": bundle["unit_id"], "session_id": bundle["session_id"], "status": "valid"}).sort("seq", 1).to_list()
+            _of(bundle["unit_id"], bundle["session_id"])).sort("seq", 1).to_list()
         seal = await self.certificates.seal_png()
         with tempfile.TemporaryDirectory(prefix="certificates-") as scratch:
             path = os.path.join(scratch, "bundle")
@@ -142,3 +148,11 @@ class CertificateBundles:
             await self.bundles.delete_one({"_id": doc["_id"]})
             count += 1
         return count
+
+
+def _of(unit_id: ObjectId | None, session_id: ObjectId) -> dict[str, Any]:
+    """The valid certificates of the session a bundle holds: the unit's staff's, or all (staff's bundle)."""
+    query: dict[str, Any] = {"session_id": session_id, "status": "valid"}
+    if unit_id is not None:
+        query["unit_id"] = unit_id
+    return query

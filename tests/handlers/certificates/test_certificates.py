@@ -94,3 +94,27 @@ async def test_verification_is_rate_limited_per_address(
         await services.close()
     assert answers == [404, 404, 404, 429] and page.status == 429 and "查询过于频繁" in page.body.decode()
     assert page.headers["Content-Type"].startswith("text/html") and int(page.headers["Retry-After"]) >= 1
+
+
+async def test_a_sessions_bundle_for_staff_over_http_roles_and_owner(
+    api: ApiClient, services: Services, db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    """Reviewer and admin may ask for a session's bundle (202); a scanner or trainee is refused (403),
+    and another staff member does not see the reviewer's bundle (404)."""
+    reviewer = await factories.staff_token(services, "reviewer")
+    admin = await factories.staff_token(services, "admin")
+    scanner = await factories.staff_token(services, "scanner")
+    unit = await make_unit(db)
+    trainees, docs = await published(services, db, [90, 80], unit=unit)
+    sid = str(docs[0]["session_id"])
+    assert (await api.post(f"/api/v1/review/sessions/{sid}/certificates", token=reviewer)).status == 200
+    trainee = await token(services, Principal(trainees[0]["_id"], "trainee"))
+    for refused in (scanner, trainee):
+        assert (await api.post("/api/v1/certificates/bundles", {"session_id": sid}, token=refused)).status == 403
+    asked = await api.post("/api/v1/certificates/bundles", {"session_id": sid}, token=reviewer)
+    assert asked.status == 202 and asked.json["total"] == 2, asked.body
+    bundle = asked.json["id"]
+    assert (await api.get(f"/api/v1/certificates/bundles/{bundle}", token=reviewer)).status == 200
+    for stranger in (admin, await token(services, unit)):
+        assert (await api.get(f"/api/v1/certificates/bundles/{bundle}", token=stranger)).status == 404
+        assert (await api.get(f"/api/v1/certificates/bundles/{bundle}/file", token=stranger)).status == 404

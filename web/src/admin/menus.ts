@@ -1,10 +1,17 @@
 // The back-office menus, per staff role (admin sees all; reviewer and scanner their part).
 import type { MenuEntry } from '../menus'
 
+const RESULTS: MenuEntry = { label: '成绩与合格证', children: [
+  { label: '成绩管理', path: '/admin/results' },
+  { label: '成绩导入', path: '/admin/results/import' },
+  { label: '合格证管理', path: '/admin/certificates' },
+] }
+
 export const ADMIN_MENUS: Record<'admin' | 'reviewer' | 'scanner', MenuEntry[]> = {
   admin: [
     { label: '首页', path: '/' },
     { label: '缴费审核', path: '/review/payments' },
+    RESULTS,
     { label: '账号与单位', children: [
       { label: '账号管理', path: '/admin/accounts' },
       { label: '单位认证审核', path: '/admin/units' },
@@ -18,6 +25,7 @@ export const ADMIN_MENUS: Record<'admin' | 'reviewer' | 'scanner', MenuEntry[]> 
   reviewer: [
     { label: '首页', path: '/' },
     { label: '缴费审核', path: '/review/payments' },
+    RESULTS,
   ],
   scanner: [
     { label: '首页', path: '/' },

@@ -9,4 +9,7 @@ export const adminRoutes: RouteRecordRaw[] = [
   { path: 'admin/audit', component: () => import('../views/admin/AuditView.vue'), meta: { title: '审计日志', roles: ['admin'] } },
   { path: 'admin/settings', component: () => import('../views/admin/SettingsView.vue'), meta: { title: '系统设置', roles: ['admin'] } },
   { path: 'admin/jobs', component: () => import('../views/admin/JobsView.vue'), meta: { title: '后台任务', roles: ['admin'] } },
+  { path: 'admin/results', component: () => import('../views/admin/ResultsAdminView.vue'), meta: { title: '成绩管理', roles: ['admin', 'reviewer'] } },
+  { path: 'admin/results/import', component: () => import('../views/admin/ResultsImportView.vue'), meta: { title: '成绩导入', roles: ['admin', 'reviewer'] } },
+  { path: 'admin/certificates', component: () => import('../views/admin/CertificatesAdminView.vue'), meta: { title: '合格证管理', roles: ['admin', 'reviewer'] } },
 ]

@@ -888,8 +888,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * 单位批量下载本班次员工合格证（后台生成 ZIP 或合并 PDF，返回任务）
-         * @description 角色：unit
+         * 批量下载班次合格证（单位：本单位人员的；协会工作人员：全部有效的；后台生成 ZIP 或合并 PDF，返回任务）
+         * @description 角色：admin, reviewer, unit
          */
         post: operations["BundlesHandler.post"];
         delete?: never;
@@ -906,8 +906,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * 批量下载任务进度
-         * @description 角色：unit
+         * 批量下载任务进度（仅发起人）
+         * @description 角色：admin, reviewer, unit
          */
         get: operations["CertificateBundleHandler.get"];
         put?: never;
@@ -926,8 +926,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * 下载批量合格证文件（ZIP 或 PDF）
-         * @description 角色：unit
+         * 下载批量合格证文件（ZIP 或 PDF；仅发起人）
+         * @description 角色：admin, reviewer, unit
          */
         get: operations["BundleFileHandler.get"];
         put?: never;
