@@ -9,6 +9,7 @@ import tornado.web
 from server import __version__
 from server.config import Settings
 from server.handlers import audit, jobs, privacy, profile, system
+from server.handlers import backoffice as backoffice_handlers
 from server.handlers import metrics as metrics_handlers
 from server.handlers.accounts import admin as accounts_admin
 from server.handlers.accounts import auth, sms
@@ -44,6 +45,7 @@ HANDLER_MODULES = (
     exam_results,
     certificates,
     metrics_handlers,
+    backoffice_handlers,
 )
 
 

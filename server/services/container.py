@@ -25,6 +25,8 @@ from server.services.accounts.subscriptions import SubscriptionService, subscrib
 from server.services.accounts.throttle import RateLimiter
 from server.services.accounts.tokens import TokenService
 from server.services.audit import AuditLog
+from server.services.backoffice.dashboard import DashboardService
+from server.services.backoffice.roster import SessionRoster
 from server.services.catalog.catalog import CatalogService
 from server.services.catalog.reconcile import SeatReconciler
 from server.services.catalog.seats import SeatLedger
@@ -122,6 +124,8 @@ class Services:
     certificates: CertificateService
     result_imports: ResultImportService
     certificate_bundles: CertificateBundles
+    dashboard: DashboardService
+    session_roster: SessionRoster
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -279,6 +283,8 @@ def build_services(
                                        run_cpu=run_cpu),
         results=results, certificates=certificates, result_imports=result_imports,
         certificate_bundles=certificate_bundles,
+        dashboard=DashboardService(db, checkins=checkins),
+        session_roster=SessionRoster(db, catalog=catalog, cipher=cipher, audit=audit, run_cpu=run_cpu),
     )
 
 
