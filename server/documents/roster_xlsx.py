@@ -30,7 +30,7 @@ class RosterSheetRow:
 
     @classmethod
     def of(cls, row: Any) -> RosterSheetRow:
-        """From a :class:`server.models.roster.RosterRow` (times in Beijing time)."""
+        """From a :class:`server.models.roster.SessionEnrollmentRow` (times in Beijing time)."""
         created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
         return cls(name=row.name, id_masked=row.id_masked, unit=row.unit_name or "",
                    by=ROLE_LABELS.get(row.created_by_role, row.created_by_role), status=row.status.label,

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from server.documents.xlsx_common import XLSX_CONTENT_TYPE
 from server.handlers.base import ApiHandler, endpoint
-from server.models.dashboard import DashboardOut
-from server.models.roster import ConflictPage, ConflictQuery, RosterFilter, RosterPage, RosterQuery
+from server.models.dashboard import OfficeDashboardOut
+from server.models.roster import (
+    CheckinConflictPage,
+    CheckinConflictQuery,
+    SessionEnrollmentFilter,
+    SessionEnrollmentPage,
+    SessionEnrollmentQuery,
+)
 
 TAGS = ["admin"]
 OFFICE = ["admin", "reviewer"]
@@ -15,9 +21,9 @@ OFFICE = ["admin", "reviewer"]
 class DashboardHandler(ApiHandler):
     """``/api/v1/admin/dashboard``."""
 
-    @endpoint("工作台（已发布班次名额与候补、待审核缴费、今日签到、失败任务；按角色给出）", response=DashboardOut,
+    @endpoint("工作台（已发布班次名额与候补、待审核缴费、今日签到、失败任务；按角色给出）", response=OfficeDashboardOut,
               roles=["admin", "reviewer", "scanner"], tags=TAGS)
-    async def get(self) -> DashboardOut:
+    async def get(self) -> OfficeDashboardOut:
         """What needs attention now; a reviewer gets no jobs part, a scanner only today's check-ins."""
         assert self.principal is not None
         return await self.services.dashboard.build(self.principal)
@@ -26,9 +32,9 @@ class DashboardHandler(ApiHandler):
 class RosterHandler(ApiHandler):
     """``/api/v1/admin/sessions/{session_id}/enrollments``."""
 
-    @endpoint("班次报名名单（按审批状态、单位筛选，分页；证件号脱敏）", query=RosterQuery, response=RosterPage,
-              roles=OFFICE, tags=TAGS, errors=[404])
-    async def get(self, session_id: str, query: RosterQuery) -> RosterPage:
+    @endpoint("班次报名名单（按审批状态、单位筛选，分页；证件号脱敏）", query=SessionEnrollmentQuery,
+              response=SessionEnrollmentPage, roles=OFFICE, tags=TAGS, errors=[404])
+    async def get(self, session_id: str, query: SessionEnrollmentQuery) -> SessionEnrollmentPage:
         """A page of the session's enrollments in enrollment order; 404 ``session_not_found``."""
         return await self.services.session_roster.page(session_id, query)
 
@@ -36,9 +42,9 @@ class RosterHandler(ApiHandler):
 class RosterExportHandler(ApiHandler):
     """``/api/v1/admin/sessions/{session_id}/enrollments.xlsx``."""
 
-    @endpoint("导出班次报名名单（Excel；证件号脱敏，下载记入审计日志）", query=RosterFilter, roles=OFFICE, tags=TAGS,
+    @endpoint("导出班次报名名单（Excel；证件号脱敏，下载记入审计日志）", query=SessionEnrollmentFilter, roles=OFFICE, tags=TAGS,
               produces=XLSX_CONTENT_TYPE, errors=[404])
-    async def get(self, session_id: str, query: RosterFilter) -> None:
+    async def get(self, session_id: str, query: SessionEnrollmentFilter) -> None:
         """The session's enrollments with the list's filters, one row each."""
         assert self.principal is not None
         self.write_file(*await self.services.session_roster.export(self.principal, session_id, query,
@@ -48,9 +54,9 @@ class RosterExportHandler(ApiHandler):
 class ConflictsHandler(ApiHandler):
     """``/api/v1/admin/sessions/{session_id}/checkin-conflicts``."""
 
-    @endpoint("签到冲突（同一听课证当天在两台设备签到）", query=ConflictQuery, response=ConflictPage,
+    @endpoint("签到冲突（同一听课证当天在两台设备签到）", query=CheckinConflictQuery, response=CheckinConflictPage,
               roles=["scanner", "admin"], tags=["check-in"], errors=[404])
-    async def get(self, session_id: str, query: ConflictQuery) -> ConflictPage:
+    async def get(self, session_id: str, query: CheckinConflictQuery) -> CheckinConflictPage:
         """The session's conflicts (one day or all), by time; 404 ``session_not_found``."""
         day = query.day.isoformat() if query.day else None
         return await self.services.session_roster.conflicts_of(session_id, day)

@@ -69,7 +69,7 @@ class JobsPart(BaseModel):
     dead: int = Field(description="已停止重试")
 
 
-class DashboardOut(BaseModel):
+class OfficeDashboardOut(BaseModel):
     """The back office's home; a part the caller's role may not see is null."""
 
     today: date = Field(description="今天（北京时间）")

@@ -13,7 +13,7 @@ from server.models.enrollments import EnrollmentStatus, MyStatusOut
 ObjectIdStr = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")]
 
 
-class RosterFilter(StrictModel):
+class SessionEnrollmentFilter(StrictModel):
     """The filters of a session's enrollments (the list and its export)."""
 
     status: EnrollmentStatus | None = Field(default=None, description="审批状态")
@@ -21,11 +21,11 @@ class RosterFilter(StrictModel):
     no_unit: bool = Field(default=False, description="只看个人报名（无单位）")
 
 
-class RosterQuery(RosterFilter, PageQuery):
+class SessionEnrollmentQuery(SessionEnrollmentFilter, PageQuery):
     """Filters and page of a session's enrollments."""
 
 
-class RosterRow(BaseModel):
+class SessionEnrollmentRow(BaseModel):
     """One enrollment of the session."""
 
     id: str
@@ -41,7 +41,7 @@ class RosterRow(BaseModel):
     created_by_role: str = Field(description="trainee 学员本人 / unit 单位")
 
 
-class RosterUnit(BaseModel):
+class SessionEnrollmentUnit(BaseModel):
     """A unit with enrollments in the session (the unit filter's choices)."""
 
     id: str
@@ -49,16 +49,16 @@ class RosterUnit(BaseModel):
     count: int
 
 
-class RosterPage(BaseModel):
+class SessionEnrollmentPage(BaseModel):
     """A page of the session's enrollments, in enrollment order; counts by status for the filter."""
 
-    items: list[RosterRow]
+    items: list[SessionEnrollmentRow]
     total: int
     by_status: dict[str, int] = Field(description="本班次各审批状态的报名数（不受筛选影响）")
-    units: list[RosterUnit] = Field(description="本班次报名的单位")
+    units: list[SessionEnrollmentUnit] = Field(description="本班次报名的单位")
 
 
-class ConflictOut(BaseModel):
+class CheckinConflictOut(BaseModel):
     """An offline scan of a pass already checked in that day on another device."""
 
     id: str
@@ -72,13 +72,13 @@ class ConflictOut(BaseModel):
     first_device: str | None
 
 
-class ConflictPage(BaseModel):
+class CheckinConflictPage(BaseModel):
     """The check-in conflicts of a session on a day."""
 
-    items: list[ConflictOut]
+    items: list[CheckinConflictOut]
 
 
-class ConflictQuery(StrictModel):
+class CheckinConflictQuery(StrictModel):
     """The day of the conflicts (default: every day of the session)."""
 
     day: date | None = Field(default=None, description="培训日期（北京时间）；不填为全部")

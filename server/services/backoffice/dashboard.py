@@ -19,8 +19,8 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from server.models.dashboard import (
-    DashboardOut,
     JobsPart,
+    OfficeDashboardOut,
     OpenSessionOut,
     ReviewPart,
     TodayCheckinsOut,
@@ -49,12 +49,12 @@ class DashboardService:
         self.checkins = checkins
         self.today = today
 
-    async def build(self, viewer: Principal) -> DashboardOut:
+    async def build(self, viewer: Principal) -> OfficeDashboardOut:
         """The parts of the dashboard ``viewer``'s role may see (see the module notes)."""
         today = self.today()
         sees_office = viewer.role in ("admin", "reviewer")
         sessions, total = await self.open_sessions() if sees_office else (None, None)
-        return DashboardOut(
+        return OfficeDashboardOut(
             today=today, open_sessions=sessions, open_sessions_total=total,
             review=await self.review() if sees_office else None,
             checkins_today=await self.checkins_today(today),

@@ -15,7 +15,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from server.documents.roster_xlsx import RosterSheetRow, render_roster
 from server.models.enrollments import EnrollmentStatus, MyStatusOut
-from server.models.roster import ConflictOut, ConflictPage, RosterFilter, RosterPage, RosterQuery, RosterRow, RosterUnit
+from server.models.roster import (
+    CheckinConflictOut,
+    CheckinConflictPage,
+    SessionEnrollmentFilter,
+    SessionEnrollmentPage,
+    SessionEnrollmentQuery,
+    SessionEnrollmentRow,
+    SessionEnrollmentUnit,
+)
 from server.services import Principal
 from server.services.accounts.personal import id_masked_of
 from server.services.accounts.repository import AccountRepository
@@ -40,7 +48,7 @@ class SessionRoster:
         self.audit = audit
         self.run_cpu = run_cpu
 
-    async def page(self, session_id: str, query: RosterQuery) -> RosterPage:
+    async def page(self, session_id: str, query: SessionEnrollmentQuery) -> SessionEnrollmentPage:
         """One page of the session's enrollments (enrollment order), with counts by status and the units."""
         session = await self.catalog.get_session(session_id)
         where = _filter(session["_id"], query)
@@ -53,11 +61,11 @@ class SessionRoster:
             {"$match": {"session_id": session["_id"], "unit_id": {"$type": "objectId"}}},
             {"$group": {"_id": "$unit_id", "n": {"$sum": 1}}}])}
         people = await self._people({d["trainee_id"] for d in docs} | set(unit_counts))
-        units = sorted((RosterUnit(id=str(u), name=people.get(u, {}).get("name", ""), count=n)
+        units = sorted((SessionEnrollmentUnit(id=str(u), name=people.get(u, {}).get("name", ""), count=n)
                         for u, n in unit_counts.items()), key=lambda u: u.name)
-        return RosterPage(items=[self._row(d, people) for d in docs], total=total, by_status=by_status, units=units)
+        return SessionEnrollmentPage(items=[self._row(d, people) for d in docs], total=total, by_status=by_status, units=units)
 
-    async def export(self, principal: Principal, session_id: str, query: RosterFilter, *,
+    async def export(self, principal: Principal, session_id: str, query: SessionEnrollmentFilter, *,
                      ip: str | None) -> tuple[str, str, bytes]:
         """The session's enrollments (filtered) as xlsx, masked; audited ``session.enrollments_export``."""
         session = await self.catalog.get_session(session_id)
@@ -72,7 +80,7 @@ class SessionRoster:
         title = f"{session.get('course_name', '')}（{session['code']} {session.get('round', '')}）"
         return await self.run_cpu(render_roster, title, session["code"], rows)  # type: ignore[no-any-return]
 
-    async def conflicts_of(self, session_id: str, day: str | None) -> ConflictPage:
+    async def conflicts_of(self, session_id: str, day: str | None) -> CheckinConflictPage:
         """The check-in conflicts of a session (one day, or all), by time."""
         session = await self.catalog.get_session(session_id)
         where: dict[str, Any] = {"session_id": session["_id"]}
@@ -80,7 +88,7 @@ class SessionRoster:
             where["day"] = day
         docs = await self.conflicts.find(where).sort([("day", 1), ("at", 1)]).to_list(1000)
         people = await self._people({d["trainee_id"] for d in docs if d.get("trainee_id")})
-        return ConflictPage(items=[ConflictOut(
+        return CheckinConflictPage(items=[CheckinConflictOut(
             id=str(d["_id"]), day=d["day"], serial=d.get("serial", ""),
             name=people.get(d.get("trainee_id"), {}).get("name", "已注销"),
             id_masked=id_masked_of(self.cipher, people.get(d.get("trainee_id"), {}).get("trainee") or {}),
@@ -92,10 +100,10 @@ class SessionRoster:
                                    include_pending=True)
         return {a["_id"]: a async for a in found}
 
-    def _row(self, doc: dict[str, Any], people: dict[ObjectId, dict[str, Any]]) -> RosterRow:
+    def _row(self, doc: dict[str, Any], people: dict[ObjectId, dict[str, Any]]) -> SessionEnrollmentRow:
         person = people.get(doc["trainee_id"], {})
         unit_id = doc.get("unit_id")
-        return RosterRow(
+        return SessionEnrollmentRow(
             id=str(doc["_id"]), trainee_id=str(doc["trainee_id"]), name=person.get("name", ""),
             id_masked=id_masked_of(self.cipher, person.get("trainee") or {}),
             unit_id=str(unit_id) if unit_id else None,
@@ -106,7 +114,7 @@ class SessionRoster:
         )
 
 
-def _filter(session_id: ObjectId, query: RosterFilter) -> dict[str, Any]:
+def _filter(session_id: ObjectId, query: SessionEnrollmentFilter) -> dict[str, Any]:
     where: dict[str, Any] = {"session_id": session_id}
     if query.status is not None:
         where["status"] = str(query.status)
