@@ -5613,6 +5613,12 @@ export interface components {
             mails_books: boolean;
             /** Round */
             round: string;
+            /**
+             * Seats Held
+             * @description 为候补者保留的名额（已通知，待其报名）
+             * @default 0
+             */
+            seats_held: number;
             /** Seats Left */
             seats_left: number;
             /** Seats Taken */
@@ -5634,6 +5640,12 @@ export interface components {
             updated_at: string;
             /** Venue */
             venue: string;
+            /**
+             * Waitlist
+             * @description 候补排队人数（计划人数提高后，新名额按排队顺序先保留给他们）
+             * @default 0
+             */
+            waitlist: number;
         };
         /**
          * SessionPage
