@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from pymongo.errors import DuplicateKeyError
 
+from server.demo.backoffice import demo_backoffice
 from server.demo.catalog import catalog as demo_catalog
 from server.demo.enrollment import demo_enrollments
 from server.demo.notifications import demo_notifications
@@ -54,6 +55,7 @@ LOADERS: list[DemoLoader] = [
     demo_passes,  # passes.py: a scanner, the demo trainee's approved enrollment and pass
     demo_results,  # results.py: a finished session with published results, certificates (one revoked), the seal
     demo_pay_screens,  # pay_screens.py: invoice templates, the unit's staff waiting to pay (web 企业报名缴费)
+    demo_backoffice,  # backoffice.py: a full session with a waitlist, a session in training today with check-ins
 ]
 
 MARKER_ID = "demo"
