@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from pymongo.errors import DuplicateKeyError
 
-from server.demo.backoffice import demo_backoffice
+from server.demo.backoffice import demo_backoffice, demo_waitlist_session
 from server.demo.catalog import catalog as demo_catalog
 from server.demo.enrollment import demo_enrollments
 from server.demo.notifications import demo_notifications
@@ -47,6 +47,7 @@ async def association_staff(services: Services) -> list[str]:
 LOADERS: list[DemoLoader] = [
     association_staff,
     demo_trainee,  # trainee.py: a trainee with profile and ID photo
+    demo_waitlist_session,  # backoffice.py: a one-seat session (filled by demo_backoffice, below)
     demo_catalog,  # catalog.py: courses and sessions (open, future, closed)
     demo_unit,  # staff.py: a unit with bound staff
     demo_enrollments,  # enrollment.py: self and unit enrollments

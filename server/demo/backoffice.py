@@ -42,21 +42,34 @@ async def demo_backoffice(services: Services) -> list[str]:
         {"trainee.unit_id": unit["_id"], "trainee.photo": {"$exists": True}}).sort("_id", 1).to_list()
     if len(staff) < 2:
         return []
-    lines = [await _waitlist(services, admin, company, staff)]
+    lines = [await _waitlist(services, company, staff)]
     lines.append(await _today(services, admin, company, staff))
     return [line for line in lines if line]
 
 
-async def _waitlist(services: Services, admin: Principal, company: Principal, staff: list[dict[str, Any]]) -> str:
-    """A one-seat session, its seat taken, the others in line."""
+async def demo_waitlist_session(services: Services) -> list[str]:
+    """The one-seat session, created before the demo catalog's sessions: the session list (newest
+    first) then does not open on a full session; :func:`demo_backoffice` fills it later."""
+    admin_doc = await services.accounts.accounts.find_one({"role": "admin"})
+    if admin_doc is None:
+        return []
+    admin = Principal(admin_doc["_id"], "admin")
     today = today_shanghai()
     course = await services.catalog.create_course(WAITLIST_COURSE, by=admin)
     session = await services.catalog.create_session(SessionCreate(
         course_id=str(course["_id"]), code=f"ZL-{today.year}-01", round="一期", enroll_start=today - timedelta(days=2),
         enroll_end=today + timedelta(days=12), start_date=today + timedelta(days=20),
         end_date=today + timedelta(days=21), fee_fen=90000, capacity=1, venue="上海市徐汇区宜山路 700 号"), by=admin)
+    await services.catalog.publish_session(str(session["_id"]), by=admin)
+    return []
+
+
+async def _waitlist(services: Services, company: Principal, staff: list[dict[str, Any]]) -> str:
+    """The one-seat session's seat taken, the others in line."""
+    session = await services.db["sessions"].find_one({"code": f"ZL-{today_shanghai().year}-01"})
+    if session is None:
+        return ""
     sid = str(session["_id"])
-    await services.catalog.publish_session(sid, by=admin)
     await services.enrollments.enroll(staff[0], sid, by=company, address_id=None, ip=LOCAL)
     waiting = 0
     for person in staff[1:]:
