@@ -2,11 +2,14 @@
 session in training today with check-ins at the door (one a conflict between two devices).
 
 - 工程勘察质量管理专项培训 ZL-{year}-01: one seat, taken by the demo unit's first staff member; the
-  other two (and the demo trainee, as the unit's staff) wait in line: the dashboard shows its
-  waitlist, and raising its capacity in 班次管理 hands the new seats to them in order.
-- 勘察现场安全专项培训 XC-{year}-01: the unit's staff enrolled, paid and approved through the real
-  review, then the session moved to run today and tomorrow; the door scanner's offline batch
-  checks two people in this morning, the second also scanned by another device (a conflict).
+  second waits in line: the dashboard shows the waitlist, and raising the capacity in 班次管理
+  hands the new seat to her.
+- 勘察现场安全专项培训 XC-{year}-01: the unit's two staff enrolled, paid (with the ZL seat, so the
+  unit has nothing left to pay) and approved through the real review, then the session moved to
+  run today and tomorrow; the door scanner's offline batch checks both in this morning, the second
+  also scanned by another device (a conflict).
+
+The demo trainee (also the unit's staff) is left out: her own pages tell exactly her demo story.
 
 Written through the services, like every demo loader; runs after the others (it uses their people).
 """
@@ -18,6 +21,7 @@ from typing import Any
 
 from server.demo.payments import _pay
 from server.demo.staff import DEMO_USCC, LOCAL
+from server.demo.trainee import DEMO_ID_NUMBER
 from server.errors import AppError
 from server.models.catalog import CourseCreate, SessionCreate, SessionUpdate
 from server.models.passes import OfflineScan
@@ -38,13 +42,15 @@ async def demo_backoffice(services: Services) -> list[str]:
     if admin_doc is None or unit is None:
         return []
     admin, company = Principal(admin_doc["_id"], "admin"), Principal(unit["_id"], "unit")
+    # The unit's own staff, not the demo trainee (her pages show exactly her own demo story).
     staff = await services.accounts.accounts.find(
         {"trainee.unit_id": unit["_id"], "trainee.photo": {"$exists": True}}).sort("_id", 1).to_list()
+    trainee = await services.accounts.find_by_login(DEMO_ID_NUMBER)
+    staff = [p for p in staff if trainee is None or p["_id"] != trainee["_id"]]
     if len(staff) < 2:
         return []
-    lines = [await _waitlist(services, company, staff)]
-    lines.append(await _today(services, admin, company, staff))
-    return [line for line in lines if line]
+    seat = await _waitlist(services, company, staff)
+    return [line for line in (await _today(services, admin, company, staff, seat),) if line]
 
 
 async def demo_waitlist_session(services: Services) -> list[str]:
@@ -64,25 +70,24 @@ async def demo_waitlist_session(services: Services) -> list[str]:
     return []
 
 
-async def _waitlist(services: Services, company: Principal, staff: list[dict[str, Any]]) -> str:
-    """The one-seat session's seat taken, the others in line."""
+async def _waitlist(services: Services, company: Principal, staff: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The one-seat session's seat taken by the first staff member, the others in line; the
+    enrollment of the seat (paid with the session below, so the unit has nothing left to pay)."""
     session = await services.db["sessions"].find_one({"code": f"ZL-{today_shanghai().year}-01"})
     if session is None:
-        return ""
+        return []
     sid = str(session["_id"])
-    await services.enrollments.enroll(staff[0], sid, by=company, address_id=None, ip=LOCAL)
-    waiting = 0
+    seat = await services.enrollments.enroll(staff[0], sid, by=company, address_id=None, ip=LOCAL)
     for person in staff[1:]:
         try:
             await services.enrollments.join_waitlist(company, sid, str(person["_id"]))
-            waiting += 1
         except AppError:
             continue
-    return (f"  候补 / waitlist: 班次 {session['code']} 计划 1 人已满，{waiting} 人候补；"
-            "以 admin 登录后在「班次管理」调整名额，新名额按排队顺序保留给候补者")
+    return [seat]
 
 
-async def _today(services: Services, admin: Principal, company: Principal, staff: list[dict[str, Any]]) -> str:
+async def _today(services: Services, admin: Principal, company: Principal, staff: list[dict[str, Any]],
+                 also_paid: list[dict[str, Any]]) -> str:
     """A session in training today with this morning's check-ins and one conflict."""
     today = today_shanghai()
     course = await services.catalog.create_course(TODAY_COURSE, by=admin)
@@ -93,8 +98,8 @@ async def _today(services: Services, admin: Principal, company: Principal, staff
     sid = str(session["_id"])
     await services.catalog.publish_session(sid, by=admin)
     enrollments = [await services.enrollments.enroll(p, sid, by=company, address_id=None, ip=LOCAL) for p in staff]
-    payment = await _pay(services, company, enrollments, title="上海示例勘察设计有限公司", title_type="company",
-                         layout="wechat")
+    payment = await _pay(services, company, enrollments + also_paid, title="上海示例勘察设计有限公司",
+                         title_type="company", layout="wechat")
     await services.payments.approve(admin, str(payment["_id"]), ip=LOCAL)
     await services.catalog.update_session(sid, SessionUpdate(  # it runs today and tomorrow
         enroll_start=today - timedelta(days=10), enroll_end=today - timedelta(days=1), start_date=today,
@@ -116,5 +121,7 @@ async def _today(services: Services, admin: Principal, company: Principal, staff
             scans.append(OfflineScan(token=issued["token"], session_id=sid, client_id=f"demo-today-{n}-b",
                                      device_id="door-2", scanned_at=at + timedelta(seconds=30)))
     merged = await services.checkins.merge_batch(Principal(scanner["_id"], "scanner"), scans)
-    return (f"  今日签到 / today's check-ins: 班次 {session['code']} 今天开课，已签到 {merged.recorded} 人、"
+    waiting = await services.db["waitlist"].count_documents({"status": "waiting"})
+    return (f"  候补与今日签到 / waitlist, today's check-ins: 班次 ZL-{today.year}-01 计划 1 人已满，{waiting} 人候补"
+            f"（以 admin 登录，「班次管理」→ 调整名额）；班次 {session['code']} 今天开课，已签到 {merged.recorded} 人、"
             f"冲突 {merged.conflicts} 条（「签到管理」）")

@@ -181,6 +181,18 @@ async def test_admin_creates_publishes_raises_capacity_and_closes(browser: Brows
     await expect(page.get_by_test_id("status-ZT-TEST-01")).to_have_text("已结束")
     sessions = (await demo.client.get("/api/v1/admin/sessions?q=ZT-TEST-01", token=await demo.token("admin"))).json
     assert sessions["items"][0]["status"] == "closed" and sessions["items"][0]["fee_fen"] == 80000
+
+    # The course is archived: it leaves the list of courses in use, and shows under 已归档.
+    await tab.open("/admin/courses")
+    row = page.locator("tbody tr", has_text="钻探作业安全专项培训")
+    await row.get_by_role("button", name="归档").click()
+    await page.locator(".t-popconfirm").get_by_role("button", name="确定").click()
+    await expect(row).to_have_count(0)
+    await page.locator(".t-form__item", has_text="状态").locator("input").click()
+    await page.locator(".t-select-option", has_text="已归档").click()
+    await page.get_by_role("button", name="查询").click()
+    await expect(row.get_by_text("已归档")).to_be_visible()
+    assert "archived=true" in page.url
     assert not tab.errors, tab.errors
     await tab.context.close()
 
