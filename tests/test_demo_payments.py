@@ -12,8 +12,8 @@ async def test_demo_has_a_payment_in_each_state(services: Services) -> None:
     assert (await services.association_account.get()).configured
     statuses = sorted([p["status"] async for p in services.db["payments"].find()])
     # (the second approved one is the results demo's: its session has published results; the third the
-    # back office demo's session in training today)
-    assert statuses == ["approved", "approved", "approved", "rejected", "submitted"], statuses
+    # back office demo's session in training today; the second submitted one the back office demo's full session)
+    assert statuses == ["approved", "approved", "approved", "rejected", "submitted", "submitted"], statuses
     rejected = await services.db["enrollments"].find_one({"status": "rejected"})
     assert rejected is not None and "200.00" in rejected["rejection"]["reason"]
-    assert await services.db["jobs"].count_documents({"kind": "payment_ocr"}) == 5  # one per payment
+    assert await services.db["jobs"].count_documents({"kind": "payment_ocr"}) == 6  # one per payment

@@ -1,15 +1,12 @@
 """Demo data for the back office's home and check-in pages: a full session with a waitlist, and a
 session in training today with check-ins at the door (one a conflict between two devices).
 
-- 工程勘察质量管理专项培训 ZL-{year}-01: one seat, taken by the demo unit's first staff member; the
-  second waits in line: the dashboard shows the waitlist, and raising the capacity in 班次管理
-  hands the new seat to her.
-- 勘察现场安全专项培训 XC-{year}-01: the unit's two staff enrolled, paid (with the ZL seat, so the
-  unit has nothing left to pay) and approved through the real review, then the session moved to
-  run today and tomorrow; the door scanner's offline batch checks both in this morning, the second
-  also scanned by another device (a conflict).
-
-The demo trainee (also the unit's staff) is left out: her own pages tell exactly her demo story.
+- 工程勘察质量管理专项培训 ZL-{year}-01: one seat, taken by the demo trainee (her unit enrolls her and
+  pays; the payment waits for review); the unit's two other staff wait in line: the dashboard shows
+  the waitlist, and raising the capacity in 班次管理 hands the new seats to them in order.
+- 勘察现场安全专项培训 XC-{year}-01: the unit's two other staff enrolled, paid and approved through the
+  real review, then the session moved to run today and tomorrow; the door scanner's offline batch
+  checks both in this morning, the second also scanned by another device (a conflict).
 
 Written through the services, like every demo loader; runs after the others (it uses their people).
 """
@@ -42,15 +39,16 @@ async def demo_backoffice(services: Services) -> list[str]:
     if admin_doc is None or unit is None:
         return []
     admin, company = Principal(admin_doc["_id"], "admin"), Principal(unit["_id"], "unit")
-    # The unit's own staff, not the demo trainee (her pages show exactly her own demo story).
     staff = await services.accounts.accounts.find(
         {"trainee.unit_id": unit["_id"], "trainee.photo": {"$exists": True}}).sort("_id", 1).to_list()
     trainee = await services.accounts.find_by_login(DEMO_ID_NUMBER)
-    staff = [p for p in staff if trainee is None or p["_id"] != trainee["_id"]]
-    if len(staff) < 2:
+    others = [p for p in staff if trainee is None or p["_id"] != trainee["_id"]]
+    if trainee is None or len(others) < 2:
         return []
-    seat = await _waitlist(services, company, staff)
-    return [line for line in (await _today(services, admin, company, staff, seat),) if line]
+    fresh = await services.accounts.accounts.find_one({"_id": trainee["_id"]})
+    assert fresh is not None
+    await _waitlist(services, company, fresh, others)
+    return [line for line in (await _today(services, admin, company, others),) if line]
 
 
 async def demo_waitlist_session(services: Services) -> list[str]:
@@ -70,24 +68,24 @@ async def demo_waitlist_session(services: Services) -> list[str]:
     return []
 
 
-async def _waitlist(services: Services, company: Principal, staff: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The one-seat session's seat taken by the first staff member, the others in line; the
-    enrollment of the seat (paid with the session below, so the unit has nothing left to pay)."""
+async def _waitlist(services: Services, company: Principal, seat_holder: dict[str, Any],
+                    waiting: list[dict[str, Any]]) -> None:
+    """The one-seat session's seat taken by the demo trainee (her unit enrolls her and pays: the payment
+    waits for review, so the unit has nothing left to pay), the unit's other staff in line."""
     session = await services.db["sessions"].find_one({"code": f"ZL-{today_shanghai().year}-01"})
     if session is None:
-        return []
+        return
     sid = str(session["_id"])
-    seat = await services.enrollments.enroll(staff[0], sid, by=company, address_id=None, ip=LOCAL)
-    for person in staff[1:]:
+    seat = await services.enrollments.enroll(seat_holder, sid, by=company, address_id=None, ip=LOCAL)
+    await _pay(services, company, [seat], title="上海示例勘察设计有限公司", title_type="company", layout="alipay")
+    for person in waiting:
         try:
             await services.enrollments.join_waitlist(company, sid, str(person["_id"]))
         except AppError:
             continue
-    return [seat]
 
 
-async def _today(services: Services, admin: Principal, company: Principal, staff: list[dict[str, Any]],
-                 also_paid: list[dict[str, Any]]) -> str:
+async def _today(services: Services, admin: Principal, company: Principal, staff: list[dict[str, Any]]) -> str:
     """A session in training today with this morning's check-ins and one conflict."""
     today = today_shanghai()
     course = await services.catalog.create_course(TODAY_COURSE, by=admin)
@@ -98,8 +96,8 @@ async def _today(services: Services, admin: Principal, company: Principal, staff
     sid = str(session["_id"])
     await services.catalog.publish_session(sid, by=admin)
     enrollments = [await services.enrollments.enroll(p, sid, by=company, address_id=None, ip=LOCAL) for p in staff]
-    payment = await _pay(services, company, enrollments + also_paid, title="上海示例勘察设计有限公司",
-                         title_type="company", layout="wechat")
+    payment = await _pay(services, company, enrollments, title="上海示例勘察设计有限公司", title_type="company",
+                         layout="wechat")
     await services.payments.approve(admin, str(payment["_id"]), ip=LOCAL)
     await services.catalog.update_session(sid, SessionUpdate(  # it runs today and tomorrow
         enroll_start=today - timedelta(days=10), enroll_end=today - timedelta(days=1), start_date=today,
