@@ -9,6 +9,7 @@ import tornado.web
 from server import __version__
 from server.config import Settings
 from server.handlers import admin_settings, audit, jobs, notify_texts, privacy, profile, system
+from server.handlers import backoffice as backoffice_handlers
 from server.handlers import metrics as metrics_handlers
 from server.handlers.accounts import admin as accounts_admin
 from server.handlers.accounts import auth, sms
@@ -48,6 +49,7 @@ HANDLER_MODULES = (
     pass_keys,
     admin_settings,
     notify_texts,
+    backoffice_handlers,
 )
 
 

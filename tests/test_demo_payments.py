@@ -16,8 +16,9 @@ async def test_demo_has_a_payment_in_each_state(services: Services) -> None:
     others = {"payer.account_id": {"$ne": queue_unit["_id"]}}
     statuses = sorted([p["status"] async for p in services.db["payments"].find(others)])
     # (the second approved one is the results demo's: its session has published results; the third the
-    # result-entry demo's: its session waits for results)
-    assert statuses == ["approved", "approved", "approved", "rejected", "submitted"], statuses
+    # result-entry demo's: its session waits for results; the fourth the back office demo's session in
+    # training today; the second submitted one the back office demo's full session)
+    assert statuses == ["approved"] * 4 + ["rejected", "submitted", "submitted"], statuses
     rejected = await services.db["enrollments"].find_one({"status": "rejected"})
     assert rejected is not None and "200.00" in rejected["rejection"]["reason"]
-    assert await services.db["jobs"].count_documents({"kind": "payment_ocr"}) == 5 + QUEUE_SIZE
+    assert await services.db["jobs"].count_documents({"kind": "payment_ocr"}) == 7 + QUEUE_SIZE

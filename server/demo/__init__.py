@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 
 from pymongo.errors import DuplicateKeyError
 
-from server.demo.back_office import demo_back_office
+from server.demo.admin_queue import demo_admin_queue
+from server.demo.backoffice import demo_backoffice, demo_waitlist_session
 from server.demo.catalog import catalog as demo_catalog
 from server.demo.enrollment import demo_enrollments
 from server.demo.notifications import demo_notifications
@@ -23,8 +24,8 @@ from server.demo.passes import demo_passes
 from server.demo.pay_screens import demo_pay_screens
 from server.demo.payments import demo_payments
 from server.demo.results import demo_results
-from server.demo.review_queue import demo_review_queue
 from server.demo.results_entry import demo_results_entry
+from server.demo.review_queue import demo_review_queue
 from server.demo.staff import demo_unit
 from server.demo.staff_totp import demo_staff_totp
 from server.demo.trainee import demo_trainee
@@ -50,6 +51,7 @@ async def association_staff(services: Services) -> list[str]:
 LOADERS: list[DemoLoader] = [
     association_staff,
     demo_trainee,  # trainee.py: a trainee with profile and ID photo
+    demo_waitlist_session,  # backoffice.py: a one-seat session (filled by demo_backoffice, below)
     demo_catalog,  # catalog.py: courses and sessions (open, future, closed)
     demo_unit,  # staff.py: a unit with bound staff
     demo_enrollments,  # enrollment.py: self and unit enrollments
@@ -59,8 +61,9 @@ LOADERS: list[DemoLoader] = [
     demo_results,  # results.py: a finished session with published results, certificates (one revoked), the seal
     demo_pay_screens,  # pay_screens.py: invoice templates, the unit's staff waiting to pay (web 企业报名缴费)
     demo_review_queue,  # review_queue.py: two reviewers, a second unit's twelve payments waiting (web 缴费审核)
-    demo_back_office,  # back_office.py: a unit waiting for verification, a dead job (协会后台)
+    demo_admin_queue,  # admin_queue.py: a unit waiting for verification, a dead job (协会后台)
     demo_results_entry,  # results_entry.py: a finished session ready for result entry (back office 成绩管理)
+    demo_backoffice,  # backoffice.py: a full session with a waitlist, a session in training today with check-ins
 ]
 
 MARKER_ID = "demo"

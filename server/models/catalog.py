@@ -195,6 +195,8 @@ class SessionOut(BaseModel):
     capacity: int
     seats_taken: int
     seats_left: int
+    seats_held: int = Field(default=0, description="为候补者保留的名额（已通知，待其报名）")
+    waitlist: int = Field(default=0, description="候补排队人数（计划人数提高后，新名额按排队顺序先保留给他们）")
     venue: str
     status: SessionStatus
     status_label: str
@@ -209,6 +211,7 @@ class SessionOut(BaseModel):
             **fields, id=str(doc["_id"]), course_id=str(doc["course_id"]),
             seats_left=max(0, doc["capacity"] - doc["seats_taken"] - len(doc.get("held_for", []))
                            - len(doc.get("waiting", []))),
+            seats_held=len(doc.get("held_for", [])), waitlist=len(doc.get("waiting", [])),
             status_label=SessionStatus(doc["status"]).label,
         )
 

@@ -19,7 +19,7 @@ STATUS_LABELS: dict[str, str] = {
     "queued": "排队中", "running": "执行中", "failed": "失败，等待重试", "dead": "已停止重试", "done": "已完成",
 }
 KIND_LABELS: dict[str, str] = {"notify": "消息通知", "staff_photos": "批量上传照片"}
-KIND_LABELS["demo_task"] = "演示任务"  # server/demo/back_office.py
+KIND_LABELS["demo_task"] = "演示任务"  # server/demo/admin_queue.py
 
 
 # What may name a person in an exception's first line: ID numbers, mobile phones, e-mail addresses.

@@ -27,6 +27,8 @@ from server.services.accounts.throttle import RateLimiter
 from server.services.accounts.tokens import TokenService
 from server.services.accounts.totp import TotpService
 from server.services.audit import AuditLog
+from server.services.backoffice.dashboard import DashboardService
+from server.services.backoffice.roster import SessionRoster
 from server.services.catalog.catalog import CatalogService
 from server.services.catalog.reconcile import SeatReconciler
 from server.services.catalog.seats import SeatLedger
@@ -128,6 +130,8 @@ class Services:
     certificate_bundles: CertificateBundles
     admin_accounts: AdminAccountService
     notification_texts: NotificationTexts
+    dashboard: DashboardService
+    session_roster: SessionRoster
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token, or None."""
@@ -289,6 +293,8 @@ def build_services(
         certificate_bundles=certificate_bundles,
         admin_accounts=AdminAccountService(accounts, limiter=limiter, audit=audit),
         notification_texts=notification_texts,
+        dashboard=DashboardService(db, checkins=checkins),
+        session_roster=SessionRoster(db, catalog=catalog, cipher=cipher, audit=audit, run_cpu=run_cpu),
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from server.demo.back_office import PENDING_USCC
+from server.demo.admin_queue import PENDING_USCC
 from server.demo.trainee import DEMO_ID_NUMBER
 from tests.outbox import read_outbox
 from tests.web.browser import open_tab

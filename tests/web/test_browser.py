@@ -19,6 +19,7 @@ import tornado.testing
 import tornado.web
 from playwright.async_api import Browser, expect
 
+from server.services.accounts.identity import today_shanghai
 from tests.factories import STRONG_PASSWORD, phone, register_trainee, resident_id, uscc
 from tests.outbox import last_code, read_outbox
 from tests.staff_helpers import XLSX, form_body, sheet_bytes, staff_row
@@ -238,9 +239,12 @@ async def test_trainee_walk_phone(browser: Browser, demo: Demo) -> None:
     assert {s["status"] for s in shut} == {"published", "closed"}, shut  # the demo has one of each
     for session in shut:
         card = cards.filter(has_text=session["code"]).first
-        await expect(card).to_contain_text("未开始报名" if session["status"] == "published" else "报名已截止")
+        not_yet = session["status"] == "published" and session["enroll_start"] > today_shanghai().isoformat()
+        await expect(card).to_contain_text("未开始报名" if not_yet else "报名已截止")
         await expect(card).not_to_contain_text("待申请")
-    assert await cards.filter(has=page.get_by_role("button", name="报名")).count() == 0
+    # 报名 only where she may apply today (the back office demo's full session, with its waitlist, is one)
+    can_apply = [s for s in sessions if s["open_now"] and s["my_status"]["code"] == "not_applied"]
+    assert await cards.filter(has=page.get_by_role("button", name="报名")).count() == len(can_apply)
     assert "¥" in await cards.first.inner_text()
 
     # The rejected enrollment is cancelled elsewhere (the mini-program): the page offers to enroll again, and does.

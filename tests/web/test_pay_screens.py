@@ -187,8 +187,9 @@ async def test_unit_pays_for_staff_reviewer_approves_unit_downloads_passes(
     await page.get_by_role("link", name="查看缴费记录").click()
     await expect(page.get_by_role("heading", name="缴费记录")).to_be_visible()
     cards = page.get_by_test_id("payment")
-    # the new one, and the demo's waiting, approved, finished-course and waiting-for-results ones
-    await expect(cards).to_have_count(5)
+    # the new one, and the demo's waiting, approved, finished-course, waiting-for-results and back office
+    # (today's session, full session) ones
+    await expect(cards).to_have_count(7)
     mine = cards.filter(has_text=reference)
     await expect(mine).to_contain_text("待审核")
     await expect(mine).to_contain_text("¥5,200.00")

@@ -249,8 +249,11 @@ async def test_a_raised_capacity_goes_to_the_waitlist_first(api: ApiClient, sett
     newcomer, _ = await trainee_with_photo(api, settings, db)
     assert (await enroll(api, first, sid)).status == 201
     assert (await api.post("/api/v1/waitlist", {"session_id": sid}, token=waiting)).status == 201
+    staff_view = (await api.get(f"/api/v1/admin/sessions/{sid}", token=admin)).json
+    assert (staff_view["waitlist"], staff_view["seats_held"]) == (1, 0)  # the back office shows the line
     r = await api.request("PATCH", f"/api/v1/admin/sessions/{sid}", json={"capacity": 2}, token=admin)
     assert r.status == 200 and r.json["seats_left"] == 0, r.body
+    assert (r.json["waitlist"], r.json["seats_held"]) == (0, 1)  # the new seat is held for the first in line
     entry = await db["waitlist"].find_one({"trainee_id": ObjectId(waiting_id)})
     assert entry["status"] == "offered"
     assert waiting_id in str(await wait_for_lines(settings.notify_outbox, 1))

@@ -1,6 +1,14 @@
 // The back-office menus, per staff role (admin sees all; reviewer and scanner their part).
 import type { MenuEntry } from '../menus'
 
+const TRAINING: MenuEntry = { label: '培训管理', children: [
+  { label: '课程管理', path: '/admin/courses' },
+  { label: '班次管理', path: '/admin/sessions' },
+  { label: '报名管理', path: '/admin/enrollments' },
+] }
+
+const CHECKIN: MenuEntry = { label: '签到管理', children: [{ label: '签到看板', path: '/admin/checkin' }] }
+
 const RESULTS: MenuEntry = { label: '成绩与合格证', children: [
   { label: '成绩管理', path: '/admin/results' },
   { label: '成绩导入', path: '/admin/results/import' },
@@ -10,7 +18,9 @@ const RESULTS: MenuEntry = { label: '成绩与合格证', children: [
 export const ADMIN_MENUS: Record<'admin' | 'reviewer' | 'scanner', MenuEntry[]> = {
   admin: [
     { label: '首页', path: '/' },
+    TRAINING,
     { label: '缴费审核', path: '/review/payments' },
+    CHECKIN,
     RESULTS,
     { label: '账号与单位', children: [
       { label: '账号管理', path: '/admin/accounts' },
@@ -24,10 +34,12 @@ export const ADMIN_MENUS: Record<'admin' | 'reviewer' | 'scanner', MenuEntry[]> 
   ],
   reviewer: [
     { label: '首页', path: '/' },
+    TRAINING,
     { label: '缴费审核', path: '/review/payments' },
     RESULTS,
   ],
   scanner: [
     { label: '首页', path: '/' },
+    CHECKIN,
   ],
 }

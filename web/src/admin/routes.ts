@@ -12,4 +12,8 @@ export const adminRoutes: RouteRecordRaw[] = [
   { path: 'admin/results', component: () => import('../views/admin/ResultsAdminView.vue'), meta: { title: '成绩管理', roles: ['admin', 'reviewer'] } },
   { path: 'admin/results/import', component: () => import('../views/admin/ResultsImportView.vue'), meta: { title: '成绩导入', roles: ['admin', 'reviewer'] } },
   { path: 'admin/certificates', component: () => import('../views/admin/CertificatesAdminView.vue'), meta: { title: '合格证管理', roles: ['admin', 'reviewer'] } },
+  { path: 'admin/courses', component: () => import('../views/admin/CoursesView.vue'), meta: { title: '课程管理', roles: ['admin', 'reviewer'] } },
+  { path: 'admin/sessions', component: () => import('../views/admin/SessionsView.vue'), meta: { title: '班次管理', roles: ['admin', 'reviewer'] } },
+  { path: 'admin/enrollments', component: () => import('../views/admin/EnrollmentsView.vue'), meta: { title: '报名管理', roles: ['admin', 'reviewer'] } },
+  { path: 'admin/checkin', component: () => import('../views/admin/CheckinView.vue'), meta: { title: '签到管理', roles: ['admin', 'scanner'] } },
 ]

@@ -213,6 +213,26 @@ export interface paths {
         patch: operations["CourseHandler.patch"];
         trace?: never;
     };
+    "/api/v1/admin/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 工作台（已发布班次名额与候补、待审核缴费、今日签到、失败任务；按角色给出）
+         * @description 角色：admin, reviewer, scanner
+         */
+        get: operations["DashboardHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/exports/payments.xlsx": {
         parameters: {
             query?: never;
@@ -485,6 +505,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/sessions/{session_id}/checkin-conflicts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 签到冲突（同一听课证当天在两台设备签到）
+         * @description 角色：admin, scanner
+         */
+        get: operations["ConflictsHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/sessions/{session_id}/close": {
         parameters: {
             query?: never;
@@ -499,6 +539,46 @@ export interface paths {
          * @description 角色：admin
          */
         post: operations["CloseHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/sessions/{session_id}/enrollments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 班次报名名单（按审批状态、单位筛选，分页；证件号脱敏）
+         * @description 角色：admin, reviewer
+         */
+        get: operations["RosterHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/sessions/{session_id}/enrollments.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 导出班次报名名单（Excel；证件号脱敏，下载记入审计日志）
+         * @description 角色：admin, reviewer
+         */
+        get: operations["RosterExportHandler.get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -3134,6 +3214,57 @@ export interface components {
             results: components["schemas"]["BatchVerdict"][];
         };
         /**
+         * CheckinConflictOut
+         * @description An offline scan of a pass already checked in that day on another device.
+         */
+        CheckinConflictOut: {
+            /**
+             * At
+             * Format: date-time
+             * @description 这次扫描时间
+             */
+            at: string;
+            /** Day */
+            day: string;
+            /** Device Id */
+            device_id: string;
+            /**
+             * First At
+             * Format: date-time
+             * @description 首次签到时间
+             */
+            first_at: string;
+            /** First Device */
+            first_device: string | null;
+            /** Id */
+            id: string;
+            /** Id Masked */
+            id_masked: string;
+            /** Name */
+            name: string;
+            /** Serial */
+            serial: string;
+        };
+        /**
+         * CheckinConflictPage
+         * @description The check-in conflicts of a session on a day.
+         */
+        CheckinConflictPage: {
+            /** Items */
+            items: components["schemas"]["CheckinConflictOut"][];
+        };
+        /**
+         * CheckinConflictQuery
+         * @description The day of the conflicts (default: every day of the session).
+         */
+        CheckinConflictQuery: {
+            /**
+             * Day
+             * @description 培训日期（北京时间）；不填为全部（可省略，默认 null）
+             */
+            day?: string | null;
+        };
+        /**
          * CheckinCreate
          * @description One scan at the door, sent at once by a scanner that has the network.
          */
@@ -3552,6 +3683,12 @@ export interface components {
             /** Total */
             total: number;
         };
+        /**
+         * EnrollmentStatus
+         * @description The life of an enrollment; ``label`` is what people see.
+         * @enum {string}
+         */
+        EnrollmentStatus: "pending_payment" | "payment_submitted" | "approved" | "rejected" | "cancelled" | "expired" | "completed" | "completed_passed" | "completed_failed" | "absent";
         Error: {
             error: {
                 /** @description stable English code */
@@ -3994,6 +4131,22 @@ export interface components {
             status?: ("queued" | "running" | "failed" | "dead" | "done") | null;
         };
         /**
+         * JobsPart
+         * @description Background jobs that need an administrator.
+         */
+        JobsPart: {
+            /**
+             * Dead
+             * @description 已停止重试
+             */
+            dead: number;
+            /**
+             * Failed
+             * @description 失败，等待重试
+             */
+            failed: number;
+        };
+        /**
          * LoginIn
          * @description Account is an ID number (trainee), a USCC (unit) or a staff username.
          */
@@ -4217,6 +4370,37 @@ export interface components {
             status: "pending" | "done" | "failed";
         };
         /**
+         * OfficeDashboardOut
+         * @description The back office's home; a part the caller's role may not see is null.
+         */
+        OfficeDashboardOut: {
+            /**
+             * Checkins Today
+             * @description 今天培训中的班次的签到
+             */
+            checkins_today: components["schemas"]["TodayCheckinsOut"][];
+            /** @description 失败的后台任务；仅管理员 */
+            jobs: components["schemas"]["JobsPart"] | null;
+            /**
+             * Open Sessions
+             * @description 已发布的班次（按培训开始日期）；验证员无
+             */
+            open_sessions: components["schemas"]["OpenSessionOut"][] | null;
+            /**
+             * Open Sessions Total
+             * @default null
+             */
+            open_sessions_total: number | null;
+            /** @description 待审核缴费；验证员无 */
+            review: components["schemas"]["ReviewPart"] | null;
+            /**
+             * Today
+             * Format: date
+             * @description 今天（北京时间）
+             */
+            today: string;
+        };
+        /**
          * OfflineScan
          * @description A scan made with no network, uploaded later as a fact with its own time.
          */
@@ -4258,6 +4442,65 @@ export interface components {
              * @default true
              */
             ok: boolean;
+        };
+        /**
+         * OpenSessionOut
+         * @description A published session: its seats and its waitlist.
+         */
+        OpenSessionOut: {
+            /**
+             * Capacity
+             * @description 计划人数
+             */
+            capacity: number;
+            /** Code */
+            code: string;
+            /** Course Name */
+            course_name: string;
+            /**
+             * End Date
+             * Format: date
+             */
+            end_date: string;
+            /**
+             * Enroll End
+             * Format: date
+             */
+            enroll_end: string;
+            /**
+             * Enroll Start
+             * Format: date
+             */
+            enroll_start: string;
+            /** Id */
+            id: string;
+            /** Round */
+            round: string;
+            /**
+             * Seats Held
+             * @description 为候补者保留的名额（已通知，待报名）
+             */
+            seats_held: number;
+            /**
+             * Seats Left
+             * @description 新报名者还可占用的名额
+             */
+            seats_left: number;
+            /**
+             * Seats Taken
+             * @description 已报名（占用名额）
+             */
+            seats_taken: number;
+            /**
+             * Start Date
+             * Format: date
+             */
+            start_date: string;
+            /**
+             * Waitlist
+             * @description 候补排队人数
+             */
+            waitlist: number;
         };
         /**
          * PageQuery
@@ -5258,6 +5501,16 @@ export interface components {
             reviewer_name: string;
         };
         /**
+         * ReviewPart
+         * @description The review queue: how many wait, and the oldest few.
+         */
+        ReviewPart: {
+            /** Oldest */
+            oldest: components["schemas"]["WaitingPaymentOut"][];
+            /** Waiting */
+            waiting: number;
+        };
+        /**
          * ReviewQueueQuery
          * @description The review queue's filters (default: the payments waiting for a decision, oldest first).
          */
@@ -5547,6 +5800,128 @@ export interface components {
             venue: string;
         };
         /**
+         * SessionEnrollmentFilter
+         * @description The filters of a session's enrollments (the list and its export).
+         */
+        SessionEnrollmentFilter: {
+            /**
+             * No Unit
+             * @description 只看个人报名（无单位）（可省略，默认 false）
+             */
+            no_unit?: boolean;
+            /** @description 审批状态（可省略，默认 null） */
+            status?: components["schemas"]["EnrollmentStatus"] | null;
+            /**
+             * Unit Id
+             * @description 报名单位（可省略，默认 null）
+             */
+            unit_id?: string | null;
+        };
+        /**
+         * SessionEnrollmentPage
+         * @description A page of the session's enrollments, in enrollment order; counts by status for the filter.
+         */
+        SessionEnrollmentPage: {
+            /**
+             * By Status
+             * @description 本班次各审批状态的报名数（不受筛选影响）
+             */
+            by_status: {
+                [key: string]: number;
+            };
+            /** Items */
+            items: components["schemas"]["SessionEnrollmentRow"][];
+            /** Total */
+            total: number;
+            /**
+             * Units
+             * @description 本班次报名的单位
+             */
+            units: components["schemas"]["SessionEnrollmentUnit"][];
+        };
+        /**
+         * SessionEnrollmentQuery
+         * @description Filters and page of a session's enrollments.
+         */
+        SessionEnrollmentQuery: {
+            /**
+             * No Unit
+             * @description 只看个人报名（无单位）（可省略，默认 false）
+             */
+            no_unit?: boolean;
+            /**
+             * Page
+             * @description （可省略，默认 1）
+             */
+            page?: number;
+            /**
+             * Page Size
+             * @description （可省略，默认 20）
+             */
+            page_size?: number;
+            /** @description 审批状态（可省略，默认 null） */
+            status?: components["schemas"]["EnrollmentStatus"] | null;
+            /**
+             * Unit Id
+             * @description 报名单位（可省略，默认 null）
+             */
+            unit_id?: string | null;
+        };
+        /**
+         * SessionEnrollmentRow
+         * @description One enrollment of the session.
+         */
+        SessionEnrollmentRow: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Created By Role
+             * @description trainee 学员本人 / unit 单位
+             */
+            created_by_role: string;
+            /** Fee Fen */
+            fee_fen: number;
+            /** Id */
+            id: string;
+            /**
+             * Id Masked
+             * @description 证件号（脱敏）
+             */
+            id_masked: string;
+            /** Name */
+            name: string;
+            /**
+             * Pay By
+             * @description 缴费截止时间（待缴费时）
+             */
+            pay_by: string | null;
+            status: components["schemas"]["MyStatusOut"];
+            /** Trainee Id */
+            trainee_id: string;
+            /** Unit Id */
+            unit_id: string | null;
+            /**
+             * Unit Name
+             * @description 报名单位；个人报名为空
+             */
+            unit_name: string | null;
+        };
+        /**
+         * SessionEnrollmentUnit
+         * @description A unit with enrollments in the session (the unit filter's choices).
+         */
+        SessionEnrollmentUnit: {
+            /** Count */
+            count: number;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+        };
+        /**
          * SessionListQuery
          * @description Filters of the public session list.
          */
@@ -5627,6 +6002,12 @@ export interface components {
             mails_books: boolean;
             /** Round */
             round: string;
+            /**
+             * Seats Held
+             * @description 为候补者保留的名额（已通知，待其报名）
+             * @default 0
+             */
+            seats_held: number;
             /** Seats Left */
             seats_left: number;
             /** Seats Taken */
@@ -5648,6 +6029,12 @@ export interface components {
             updated_at: string;
             /** Venue */
             venue: string;
+            /**
+             * Waitlist
+             * @description 候补排队人数（计划人数提高后，新名额按排队顺序先保留给他们）
+             * @default 0
+             */
+            waitlist: number;
         };
         /**
          * SessionPage
@@ -6383,6 +6770,43 @@ export interface components {
          */
         TitleType: "personal" | "company";
         /**
+         * TodayCheckinsOut
+         * @description A session in training today (Beijing time) and its check-ins so far.
+         */
+        TodayCheckinsOut: {
+            /**
+             * Approved
+             * @description 已审核通过（应到）
+             */
+            approved: number;
+            /**
+             * Checked In
+             * @description 已签到
+             */
+            checked_in: number;
+            /** Code */
+            code: string;
+            /**
+             * Conflicts
+             * @description 签到冲突
+             */
+            conflicts: number;
+            /** Course Name */
+            course_name: string;
+            /**
+             * Late
+             * @description 迟到
+             */
+            late: number;
+            /**
+             * Not Yet
+             * @description 未到
+             */
+            not_yet: number;
+            /** Session Id */
+            session_id: string;
+        };
+        /**
          * TokenOut
          * @description A new login.
          */
@@ -6710,6 +7134,35 @@ export interface components {
             status: "valid" | "revoked";
             /** Status Label */
             status_label: string;
+        };
+        /**
+         * WaitingPaymentOut
+         * @description A payment waiting for review (oldest first).
+         */
+        WaitingPaymentOut: {
+            /** Amount Fen */
+            amount_fen: number;
+            /** Id */
+            id: string;
+            /**
+             * Payer Kind
+             * @description 个人 / 单位
+             */
+            payer_kind: string;
+            /** Payer Name */
+            payer_name: string;
+            /**
+             * People
+             * @description 缴费人数
+             */
+            people: number;
+            /** Reference */
+            reference: string;
+            /**
+             * Submitted At
+             * Format: date-time
+             */
+            submitted_at: string;
         };
         /**
          * WaitlistJoin
@@ -7760,6 +8213,53 @@ export interface operations {
             };
             /** @description 字段校验失败 */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "DashboardHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OfficeDashboardOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8853,6 +9353,75 @@ export interface operations {
             };
         };
     };
+    "ConflictsHandler.get": {
+        parameters: {
+            query?: {
+                day?: string | null;
+            };
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckinConflictPage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "CloseHandler.post": {
         parameters: {
             query?: never;
@@ -8902,6 +9471,150 @@ export interface operations {
             };
             /** @description 与当前状态冲突 */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "RosterHandler.get": {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+                status?: components["schemas"]["EnrollmentStatus"] | null;
+                unit_id?: string | null;
+                no_unit?: boolean;
+            };
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionEnrollmentPage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "RosterExportHandler.get": {
+        parameters: {
+            query?: {
+                status?: components["schemas"]["EnrollmentStatus"] | null;
+                unit_id?: string | null;
+                no_unit?: boolean;
+            };
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -37,7 +37,7 @@ def licence_image() -> bytes:
     return out.getvalue()
 
 
-async def demo_back_office(services: Services) -> list[str]:
+async def demo_admin_queue(services: Services) -> list[str]:
     """A second unit whose licence waits for review; a job that failed for good."""
     await services.sms_codes.send(PENDING_PHONE, SmsPurpose.register, ip=LOCAL)
     lines = services.settings.sms_outbox.read_text(encoding="utf-8").splitlines()
