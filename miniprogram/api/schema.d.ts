@@ -125,6 +125,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/accounts/{account_id}/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 向账号登记的手机发送重置密码验证码（本人再通过“忘记密码”设置新密码；不显示任何密码）
+         * @description 角色：admin
+         */
+        post: operations["AccountPasswordResetHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/audit": {
         parameters: {
             query?: never;
@@ -133,7 +153,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * 审计日志
+         * 审计日志（可按操作人、对象、操作类型、时间范围筛选）
          * @description 角色：admin
          */
         get: operations["AuditHandler.get"];
@@ -191,6 +211,26 @@ export interface paths {
          * @description 角色：admin
          */
         patch: operations["CourseHandler.patch"];
+        trace?: never;
+    };
+    "/api/v1/admin/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 工作台（已发布班次名额与候补、待审核缴费、今日签到、失败任务；按角色给出）
+         * @description 角色：admin, reviewer, scanner
+         */
+        get: operations["DashboardHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/admin/exports/payments.xlsx": {
@@ -253,6 +293,90 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/notification-texts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 通知模板：可修改文字的通知、当前文字、默认文字与可用占位符
+         * @description 角色：admin
+         */
+        get: operations["NotificationTextsHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/notification-texts/{kind}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * 修改一种通知的文字（占位符须为该通知可用的）
+         * @description 角色：admin
+         */
+        put: operations["NotificationTextHandler.put"];
+        post?: never;
+        /**
+         * 恢复一种通知的默认文字
+         * @description 角色：admin
+         */
+        delete: operations["NotificationTextHandler.delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/pass-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 听课证签名密钥列表（编号、创建、停用、有效期；不含私钥）
+         * @description 角色：admin
+         */
+        get: operations["PassKeysHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/pass-keys/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 轮换听课证签名密钥（旧密钥签发的听课证到期前仍有效）
+         * @description 角色：admin
+         */
+        post: operations["PassKeyRotateHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/privacy/purge-inactive": {
         parameters: {
             query?: never;
@@ -267,6 +391,26 @@ export interface paths {
          * @description 角色：admin
          */
         post: operations["PurgeHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/seal.png": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 协会印章图片（预览；未设置时 404）
+         * @description 角色：admin
+         */
+        get: operations["SealImageHandler.get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -361,6 +505,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/sessions/{session_id}/checkin-conflicts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 签到冲突（同一听课证当天在两台设备签到）
+         * @description 角色：admin, scanner
+         */
+        get: operations["ConflictsHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/sessions/{session_id}/close": {
         parameters: {
             query?: never;
@@ -381,6 +545,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/sessions/{session_id}/enrollments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 班次报名名单（按审批状态、单位筛选，分页；证件号脱敏）
+         * @description 角色：admin, reviewer
+         */
+        get: operations["RosterHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/sessions/{session_id}/enrollments.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 导出班次报名名单（Excel；证件号脱敏，下载记入审计日志）
+         * @description 角色：admin, reviewer
+         */
+        get: operations["RosterExportHandler.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/sessions/{session_id}/publish": {
         parameters: {
             query?: never;
@@ -395,6 +599,30 @@ export interface paths {
          * @description 角色：admin
          */
         post: operations["PublishHandler.post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/staff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 协会工作人员账号列表
+         * @description 角色：admin
+         */
+        get: operations["StaffAccountsHandler.get"];
+        put?: never;
+        /**
+         * 新建协会工作人员账号（未激活：本人用手机验证码在“首次登录”中激活并设置密码）
+         * @description 角色：admin
+         */
+        post: operations["StaffAccountsHandler.post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -780,8 +1008,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * 单位批量下载本班次员工合格证（后台生成 ZIP 或合并 PDF，返回任务）
-         * @description 角色：unit
+         * 批量下载班次合格证（单位：本单位人员的；协会工作人员：全部有效的；后台生成 ZIP 或合并 PDF，返回任务）
+         * @description 角色：admin, reviewer, unit
          */
         post: operations["BundlesHandler.post"];
         delete?: never;
@@ -798,8 +1026,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * 批量下载任务进度
-         * @description 角色：unit
+         * 批量下载任务进度（仅发起人）
+         * @description 角色：admin, reviewer, unit
          */
         get: operations["CertificateBundleHandler.get"];
         put?: never;
@@ -818,8 +1046,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * 下载批量合格证文件（ZIP 或 PDF）
-         * @description 角色：unit
+         * 下载批量合格证文件（ZIP 或 PDF；仅发起人）
+         * @description 角色：admin, reviewer, unit
          */
         get: operations["BundleFileHandler.get"];
         put?: never;
@@ -2730,6 +2958,11 @@ export interface components {
              */
             action?: string | null;
             /**
+             * Actor Id
+             * @description 操作人账号 id（可省略，默认 null）
+             */
+            actor_id?: string | null;
+            /**
              * Page
              * @description （可省略，默认 1）
              */
@@ -2739,6 +2972,26 @@ export interface components {
              * @description （可省略，默认 20）
              */
             page_size?: number;
+            /**
+             * Since
+             * @description 起始时间（含）（可省略，默认 null）
+             */
+            since?: string | null;
+            /**
+             * Subject
+             * @description 对象名称（精确匹配，如用户名、统一社会信用代码、trainee:<id>）（可省略，默认 null）
+             */
+            subject?: string | null;
+            /**
+             * Subject Id
+             * @description 对象 id（可省略，默认 null）
+             */
+            subject_id?: string | null;
+            /**
+             * Until
+             * @description 截止时间（不含；不晚于起始时间时结果为空）（可省略，默认 null）
+             */
+            until?: string | null;
         };
         /**
          * BatchVerdict
@@ -2959,6 +3212,57 @@ export interface components {
             recorded: number;
             /** Results */
             results: components["schemas"]["BatchVerdict"][];
+        };
+        /**
+         * CheckinConflictOut
+         * @description An offline scan of a pass already checked in that day on another device.
+         */
+        CheckinConflictOut: {
+            /**
+             * At
+             * Format: date-time
+             * @description 这次扫描时间
+             */
+            at: string;
+            /** Day */
+            day: string;
+            /** Device Id */
+            device_id: string;
+            /**
+             * First At
+             * Format: date-time
+             * @description 首次签到时间
+             */
+            first_at: string;
+            /** First Device */
+            first_device: string | null;
+            /** Id */
+            id: string;
+            /** Id Masked */
+            id_masked: string;
+            /** Name */
+            name: string;
+            /** Serial */
+            serial: string;
+        };
+        /**
+         * CheckinConflictPage
+         * @description The check-in conflicts of a session on a day.
+         */
+        CheckinConflictPage: {
+            /** Items */
+            items: components["schemas"]["CheckinConflictOut"][];
+        };
+        /**
+         * CheckinConflictQuery
+         * @description The day of the conflicts (default: every day of the session).
+         */
+        CheckinConflictQuery: {
+            /**
+             * Day
+             * @description 培训日期（北京时间）；不填为全部（可省略，默认 null）
+             */
+            day?: string | null;
         };
         /**
          * CheckinCreate
@@ -3379,6 +3683,12 @@ export interface components {
             /** Total */
             total: number;
         };
+        /**
+         * EnrollmentStatus
+         * @description The life of an enrollment; ``label`` is what people see.
+         * @enum {string}
+         */
+        EnrollmentStatus: "pending_payment" | "payment_submitted" | "approved" | "rejected" | "cancelled" | "expired" | "completed" | "completed_passed" | "completed_failed" | "absent";
         Error: {
             error: {
                 /** @description stable English code */
@@ -3821,6 +4131,22 @@ export interface components {
             status?: ("queued" | "running" | "failed" | "dead" | "done") | null;
         };
         /**
+         * JobsPart
+         * @description Background jobs that need an administrator.
+         */
+        JobsPart: {
+            /**
+             * Dead
+             * @description 已停止重试
+             */
+            dead: number;
+            /**
+             * Failed
+             * @description 失败，等待重试
+             */
+            failed: number;
+        };
+        /**
          * LoginIn
          * @description Account is an ID number (trainee), a USCC (unit) or a staff username.
          */
@@ -3903,6 +4229,60 @@ export interface components {
             unit_sees: "full" | "limited";
             /** Uscc */
             uscc: string;
+        };
+        /**
+         * NotificationTextIn
+         * @description A new wording; placeholders are checked against the kind's.
+         */
+        NotificationTextIn: {
+            /**
+             * Text
+             * @description 通知文字（1–300 字，占位符写成 {名称}）
+             */
+            text: string;
+        };
+        /**
+         * NotificationTextList
+         * @description Every notification whose wording may be edited.
+         */
+        NotificationTextList: {
+            /** Items */
+            items: components["schemas"]["NotificationTextOut"][];
+        };
+        /**
+         * NotificationTextOut
+         * @description One kind of notification: its current wording, the code's default, the placeholders it may use.
+         */
+        NotificationTextOut: {
+            /**
+             * Customized
+             * @description 是否已修改（false：使用默认文字）
+             */
+            customized: boolean;
+            /**
+             * Default Text
+             * @description 系统默认文字
+             */
+            default_text: string;
+            /** Kind */
+            kind: string;
+            /**
+             * Label
+             * @description 通知名称
+             */
+            label: string;
+            /** Placeholders */
+            placeholders: components["schemas"]["PlaceholderOut"][];
+            /**
+             * Text
+             * @description 当前使用的文字
+             */
+            text: string;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at: string | null;
         };
         /**
          * OcrFlagOut
@@ -3990,6 +4370,37 @@ export interface components {
             status: "pending" | "done" | "failed";
         };
         /**
+         * OfficeDashboardOut
+         * @description The back office's home; a part the caller's role may not see is null.
+         */
+        OfficeDashboardOut: {
+            /**
+             * Checkins Today
+             * @description 今天培训中的班次的签到
+             */
+            checkins_today: components["schemas"]["TodayCheckinsOut"][];
+            /** @description 失败的后台任务；仅管理员 */
+            jobs: components["schemas"]["JobsPart"] | null;
+            /**
+             * Open Sessions
+             * @description 已发布的班次（按培训开始日期）；验证员无
+             */
+            open_sessions: components["schemas"]["OpenSessionOut"][] | null;
+            /**
+             * Open Sessions Total
+             * @default null
+             */
+            open_sessions_total: number | null;
+            /** @description 待审核缴费；验证员无 */
+            review: components["schemas"]["ReviewPart"] | null;
+            /**
+             * Today
+             * Format: date
+             * @description 今天（北京时间）
+             */
+            today: string;
+        };
+        /**
          * OfflineScan
          * @description A scan made with no network, uploaded later as a fact with its own time.
          */
@@ -4031,6 +4442,65 @@ export interface components {
              * @default true
              */
             ok: boolean;
+        };
+        /**
+         * OpenSessionOut
+         * @description A published session: its seats and its waitlist.
+         */
+        OpenSessionOut: {
+            /**
+             * Capacity
+             * @description 计划人数
+             */
+            capacity: number;
+            /** Code */
+            code: string;
+            /** Course Name */
+            course_name: string;
+            /**
+             * End Date
+             * Format: date
+             */
+            end_date: string;
+            /**
+             * Enroll End
+             * Format: date
+             */
+            enroll_end: string;
+            /**
+             * Enroll Start
+             * Format: date
+             */
+            enroll_start: string;
+            /** Id */
+            id: string;
+            /** Round */
+            round: string;
+            /**
+             * Seats Held
+             * @description 为候补者保留的名额（已通知，待报名）
+             */
+            seats_held: number;
+            /**
+             * Seats Left
+             * @description 新报名者还可占用的名额
+             */
+            seats_left: number;
+            /**
+             * Seats Taken
+             * @description 已报名（占用名额）
+             */
+            seats_taken: number;
+            /**
+             * Start Date
+             * Format: date
+             */
+            start_date: string;
+            /**
+             * Waitlist
+             * @description 候补排队人数
+             */
+            waitlist: number;
         };
         /**
          * PageQuery
@@ -4076,6 +4546,55 @@ export interface components {
             status: "running" | "done";
             /** Total */
             total: number;
+        };
+        /**
+         * PassKeyOut
+         * @description One signing key: its number, when it was made and retired, how long its passes stay valid.
+         */
+        PassKeyOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Current
+             * @description 当前用于签发的密钥
+             */
+            current: boolean;
+            /**
+             * Kid
+             * @description 密钥编号（听课证二维码中的 kid）
+             */
+            kid: number;
+            /**
+             * Retired At
+             * @description 停用时间（轮换后不再签发新听课证）
+             * @default null
+             */
+            retired_at: string | null;
+            /**
+             * Valid Until
+             * @description 用它签发的听课证有效至（此前仍可验证）
+             * @default null
+             */
+            valid_until: string | null;
+        };
+        /**
+         * PassKeyPage
+         * @description Every signing key, newest first, and where the current one comes from.
+         */
+        PassKeyPage: {
+            /** Items */
+            items: components["schemas"]["PassKeyOut"][];
+            /** Rotatable */
+            rotatable: boolean;
+            /**
+             * Source
+             * @description env：由 PASS_SIGNING_KEY 设置，不能在此轮换；file：密钥文件
+             * @enum {string}
+             */
+            source: "env" | "file";
         };
         /**
          * PassOut
@@ -4147,6 +4666,22 @@ export interface components {
              * @description 发送到该账号登记手机号的重置密码验证码（用途 reset）
              */
             sms_code: string;
+        };
+        /**
+         * PasswordResetSentOut
+         * @description A reset code went to the account's phone on record; the person sets a new password with 忘记密码.
+         */
+        PasswordResetSentOut: {
+            /**
+             * Expires In
+             * @description 验证码有效期（秒）
+             */
+            expires_in: number;
+            /**
+             * Phone Masked
+             * @description 接收验证码的手机号（脱敏）
+             */
+            phone_masked: string;
         };
         /**
          * PaymentDueOut
@@ -4394,6 +4929,16 @@ export interface components {
              * @description （可省略，默认 false）
              */
             consent?: boolean;
+        };
+        /**
+         * PlaceholderOut
+         * @description A placeholder the wording may use, written ``{名称}``.
+         */
+        PlaceholderOut: {
+            /** Description */
+            description: string;
+            /** Name */
+            name: string;
         };
         /**
          * ProfileOptionsOut
@@ -4956,6 +5501,16 @@ export interface components {
             reviewer_name: string;
         };
         /**
+         * ReviewPart
+         * @description The review queue: how many wait, and the oldest few.
+         */
+        ReviewPart: {
+            /** Oldest */
+            oldest: components["schemas"]["WaitingPaymentOut"][];
+            /** Waiting */
+            waiting: number;
+        };
+        /**
          * ReviewQueueQuery
          * @description The review queue's filters (default: the payments waiting for a decision, oldest first).
          */
@@ -5245,6 +5800,128 @@ export interface components {
             venue: string;
         };
         /**
+         * SessionEnrollmentFilter
+         * @description The filters of a session's enrollments (the list and its export).
+         */
+        SessionEnrollmentFilter: {
+            /**
+             * No Unit
+             * @description 只看个人报名（无单位）（可省略，默认 false）
+             */
+            no_unit?: boolean;
+            /** @description 审批状态（可省略，默认 null） */
+            status?: components["schemas"]["EnrollmentStatus"] | null;
+            /**
+             * Unit Id
+             * @description 报名单位（可省略，默认 null）
+             */
+            unit_id?: string | null;
+        };
+        /**
+         * SessionEnrollmentPage
+         * @description A page of the session's enrollments, in enrollment order; counts by status for the filter.
+         */
+        SessionEnrollmentPage: {
+            /**
+             * By Status
+             * @description 本班次各审批状态的报名数（不受筛选影响）
+             */
+            by_status: {
+                [key: string]: number;
+            };
+            /** Items */
+            items: components["schemas"]["SessionEnrollmentRow"][];
+            /** Total */
+            total: number;
+            /**
+             * Units
+             * @description 本班次报名的单位
+             */
+            units: components["schemas"]["SessionEnrollmentUnit"][];
+        };
+        /**
+         * SessionEnrollmentQuery
+         * @description Filters and page of a session's enrollments.
+         */
+        SessionEnrollmentQuery: {
+            /**
+             * No Unit
+             * @description 只看个人报名（无单位）（可省略，默认 false）
+             */
+            no_unit?: boolean;
+            /**
+             * Page
+             * @description （可省略，默认 1）
+             */
+            page?: number;
+            /**
+             * Page Size
+             * @description （可省略，默认 20）
+             */
+            page_size?: number;
+            /** @description 审批状态（可省略，默认 null） */
+            status?: components["schemas"]["EnrollmentStatus"] | null;
+            /**
+             * Unit Id
+             * @description 报名单位（可省略，默认 null）
+             */
+            unit_id?: string | null;
+        };
+        /**
+         * SessionEnrollmentRow
+         * @description One enrollment of the session.
+         */
+        SessionEnrollmentRow: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Created By Role
+             * @description trainee 学员本人 / unit 单位
+             */
+            created_by_role: string;
+            /** Fee Fen */
+            fee_fen: number;
+            /** Id */
+            id: string;
+            /**
+             * Id Masked
+             * @description 证件号（脱敏）
+             */
+            id_masked: string;
+            /** Name */
+            name: string;
+            /**
+             * Pay By
+             * @description 缴费截止时间（待缴费时）
+             */
+            pay_by: string | null;
+            status: components["schemas"]["MyStatusOut"];
+            /** Trainee Id */
+            trainee_id: string;
+            /** Unit Id */
+            unit_id: string | null;
+            /**
+             * Unit Name
+             * @description 报名单位；个人报名为空
+             */
+            unit_name: string | null;
+        };
+        /**
+         * SessionEnrollmentUnit
+         * @description A unit with enrollments in the session (the unit filter's choices).
+         */
+        SessionEnrollmentUnit: {
+            /** Count */
+            count: number;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+        };
+        /**
          * SessionListQuery
          * @description Filters of the public session list.
          */
@@ -5325,6 +6002,12 @@ export interface components {
             mails_books: boolean;
             /** Round */
             round: string;
+            /**
+             * Seats Held
+             * @description 为候补者保留的名额（已通知，待其报名）
+             * @default 0
+             */
+            seats_held: number;
             /** Seats Left */
             seats_left: number;
             /** Seats Taken */
@@ -5346,6 +6029,12 @@ export interface components {
             updated_at: string;
             /** Venue */
             venue: string;
+            /**
+             * Waitlist
+             * @description 候补排队人数（计划人数提高后，新名额按排队顺序先保留给他们）
+             * @default 0
+             */
+            waitlist: number;
         };
         /**
          * SessionPage
@@ -5568,6 +6257,89 @@ export interface components {
          */
         SmsPurpose: "register" | "login" | "reset" | "activate" | "bind" | "change_phone" | "delete_account";
         /**
+         * StaffAccountItem
+         * @description A staff account as the administrator sees it.
+         */
+        StaffAccountItem: {
+            /**
+             * Account Masked
+             * @description 登录账号，证件号码脱敏（统一社会信用代码、协会用户名原样）
+             */
+            account_masked: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: string;
+            /**
+             * Name
+             * @description 显示名称（姓名、单位名称或协会账号名称）
+             */
+            name: string;
+            /**
+             * Phone Masked
+             * @default null
+             */
+            phone_masked: string | null;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "trainee" | "unit" | "admin" | "reviewer" | "scanner";
+            /** Role Label */
+            role_label: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "active" | "pending" | "disabled";
+            /**
+             * Status Label
+             * @description 正常 / 已停用 / 未激活
+             */
+            status_label: string;
+            /** Username */
+            username: string;
+        };
+        /**
+         * StaffAccountPage
+         * @description A page of staff accounts, newest first.
+         */
+        StaffAccountPage: {
+            /** Items */
+            items: components["schemas"]["StaffAccountItem"][];
+            /** Total */
+            total: number;
+        };
+        /**
+         * StaffAccountQuery
+         * @description Filters of the staff list.
+         */
+        StaffAccountQuery: {
+            /**
+             * Page
+             * @description （可省略，默认 1）
+             */
+            page?: number;
+            /**
+             * Page Size
+             * @description （可省略，默认 20）
+             */
+            page_size?: number;
+            /**
+             * Role
+             * @description （可省略，默认 null）
+             */
+            role?: ("admin" | "reviewer" | "scanner") | null;
+            /**
+             * Status
+             * @description （可省略，默认 null）
+             */
+            status?: ("active" | "pending" | "disabled") | null;
+        };
+        /**
          * StaffCreate
          * @description The manual's 基本信息 form for a new person (issue 4's profile plus the identity fields).
          */
@@ -5684,6 +6456,33 @@ export interface components {
             one_time_secret: string;
             /** Status */
             status: string;
+        };
+        /**
+         * StaffCreateIn
+         * @description A new staff member: no password here — they activate the account themselves with an SMS code.
+         */
+        StaffCreateIn: {
+            /**
+             * Name
+             * @description 姓名
+             */
+            name: string;
+            /**
+             * Phone
+             * @description 本人手机号（激活账号时接收验证码）
+             */
+            phone: string;
+            /**
+             * Role
+             * @description admin 管理员 / reviewer 审核员 / scanner 验证员
+             * @enum {string}
+             */
+            role: "admin" | "reviewer" | "scanner";
+            /**
+             * Username
+             * @description 登录用户名（小写字母开头，3–32 位小写字母、数字、_ . -）
+             */
+            username: string;
         };
         /**
          * StaffItem
@@ -5946,6 +6745,10 @@ export interface components {
             results?: {
                 [key: string]: string;
             };
+        } | {
+            kinds: unknown;
+        } | {
+            results: unknown;
         };
         /**
          * SubscriptionsOut
@@ -5966,6 +6769,43 @@ export interface components {
          * @enum {string}
          */
         TitleType: "personal" | "company";
+        /**
+         * TodayCheckinsOut
+         * @description A session in training today (Beijing time) and its check-ins so far.
+         */
+        TodayCheckinsOut: {
+            /**
+             * Approved
+             * @description 已审核通过（应到）
+             */
+            approved: number;
+            /**
+             * Checked In
+             * @description 已签到
+             */
+            checked_in: number;
+            /** Code */
+            code: string;
+            /**
+             * Conflicts
+             * @description 签到冲突
+             */
+            conflicts: number;
+            /** Course Name */
+            course_name: string;
+            /**
+             * Late
+             * @description 迟到
+             */
+            late: number;
+            /**
+             * Not Yet
+             * @description 未到
+             */
+            not_yet: number;
+            /** Session Id */
+            session_id: string;
+        };
         /**
          * TokenOut
          * @description A new login.
@@ -6266,6 +7106,11 @@ export interface components {
              * @description 驳回原因（驳回时必填，会告知单位）（可省略，默认 null）
              */
             reason?: string | null;
+        } | {
+            /** @constant */
+            decision?: "approve";
+        } | {
+            reason: string;
         };
         /**
          * VerificationOut
@@ -6289,6 +7134,35 @@ export interface components {
             status: "valid" | "revoked";
             /** Status Label */
             status_label: string;
+        };
+        /**
+         * WaitingPaymentOut
+         * @description A payment waiting for review (oldest first).
+         */
+        WaitingPaymentOut: {
+            /** Amount Fen */
+            amount_fen: number;
+            /** Id */
+            id: string;
+            /**
+             * Payer Kind
+             * @description 个人 / 单位
+             */
+            payer_kind: string;
+            /** Payer Name */
+            payer_name: string;
+            /**
+             * People
+             * @description 缴费人数
+             */
+            people: number;
+            /** Reference */
+            reference: string;
+            /**
+             * Submitted At
+             * Format: date-time
+             */
+            submitted_at: string;
         };
         /**
          * WaitlistJoin
@@ -6912,12 +7786,93 @@ export interface operations {
             };
         };
     };
+    "AccountPasswordResetHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasswordResetSentOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 操作过于频繁 */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "AuditHandler.get": {
         parameters: {
             query?: {
                 action?: string | null;
+                actor_id?: string | null;
                 page?: number;
                 page_size?: number;
+                since?: string | null;
+                subject?: string | null;
+                subject_id?: string | null;
+                until?: string | null;
             };
             header?: never;
             path?: never;
@@ -7276,6 +8231,53 @@ export interface operations {
             };
         };
     };
+    "DashboardHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OfficeDashboardOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "PaymentsExportHandler.get": {
         parameters: {
             query: {
@@ -7472,6 +8474,312 @@ export interface operations {
             };
         };
     };
+    "NotificationTextsHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationTextList"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "NotificationTextHandler.put": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kind: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NotificationTextIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationTextOut"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "NotificationTextHandler.delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kind: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationTextOut"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PassKeysHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PassKeyPage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "PassKeyRotateHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PassKeyPage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "PurgeHandler.post": {
         parameters: {
             query?: {
@@ -7512,6 +8820,62 @@ export interface operations {
             };
             /** @description 字段校验失败 */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "SealImageHandler.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7989,6 +9353,75 @@ export interface operations {
             };
         };
     };
+    "ConflictsHandler.get": {
+        parameters: {
+            query?: {
+                day?: string | null;
+            };
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckinConflictPage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "CloseHandler.post": {
         parameters: {
             query?: never;
@@ -8056,6 +9489,150 @@ export interface operations {
             };
         };
     };
+    "RosterHandler.get": {
+        parameters: {
+            query?: {
+                no_unit?: boolean;
+                page?: number;
+                page_size?: number;
+                status?: components["schemas"]["EnrollmentStatus"] | null;
+                unit_id?: string | null;
+            };
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionEnrollmentPage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "RosterExportHandler.get": {
+        parameters: {
+            query?: {
+                no_unit?: boolean;
+                status?: components["schemas"]["EnrollmentStatus"] | null;
+                unit_id?: string | null;
+            };
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不存在 */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "PublishHandler.post": {
         parameters: {
             query?: never;
@@ -8105,6 +9682,163 @@ export interface operations {
             };
             /** @description 与当前状态冲突 */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "StaffAccountsHandler.get": {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+                role?: ("admin" | "reviewer" | "scanner") | null;
+                status?: ("active" | "pending" | "disabled") | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 成功 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StaffAccountPage"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 服务暂不可用 */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "StaffAccountsHandler.post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StaffCreateIn"];
+            };
+        };
+        responses: {
+            /** @description 成功 */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StaffAccountItem"];
+                };
+            };
+            /** @description 请求格式错误 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 未登录或登录已失效 */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 无权操作 */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 与当前状态冲突 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 内容过大 */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 不支持的类型 */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 字段校验失败 */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
