@@ -63,7 +63,7 @@ async def test_staff_login_asks_for_the_code_after_the_password(browser: Browser
     await code_field.fill(right)
     await tab.page.get_by_role("button", name="登录", exact=True).click()
     await tab.page.wait_for_url(lambda url: "/login" not in url)
-    await expect(tab.page.get_by_role("heading", name="您好，协会管理员")).to_be_visible()
+    await expect(tab.page.get_by_role("heading", name="工作台")).to_be_visible()  # the staff home
     await tab.context.close()
 
 
@@ -91,7 +91,7 @@ async def test_first_staff_login_enrols_an_authenticator(browser: Browser, demo:
     await code.fill(await next_code(secret))
     await tab.page.get_by_role("button", name="完成绑定并登录").click()
     await tab.page.wait_for_url(lambda url: not url.endswith("/totp-setup"))
-    await expect(tab.page.get_by_role("heading", name="您好，新审核员")).to_be_visible()
+    await expect(tab.page.get_by_role("heading", name="工作台")).to_be_visible()  # the staff home
     account = await demo.services.accounts.find_by_login(username)
     assert account["staff"]["totp"]["secret"] and secret not in json.dumps(account, default=str)
     await tab.context.close()
