@@ -57,7 +57,8 @@ class StaffListQuery(PageQuery):
     """Search: 姓名 (contains), 身份证号 and 手机号 (exact), 职务 (contains)."""
 
     name: Annotated[str, StringConstraints(max_length=50, strip_whitespace=True)] | None = None
-    id_number: IdNumberText | None = None
+    # Any text: an exact search (a malformed number simply finds nobody), so no pattern in the schema.
+    id_number: Annotated[str, StringConstraints(max_length=30)] | None = None
     phone: Annotated[str, StringConstraints(max_length=20)] | None = None
     position: Annotated[str, StringConstraints(max_length=50, strip_whitespace=True)] | None = None
 

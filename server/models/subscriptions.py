@@ -41,6 +41,9 @@ class SubscriptionsIn(StrictModel):
                                        description="接受的消息类型（每项计一次可发送额度）")
     results: dict[TemplateKey, str] = Field(
         default_factory=dict, max_length=10,
+        # As the validator checks: each result one of RESULTS, except WeChat's own errMsg (any text).
+        json_schema_extra={"properties": {"errMsg": {"type": "string"}},
+                           "additionalProperties": {"type": "string", "enum": sorted(RESULTS)}},
         description="wx.requestSubscribeMessage 的返回结果：模板ID（或消息类型）→ accept/reject/ban/filter")
 
     @model_validator(mode="after")

@@ -6743,7 +6743,9 @@ export interface components {
              * @description wx.requestSubscribeMessage 的返回结果：模板ID（或消息类型）→ accept/reject/ban/filter
              */
             results?: {
-                [key: string]: string;
+                errMsg?: string;
+            } & {
+                [key: string]: "accept" | "ban" | "filter" | "reject";
             };
         } | {
             kinds: unknown;
