@@ -40,7 +40,7 @@ from server.logs import JsonFormatter, use_json
 from server.metrics import command_listener
 from server.migrations.runner import MigrationError
 from server.migrations.steps import run_migrations
-from server.processes import run_processes
+from server.processes import LISTEN_BACKLOG, run_processes
 from server.services.container import Services, build_services, start_jobs
 
 log = logging.getLogger("server")
@@ -197,7 +197,7 @@ async def serve(settings: Settings, *, demo: bool, sockets: list[socket.socket] 
             server.add_sockets(sockets)
             log.info("process %d serving", os.getpid())
             return await _serve_until_signal(server, in_flight, settings)
-        server.listen(settings.port, settings.host)
+        server.listen(settings.port, settings.host, backlog=LISTEN_BACKLOG)
         print(f"服务已启动 / listening: {settings.base_url}  (API: {settings.base_url}/api/openapi.json)",
               flush=True)
         return await _serve_until_signal(server, in_flight, settings)

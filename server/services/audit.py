@@ -15,6 +15,8 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
+from server.services.batching import insert_batcher
+
 log = logging.getLogger(__name__)
 
 
@@ -26,6 +28,9 @@ class AuditLog:
     ) -> None:
         self.entries = db["audit_log"]
         self.now = now or (lambda: datetime.now(UTC))
+        # Entries of the same moment go in one insert (services/batching.py); each caller still
+        # waits for its own entry to be written.
+        self._append = insert_batcher(self.entries, name="audit entries")
 
     async def record(
         self,
@@ -51,7 +56,10 @@ class AuditLog:
             "ip": ip,
             "details": details or {},
         }
-        await self.entries.insert_one(entry, session=session)
+        if session is not None:
+            await self.entries.insert_one(entry, session=session)
+        else:
+            await self._append(entry)
         log.info("audit %s actor=%s subject=%s", action, actor_id, subject)
 
     async def list(

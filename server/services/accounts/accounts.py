@@ -489,7 +489,7 @@ class AccountService:
 
     async def get(self, account_id: ObjectId) -> dict[str, Any]:
         """The stored account, or 404."""
-        account = await self.accounts.find_one({"_id": account_id})
+        account = await self.accounts.by_id(account_id)
         if account is None:
             raise errors.not_found("账号不存在")
         return account

@@ -6,7 +6,8 @@ requests of a live token from memory while keeping "a revoked token dies at once
 - **Invalidation.** A watcher task follows a change stream on ``tokens`` (SecantusDB and MongoDB
   replica sets support them). Every update, replace or delete of a token document evicts its entry,
   in every process, as the event arrives (measured: in the same millisecond as the write's
-  acknowledgement). This process's own changes also evict synchronously (:meth:`forget`).
+  acknowledgement; at most ``EMPTY_PAUSE_SECONDS`` later when the stream had just answered empty).
+  This process's own changes also evict synchronously (:meth:`forget`).
 - **Only while watched.** An entry is served only while the stream is open. When the stream fails
   (database restart, an error), the cache is emptied and bypassed (every request reads
   ``tokens``) until a new stream is open; a change missed in between cannot leave a stale entry.
@@ -45,6 +46,11 @@ log = logging.getLogger(__name__)
 
 _WATCHED = [{"$match": {"operationType": {"$in": ["update", "replace", "delete", "drop", "invalidate"]}}}]
 RETRY_SECONDS = 1.0
+# The embedded database wakes a waiting change stream on every write to any collection and answers
+# it empty; asking again at once cost a round trip per write (a third of a millisecond of the event
+# loop each, more than a tenth of an enrollment's CPU). After an empty answer the watcher pauses this
+# long: at most 40 asks a second, and an event waits at most this much longer to be applied.
+EMPTY_PAUSE_SECONDS = 0.025
 
 
 @dataclass(frozen=True)
@@ -163,7 +169,11 @@ class PrincipalCache:
                 async with await self.tokens.watch(_WATCHED, max_await_time_ms=500) as stream:
                     self.generation += 1
                     self._watching = True
-                    async for change in stream:
+                    while stream.alive:
+                        change = await stream.try_next()
+                        if change is None:  # the wait ended empty, or an unrelated write woke it: pause
+                            await asyncio.sleep(EMPTY_PAUSE_SECONDS)
+                            continue
                         self.generation += 1
                         token_id = (change.get("documentKey") or {}).get("_id")
                         if token_id is None:  # drop / invalidate: forget everything

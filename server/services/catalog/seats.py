@@ -16,6 +16,8 @@ the enrollments and waitlist entries and repair any difference, whatever caused 
 
 from __future__ import annotations
 
+import asyncio
+import copy
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any, TypeVar
@@ -25,6 +27,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
+from server.services.batching import Batcher
 from server.services.catalog.admission import Admission
 from server.services.catalog.window import open_window_filter
 
@@ -61,6 +64,7 @@ class SeatLedger:
         self.sessions = db["sessions"]
         # The rush: a line per session and the sold-out hint, dropped by every release below.
         self.admission = Admission()
+        self._takes = Batcher(self._take_open_batch, name="seats taken in one step")
 
     # ---- enrollments ---------------------------------------------------------------------
 
@@ -79,14 +83,56 @@ class SeatLedger:
     ) -> dict[str, Any] | None:
         """The rush's one step: a free seat in a session open on ``today`` that holds no seat for an
         offer and mails no books; the session after, or None (then the caller takes the full path,
-        which explains the refusal or uses the offer)."""
-        return await self.sessions.find_one_and_update(  # type: ignore[no-any-return]
-            {"_id": session_id, **open_window_filter(today), "holders": {"$ne": holder_id},
-             "held_for.0": {"$exists": False}, "mails_books": {"$ne": True},
-             "$expr": {"$lt": [{"$add": ["$seats_taken", WAITING]}, "$capacity"]}},
-            {"$inc": {"seats_taken": 1}, "$push": {"holders": holder_id}},
-            return_document=ReturnDocument.AFTER,
-        )
+        which explains the refusal or uses the offer).
+
+        The takes of the same moment for one session are one guarded update for all of them
+        (:meth:`_take_together`); the first callers get the seats when fewer are left.
+        """
+        return await self._takes((session_id, holder_id, today))
+
+    async def _take_open_batch(self, items: list[tuple[ObjectId, ObjectId, date]]) -> list[dict[str, Any] | None]:
+        groups: dict[tuple[ObjectId, date], list[ObjectId]] = {}
+        for session_id, holder_id, today in items:
+            groups.setdefault((session_id, today), []).append(holder_id)
+        taken: dict[ObjectId, dict[str, Any] | None] = {}
+
+        async def group(session_id: ObjectId, today: date, holders: list[ObjectId]) -> None:
+            after, count = await self._take_together(session_id, holders, today)
+            for n, holder in enumerate(holders):  # each winner its own copy of the session after
+                taken[holder] = None if after is None or n >= count else after if n == 0 else copy.deepcopy(after)
+
+        await asyncio.gather(*(group(s, d, h) for (s, d), h in groups.items()))
+        return [taken[holder_id] for _, holder_id, _ in items]
+
+    async def _take_together(
+        self, session_id: ObjectId, holders: list[ObjectId], today: date
+    ) -> tuple[dict[str, Any] | None, int]:
+        """Seats for the first ``count`` of ``holders`` in one guarded update: (the session after, count).
+
+        All of them when that many are free; when fewer are, one read of the session tells how many,
+        and the update is tried again for that many (at most three tries: other processes take seats
+        too). (None, 0) when the session is full, or not open to the one step (closed, seats held for
+        offers, books to mail): the callers' full path explains.
+        """
+        want = len(holders)
+        for _ in range(3):
+            after = await self.sessions.find_one_and_update(
+                {"_id": session_id, **open_window_filter(today), "holders": {"$nin": holders[:want]},
+                 "held_for.0": {"$exists": False}, "mails_books": {"$ne": True},
+                 "$expr": {"$lte": [{"$add": ["$seats_taken", WAITING, want]}, "$capacity"]}},
+                {"$inc": {"seats_taken": want}, "$push": {"holders": {"$each": holders[:want]}}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if after is not None:
+                return after, want
+            if want == 1:
+                break
+            now = await self.sessions.find_one({"_id": session_id}, {"capacity": 1, "seats_taken": 1, "waiting": 1})
+            left = 0 if now is None else now["capacity"] - now["seats_taken"] - len(now.get("waiting", []))
+            if left <= 0 or left >= want:  # full, or refused for another reason
+                break
+            want = left
+        return None, 0
 
     async def take_held(
         self, session_id: ObjectId, holder_id: ObjectId, entry_id: ObjectId, *, s: AsyncClientSession | None = None

@@ -34,6 +34,7 @@ from server import errors
 from server.services import Principal
 from server.services.accounts.identity import SHANGHAI
 from server.services.audit import AuditLog
+from server.services.batching import matches_batcher
 from server.services.catalog.seats import SeatLedger, in_transaction, seats_left
 from server.services.catalog.window import check_enrollment_open, enrollment_closes_at
 from server.services.ids import parse_object_id
@@ -64,6 +65,10 @@ class WaitlistService:
         self.db = db
         self.entries = db["waitlist"]
         self.enrollments = db["enrollments"]
+        # "In line for this course?", asked after every enrollment: those of the same moment share a query.
+        self._in_line = matches_batcher(self.entries, by="trainee_id", within="course_id",
+                                        where={"status": {"$in": ["waiting", "offered"]}}, projection={"_id": 1},
+                                        name="waitlist places in a course")
         self.seats = seats
         self.jobs = jobs  # notifications go through the outbox: a failing notifier never fails an action
         self.audit = audit
@@ -153,8 +158,7 @@ class WaitlistService:
     async def leave_course(self, trainee_id: ObjectId, course_id: ObjectId) -> int:
         """The trainee enrolled in the course: drop their places and offers in its lines; how many."""
         dropped = 0
-        async for entry in self.entries.find({"trainee_id": trainee_id, "course_id": course_id,
-                                              "status": {"$in": ["waiting", "offered"]}}, {"_id": 1}):
+        for entry in await self._in_line((trainee_id, course_id)):
             left, offers = await in_transaction(self.db, lambda s, e=entry: self._withdraw(e["_id"], s))
             await self.announce(offers)
             dropped += left

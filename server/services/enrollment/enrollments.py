@@ -63,8 +63,9 @@ from server.services import Principal
 from server.services.accounts.identity import SHANGHAI
 from server.services.accounts.repository import AccountRepository
 from server.services.audit import AuditLog
+from server.services.batching import Batcher, insert_batcher, matches_batcher, one_each
 from server.services.catalog.catalog import CatalogService
-from server.services.catalog.seats import SeatLedger, in_transaction
+from server.services.catalog.seats import SeatLedger, in_transaction, seats_left
 from server.services.catalog.waitlist import Offer, WaitlistService
 from server.services.catalog.window import check_enrollment_open
 from server.services.enrollment import lifecycle
@@ -108,6 +109,12 @@ class EnrollmentService:
         self.enrollments = db["enrollments"]
         self.sessions = db["sessions"]
         self.accounts = AccountRepository(db)
+        # The rush's reads and writes of the same moment share one command (services/batching.py).
+        self._in_course = matches_batcher(self.enrollments, by="trainee_id", within="course_id",
+                                          where={"active": True}, projection={"_id": 1},
+                                          name="active enrollments in a course")
+        self._insert = insert_batcher(self.enrollments, name="new enrollments")
+        self._session_now = Batcher(self._find_sessions, name="sessions by id")
         self.catalog = catalog
         self.templates = templates
         self.waitlist = waitlist
@@ -130,8 +137,8 @@ class EnrollmentService:
         await self._refuse_if_sold_out(principal.account_id, session_id)
         async with admission.turn(session_id):
             await self._refuse_if_sold_out(principal.account_id, session_id)  # it may have sold out meanwhile
-            trainee = await self.accounts.find_one({"_id": principal.account_id, "role": "trainee"})
-            if trainee is None:
+            trainee = await self.accounts.by_id(principal.account_id)
+            if trainee is None or trainee["role"] != "trainee":
                 raise errors.not_found("账号不存在")
             doc = await self._enroll_at_once(trainee, session_id, by=principal, ip=ip)
             if doc is None:
@@ -143,10 +150,13 @@ class EnrollmentService:
         course_id = self.seats.admission.sold_out(session_id, self.catalog.generation)
         if course_id is None:
             return
-        if await self.enrollments.find_one({"trainee_id": trainee_id, "course_id": course_id, "active": True},
-                                           {"_id": 1}):
+        if await self._in_course((trainee_id, course_id)):
             raise _already_enrolled()
         raise _session_full()
+
+    async def _find_sessions(self, ids: list[ObjectId]) -> list[dict[str, Any] | None]:
+        found = {doc["_id"]: doc async for doc in self.sessions.find({"_id": {"$in": list(dict.fromkeys(ids))}})}
+        return one_each(ids, found)
 
     async def _enroll_at_once(
         self, trainee: dict[str, Any], session_id: ObjectId, *, by: Principal, ip: str | None
@@ -156,12 +166,14 @@ class EnrollmentService:
         if not (trainee.get("trainee") or {}).get("photo", {}).get("file_id"):
             return None
         holder = ObjectId()
-        session = await self.seats.take_open(session_id, holder, self.now().astimezone(SHANGHAI).date())
+        today = self.now().astimezone(SHANGHAI).date()
+        session = await self.seats.take_open(session_id, holder, today)
         if session is None:
+            await self._refuse_if_plainly_full(trainee["_id"], session_id, today)
             return None
         doc = {**self._new_enrollment(trainee, session, by=by, address=None), "_id": holder}
         try:
-            await self.enrollments.insert_one(doc)
+            await self._insert(doc)
         except DuplicateKeyError:
             await self._give_back(doc)
             raise _already_enrolled() from None
@@ -171,6 +183,20 @@ class EnrollmentService:
             self.waitlist.leave_course(trainee["_id"], session["course_id"]),
         )
         return doc
+
+    async def _refuse_if_plainly_full(self, trainee_id: ObjectId, session_id: ObjectId, today: date) -> None:
+        """After the one-step seat failed: when the session (read now; the reads of everyone refused at
+        the same moment are one query) is open and simply full, with no seat held for an offer, mark it
+        sold out and refuse. Anything else returns, for the full path to explain."""
+        session = await self._session_now(session_id)
+        if session is None or session.get("held_for") or session.get("mails_books") or seats_left(session) > 0:
+            return
+        try:
+            check_enrollment_open(session, today)
+        except errors.AppError:
+            return
+        self.seats.admission.mark_sold_out(session_id, session["course_id"], self.catalog.generation)
+        await self._refuse_if_sold_out(trainee_id, session_id)
 
     async def enroll_staff(self, unit: Principal, body: UnitEnrollmentCreate, *, ip: str | None) -> UnitEnrollmentResult:
         """A unit enrolls its bound staff; each person gets a verdict, the batch may partly succeed.

@@ -160,3 +160,46 @@ async def test_an_offered_trainee_reaches_the_held_seat(services: Services, db: 
     assert (await services.enrollments.enroll_self(as_trainee(waiting), body, ip=None))["status"] == \
         "pending_payment"
     assert await seat_problems(db, session["_id"]) == []
+
+
+async def test_the_first_to_come_are_the_first_served(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
+    """Arrival order decides, also inside one shared seat update: the first five callers win."""
+    session = await make_session(services, capacity=5)
+    trainees = await make_trainees(db, 20)
+    body = EnrollmentCreate(session_id=str(session["_id"]))
+
+    async def one(trainee: dict[str, Any]) -> str:
+        try:
+            await services.enrollments.enroll_self(as_trainee(trainee), body, ip=None)
+        except errors.AppError as refusal:
+            return refusal.code
+        return "ok"
+
+    verdicts = await asyncio.gather(*(one(t) for t in trainees))
+    assert verdicts == ["ok"] * 5 + ["session_full"] * 15
+    assert await seat_problems(db, session["_id"]) == []
+
+
+async def test_a_rush_shares_its_database_commands(
+    counted: tuple[Services, CommandCounter], db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    """60 at once for 5 seats: the reads and writes of the same moment are one command each
+    (services/batching.py), and the 55 refused hear "full" together — far fewer commands than
+    requests (one each would be 60 refusal reads alone)."""
+    services, counter = counted
+    session = await make_session(services, capacity=5)
+    trainees = await make_trainees(db, 60)
+    body = EnrollmentCreate(session_id=str(session["_id"]))
+
+    async def one(trainee: dict[str, Any]) -> str:
+        try:
+            await services.enrollments.enroll_self(as_trainee(trainee), body, ip=None)
+        except errors.AppError as refusal:
+            return refusal.code
+        return "ok"
+
+    sent = await _commands(counter, asyncio.gather(*(one(t) for t in trainees)))
+    assert await db["enrollments"].count_documents({"session_id": session["_id"]}) == 5
+    assert sum(sent.values()) <= 15, sent
+    # The sixteen in the line ask together, a read finds five seats left, the first five take them.
+    assert sent[("findAndModify", "sessions")] == 2, sent
