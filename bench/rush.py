@@ -41,6 +41,7 @@ CLIENTS = 200
 CAPACITY = 30
 RUNS = 3
 SEQUENTIAL = 100  # trainees enrolling one after another for the CPU per request (half succeed)
+AT_ONCE = 16  # clients at a time for the CPU per success of a busy server
 DB_NAME = "bench"
 METRICS_TOKEN = "bench-metrics-token"
 ID_NUMBER = "11010519491231002X"  # a public test vector
@@ -67,6 +68,7 @@ class Rush:
     server_cpu_ms_per_request: float
     db_cpu_s: float
     client_cpu_s: float
+    commands: int  # database commands of the requests (background ones left out; a /metrics reading adds a few)
 
 
 def run() -> list[str]:
@@ -112,11 +114,13 @@ async def _bench(ours: harness.Proc, url: str, db_pid: int, cipher: FieldCipher)
 async def _rush(
     http: AsyncHTTPClient, ours: harness.Proc, db: Any, bearer: list[str], session_id: str, db_pid: int
 ) -> Rush:
+    commands = await asyncio.to_thread(harness.db_commands, ours, METRICS_TOKEN)
     cpu, db_cpu, client_cpu = ours.cpu(), harness.cpu_seconds(db_pid), time.process_time()
     started = time.perf_counter()
     answers = await asyncio.gather(*(_enroll(http, ours, token, session_id, started) for token in bearer))
     wall = time.perf_counter() - started
     cpu, db_cpu, client_cpu = ours.cpu() - cpu, harness.cpu_seconds(db_pid) - db_cpu, time.process_time() - client_cpu
+    sent = harness.command_delta(commands, await asyncio.to_thread(harness.db_commands, ours, METRICS_TOKEN))
     session = await db["sessions"].find_one({"_id": ObjectId(session_id)})
     enrolled = await db["enrollments"].count_documents({"session_id": ObjectId(session_id), "active": True})
     ok = sorted(done for status, _, done in answers if status == 201)
@@ -138,6 +142,7 @@ async def _rush(
         server_cpu_ms_per_request=1000 * cpu / CLIENTS,
         db_cpu_s=db_cpu,
         client_cpu_s=client_cpu,
+        commands=sum(n for k, n in sent.items() if not any(k.startswith(b) or k.endswith(b) for b in _BACKGROUND)),
     )
 
 
@@ -156,7 +161,8 @@ def _table(runs: list[Rush]) -> list[str]:
     for n, r in enumerate(runs, 1):
         lines.append(
             f"run {n}: {r.successes_per_s:.0f} successes/s, {r.requests_per_s:.0f} req/s, p99 success/all "
-            f"{r.p99_success_ms:.0f}/{r.p99_all_ms:.0f} ms, answers {r.statuses}, oversold {r.oversold}; "
+            f"{r.p99_success_ms:.0f}/{r.p99_all_ms:.0f} ms, answers {r.statuses}, oversold {r.oversold}, "
+            f"{r.commands} database commands; "
             f"CPU: server {r.server_cpu_ms_per_request:.2f} ms/request ({r.server_cpu_ms_per_success:.2f} ms/success "
             f"if refusals were free), database {r.db_cpu_s:.2f} s, load generator {r.client_cpu_s:.2f} s")
     load = os.getloadavg()[0]
@@ -201,7 +207,21 @@ async def _round_trips(http: AsyncHTTPClient, ours: harness.Proc, admin: str, be
 
 
 async def _cpu_per_request(http: AsyncHTTPClient, ours: harness.Proc, admin: str, bearer: list[str]) -> list[str]:
-    """Server CPU of a success and of a refusal: 100 trainees one after another into 50 seats."""
+    """Server CPU per successful enrollment, as a busy server spends it (all trainees into a session
+    with a seat for each, ``AT_ONCE`` clients at a time: the way ``/me`` is measured) and one request
+    at a time (each round trip then also wakes an idle event loop); and per refusal, one at a time."""
+    session_id = await asyncio.to_thread(_published_session, ours, admin, "CPU-LOAD", len(bearer))
+    clients = asyncio.Semaphore(AT_ONCE)
+
+    async def one(token: str) -> int:
+        async with clients:
+            return (await _enroll(http, ours, token, session_id, 0.0))[0]
+
+    before = ours.cpu()
+    statuses = await asyncio.gather(*(one(token) for token in bearer))
+    loaded = 1000 * (ours.cpu() - before) / len(bearer)
+    if set(statuses) != {201}:
+        raise harness.BenchError(f"enrollments at load answered {sorted(set(statuses))}, not all 201")
     session_id = await asyncio.to_thread(_published_session, ours, admin, "CPU", SEQUENTIAL // 2)
     cpu = [ours.cpu()]
     for n, token in enumerate(bearer[-SEQUENTIAL:]):
@@ -211,8 +231,11 @@ async def _cpu_per_request(http: AsyncHTTPClient, ours: harness.Proc, admin: str
     cpu.append(ours.cpu())
     per = [1000 * (cpu[1] - cpu[0]) / (SEQUENTIAL // 2), 1000 * (cpu[2] - cpu[1]) / (SEQUENTIAL // 2)]
     return [
-        harness.goal_line("server CPU per successful enrollment (one at a time)", per[0], "ms", goal="< 3"),
-        f"server CPU per refusal (full): {per[1]:.2f} ms (one at a time)",
+        harness.goal_line(f"server CPU per successful enrollment, {AT_ONCE} clients at a time", loaded, "ms",
+                          goal="< 3"),
+        f"server CPU per successful enrollment, one at a time: {per[0]:.2f} ms (5 round trips, each also waking "
+        "the idle event loop)",
+        f"server CPU per refusal (full), one at a time: {per[1]:.2f} ms",
     ]
 
 

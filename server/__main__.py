@@ -36,7 +36,7 @@ from server.db import (
 )
 from server.demo import load_demo
 from server.handlers.base import InFlight
-from server.logs import JsonFormatter, use_json
+from server.logs import PLAIN_FORMAT, JsonFormatter, PlainFormatter, use_json
 from server.metrics import command_listener
 from server.migrations.runner import MigrationError
 from server.migrations.steps import run_migrations
@@ -96,14 +96,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def configure_logging(settings: Settings) -> None:
     """Plain lines an operator can read: time, level, logger, message."""
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if use_json(settings.app_env, settings.log_format):  # LOG_FORMAT=json: one JSON object per line
-        for handler in logging.getLogger().handlers:
-            handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=settings.log_level.upper(), format=PLAIN_FORMAT, stream=sys.stderr)
+    # LOG_FORMAT=json: one JSON object per line; else the plain line, its time text cached per second.
+    formatter = JsonFormatter() if use_json(settings.app_env, settings.log_format) else PlainFormatter()
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)
     logging.getLogger("tornado.access").setLevel(logging.WARNING)
     logging.getLogger("pymongo").setLevel(logging.WARNING)
     # urllib3 (under wechatpy) logs full request URLs — with the app secret — at DEBUG.
@@ -113,6 +110,7 @@ def configure_logging(settings: Settings) -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+    logging._srcfile = None  # no caller lookup (file, line) per record: our formats show none
 
 
 @contextlib.asynccontextmanager

@@ -119,6 +119,7 @@ class Metrics:
         self.pool_capacity = Gauge("executor_capacity", "workers + queue of a blocking-work pool",
                                    ["pool"], registry=self.registry, multiprocess_mode="livesum")
         self.route_of = {}
+        self._series: dict[tuple[type, str, int], tuple[Any, Any]] = {}  # the children of labels(), per kind
         for route in routes:
             pattern, handler = (route.regex.pattern, route.target) if hasattr(route, "regex") else route[:2]
             self.route_of.setdefault(handler, route_label(pattern))
@@ -137,10 +138,17 @@ class Metrics:
 
     def observe(self, handler: tornado.web.RequestHandler) -> None:
         """Count one finished request under its route pattern (``unmatched`` for 404s of no route)."""
-        route = self.route_of.get(type(handler), "unmatched")
         method = handler.request.method or "-"
-        self.requests.labels(method, route, str(handler.get_status())).inc()
-        self.latency.labels(method, route).observe(handler.request.request_time())
+        if method not in handler.SUPPORTED_METHODS:
+            method = "OTHER"  # a client's made-up methods must not each add a series
+        key = (type(handler), method, handler.get_status())
+        series = self._series.get(key)
+        if series is None:  # prometheus-client's labels() validates and locks: once per kind of request
+            route = self.route_of.get(key[0], "unmatched")
+            series = self._series[key] = (self.requests.labels(key[1], route, str(key[2])),
+                                          self.latency.labels(key[1], route))
+        series[0].inc()
+        series[1].observe(handler.request.request_time())
 
     def authorize(self, token: str, authorization: str | None) -> None:
         """Refuse unless METRICS_TOKEN is set and the request carries it as a bearer token."""

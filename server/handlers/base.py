@@ -16,8 +16,10 @@ import functools
 import hashlib
 import hmac
 import ipaddress
+import itertools
 import json
 import logging
+import os
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
@@ -61,6 +63,24 @@ XSRF_HEADER = "X-XSRF-Token"
 SESSION_REQUEST_HEADER = "X-Session"  # "cookie" on a login: answer with the cookies, not the token
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# Request ids: a random prefix per process (drawn again in each forked child) and a counter —
+# unique across processes and restarts for any practical purpose, and nearly free
+# (``secrets.token_hex`` per request was 4 % of /healthz's CPU).
+_ID_PREFIX = secrets.token_hex(4)
+_ID_COUNTER = itertools.count(1)
+
+
+def _new_id_prefix() -> None:
+    global _ID_PREFIX
+    _ID_PREFIX = secrets.token_hex(4)
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
+
+
+def new_request_id() -> str:
+    """A new request id (16 hex digits: this process's random prefix, then a counter)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFF:08x}"
 
 
 @dataclass(frozen=True)
@@ -184,7 +204,7 @@ class ApiHandler(tornado.web.RequestHandler):
     def initialize(self) -> None:
         """Give the request an id (kept from a trusted proxy when it looks sane); count it in flight."""
         incoming = self.request.headers.get("X-Request-Id")
-        self.request_id = incoming if incoming and _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        self.request_id = incoming if incoming and _REQUEST_ID.match(incoming) else new_request_id()
         self.set_header("X-Request-Id", self.request_id)
         self._in_flight = self.application.settings.get("in_flight")
         if self._in_flight is not None:
@@ -257,11 +277,15 @@ class ApiHandler(tornado.web.RequestHandler):
         return self.request.remote_ip or ""
 
     def set_default_headers(self) -> None:
-        """API answers are private and never sniffed."""
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Cache-Control", "no-store")
-        self.set_header("X-Request-Id", getattr(self, "request_id", ""))
+        """API answers are private and never sniffed (constant values: set without Tornado's checks,
+        once per request and again when an error clears the headers)."""
+        headers = self._headers
+        headers["Content-Type"] = "application/json; charset=UTF-8"
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["Cache-Control"] = "no-store"
+        request_id = getattr(self, "request_id", None)  # None while Tornado's __init__ first clears
+        if request_id is not None:
+            headers["X-Request-Id"] = request_id
 
     def compute_etag(self) -> str | None:
         """No ETag on JSON: API answers are ``no-store``; hashing each body would be wasted work.
@@ -562,8 +586,10 @@ class ApiHandler(tornado.web.RequestHandler):
         self.finish(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
 
     def write_model(self, model: BaseModel, status: int = 200) -> None:
-        """Finish with a response model serialized in JSON mode."""
-        self.write_json(model.model_dump(mode="json"), status)
+        """Finish with a response model as UTF-8 JSON, serialized by pydantic in one step (a session
+        page's 20 rows: a third of the request's CPU through ``model_dump`` and ``json.dumps``)."""
+        self.set_status(status)
+        self.finish(model.model_dump_json())
 
     def write_file(self, filename: str, content_type: str, data: bytes, *, private: bool = True) -> None:
         """Finish with a download: right Content-Type and a UTF-8 encoded filename."""

@@ -3,7 +3,8 @@
 Non-staff see published and closed sessions (closed ones keep showing the
 trainee's result of past enrollments); drafts only exist for staff, in the
 admin list. For a logged-in trainee, each row carries ``my_status``, read for
-the whole page with one query on ``enrollments``.
+the whole page with one query on ``enrollments`` (shared by the pages asked at the same
+moment: services/batching.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from server.models.catalog import SessionDetail, SessionListQuery, SessionPage, 
 from server.models.enrollments import ACTIVE_STATUS_VALUES, MyStatusOut
 from server.services import Principal
 from server.services.accounts.identity import today_shanghai
+from server.services.batching import Batcher
 from server.services.catalog.catalog import CatalogService, enrollment_window_open, seats_left, text_filter
 
 _MAX_CACHED_PAGES = 512
@@ -46,6 +48,7 @@ class SessionListService:
         self.clock = clock
         self._pages: dict[tuple[Any, ...], tuple[float, list[SessionRow], int]] = {}
         self._unapplied: dict[int, tuple[SessionRow, SessionRow]] = {}
+        self._statuses = Batcher(self._statuses_of_many, name="my statuses of a page")
 
     async def list(self, query: SessionListQuery, *, viewer: Principal | None) -> SessionPage:
         """A page of visible sessions, newest first; ``my_status`` per row for a trainee."""
@@ -121,17 +124,25 @@ class SessionListService:
         """The trainee's active enrollment status per session (one query); None for anyone else."""
         if viewer is None or viewer.role != "trainee":
             return None
-        found: dict[ObjectId, str | None] = dict.fromkeys(session_ids)
-        if session_ids:
-            cursor = self.enrollments.find(
-                {"trainee_id": viewer.account_id, "session_id": {"$in": session_ids},
-                 "status": {"$in": list(ACTIVE_STATUS_VALUES)}},
-                {"session_id": 1, "status": 1},
-            )
-            async for enrollment in cursor:
-                found[enrollment["session_id"]] = enrollment["status"]
-        return found
+        if not session_ids:
+            return {}
+        return await self._statuses((viewer.account_id, tuple(session_ids)))
 
+    async def _statuses_of_many(
+        self, asked: list[tuple[ObjectId, tuple[ObjectId, ...]]]
+    ) -> list[dict[ObjectId, str | None]]:
+        """The pages of the same moment (services/batching.py): one query for all their trainees and
+        sessions, then each page gets its own trainee's statuses of its own sessions."""
+        trainees = list(dict.fromkeys(trainee for trainee, _ in asked))
+        sessions = list(dict.fromkeys(sid for _, ids in asked for sid in ids))
+        found: dict[tuple[ObjectId, ObjectId], str] = {}
+        async for enrollment in self.enrollments.find(
+            {"trainee_id": {"$in": trainees}, "session_id": {"$in": sessions},
+             "status": {"$in": list(ACTIVE_STATUS_VALUES)}},
+            {"trainee_id": 1, "session_id": 1, "status": 1},
+        ):
+            found[(enrollment["trainee_id"], enrollment["session_id"])] = enrollment["status"]
+        return [{sid: found.get((trainee, sid)) for sid in ids} for trainee, ids in asked]
 
 def _row(doc: dict[str, Any], today: date, statuses: dict[ObjectId, str | None] | None) -> SessionRow:
     values = {k: doc[k] for k in _ROW_FIELDS if k in doc}
