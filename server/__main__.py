@@ -36,7 +36,7 @@ from server.db import (
 )
 from server.demo import load_demo
 from server.handlers.base import InFlight
-from server.logs import PLAIN_FORMAT, JsonFormatter, PlainFormatter, use_json
+from server.logs import JsonFormatter, PlainFormatter, TurnFlushingHandler, use_json
 from server.metrics import command_listener
 from server.migrations.runner import MigrationError
 from server.migrations.steps import run_migrations
@@ -96,10 +96,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def configure_logging(settings: Settings) -> None:
     """Plain lines an operator can read: time, level, logger, message."""
-    logging.basicConfig(level=settings.log_level.upper(), format=PLAIN_FORMAT, stream=sys.stderr)
-    # LOG_FORMAT=json: one JSON object per line; else the plain line, its time text cached per second.
+    # Standard error, written once per turn of the event loop; LOG_FORMAT=json: one JSON object per
+    # line, else the plain line (its time text made once a second).
+    root = logging.getLogger()
+    if not root.handlers:
+        try:
+            root.addHandler(TurnFlushingHandler(sys.stderr.fileno()))
+        except (AttributeError, OSError, ValueError):  # standard error is not a file: write to it as is
+            root.addHandler(logging.StreamHandler(sys.stderr))
+        root.setLevel(settings.log_level.upper())
     formatter = JsonFormatter() if use_json(settings.app_env, settings.log_format) else PlainFormatter()
-    for handler in logging.getLogger().handlers:
+    for handler in root.handlers:
         handler.setFormatter(formatter)
     logging.getLogger("tornado.access").setLevel(logging.WARNING)
     logging.getLogger("pymongo").setLevel(logging.WARNING)

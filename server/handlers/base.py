@@ -427,14 +427,18 @@ class ApiHandler(tornado.web.RequestHandler):
         body. A request with a body to an endpoint that needs a login is authenticated
         now, so that an anonymous upload is refused before it is received.
         """
+        headers = self.request.headers
+        if "Content-Length" not in headers and "Transfer-Encoding" not in headers:
+            self._body_chunks = []  # HTTP/1.1: no body comes (most GETs): nothing to judge or watch
+            return None
         spec = self.endpoint_spec()
         limit = self.body_limit(spec)
-        declared = self.request.headers.get("Content-Length", "0").strip()
+        declared = headers.get("Content-Length", "0").strip()
         if not declared.isdigit():
             raise errors.bad_request("bad_content_length", "请求头 Content-Length 无效")
         if int(declared) > limit:
             raise errors.too_large(limit)
-        chunked = "Transfer-Encoding" in self.request.headers
+        chunked = "Transfer-Encoding" in headers
         # A declared length is already within the limit. A chunked body is counted in data_received,
         # which answers the 413 envelope; the connection's own cap (a bare 400 from Tornado) must not
         # come first, also not for one huge chunk header.

@@ -8,7 +8,7 @@
   ``frame-ancestors 'self'`` (the mini-program's web-view opens pages as a top-level document of
   its own webview, not in a frame, so no other site needs to frame them), nosniff and a strict
   referrer policy.
-- gzip comes from the application's ``compress_response``.
+- gzip comes from the application's output transform (``server.app.gzip_when_accepted``).
 
 ``python -m server.handlers.web openapi FILE`` writes the OpenAPI document the server serves
 (``npm run gen-api`` turns it into ``web/src/api/schema.ts``) without starting anything.
