@@ -56,16 +56,17 @@ class Batcher(Generic[I, R]):
         self.name = name
         self.max_batch = max_batch
         self._waiting: list[tuple[I, asyncio.Future[R]]] = []
-        self._busy = False  # a batch is scheduled or in flight
-        self.batches = 0  # commands sent (for tests and the benchmark)
+        self._busy: asyncio.AbstractEventLoop | None = None  # the loop on which a batch is scheduled or in flight
 
     async def __call__(self, item: I) -> R:
         """The result for ``item``, computed together with the other calls of the moment."""
         loop = asyncio.get_running_loop()
+        if self._busy is not None and self._busy is not loop:  # a loop that ended mid-batch: start afresh
+            self._busy, self._waiting = None, []
         future: asyncio.Future[R] = loop.create_future()
         self._waiting.append((item, future))
-        if not self._busy:
-            self._busy = True
+        if self._busy is None:
+            self._busy = loop
             loop.call_soon(self._start)  # the other calls of this turn join it
         return await future
 
@@ -73,12 +74,11 @@ class Batcher(Generic[I, R]):
         batch, self._waiting = self._waiting[:self.max_batch], self._waiting[self.max_batch:]
         batch = [(item, future) for item, future in batch if not future.done()]  # a caller may have gone
         if not batch:
-            self._busy = False
+            self._busy = None
             if self._waiting:  # only cancelled calls were at the front
-                self._busy = True
-                asyncio.get_running_loop().call_soon(self._start)
+                self._busy = asyncio.get_running_loop()
+                self._busy.call_soon(self._start)
             return
-        self.batches += 1
         task = asyncio.get_running_loop().create_task(self._serve(batch))
         task.add_done_callback(self._next)
 
@@ -106,7 +106,7 @@ class Batcher(Generic[I, R]):
         if self._waiting:
             self._start()  # those who waited go at once, together
         else:
-            self._busy = False
+            self._busy = None
 
 
 def one_each(keys: Sequence[K], found: dict[K, R]) -> list[R | None]:

@@ -160,3 +160,28 @@ async def test_matches_of_one_moment_are_one_query_per_group_and_each_caller_get
     assert counter.counts[("find", "rows")] - before == 2  # one per course asked about
     assert [len(a) for a in answers] == [1, 0, 1, 0, 1]
     assert answers[0] == answers[4] and answers[0] is not answers[4]  # its own copy
+
+
+def test_a_batch_left_in_flight_on_another_loop_does_not_hold_up_this_one() -> None:
+    """A batch still in flight on an event loop that is no longer run (a CLI command's earlier
+    ``asyncio.run``, a test) must not leave the batcher waiting for it on the next loop."""
+    calls: list[list[int]] = []
+
+    async def first_slow(items: list[int]) -> list[int]:
+        calls.append(items)
+        if len(calls) == 1:
+            await asyncio.sleep(3600)
+        return items
+
+    batcher = Batcher(first_slow, name="test")
+    earlier = asyncio.new_event_loop()
+    try:
+        stuck = earlier.create_task(batcher(1))
+        for _ in range(3):
+            earlier.run_until_complete(asyncio.sleep(0))  # the batch of 1 is in flight there
+        assert asyncio.run(batcher(2)) == 2  # a new loop: not held up behind it
+        assert calls == [[1], [2]]
+        stuck.cancel()
+        earlier.run_until_complete(asyncio.gather(stuck, return_exceptions=True))
+    finally:
+        earlier.close()

@@ -8,6 +8,7 @@ notification's wording, retries the dead job, and finds their own actions in the
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -134,7 +135,10 @@ async def test_admin_walk_accounts_units_keys_jobs_audit(browser: Browser, demo:
     await tab.open("/admin/settings")
     await confirm(page, "轮换密钥")
     keys = page.get_by_test_id("keys-table")
-    await expect(keys.locator("tr", has_text="当前")).to_contain_text(str(kid_before + 1))
+    # The key cell of the current row reads "<kid>当前": wait for the new kid there (any "2" elsewhere
+    # in the row, a date, would pass a looser check before the rotation is done).
+    current = keys.locator("tr", has_text="当前").locator("td").first
+    await expect(current).to_have_text(re.compile(rf"^\s*{kid_before + 1}\s*当前\s*$"))
     listed = (await demo.client.get("/api/v1/admin/pass-keys", token=admin)).json["items"]
     assert [k["kid"] for k in listed if k["current"]] == [kid_before + 1]
 

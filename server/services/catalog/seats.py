@@ -98,8 +98,11 @@ class SeatLedger:
 
         async def group(session_id: ObjectId, today: date, holders: list[ObjectId]) -> None:
             after, count = await self._take_together(session_id, holders, today)
-            for n, holder in enumerate(holders):  # each winner its own copy of the session after
-                taken[holder] = None if after is None or n >= count else after if n == 0 else copy.deepcopy(after)
+            for n, holder in enumerate(holders):
+                if after is None or n >= count:
+                    taken[holder] = None
+                else:  # each winner gets its own copy of the session after
+                    taken[holder] = after if n == 0 else copy.deepcopy(after)
 
         await asyncio.gather(*(group(s, d, h) for (s, d), h in groups.items()))
         return [taken[holder_id] for _, holder_id, _ in items]

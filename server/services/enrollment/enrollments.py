@@ -29,9 +29,12 @@ across processes:
   session's line (per process, first come first served, 16 at a time), then takes the seat with
   one guarded ``find_one_and_update`` that also returns the session (:meth:`SeatLedger.take_open`),
   so a success is: the account, the seat, the enrollment, then the audit entry and the waitlist
-  check side by side. Once the ledger refused a newcomer for a full session (no seat held for an
-  offer), the next refusals cost one read. Anything unusual (no photo, offers, books to mail, a
-  closed window) takes the full path below, which explains the refusal.
+  check side by side. The requests of the same moment share each of these commands (group commit,
+  services/batching.py): one read of their accounts, one seat update for all of them, one insert of
+  their enrollments… each still answered with its own outcome. Once the session is known to be full
+  (no seat held for an offer), everyone waiting is let go and refused after one shared read
+  ("already in the course?"). Anything unusual (no photo, offers, books to mail, a closed window)
+  takes the full path below, which explains the refusal.
 
 The shipping address copied into an enrollment keeps the recipient's phone encrypted; its readers
 (the trainee, the enroller, association staff) get it decrypted.

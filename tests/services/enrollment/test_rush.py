@@ -45,10 +45,9 @@ class CountThenActOpenLedger(SeatLedger):
             return_document=ReturnDocument.AFTER)
 
 
-async def _rush(service: EnrollmentService, services: Services, db: AsyncDatabase[dict[str, Any]],
-                capacity: int, people: int) -> tuple[list[str], dict[str, Any]]:
-    session = await make_session(services, capacity=capacity)
-    trainees = await make_trainees(db, people)
+async def _all_at_once(service: EnrollmentService, session: dict[str, Any], trainees: list[dict[str, Any]]
+                       ) -> list[str]:
+    """Every trainee enrolls at the same moment, in list order; "ok" or the refusal's code of each."""
     body = EnrollmentCreate(session_id=str(session["_id"]))
 
     async def one(trainee: dict[str, Any]) -> str:
@@ -58,8 +57,14 @@ async def _rush(service: EnrollmentService, services: Services, db: AsyncDatabas
             return refusal.code
         return "ok"
 
-    verdicts = await asyncio.gather(*(one(t) for t in trainees))
-    return list(verdicts), await db["sessions"].find_one({"_id": session["_id"]}) or {}
+    return list(await asyncio.gather(*(one(t) for t in trainees)))
+
+
+async def _rush(service: EnrollmentService, services: Services, db: AsyncDatabase[dict[str, Any]],
+                capacity: int, people: int) -> tuple[list[str], dict[str, Any]]:
+    session = await make_session(services, capacity=capacity)
+    verdicts = await _all_at_once(service, session, await make_trainees(db, people))
+    return verdicts, await db["sessions"].find_one({"_id": session["_id"]}) or {}
 
 
 @pytest.mark.parametrize("line", [4, 100])
@@ -165,17 +170,7 @@ async def test_an_offered_trainee_reaches_the_held_seat(services: Services, db: 
 async def test_the_first_to_come_are_the_first_served(services: Services, db: AsyncDatabase[dict[str, Any]]) -> None:
     """Arrival order decides, also inside one shared seat update: the first five callers win."""
     session = await make_session(services, capacity=5)
-    trainees = await make_trainees(db, 20)
-    body = EnrollmentCreate(session_id=str(session["_id"]))
-
-    async def one(trainee: dict[str, Any]) -> str:
-        try:
-            await services.enrollments.enroll_self(as_trainee(trainee), body, ip=None)
-        except errors.AppError as refusal:
-            return refusal.code
-        return "ok"
-
-    verdicts = await asyncio.gather(*(one(t) for t in trainees))
+    verdicts = await _all_at_once(services.enrollments, session, await make_trainees(db, 20))
     assert verdicts == ["ok"] * 5 + ["session_full"] * 15
     assert await seat_problems(db, session["_id"]) == []
 
@@ -189,16 +184,7 @@ async def test_a_rush_shares_its_database_commands(
     services, counter = counted
     session = await make_session(services, capacity=5)
     trainees = await make_trainees(db, 60)
-    body = EnrollmentCreate(session_id=str(session["_id"]))
-
-    async def one(trainee: dict[str, Any]) -> str:
-        try:
-            await services.enrollments.enroll_self(as_trainee(trainee), body, ip=None)
-        except errors.AppError as refusal:
-            return refusal.code
-        return "ok"
-
-    sent = await _commands(counter, asyncio.gather(*(one(t) for t in trainees)))
+    sent = await _commands(counter, _all_at_once(services.enrollments, session, trainees))
     assert await db["enrollments"].count_documents({"session_id": session["_id"]}) == 5
     assert sum(sent.values()) <= 15, sent
     # The sixteen in the line ask together, a read finds five seats left, the first five take them.
