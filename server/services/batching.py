@@ -27,14 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import logging
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
-
-log = logging.getLogger(__name__)
 
 I = TypeVar("I")  # noqa: E741 — an item of a batch
 R = TypeVar("R")  # the result of one item
@@ -143,7 +140,6 @@ def _per_document(error: BulkWriteError, count: int) -> list[None | BaseExceptio
     if error.details.get("writeConcernErrors"):
         return [error] * count  # not known to be durable: nobody is told it is
     return results
-
 
 
 def matches_batcher(
