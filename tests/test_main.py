@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 from pymongo import MongoClient
 
 from server.db import EmbeddedMongo, free_port
+from server.processes import LISTEN_BACKLOG
 from tests.staff_helpers import form_body
 
 pytestmark = pytest.mark.slow
@@ -93,6 +95,10 @@ def test_server_starts_embedded_database_and_stops_cleanly(tmp_path: Path, sig: 
     _wait_healthy(port, process)
     children = _children(process.pid)
     assert children, "the embedded database runs as a child process"
+    # A rush's hundreds of connections fit the accept queue (Tornado's default of 128 dropped some).
+    backlog = _listen_backlog(port)
+    if backlog is not None:
+        assert backlog == min(LISTEN_BACKLOG, int(Path("/proc/sys/net/core/somaxconn").read_text())), backlog
     output = _stop(process, sig)
     assert process.returncode == 0, output
     assert f"http://127.0.0.1:{port}" in output
@@ -103,6 +109,18 @@ def test_server_starts_embedded_database_and_stops_cleanly(tmp_path: Path, sig: 
     left = {pid: _cmdline(pid) for pid in children if _alive(pid)}
     assert not left, f"no orphan process: {left}"
     assert (tmp_path / "var" / "db").is_dir()
+
+
+def _listen_backlog(port: int) -> int | None:
+    """The accept queue's size of the socket listening on ``port`` (``ss`` shows it as Send-Q), None without ss."""
+    ss = shutil.which("ss")
+    if ss is None:
+        return None
+    for line in subprocess.run([ss, "-ltnH"], capture_output=True, text=True, check=False).stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[3].endswith(f":{port}"):
+            return int(fields[2])
+    return None
 
 
 def test_data_survives_a_restart(tmp_path: Path) -> None:

@@ -59,12 +59,16 @@ async def test_metrics_count_by_route_and_read_the_queue_and_seats(
     async with serve_app(settings, services) as client:
         for _ in range(3):
             await _get(client, "/api/v1/sessions/0123456789abcdef01234567")
+        for made_up in ("FOO1", "FOO2"):  # a client's own methods: one series between them, not one each
+            await tornado.httpclient.AsyncHTTPClient().fetch(tornado.httpclient.HTTPRequest(
+                client.base_url + "/healthz", method=made_up, allow_nonstandard_methods=True), raise_error=False)
         assert (await _get(client, "/metrics", Authorization="Bearer wrong")).code == 401
         answer = await _get(client, "/metrics", Authorization=f"Bearer {TOKEN}")
     assert answer.code == 200
     text = answer.body.decode()
     assert 'http_requests_total{method="GET",route="/api/v1/sessions/{session_id}",status="404"} 3.0' in text
     assert "0123456789abcdef" not in text, "no raw path, no id"
+    assert 'http_requests_total{method="OTHER",route="/healthz",status="405"} 2.0' in text and "FOO1" not in text
     assert 'http_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/v1/sessions/{session_id}"}' \
         in text
     assert 'session_seats_left{session="KQ-9"} 17.0' in text

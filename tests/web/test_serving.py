@@ -54,8 +54,10 @@ async def test_hashed_assets_are_immutable_and_gzipped(web: ApiClient) -> None:
     try:  # the test client decompresses; this one shows the bytes on the wire
         r = await http.fetch(HTTPRequest(web.base_url + "/assets/index-abc123.js", headers={"Accept-Encoding": "gzip"},
                                          decompress_response=False))
+        plain = await http.fetch(HTTPRequest(web.base_url + "/assets/index-abc123.js", decompress_response=False))
     finally:
         http.close()
+    assert "Content-Encoding" not in plain.headers and plain.body.decode() == SCRIPT  # a client that did not ask
     assert r.code == 200
     assert r.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert r.headers.get("Content-Encoding") == "gzip"
