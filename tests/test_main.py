@@ -95,12 +95,12 @@ def test_server_starts_embedded_database_and_stops_cleanly(tmp_path: Path, sig: 
     _wait_healthy(port, process)
     children = _children(process.pid)
     assert children, "the embedded database runs as a child process"
-    # A rush's hundreds of connections fit the accept queue (Tornado's default of 128 dropped some).
     backlog = _listen_backlog(port)
-    if backlog is not None:
-        assert backlog == min(LISTEN_BACKLOG, int(Path("/proc/sys/net/core/somaxconn").read_text())), backlog
     output = _stop(process, sig)
     assert process.returncode == 0, output
+    # A rush's hundreds of connections fit the accept queue (Tornado's default of 128 dropped some).
+    if backlog is not None:
+        assert backlog == min(LISTEN_BACKLOG, int(Path("/proc/sys/net/core/somaxconn").read_text())), backlog
     assert f"http://127.0.0.1:{port}" in output
     # Helpers that exit when their parent's pipe closes (the database, multiprocessing's tracker) get a moment.
     deadline = time.monotonic() + 5
