@@ -117,6 +117,17 @@ def one_each(keys: Sequence[K], found: dict[K, R]) -> list[R | None]:
     return out
 
 
+def ids_batcher(collection: AsyncCollection[dict[str, Any]], *, name: str, where: Mapping[str, Any] | None = None
+                ) -> Batcher[Any, dict[str, Any] | None]:
+    """Reads by ``_id`` as one ``$in`` query (with ``where`` added): each caller gets its document or None."""
+
+    async def run(ids: list[Any]) -> list[dict[str, Any] | None]:
+        cursor = collection.find({**(where or {}), "_id": {"$in": list(dict.fromkeys(ids))}})
+        return one_each(ids, {doc["_id"]: doc async for doc in cursor})
+
+    return Batcher(run, name=name)
+
+
 def insert_batcher(collection: AsyncCollection[dict[str, Any]], *, name: str) -> Batcher[dict[str, Any], None]:
     """Inserts as one unordered ``insert_many``: each caller hears of its own document only
     (a duplicate key raises :class:`DuplicateKeyError` to that caller, the others are inserted)."""

@@ -14,7 +14,7 @@ from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
 
-from server.services.batching import Batcher, one_each
+from server.services.batching import ids_batcher
 
 # Accounts of an Excel import whose commit has not finished carry ``import_pending`` (see
 # server/services/staff/imports.py); every reader but the import and its recovery skips them.
@@ -34,16 +34,12 @@ class AccountRepository:
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._collection = db["accounts"]
-        self._by_id = Batcher(self._find_by_ids, name="accounts by id")
+        self._by_id = ids_batcher(self._collection, where=VISIBLE, name="accounts by id")
 
     async def by_id(self, account_id: ObjectId) -> dict[str, Any] | None:
         """The visible account with this id, or None. The look-ups of the same moment share one
         query (server/services/batching.py): the hot path of ``/me`` and of an enrollment."""
         return await self._by_id(account_id)
-
-    async def _find_by_ids(self, ids: list[ObjectId]) -> list[dict[str, Any] | None]:
-        cursor = self._collection.find(self.where({"_id": {"$in": list(dict.fromkeys(ids))}}))
-        return one_each(ids, {doc["_id"]: doc async for doc in cursor})
 
     @staticmethod
     def where(query: Mapping[str, Any], include_pending: bool = False) -> dict[str, Any]:

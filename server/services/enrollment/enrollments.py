@@ -66,7 +66,7 @@ from server.services import Principal
 from server.services.accounts.identity import SHANGHAI
 from server.services.accounts.repository import AccountRepository
 from server.services.audit import AuditLog
-from server.services.batching import Batcher, insert_batcher, matches_batcher, one_each
+from server.services.batching import ids_batcher, insert_batcher, matches_batcher
 from server.services.catalog.catalog import CatalogService
 from server.services.catalog.seats import SeatLedger, in_transaction, seats_left
 from server.services.catalog.waitlist import Offer, WaitlistService
@@ -117,7 +117,7 @@ class EnrollmentService:
                                           where={"active": True}, projection={"_id": 1},
                                           name="active enrollments in a course")
         self._insert = insert_batcher(self.enrollments, name="new enrollments")
-        self._session_now = Batcher(self._find_sessions, name="sessions by id")
+        self._session_now = ids_batcher(self.sessions, name="sessions by id")
         self.catalog = catalog
         self.templates = templates
         self.waitlist = waitlist
@@ -156,10 +156,6 @@ class EnrollmentService:
         if await self._in_course((trainee_id, course_id)):
             raise _already_enrolled()
         raise _session_full()
-
-    async def _find_sessions(self, ids: list[ObjectId]) -> list[dict[str, Any] | None]:
-        found = {doc["_id"]: doc async for doc in self.sessions.find({"_id": {"$in": list(dict.fromkeys(ids))}})}
-        return one_each(ids, found)
 
     async def _enroll_at_once(
         self, trainee: dict[str, Any], session_id: ObjectId, *, by: Principal, ip: str | None
